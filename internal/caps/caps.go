@@ -1,0 +1,49 @@
+package caps
+
+import (
+	"fmt"
+	"math/bits"
+	"strings"
+)
+
+// A Set is a set of capabilities, bit n standing for capability n.
+type Set uint64
+
+// All is every capability the kernel can have: bits 0 to 63.
+const All Set = ^Set(0)
+
+// Has reports whether c is in s.
+func (s Set) Has(c int) bool { return c >= 0 && c < 64 && s&(1<<c) != 0 }
+
+// Parse returns the capability called name: CHOWN, CAP_CHOWN or chown, or ALL.
+func Parse(name string) (Set, error) {
+	n := strings.TrimPrefix(strings.ToUpper(name), "CAP_")
+	if n == "ALL" {
+		return All, nil
+	}
+	for i, known := range names {
+		if known == n {
+			return 1 << i, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown capability %q", name)
+}
+
+// Names lists the capabilities in s by name, in number order; a capability newer than
+// this build's table appears as its number.
+func (s Set) Names() []string {
+	var out []string
+	for v := uint64(s); v != 0; v &= v - 1 {
+		c := bits.TrailingZeros64(v)
+		if c < len(names) {
+			out = append(out, names[c])
+		} else {
+			out = append(out, fmt.Sprint(c))
+		}
+	}
+	return out
+}
+
+// LastKnown is the highest capability number this build has a name for. The kernel may
+// know more (/proc/sys/kernel/cap_last_cap); the launcher drops those too.
+func LastKnown() int { return lastKnown }

@@ -1,0 +1,21 @@
+package seccomp
+
+import (
+	"fmt"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Program returns the filter of the running GOARCH as the sock_fprog that seccomp(2)
+// takes. It fails on a GOARCH for which gen made no filter, so that such a build cannot
+// quietly run containers unfiltered.
+func Program() (*unix.SockFprog, error) {
+	if len(filter) == 0 {
+		return nil, fmt.Errorf("no seccomp filter was generated for GOARCH %s", runtime.GOARCH)
+	}
+	return &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}, nil
+}
+
+// MaxPath is the most BPF instructions any system call runs through in the filter.
+func MaxPath() int { return maxPath }
