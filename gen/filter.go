@@ -222,7 +222,7 @@ func program(native *abi, compat []*abi, trees map[string][]bpf.Instruction) []b
 	head := 2 + 2*len(compat) + 1
 	prog := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: offArch, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: native.auditArch, SkipTrue: uint8(2 * len(compat) + 1)},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: native.auditArch, SkipTrue: uint8(2*len(compat) + 1)},
 	}
 	blockStart := head + 1 + len(trees[native.goarch]) // first compat block
 	for _, c := range compat {
