@@ -8,7 +8,6 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
@@ -221,15 +220,5 @@ func intConsts(f *ast.File) map[string]uint64 {
 			}
 		}
 	}
-	return out
-}
-
-// names returns the syscall names of a, sorted, for messages.
-func (a *abi) names() []string {
-	out := make([]string, 0, len(a.nr))
-	for n := range a.nr {
-		out = append(out, n)
-	}
-	sort.Strings(out)
 	return out
 }

@@ -1,0 +1,47 @@
+// Command launch runs a Linux container: launch [OPTIONS] ROOTFS COMMAND [ARG...].
+// See launch --help, README.md and docs/ARCHITECTURE.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/launch"
+)
+
+// version is set at build time (-ldflags -X main.version=...).
+var version = "dev"
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	stdio := launch.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+	cfg, err := launch.ParseArgs(os.Args[1:])
+	if err != nil {
+		return launch.Report(stdio.Err, err)
+	}
+	switch {
+	case cfg.Help:
+		fmt.Fprint(stdio.Out, launch.Usage())
+		return 0
+	case cfg.Version:
+		fmt.Fprintf(stdio.Out, "launch %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	}
+	// Cancelled by a signal only while the container is being prepared; once it runs,
+	// Run forwards signals to it instead.
+	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
+	defer stop()
+	status, err := launch.Run(ctx, cfg, stdio)
+	if err != nil {
+		return launch.Report(stdio.Err, err)
+	}
+	return status
+}

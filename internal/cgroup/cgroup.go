@@ -1,0 +1,483 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Limits are a container's resource limits. Zero means unlimited (or the kernel's
+// default, for weights).
+type Limits struct {
+	Memory    int64   // bytes: memory, kernel memory and memory+swap
+	CPUShares uint64  // v1 cpu.shares, converted for v2's cpu.weight
+	CPUs      float64 // CFS quota in CPUs
+	Pids      int64
+	IOWeight  uint64 // v1 blkio weight, 10..1000, converted for v2's io.weight
+
+	// Explicit names the limits the user asked for by option ("memory", "cpu-shares",
+	// "cpus", "pids", "io-weight"): if the kernel lacks their controller, that is an
+	// error, where for a default it is a warning.
+	Explicit map[string]bool
+}
+
+// The v1 controllers a container joins; cpuacct for its CPU accounting.
+var v1Controllers = []string{"memory", "cpu", "cpuacct", "pids", "blkio"}
+
+// Cgroups are one container's cgroups.
+type Cgroups struct {
+	Name     string
+	Layout   *Layout
+	Warnings []string // limits that could not be set, for the user
+	Notes    []string // what -v reports (where the cgroups are, kmem)
+
+	dirs      []string     // created directories, in creation order
+	joined    []*Hierarchy // hierarchies with a cgroup of the container, for Mounts
+	memoryDir string
+	v2Leaf    string
+	tasks     []int // v1 tasks files, open for writing, for the child to join
+	v2Dir     int   // the v2 leaf, O_PATH, for clone3; -1 if none
+	v2Procs   int   // its cgroup.procs, for kernels without CLONE_INTO_CGROUP; -1 if none
+}
+
+// NameFor returns the cgroup name of the launcher with the given pid and start time
+// (field 22 of /proc/PID/stat).
+func NameFor(pid int, start uint64) string { return fmt.Sprintf("launch-%d-%d", pid, start) }
+
+// Create makes the container's cgroups and sets lim. On error, nothing it made is left.
+func Create(l *Layout, name string, lim Limits) (_ *Cgroups, err error) {
+	c := &Cgroups{Name: name, Layout: l, v2Dir: -1, v2Procs: -1}
+	defer func() {
+		if err != nil {
+			c.Close()
+			c.Destroy()
+		}
+	}()
+	if err := c.createV1(lim); err != nil {
+		return nil, err
+	}
+	if l.V2 != nil {
+		if err := c.createV2(lim); err != nil {
+			return nil, err
+		}
+	} else if err := c.checkMissing(lim, v2Controllers(lim), nil); err != nil {
+		return nil, err
+	}
+	if len(c.dirs) == 0 {
+		return nil, errors.New("no usable cgroup hierarchy is mounted (see /proc/self/mountinfo)")
+	}
+	return c, nil
+}
+
+// lack records that the controller for limit option is missing: an error if the user
+// asked for it, a warning otherwise.
+func (c *Cgroups) lack(lim Limits, option, what string) error {
+	if lim.Explicit[option] {
+		return fmt.Errorf("--%s: %s", option, what)
+	}
+	c.Warnings = append(c.Warnings, fmt.Sprintf("%s; running without the %s limit", what, option))
+	return nil
+}
+
+func (c *Cgroups) mkdir(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return fmt.Errorf("create cgroup: %w", err)
+	}
+	c.dirs = append(c.dirs, dir)
+	return nil
+}
+
+func (c *Cgroups) createV1(lim Limits) error {
+	for i := range c.Layout.V1 {
+		h := &c.Layout.V1[i]
+		if !slices.ContainsFunc(v1Controllers, h.Has) {
+			continue
+		}
+		dir := filepath.Join(h.Dir, c.Name)
+		if err := c.mkdir(dir); err != nil {
+			return err
+		}
+		c.joined = append(c.joined, h)
+		if err := c.limitV1(h, dir, lim); err != nil {
+			return err
+		}
+		fd, err := unix.Open(filepath.Join(dir, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &os.PathError{Op: "open", Path: filepath.Join(dir, "tasks"), Err: err}
+		}
+		c.tasks = append(c.tasks, fd)
+	}
+	return nil
+}
+
+// v1Name is the v1 name of each v2 controller the limits use.
+var v1Name = map[string]string{"cpu": "cpu", "io": "blkio", "memory": "memory", "pids": "pids"}
+
+// inV1 reports whether a v1 hierarchy of the layout has the v2 controller ctl.
+func (l *Layout) inV1(ctl string) bool {
+	for i := range l.V1 {
+		if l.V1[i].Has(v1Name[ctl]) {
+			return true
+		}
+	}
+	return false
+}
+
+// option names the command-line option whose limit needs the v2 controller ctl.
+func option(lim Limits, ctl string) string {
+	switch ctl {
+	case "cpu":
+		if lim.CPUShares == 0 {
+			return "cpus"
+		}
+		return "cpu-shares"
+	case "io":
+		return "io-weight"
+	}
+	return ctl
+}
+
+// checkMissing reports the controllers in need that neither a v1 hierarchy nor the
+// v2 leaf (whose controllers are avail) provides.
+func (c *Cgroups) checkMissing(lim Limits, need, avail []string) error {
+	for _, ctl := range need {
+		if c.Layout.inV1(ctl) || slices.Contains(avail, ctl) {
+			continue
+		}
+		if err := c.lack(lim, option(lim, ctl), "the kernel has no "+v1Name[ctl]+" cgroup controller"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
+	if h.Has("memory") {
+		c.memoryDir = dir
+		if lim.Memory > 0 {
+			mem := strconv.FormatInt(lim.Memory, 10)
+			if err := writeFile(dir, "memory.limit_in_bytes", mem); err != nil {
+				return err
+			}
+			// Kernel memory is accounted in the limit above on every kernel that still
+			// has this file, and the separate limit is gone since 5.16 / refused
+			// since 6.1: a note, never an error (runc#2840).
+			if err := writeFile(dir, "memory.kmem.limit_in_bytes", mem); err != nil {
+				c.Notes = append(c.Notes, "kernel memory limit not set: "+err.Error())
+			}
+			// memory+swap = memory: no swap. Present only with swap accounting.
+			if exists(dir, "memory.memsw.limit_in_bytes") {
+				if err := writeFile(dir, "memory.memsw.limit_in_bytes", mem); err != nil {
+					return err
+				}
+			}
+			if err := writeFile(dir, "memory.swappiness", "0"); err != nil && !missing(err) {
+				return err
+			}
+		}
+	}
+	if h.Has("cpu") {
+		if lim.CPUShares > 0 {
+			if err := writeFile(dir, "cpu.shares", strconv.FormatUint(lim.CPUShares, 10)); err != nil {
+				return err
+			}
+		}
+		if lim.CPUs > 0 {
+			if !exists(dir, "cpu.cfs_quota_us") {
+				if err := c.lack(lim, "cpus", "the kernel has no CFS bandwidth control (cpu.cfs_quota_us)"); err != nil {
+					return err
+				}
+			} else {
+				const period = 100000
+				if err := writeFile(dir, "cpu.cfs_period_us", strconv.Itoa(period)); err != nil {
+					return err
+				}
+				if err := writeFile(dir, "cpu.cfs_quota_us", strconv.FormatInt(int64(lim.CPUs*period), 10)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if h.Has("pids") && lim.Pids > 0 {
+		if err := writeFile(dir, "pids.max", strconv.FormatInt(lim.Pids, 10)); err != nil {
+			return err
+		}
+	}
+	if h.Has("blkio") && lim.IOWeight > 0 {
+		// blkio.weight belongs to CFQ, gone since 5.0; BFQ's own weight has the same
+		// range. A machine whose disks use neither has no weight to set.
+		w := strconv.FormatUint(lim.IOWeight, 10)
+		err := writeFile(dir, "blkio.weight", w)
+		if missing(err) {
+			err = writeFile(dir, "blkio.bfq.weight", w)
+		}
+		if missing(err) {
+			err = c.lack(lim, "io-weight", "no block-I/O weight in this kernel (neither blkio.weight nor blkio.bfq.weight)")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// v2Controllers returns the v2 controllers that lim needs.
+func v2Controllers(lim Limits) []string {
+	var need []string
+	for _, n := range []struct {
+		ctl  string
+		want bool
+	}{
+		{"cpu", lim.CPUShares > 0 || lim.CPUs > 0},
+		{"io", lim.IOWeight > 0},
+		{"memory", lim.Memory > 0},
+		{"pids", lim.Pids > 0},
+	} {
+		if n.want {
+			need = append(need, n.ctl)
+		}
+	}
+	return need
+}
+
+func (c *Cgroups) createV2(lim Limits) error {
+	h := c.Layout.V2
+	// On a hybrid host the v1 hierarchies hold the controllers, and the v2 leaf may
+	// only track the processes (and kill them all at once).
+	var need []string
+	for _, ctl := range v2Controllers(lim) {
+		if !c.Layout.inV1(ctl) {
+			need = append(need, ctl)
+		}
+	}
+	parent, avail, err := delegatingParent(h, need)
+	if err != nil {
+		return err
+	}
+	if err := c.checkMissing(lim, need, avail); err != nil {
+		return err
+	}
+	if parent != h.Dir {
+		c.Notes = append(c.Notes, fmt.Sprintf("cgroup v2: %s holds processes and cannot hand controllers down; using %s", h.Dir, parent))
+	}
+	dir := filepath.Join(parent, c.Name)
+	if err := c.mkdir(dir); err != nil {
+		return err
+	}
+	c.v2Leaf = dir
+	c.joined = append(c.joined, h)
+	if slices.Contains(avail, "memory") && lim.Memory > 0 {
+		c.memoryDir = dir
+		if err := writeFile(dir, "memory.max", strconv.FormatInt(lim.Memory, 10)); err != nil {
+			return err
+		}
+		if err := writeFile(dir, "memory.swap.max", "0"); err != nil && !missing(err) {
+			return err
+		}
+	}
+	if slices.Contains(avail, "cpu") {
+		if lim.CPUShares > 0 {
+			if err := writeFile(dir, "cpu.weight", strconv.FormatUint(weightFromShares(lim.CPUShares), 10)); err != nil {
+				return err
+			}
+		}
+		if lim.CPUs > 0 {
+			const period = 100000
+			if err := writeFile(dir, "cpu.max", fmt.Sprintf("%d %d", int64(lim.CPUs*period), period)); err != nil {
+				return err
+			}
+		}
+	}
+	if slices.Contains(avail, "pids") && lim.Pids > 0 {
+		if err := writeFile(dir, "pids.max", strconv.FormatInt(lim.Pids, 10)); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(avail, "io") && lim.IOWeight > 0 {
+		// io.bfq.weight has blkio's range; io.weight is the generic one.
+		err := writeFile(dir, "io.bfq.weight", strconv.FormatUint(lim.IOWeight, 10))
+		if missing(err) {
+			err = writeFile(dir, "io.weight", strconv.FormatUint(ioWeightFromBlkio(lim.IOWeight), 10))
+		}
+		if missing(err) {
+			err = c.lack(lim, "io-weight", "no I/O weight in this kernel (neither io.bfq.weight nor io.weight)")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if c.v2Dir, err = unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	if c.v2Procs, err = unix.Open(filepath.Join(dir, "cgroup.procs"), unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
+		return &os.PathError{Op: "open", Path: filepath.Join(dir, "cgroup.procs"), Err: err}
+	}
+	return nil
+}
+
+// delegatingParent finds where a v2 leaf with the controllers in need can go: the
+// launcher's own cgroup if it can enable them for its children, else the nearest
+// ancestor that can. A non-root cgroup with processes in it, as the launcher's own
+// is, cannot enable controllers for children (the "no internal processes" rule of
+// cgroups(7)); the root cgroup always can. It returns the directory and the
+// controllers its children get.
+func delegatingParent(h *Hierarchy, need []string) (string, []string, error) {
+	dir := h.Dir
+	for {
+		data, err := readFile(dir, "cgroup.controllers")
+		if err != nil {
+			return "", nil, err
+		}
+		avail := strings.Fields(data)
+		var enable []string
+		for _, ctl := range need {
+			if slices.Contains(avail, ctl) {
+				enable = append(enable, "+"+ctl)
+			}
+		}
+		if len(enable) == 0 {
+			return dir, nil, nil
+		}
+		err = writeFile(dir, "cgroup.subtree_control", strings.Join(enable, " "))
+		if err == nil {
+			return dir, strings.Fields(strings.ReplaceAll(strings.Join(enable, " "), "+", "")), nil
+		}
+		if !errors.Is(err, unix.EBUSY) || dir == h.Mount {
+			return "", nil, err
+		}
+		dir = path.Dir(dir)
+	}
+}
+
+// JoinFDs returns the v1 tasks files, open for writing: the child joins each cgroup by
+// writing "0" (itself) to them.
+func (c *Cgroups) JoinFDs() []int { return c.tasks }
+
+// V2 returns the v2 leaf's directory descriptor for clone3(CLONE_INTO_CGROUP) and its
+// cgroup.procs, open for writing, for kernels where that fails; -1 without a v2 leaf.
+func (c *Cgroups) V2() (dir, procs int) { return c.v2Dir, c.v2Procs }
+
+// Dirs returns the container's cgroup directories.
+func (c *Cgroups) Dirs() []string { return c.dirs }
+
+// Close closes the descriptors kept for the child.
+func (c *Cgroups) Close() {
+	for _, fd := range append(c.tasks, c.v2Dir, c.v2Procs) {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	c.tasks, c.v2Dir, c.v2Procs = nil, -1, -1
+}
+
+// OOMKills returns how many processes the memory limit has killed in the container.
+func (c *Cgroups) OOMKills() int {
+	if c.memoryDir == "" {
+		return 0
+	}
+	name := "memory.oom_control" // v1; "oom_kill N" since 4.13
+	if c.memoryDir == c.v2Leaf {
+		name = "memory.events"
+	}
+	data, err := readFile(c.memoryDir, name)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(keyValue(data, "oom_kill"))
+	return n
+}
+
+// Destroy kills whatever still runs in the container's cgroups and removes them.
+// When PID 1 of the container's PID namespace has exited, the kernel has already
+// killed every other process in it, so the cgroups are usually empty; a process that
+// was moved in from outside is killed here.
+func (c *Cgroups) Destroy() error {
+	var errs []error
+	for i := len(c.dirs) - 1; i >= 0; i-- {
+		if err := removeCgroup(c.dirs[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.dirs = nil
+	return errors.Join(errs...)
+}
+
+// removeCgroup kills the processes of dir and removes it, retrying while the kernel
+// still counts exiting processes in it (EBUSY), for up to about a second.
+func removeCgroup(dir string) error {
+	delay := 100 * time.Microsecond
+	for {
+		err := unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) || delay > 250*time.Millisecond {
+			return &os.PathError{Op: "remove cgroup", Path: dir, Err: err}
+		}
+		killAll(dir)
+		time.Sleep(delay)
+		delay *= 2
+	}
+}
+
+// killAll sends SIGKILL to every process in the cgroup dir: at once with cgroup.kill
+// (v2, Linux 5.14), else one by one from cgroup.procs.
+func killAll(dir string) {
+	if writeFile(dir, "cgroup.kill", "1") == nil {
+		return
+	}
+	data, err := readFile(dir, "cgroup.procs")
+	if err != nil {
+		return
+	}
+	for _, f := range strings.Fields(data) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
+
+// Mount describes how a joined hierarchy is mounted inside the container.
+type Mount struct {
+	Dir     string   // below /sys/fs/cgroup; "" for cgroup2 at /sys/fs/cgroup itself
+	FSType  string   // cgroup or cgroup2
+	Options string   // controllers, for cgroup
+	Links   []string // names of symlinks to Dir, one per controller of a shared hierarchy
+}
+
+// Mounts returns the mounts that show the container its own cgroups under
+// /sys/fs/cgroup: on v1 (and hybrid) a tmpfs holding one directory per hierarchy, named
+// by its controllers as hosts do ("cpu,cpuacct", with cpu and cpuacct as symlinks), and
+// on hybrid the v2 tree as "unified"; on pure v2, cgroup2 itself.
+func (c *Cgroups) Mounts() []Mount {
+	var out []Mount
+	v1 := false
+	for _, h := range c.joined {
+		if !h.V2() {
+			v1 = true
+		}
+	}
+	for _, h := range c.joined {
+		switch {
+		case h.V2() && !v1:
+			out = append(out, Mount{FSType: "cgroup2"})
+		case h.V2():
+			out = append(out, Mount{Dir: "unified", FSType: "cgroup2"})
+		default:
+			m := Mount{Dir: strings.Join(h.Controllers, ","), FSType: "cgroup", Options: strings.Join(h.Controllers, ",")}
+			if len(h.Controllers) > 1 {
+				m.Links = h.Controllers
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}

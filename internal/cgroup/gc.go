@@ -1,0 +1,86 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+var nameRE = regexp.MustCompile(`^launch-([0-9]+)-([0-9]+)$`)
+
+// StartTime returns field 22 of /proc/PID/stat, the process's start time in clock
+// ticks after boot: with the pid it names a process uniquely, pid reuse included.
+func StartTime(pid int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may contain anything, so
+	// count fields from the last ')'.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command field", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command", pid, len(f))
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// alive reports whether the launcher that named a cgroup launch-PID-START still runs.
+func alive(pid int, start uint64) bool {
+	st, err := StartTime(pid)
+	return err == nil && st == start
+}
+
+// GC removes the cgroups that launchers which no longer exist (killed with SIGKILL,
+// say) left behind, where Create would make its own: each v1 hierarchy's own cgroup,
+// and on v2 the own cgroup and its ancestors. It returns what it removed.
+func GC(l *Layout) ([]string, error) {
+	var dirs []string
+	for _, h := range l.V1 {
+		dirs = append(dirs, h.Dir)
+	}
+	if h := l.V2; h != nil {
+		for d := h.Dir; ; d = path.Dir(d) {
+			dirs = append(dirs, d)
+			if d == h.Mount || d == "/" {
+				break
+			}
+		}
+	}
+	var (
+		removed []string
+		errs    []error
+	)
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			m := nameRE.FindStringSubmatch(e.Name())
+			if m == nil || !e.IsDir() {
+				continue
+			}
+			pid, _ := strconv.Atoi(m[1])
+			start, _ := strconv.ParseUint(m[2], 10, 64)
+			if alive(pid, start) {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			if err := removeCgroup(p); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			removed = append(removed, p)
+		}
+	}
+	return removed, errors.Join(errs...)
+}

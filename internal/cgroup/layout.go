@@ -1,0 +1,181 @@
+package cgroup
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A Hierarchy is one mounted cgroup hierarchy and the launcher's place in it.
+type Hierarchy struct {
+	ID          int      // hierarchy ID of /proc/self/cgroup; 0 for v2
+	Controllers []string // v1 controllers bound to it, as /proc/self/cgroup lists them
+	Mount       string   // where it is mounted
+	Own         string   // the launcher's cgroup in the hierarchy, e.g. /user.slice
+	Dir         string   // the directory of that cgroup under Mount
+}
+
+// V2 reports whether h is the unified hierarchy.
+func (h *Hierarchy) V2() bool { return h.ID == 0 }
+
+// Has reports whether controller c is bound to h (v1).
+func (h *Hierarchy) Has(c string) bool { return slices.Contains(h.Controllers, c) }
+
+// A Layout is the host's cgroup layout: v1 hierarchies, a v2 one, or both (hybrid).
+type Layout struct {
+	V1 []Hierarchy
+	V2 *Hierarchy
+}
+
+// String names the layout for messages: v1, v2 or hybrid.
+func (l *Layout) String() string {
+	switch {
+	case len(l.V1) > 0 && l.V2 != nil:
+		return "hybrid"
+	case l.V2 != nil:
+		return "v2"
+	case len(l.V1) > 0:
+		return "v1"
+	}
+	return "none"
+}
+
+// Detect reads the layout from the contents of /proc/self/mountinfo and
+// /proc/self/cgroup. A hierarchy the launcher is in but cannot reach (not mounted, or
+// mounted from a cgroup above the launcher's own, as inside some containers) is left
+// out; callers treat its controllers as missing.
+func Detect(mountinfo, procCgroup []byte) (*Layout, error) {
+	type member struct {
+		id          int
+		controllers []string
+		path        string
+	}
+	var members []member
+	sc := bufio.NewScanner(bytes.NewReader(procCgroup))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			continue
+		}
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("/proc/self/cgroup: bad line %q", line)
+		}
+		id, err := strconv.Atoi(f[0])
+		if err != nil {
+			return nil, fmt.Errorf("/proc/self/cgroup: bad line %q", line)
+		}
+		m := member{id: id, path: f[2]}
+		if f[1] != "" {
+			m.controllers = strings.Split(f[1], ",")
+		}
+		members = append(members, m)
+	}
+
+	mounts, err := parseMountinfo(mountinfo)
+	if err != nil {
+		return nil, err
+	}
+	l := &Layout{}
+	for _, m := range members {
+		for _, mi := range mounts {
+			var ok bool
+			switch {
+			case m.id == 0 && m.controllers == nil:
+				ok = mi.fstype == "cgroup2"
+			case mi.fstype == "cgroup":
+				ok = sameControllers(m.controllers, mi.superOpts)
+			}
+			if !ok {
+				continue
+			}
+			// The mount shows the hierarchy from mi.root down; the launcher's cgroup
+			// must be at or below it to be reachable.
+			rel, found := strings.CutPrefix(m.path, mi.root)
+			if !found || (rel != "" && !strings.HasPrefix(rel, "/") && mi.root != "/") {
+				continue
+			}
+			h := Hierarchy{ID: m.id, Controllers: m.controllers, Mount: mi.point, Own: m.path,
+				Dir: path.Join(mi.point, rel)}
+			if h.V2() {
+				l.V2 = &h
+			} else {
+				l.V1 = append(l.V1, h)
+			}
+			break
+		}
+	}
+	return l, nil
+}
+
+// sameControllers reports whether a v1 mount with super options opts is the hierarchy
+// whose /proc/self/cgroup entry lists controllers.
+func sameControllers(controllers []string, opts []string) bool {
+	if len(controllers) == 0 {
+		return false
+	}
+	for _, c := range controllers {
+		if !slices.Contains(opts, c) {
+			return false
+		}
+	}
+	return true
+}
+
+type mountEntry struct {
+	root, point, fstype string
+	superOpts           []string
+}
+
+// parseMountinfo returns the cgroup and cgroup2 mounts of a mountinfo file
+// (proc_pid_mountinfo(5)): ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] -
+// FSTYPE SOURCE SUPEROPTIONS.
+func parseMountinfo(data []byte) ([]mountEntry, error) {
+	var out []mountEntry
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		sep := slices.Index(f, "-")
+		if sep < 6 || len(f) < sep+4 {
+			return nil, fmt.Errorf("/proc/self/mountinfo: bad line %q", sc.Text())
+		}
+		fstype := f[sep+1]
+		if fstype != "cgroup" && fstype != "cgroup2" {
+			continue
+		}
+		out = append(out, mountEntry{
+			root:      unescape(f[3]),
+			point:     unescape(f[4]),
+			fstype:    fstype,
+			superOpts: strings.Split(f[sep+3], ","),
+		})
+	}
+	return out, sc.Err()
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for a space, \011, \012, \134).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

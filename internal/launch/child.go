@@ -1,0 +1,119 @@
+package launch
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/mount"
+	"launch/internal/ns"
+	"launch/internal/seccomp"
+)
+
+// slots is how many step start times -v records in its shared page.
+const slots = 4096 / 8
+
+// A plan is a prepared container start: the steps and what the child needs besides.
+type plan struct {
+	steps []step
+	clone *ns.Clone
+	errW  int           // write end of the error pipe (close-on-exec)
+	times *[slots]int64 // start time of each step, in memory shared with the parent; nil without -v
+}
+
+// start forks the child, which runs the steps and execs COMMAND. In the parent it
+// returns the child's pid. The child never returns from here: it execs or exits 125
+// after writing a report of the failed step to the error pipe.
+//
+// From ns.BeforeFork on, this function calls only go:nosplit functions and does not
+// allocate: see package ns. Its own frame was set up before the fork, so the loop and
+// its locals are safe; its callees' frames fit in the nosplit stack budget, which the
+// linker checks.
+//
+//go:norace
+//go:noinline
+func (p *plan) start() (pid int, errno unix.Errno) {
+	ns.BeforeFork()
+	pid, inCgroup, e := p.clone.Fork()
+	if e != 0 || pid != 0 {
+		ns.AfterFork()
+		return pid, e
+	}
+
+	// In the child.
+	root := -1
+	var rep report
+	for i := range p.steps {
+		s := &p.steps[i]
+		if p.times != nil && i < len(p.times) {
+			p.times[i] = ns.Now()
+		}
+		switch s.op {
+		case opDieWithParent:
+			unix.RawSyscall(unix.SYS_CLOSE, uintptr(s.fd2), 0, 0)
+			e = ns.DieWithParent(s.fd)
+		case opJoinCgroup:
+			e = ns.Write(s.fd, s.str, s.n)
+		case opJoinCgroupV2:
+			if !inCgroup {
+				e = ns.Write(s.fd, s.str, s.n)
+			}
+		case opUnshare:
+			e = ns.Unshare(uintptr(s.n))
+		case opHostname:
+			e = ns.Sethostname(s.str, s.n)
+		case opLoopback:
+			e = ns.LoopbackUp(s.ifr)
+		case opUmask:
+			mount.Umask()
+		case opPrivate:
+			e = mount.MakePrivate()
+		case opRoot:
+			root, e = mount.OpenRoot(s.str)
+		case opMount:
+			e = s.mount.Do(root)
+		case opNode:
+			e = s.node.Make(root)
+		case opPivot:
+			e = mount.PivotRoot(root)
+		case opSetsid:
+			e = ns.Setsid()
+		case opForeground:
+			e = ns.Foreground(s.fd)
+		case opSignals:
+			ns.AfterForkInChild()
+		case opDropBounding:
+			e = s.caps.DropBounding()
+		case opUser:
+			e = ns.SetUser(s.uid, s.gid)
+		case opSetCaps:
+			e = s.caps.Set()
+		case opNoNewPrivs:
+			e = seccomp.NoNewPrivs()
+		case opCloseFDs:
+			e = ns.CloseOnExec()
+		case opSeccomp:
+			e = seccomp.Load(s.prog)
+		case opChdir:
+			e = mount.Chdir(s.str)
+		case opInit:
+			e = ns.ForkInit(s.block, s.wait, s.none, s.fd)
+		case opExec:
+			var which int
+			var found bool
+			e, which, found = ns.Exec(s.cmd.cands, s.cmd.argv, s.cmd.envv)
+			rep.Which = int32(which)
+			if found {
+				rep.Found = 1
+			}
+		}
+		if e != 0 {
+			rep.Step, rep.Errno = int32(i), int32(e)
+			// SAFETY: rep is on this stack; its bytes are read by the parent.
+			ns.Write(p.errW, (*byte)(unsafe.Pointer(&rep)), sizeofReport)
+			ns.Exit(ExitFailure)
+		}
+	}
+	ns.Exit(ExitFailure) // not reached: the last step execs or fails
+	return 0, 0
+}

@@ -1,0 +1,371 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"launch/internal/caps"
+)
+
+// Config is what the command line asks for.
+type Config struct {
+	Rootfs   string
+	Command  []string // COMMAND [ARG...]
+	Hostname string
+	HostNet  bool // --net host: keep the host's network namespace
+	ReadOnly bool
+	Binds    []Bind
+	CapAdd   []string
+	CapDrop  []string
+	Seccomp  bool // false with --seccomp=unconfined
+	Env      []string
+	User     *User
+	Workdir  string
+	Init     bool
+	Verbose  bool
+	Limits   Limits
+	GC       bool // --gc: only remove cgroups left by killed launchers
+
+	Help, Version bool
+}
+
+// Limits are the cgroup limits asked for; see package cgroup.
+type Limits struct {
+	Memory    int64
+	CPUShares uint64
+	CPUs      float64
+	Pids      int64
+	IOWeight  uint64
+	Explicit  map[string]bool
+}
+
+// A Bind is a --bind SRC:DST[:ro] mount.
+type Bind struct {
+	Src, Dst string
+	ReadOnly bool
+}
+
+// A User is --user UID[:GID].
+type User struct{ UID, GID int }
+
+// Defaults (SEED.md): 64 MiB of memory, 256 CPU shares, 64 processes, block-I/O weight 50.
+func defaults() *Config {
+	return &Config{
+		Hostname: "launch",
+		Seccomp:  true,
+		Workdir:  "/",
+		Limits: Limits{
+			Memory:    64 << 20,
+			CPUShares: 256,
+			Pids:      64,
+			IOWeight:  50,
+			Explicit:  make(map[string]bool),
+		},
+	}
+}
+
+// An option is one entry of the option table.
+type option struct {
+	names []string // long names first, then short ones
+	arg   string   // name of the value in --help; "" for a flag
+	help  string
+	set   func(c *Config, v string) error
+}
+
+var options = []option{
+	{[]string{"hostname"}, "NAME", "hostname of the container (default launch)", func(c *Config, v string) error {
+		if v == "" || len(v) > 64 || strings.ContainsAny(v, "/\x00 ") {
+			return errors.New("want 1 to 64 characters, no space or /")
+		}
+		c.Hostname = v
+		return nil
+	}},
+	{[]string{"net", "network"}, "MODE", "none: a network namespace with loopback only (default); host: the host's network", func(c *Config, v string) error {
+		switch v {
+		case "none":
+			c.HostNet = false
+		case "host":
+			c.HostNet = true
+		default:
+			return errors.New("want none or host")
+		}
+		return nil
+	}},
+	{[]string{"read-only"}, "", "mount the container's root read-only", func(c *Config, _ string) error { c.ReadOnly = true; return nil }},
+	{[]string{"bind"}, "SRC:DST[:ro]", "bind-mount host path SRC on DST in the container (repeatable)", func(c *Config, v string) error {
+		b, err := parseBind(v)
+		c.Binds = append(c.Binds, b)
+		return err
+	}},
+	{[]string{"cap-add"}, "CAP", "keep capability CAP as well, or ALL (repeatable)", func(c *Config, v string) error {
+		_, err := caps.Parse(v)
+		c.CapAdd = append(c.CapAdd, v)
+		return err
+	}},
+	{[]string{"cap-drop"}, "CAP", "drop capability CAP, or ALL (repeatable)", func(c *Config, v string) error {
+		_, err := caps.Parse(v)
+		c.CapDrop = append(c.CapDrop, v)
+		return err
+	}},
+	{[]string{"seccomp"}, "MODE", "default: the system-call filter; unconfined: none (not recommended)", func(c *Config, v string) error {
+		switch v {
+		case "default":
+			c.Seccomp = true
+		case "unconfined":
+			c.Seccomp = false
+		default:
+			return errors.New("want default or unconfined")
+		}
+		return nil
+	}},
+	{[]string{"env", "e"}, "K=V", "set environment variable K in the container (repeatable)", func(c *Config, v string) error {
+		k, _, ok := strings.Cut(v, "=")
+		if !ok || k == "" || strings.ContainsRune(v, 0) {
+			return errors.New("want K=V")
+		}
+		c.Env = append(c.Env, v)
+		return nil
+	}},
+	{[]string{"user", "u"}, "UID[:GID]", "run COMMAND as this numeric user and group (default 0:0)", func(c *Config, v string) error {
+		u, err := parseUser(v)
+		c.User = u
+		return err
+	}},
+	{[]string{"workdir", "w"}, "DIR", "working directory of COMMAND in the container (default /)", func(c *Config, v string) error {
+		if !path.IsAbs(v) {
+			return errors.New("want an absolute path")
+		}
+		c.Workdir = path.Clean(v)
+		return nil
+	}},
+	{[]string{"init"}, "", "run a minimal init as PID 1 that forwards signals and reaps orphans", func(c *Config, _ string) error { c.Init = true; return nil }},
+	{[]string{"memory", "m"}, "SIZE", "memory limit, with K, M or G; 0 or max: none (default 64M)", func(c *Config, v string) error {
+		n, err := parseSize(v)
+		c.Limits.Memory = n
+		return err
+	}},
+	{[]string{"cpu-shares"}, "N", "relative CPU weight, 2 to 262144; 0: none (default 256)", func(c *Config, v string) error {
+		n, err := parseLimit(v, 2, 262144)
+		c.Limits.CPUShares = uint64(n)
+		return err
+	}},
+	{[]string{"cpus"}, "N", "CPU time limit in CPUs, e.g. 0.5 (default none)", func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1<<16 || math.IsNaN(f) || (f > 0 && f < 0.01) {
+			return errors.New("want a number of CPUs, 0.01 or more, or 0 for none")
+		}
+		c.Limits.CPUs = f
+		return nil
+	}},
+	{[]string{"pids", "pids-limit"}, "N", "most processes at once; 0 or max: none (default 64)", func(c *Config, v string) error {
+		n, err := parseLimit(v, 1, math.MaxInt64)
+		c.Limits.Pids = n
+		return err
+	}},
+	{[]string{"io-weight", "blkio-weight"}, "N", "relative block-I/O weight, 10 to 1000; 0: none (default 50)", func(c *Config, v string) error {
+		n, err := parseLimit(v, 10, 1000)
+		c.Limits.IOWeight = uint64(n)
+		return err
+	}},
+	{[]string{"gc"}, "", "remove the cgroups of launches that were killed, and exit", func(c *Config, _ string) error { c.GC = true; return nil }},
+	{[]string{"verbose", "v"}, "", "print each setup step with its duration on stderr", func(c *Config, _ string) error { c.Verbose = true; return nil }},
+	{[]string{"version"}, "", "print version information and exit", func(c *Config, _ string) error { c.Version = true; return nil }},
+	{[]string{"help", "h"}, "", "print this help and exit", func(c *Config, _ string) error { c.Help = true; return nil }},
+}
+
+// limitOptions are the options whose value is a cgroup limit.
+var limitOptions = []string{"memory", "cpu-shares", "cpus", "pids", "io-weight"}
+
+// UsageError is a command line launch cannot use.
+type UsageError struct{ msg string }
+
+func (e *UsageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &UsageError{fmt.Sprintf(format, a...)} }
+
+// ParseArgs parses args (without the program name). Options come first; the first
+// argument that is not an option is ROOTFS, the rest COMMAND and its arguments, which
+// are never parsed as options. "--" ends the options.
+func ParseArgs(args []string) (*Config, error) {
+	c := defaults()
+	i := 0
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			i++
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		o := lookup(name)
+		if o == nil {
+			return nil, usagef("unknown option: %s", a)
+		}
+		if o.arg == "" {
+			if hasValue {
+				return nil, usagef("option --%s takes no value", o.names[0])
+			}
+		} else if !hasValue {
+			if i+1 >= len(args) {
+				return nil, usagef("option --%s needs a value (%s)", o.names[0], o.arg)
+			}
+			i++
+			value = args[i]
+		}
+		if err := o.set(c, value); err != nil {
+			return nil, usagef("--%s %s: %v", o.names[0], value, err)
+		}
+		if slices.Contains(limitOptions, o.names[0]) {
+			c.Limits.Explicit[o.names[0]] = true
+		}
+	}
+	if c.Help || c.Version || c.GC {
+		return c, nil
+	}
+	rest := args[i:]
+	switch {
+	case len(rest) == 0:
+		return nil, usagef("missing ROOTFS and COMMAND (see launch --help)")
+	case rest[0] == "":
+		return nil, usagef("ROOTFS is empty")
+	case len(rest) == 1:
+		return nil, usagef("missing COMMAND after ROOTFS %s", rest[0])
+	case rest[1] == "":
+		return nil, usagef("COMMAND is empty")
+	}
+	for _, s := range rest {
+		if strings.ContainsRune(s, 0) {
+			return nil, usagef("argument %q contains a NUL byte", s)
+		}
+	}
+	c.Rootfs, c.Command = rest[0], rest[1:]
+	return c, nil
+}
+
+func lookup(name string) *option {
+	for i := range options {
+		if slices.Contains(options[i].names, name) {
+			return &options[i]
+		}
+	}
+	return nil
+}
+
+// parseSize parses a byte count with an optional K, M or G (powers of 1024) suffix;
+// 0 and max mean no limit.
+func parseSize(v string) (int64, error) {
+	if v == "max" {
+		return 0, nil
+	}
+	mult := int64(1)
+	num := strings.TrimSuffix(strings.ToUpper(v), "B")
+	switch {
+	case strings.HasSuffix(num, "K"):
+		mult, num = 1<<10, num[:len(num)-1]
+	case strings.HasSuffix(num, "M"):
+		mult, num = 1<<20, num[:len(num)-1]
+	case strings.HasSuffix(num, "G"):
+		mult, num = 1<<30, num[:len(num)-1]
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("want a size such as 64M, 512K, 1G or a byte count, or 0 or max for none")
+	}
+	n *= mult
+	if n > 0 && n < 4<<20 {
+		return 0, errors.New("below 4M no program starts; use at least 4M")
+	}
+	return n, nil
+}
+
+// parseLimit parses a count between lo and hi; 0 and max mean no limit.
+func parseLimit(v string, lo, hi int64) (int64, error) {
+	if v == "max" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || (n != 0 && (n < lo || n > hi)) {
+		return 0, fmt.Errorf("want %d to %d, or 0 or max for none", lo, hi)
+	}
+	return n, nil
+}
+
+func parseBind(v string) (Bind, error) {
+	parts := strings.Split(v, ":")
+	b := Bind{}
+	switch {
+	case len(parts) == 3 && parts[2] == "ro":
+		b.ReadOnly = true
+	case len(parts) == 3 && parts[2] == "rw":
+	case len(parts) != 2:
+		return b, errors.New("want SRC:DST or SRC:DST:ro")
+	}
+	b.Src, b.Dst = parts[0], parts[1]
+	if !path.IsAbs(b.Src) || !path.IsAbs(b.Dst) {
+		return b, errors.New("SRC and DST must be absolute paths")
+	}
+	b.Dst = path.Clean(b.Dst)
+	if b.Dst == "/" {
+		return b, errors.New("DST cannot be the container's root")
+	}
+	return b, nil
+}
+
+func parseUser(v string) (*User, error) {
+	us, gs, hasGID := strings.Cut(v, ":")
+	uid, err := strconv.ParseUint(us, 10, 32)
+	if err != nil || uid == math.MaxUint32 {
+		return nil, errors.New("want a numeric UID[:GID]")
+	}
+	u := &User{UID: int(uid), GID: int(uid)}
+	if hasGID {
+		gid, err := strconv.ParseUint(gs, 10, 32)
+		if err != nil || gid == math.MaxUint32 {
+			return nil, errors.New("want a numeric UID[:GID]")
+		}
+		u.GID = int(gid)
+	}
+	return u, nil
+}
+
+// Usage is the text of --help.
+func Usage() string {
+	var b strings.Builder
+	b.WriteString(`Usage: launch [OPTIONS] ROOTFS COMMAND [ARG...]
+
+Run COMMAND as PID 1 of a new container whose root is the directory ROOTFS: new
+mount, UTS, IPC, PID, network and cgroup namespaces, a private /proc, /sys, /dev and
+/tmp, pivot_root, Docker's default capabilities and system-call filter, and cgroup
+limits. COMMAND is looked up in the container's PATH.
+
+Options:
+`)
+	for _, o := range options {
+		names := "--" + o.names[0]
+		for _, n := range o.names[1:] {
+			if len(n) == 1 {
+				names = "-" + n + ", " + names
+			} else {
+				names += ", --" + n
+			}
+		}
+		if o.arg != "" {
+			names += " " + o.arg
+		}
+		fmt.Fprintf(&b, "  %-34s %s\n", names, o.help)
+	}
+	b.WriteString(`
+Exit status:
+  COMMAND's status, or 128+N if COMMAND was killed by signal N (137 when the memory
+  limit killed it); 125 if launch itself failed or was misused; 126 if COMMAND exists
+  but cannot be executed; 127 if COMMAND is not found in the container.
+`)
+	return b.String()
+}

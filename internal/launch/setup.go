@@ -1,0 +1,210 @@
+package launch
+
+import (
+	"fmt"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/caps"
+	"launch/internal/cgroup"
+	"launch/internal/mount"
+	"launch/internal/ns"
+	"launch/internal/seccomp"
+)
+
+// An op is what a step of the child does.
+type op uint8
+
+const (
+	opDieWithParent op = iota
+	opJoinCgroup
+	opJoinCgroupV2
+	opUnshare
+	opHostname
+	opLoopback
+	opUmask
+	opPrivate
+	opRoot
+	opMount
+	opNode
+	opPivot
+	opSetsid
+	opForeground
+	opSignals
+	opDropBounding
+	opUser
+	opSetCaps
+	opNoNewPrivs
+	opCloseFDs
+	opSeccomp
+	opChdir
+	opInit
+	opExec
+)
+
+// phase groups the ops for -v's summary.
+var phase = [...]string{
+	opDieWithParent: "namespaces", opJoinCgroup: "cgroup join", opJoinCgroupV2: "cgroup join",
+	opUnshare: "namespaces", opHostname: "namespaces", opLoopback: "namespaces",
+	opUmask: "mounts", opPrivate: "mounts", opRoot: "mounts", opMount: "mounts", opNode: "mounts",
+	opPivot: "pivot_root", opSetsid: "process", opForeground: "process", opSignals: "process",
+	opDropBounding: "capabilities", opUser: "process", opSetCaps: "capabilities", opNoNewPrivs: "capabilities",
+	opCloseFDs: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process", opExec: "exec",
+}
+
+// A step is one prepared action of the child. Only the fields its op needs are set.
+// The child reads them and nothing else: no field is written after the fork.
+type step struct {
+	op    op
+	what  string // what the step does, for messages: "mount proc"
+	path  string // the path or value it concerns
+	fd    int
+	fd2   int
+	str   *byte
+	n     int
+	mount *mount.Mount
+	node  *mount.Node
+	caps  *caps.Plan
+	prog  *unix.SockFprog
+	ifr   *unix.Ifreq
+	uid   int
+	gid   int
+	block *unix.Sigset_t
+	wait  *unix.Sigset_t
+	none  *unix.Sigset_t
+	cmd   *command
+}
+
+// zero is "0", the pid that stands for the writer itself in a cgroup's tasks file.
+var zero = []byte("0")
+
+// forwarded are the signals launch passes on to the container.
+var forwarded = []unix.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+
+// setup is what the steps are made from.
+type setup struct {
+	cfg      *Config
+	rootfs   string // absolute, symlinks resolved
+	cg       *cgroup.Cgroups
+	keep     caps.Set
+	capLast  int
+	tty      bool
+	cmd      *command
+	lifeR    int
+	lifeW    int
+	rootFlag uintptr
+}
+
+// steps returns the child's steps, in the order they run. The order matters:
+//   - the child joins its cgroups before anything else, so that all it does is
+//     charged there, and before unsharing the cgroup namespace, so that inside it
+//     its own cgroup is /;
+//   - the hostname and loopback need CAP_SYS_ADMIN and CAP_NET_ADMIN, which go later;
+//   - mounts are made private before the first mount, and every mount is made before
+//     pivot_root, while the host's /proc serves /proc/self/fd for the targets;
+//   - the bounding set is dropped while CAP_SETPCAP is still there, the user is
+//     switched while CAP_SETUID is, and the remaining sets are set after that;
+//   - seccomp goes last but for chdir and exec, which the filter allows, so that the
+//     setup's own calls need not be in it; --init forks after it, so PID 1 is
+//     filtered too.
+func (s *setup) steps() ([]step, error) {
+	var st []step
+	add := func(x step) { st = append(st, x) }
+
+	add(step{op: opDieWithParent, what: "set parent-death signal", fd: s.lifeR, fd2: s.lifeW})
+	for i, fd := range s.cg.JoinFDs() {
+		add(step{op: opJoinCgroup, what: "join cgroup", path: s.cg.Dirs()[i], fd: fd, str: &zero[0], n: len(zero)})
+	}
+	if _, procs := s.cg.V2(); procs >= 0 {
+		add(step{op: opJoinCgroupV2, what: "join cgroup", path: "cgroup.procs", fd: procs, str: &zero[0], n: len(zero)})
+	}
+	add(step{op: opUnshare, what: "unshare", path: "cgroup namespace", n: unix.CLONE_NEWCGROUP})
+	host := []byte(s.cfg.Hostname)
+	add(step{op: opHostname, what: "sethostname", path: s.cfg.Hostname, str: &host[0], n: len(host)})
+	if !s.cfg.HostNet {
+		ifr, err := unix.NewIfreq("lo")
+		if err != nil {
+			return nil, err
+		}
+		ifr.SetUint16(unix.IFF_UP)
+		add(step{op: opLoopback, what: "bring up", path: "lo", ifr: ifr})
+	}
+
+	add(step{op: opUmask, what: "umask"})
+	add(step{op: opPrivate, what: "make mounts private", path: "/"})
+	rootfs, err := mount.CString(s.rootfs)
+	if err != nil {
+		return nil, err
+	}
+	add(step{op: opRoot, what: "bind", path: s.rootfs, str: rootfs})
+	spec := mount.Spec{ReadOnly: s.cfg.ReadOnly, RootFlags: s.rootFlag, TmpSize: s.cfg.Limits.Memory}
+	for _, m := range s.cg.Mounts() {
+		spec.Cgroups = append(spec.Cgroups, mount.Cgroup{Dir: m.Dir, FSType: m.FSType, Options: m.Options, Links: m.Links})
+	}
+	for _, b := range s.cfg.Binds {
+		spec.Binds = append(spec.Binds, mount.Bind{Src: b.Src, Dst: b.Dst, ReadOnly: b.ReadOnly})
+	}
+	layout, err := mount.Layout(spec)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range layout {
+		if m.Mount != nil {
+			add(step{op: opMount, what: m.What, path: m.Path(), mount: m.Mount})
+		} else {
+			add(step{op: opNode, what: m.What, path: m.Path(), node: m.Node})
+		}
+	}
+	add(step{op: opPivot, what: "pivot_root", path: s.rootfs})
+
+	if s.tty {
+		add(step{op: opForeground, what: "take the terminal's foreground", path: "stdin", fd: 0})
+	} else {
+		add(step{op: opSetsid, what: "setsid"})
+	}
+	add(step{op: opSignals, what: "restore signals"})
+	root := s.cfg.User == nil || s.cfg.User.UID == 0
+	cp := caps.NewPlan(s.keep, s.capLast, root)
+	add(step{op: opDropBounding, what: "drop capabilities", path: "bounding set", caps: cp})
+	if u := s.cfg.User; u != nil {
+		add(step{op: opUser, what: "set user", path: fmt.Sprintf("%d:%d", u.UID, u.GID), uid: u.UID, gid: u.GID})
+	}
+	add(step{op: opSetCaps, what: "capset", path: fmt.Sprintf("%#x", uint64(s.keep)), caps: cp})
+	add(step{op: opNoNewPrivs, what: "set no_new_privs"})
+	add(step{op: opCloseFDs, what: "close inherited descriptors"})
+	if s.cfg.Seccomp {
+		prog, err := seccomp.Program()
+		if err != nil {
+			return nil, err
+		}
+		add(step{op: opSeccomp, what: "load seccomp filter", path: strconv.Itoa(int(prog.Len)) + " instructions", prog: prog})
+	}
+	wd, err := mount.CString(s.cfg.Workdir)
+	if err != nil {
+		return nil, err
+	}
+	add(step{op: opChdir, what: "chdir", path: s.cfg.Workdir, str: wd})
+	if s.cfg.Init {
+		waitFor := append([]unix.Signal{unix.SIGCHLD}, forwarded...)
+		tty := -1
+		if s.tty {
+			tty = 0
+		}
+		add(step{op: opInit, what: "start init", block: ns.Signals(append(waitFor, unix.SIGTTOU)...),
+			wait: ns.Signals(waitFor...), none: ns.Signals(), fd: tty})
+	}
+	add(step{op: opExec, what: "exec", path: s.cfg.Command[0], cmd: s.cmd})
+	return st, nil
+}
+
+// report is what the child writes to the error pipe when a step fails.
+type report struct {
+	Step  int32
+	Errno int32
+	Which int32 // exec: the candidate path it concerns
+	Found int32 // exec: that file exists although exec said ENOENT
+}
+
+const sizeofReport = int(unsafe.Sizeof(report{}))

@@ -1,0 +1,155 @@
+package mount
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The functions in this file run in the child: go:nosplit, go:norace, raw system
+// calls on prepared data only.
+
+// Static NUL-terminated strings. unsafe.StringData of a constant points at read-only
+// data in the binary: no allocation.
+var (
+	dot   = unsafe.StringData(".\x00")
+	slash = unsafe.StringData("/\x00")
+	empty = unsafe.StringData("\x00")
+)
+
+// open resolves t inside root and returns an O_PATH descriptor for it, creating the
+// last component first if t says so and it is missing.
+//
+// The child runs on a nosplit stack budget that the linker checks (about 800 bytes
+// for the deepest chain of calls), so open calls openat2 and walk side by side
+// rather than one through the other.
+//
+//go:nosplit
+//go:norace
+func open(root int, t *Target) (int, unix.Errno) {
+	fd, e := openat2(root, t.rel, t.resolve, false)
+	if e == unix.ENOSYS {
+		fd, e = walk(root, t.comps, false)
+	}
+	if e != unix.ENOENT || t.create == MustExist {
+		return fd, e
+	}
+	pfd, e := openat2(root, t.parent, t.resolve, true)
+	if e == unix.ENOSYS {
+		var pcomps []*byte
+		if len(t.comps) > 1 {
+			pcomps = t.comps[:len(t.comps)-1]
+		}
+		pfd, e = walk(root, pcomps, true)
+	}
+	if e != 0 {
+		return -1, e
+	}
+	if t.create == CreateDir {
+		_, _, e = unix.RawSyscall6(unix.SYS_MKDIRAT, uintptr(pfd), uintptr(unsafe.Pointer(t.name)), 0o755, 0, 0, 0)
+	} else {
+		var f uintptr
+		f, _, e = unix.RawSyscall6(unix.SYS_OPENAT, uintptr(pfd), uintptr(unsafe.Pointer(t.name)),
+			unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644, 0, 0)
+		if e == 0 {
+			closeFD(int(f))
+		}
+	}
+	closeFD(pfd)
+	if e != 0 && e != unix.EEXIST {
+		return -1, e
+	}
+	fd, e = openat2(root, t.rel, t.resolve, false)
+	if e == unix.ENOSYS {
+		fd, e = walk(root, t.comps, false)
+	}
+	return fd, e
+}
+
+// openat2 opens rel below root with openat2(2) and resolve. wantDir asks for a
+// directory. ENOSYS means a kernel before 5.6.
+//
+//go:nosplit
+//go:norace
+func openat2(root int, rel *byte, resolve uint64, wantDir bool) (int, unix.Errno) {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolve}
+	if wantDir {
+		how.Flags |= unix.O_DIRECTORY
+	}
+	// SAFETY: rel is prepared by the parent; how is on this stack.
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(root), uintptr(unsafe.Pointer(rel)),
+		uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+	return int(fd), e
+}
+
+// walk opens comps one at a time from root with O_NOFOLLOW, refusing every symlink:
+// without openat2 there is no safe way to follow one inside a root.
+//
+//go:nosplit
+//go:norace
+func walk(root int, comps []*byte, wantDir bool) (int, unix.Errno) {
+	cur := uintptr(root)
+	if len(comps) == 0 {
+		fd, _, e := unix.RawSyscall6(unix.SYS_FCNTL, cur, unix.F_DUPFD_CLOEXEC, 0, 0, 0, 0)
+		return int(fd), e
+	}
+	for i, c := range comps {
+		last := i == len(comps)-1
+		flags := uintptr(unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW)
+		if !last || wantDir {
+			flags |= unix.O_DIRECTORY // a symlink fails with ENOTDIR
+		}
+		// SAFETY: c is prepared by the parent.
+		fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, cur, uintptr(unsafe.Pointer(c)), flags, 0, 0, 0)
+		if cur != uintptr(root) {
+			unix.RawSyscall6(unix.SYS_CLOSE, cur, 0, 0, 0, 0, 0)
+		}
+		if e != 0 {
+			return -1, e
+		}
+		cur = fd
+	}
+	// O_PATH|O_NOFOLLOW opens a final symlink as itself; readlinkat with an empty path
+	// succeeds only on such a descriptor.
+	var b [1]byte
+	// SAFETY: b is on this stack.
+	if _, _, e := unix.RawSyscall6(unix.SYS_READLINKAT, cur, uintptr(unsafe.Pointer(empty)), uintptr(unsafe.Pointer(&b[0])), 1, 0, 0); e == 0 {
+		unix.RawSyscall6(unix.SYS_CLOSE, cur, 0, 0, 0, 0, 0)
+		return -1, unix.ELOOP
+	}
+	return int(cur), 0
+}
+
+//go:nosplit
+//go:norace
+func closeFD(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
+
+// fdPath writes "/proc/self/fd/<fd>" with a NUL into buf and returns it: the name of
+// the file fd refers to, for system calls that take paths. The launcher needs /proc
+// mounted on the host.
+//
+//go:nosplit
+//go:norace
+func fdPath(buf *[32]byte, fd int) *byte {
+	const prefix = "/proc/self/fd/"
+	n := 0
+	for ; n < len(prefix); n++ {
+		buf[n] = prefix[n]
+	}
+	var digits [12]byte
+	d := 0
+	for v := uint(fd); ; v /= 10 {
+		digits[d] = byte('0' + v%10)
+		d++
+		if v < 10 {
+			break
+		}
+	}
+	for d > 0 {
+		d--
+		buf[n] = digits[d]
+		n++
+	}
+	buf[n] = 0
+	return &buf[0]
+}

@@ -1,0 +1,34 @@
+package seccomp
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// NoNewPrivs sets no_new_privs: from now on exec cannot grant privileges (set-user-ID
+// bits and file capabilities are ignored), which also lets an unprivileged process load
+// a filter. Runs in the child.
+//
+//go:nosplit
+//go:norace
+func NoNewPrivs() unix.Errno {
+	_, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)
+	return e
+}
+
+// Load installs prog as the seccomp filter of the calling thread, the child's only
+// one. seccomp(2) is Linux 3.17; older kernels take the same program through prctl.
+// Runs in the child.
+//
+//go:nosplit
+//go:norace
+func Load(prog *unix.SockFprog) unix.Errno {
+	// SAFETY: prog and the instructions it points to are package data, alive for the
+	// process's lifetime.
+	_, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(prog)))
+	if e == unix.ENOSYS {
+		_, _, e = unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(prog)), 0, 0, 0)
+	}
+	return e
+}
