@@ -110,7 +110,8 @@ func Layout(s Spec) ([]Step, error) {
 	cgroupSteps(&b, s.Cgroups)
 
 	for _, p := range maskedFiles {
-		b.mount("mask", p, NoSymlinks, MustExist, MountOpts{Source: "/dev/null", Flags: unix.MS_BIND, Optional: true})
+		b.mount("mask", p, NoSymlinks, MustExist, MountOpts{Source: "/dev/null", Flags: unix.MS_BIND,
+			Remount: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NOEXEC, Optional: true})
 	}
 	for _, p := range maskedDirs {
 		b.mount("mask", p, NoSymlinks, MustExist, MountOpts{Source: "tmpfs", FSType: "tmpfs",
@@ -190,6 +191,13 @@ func bindSteps(b *builder, bind Bind) {
 		return
 	}
 	flags |= keep
+	var parents []string
+	for dir := parentOf(bind.Dst); dir != "/"; dir = parentOf(dir) {
+		parents = append(parents, dir)
+	}
+	for i := len(parents) - 1; i >= 0; i-- { // outermost first
+		b.node(EnsureDir(parents[i], InRoot))
+	}
 	if bind.ReadOnly {
 		flags |= unix.MS_RDONLY
 	}
@@ -246,6 +254,6 @@ func (b *builder) node(n *Node, err error) {
 		b.fail(err)
 		return
 	}
-	what := map[int]string{kindDevice: "mknod", kindSymlink: "symlink", kindDir: "mkdir"}[n.kind]
+	what := map[int]string{kindDevice: "mknod", kindSymlink: "symlink", kindDir: "mkdir", kindEnsureDir: "mkdir -p"}[n.kind]
 	b.steps = append(b.steps, Step{What: what, Node: n})
 }

@@ -90,6 +90,7 @@ const (
 	kindDevice = iota
 	kindSymlink
 	kindDir
+	kindEnsureDir
 )
 
 // A Node is a device node, symlink or directory made in a directory of the container.
@@ -113,6 +114,16 @@ func NewSymlink(p, to string) (*Node, error) { return newNode(p, kindSymlink, 0,
 
 // NewDir prepares a directory at p with mode perm.
 func NewDir(p string, perm uint32) (*Node, error) { return newNode(p, kindDir, perm, 0, "") }
+
+// EnsureDir prepares the directory p, resolved with resolve, made with mode 0755 if
+// it is missing: the parents of a --bind destination, as mkdir -p would.
+func EnsureDir(p string, resolve uint64) (*Node, error) {
+	t, err := NewTarget(p, resolve, CreateDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{Target: t, kind: kindEnsureDir}, nil
+}
 
 func newNode(p string, kind int, mode uint32, dev uint64, link string) (*Node, error) {
 	t, err := NewTarget(p, NoSymlinks, MustExist)
@@ -138,6 +149,13 @@ func newNode(p string, kind int, mode uint32, dev uint64, link string) (*Node, e
 //go:nosplit
 //go:norace
 func (n *Node) Make(root int) unix.Errno {
+	if n.kind == kindEnsureDir {
+		fd, e := open(root, &n.Target)
+		if e == 0 {
+			closeFD(fd)
+		}
+		return e
+	}
 	dfd, e := open(root, &n.dir)
 	if e != 0 {
 		return e

@@ -1,0 +1,86 @@
+# launch: build, test and release. Every target runs from a clean checkout; `make
+# help` lists them.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+ARCHES   := 386 amd64 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
+HOSTARCH := $(shell $(GO) env GOARCH)
+
+# Static, CGO-free and reproducible: no paths, no build ID, no VCS stamp, and the
+# module graph exactly as go.sum has it.
+export CGO_ENABLED := 0
+export GOFLAGS     := -mod=readonly
+BUILDFLAGS := -trimpath -buildvcs=false -ldflags '-s -w -buildid= -X main.version=$(VERSION)'
+# The release runs on every CPU of its arch: ARMv5, MIPS without an FPU, 386 without SSE2.
+RELEASE_ENV := GOARM=5 GOMIPS=softfloat GOMIPS64=softfloat GO386=softfloat
+
+.PHONY: help build release verify-repro check-static test check generate rootfs run bench test-vm clean
+
+help:
+	@echo "make build          build/launch for this machine"
+	@echo "make run            build a small root file system and run a container on it"
+	@echo "make test           all tests (as root the container tests run; LAUNCH_TEST_MUST_RUN=1 forbids skips)"
+	@echo "make check          generated files, go.mod, gofmt, vet, staticcheck, every GOARCH builds"
+	@echo "make release        build/release/launch-linux-<goarch> for every arch, and SHA256SUMS"
+	@echo "make verify-repro   build the release twice from two directories and compare"
+	@echo "make check-static   build/launch is static and CGO-free"
+	@echo "make bench          benchmarks against the peers, into build/bench"
+	@echo "make test-vm        the release binary in emulated arm64 and amd64 machines"
+
+build:
+	$(GO) build $(BUILDFLAGS) -o build/launch ./init
+
+release:
+	rm -rf build/release && mkdir -p build/release
+	for a in $(ARCHES); do \
+		$(RELEASE_ENV) GOOS=linux GOARCH=$$a $(GO) build $(BUILDFLAGS) -o build/release/launch-linux-$$a ./init || exit 1; \
+	done
+	cd build/release && sha256sum launch-linux-* > SHA256SUMS
+	@cat build/release/SHA256SUMS
+
+# Two copies of the tracked source at different depths and paths must give the same bytes.
+verify-repro:
+	rm -rf build/repro && mkdir -p build/repro/a/src build/repro/b/deeper/path/src
+	for d in build/repro/a/src build/repro/b/deeper/path/src; do \
+		git ls-files -z | xargs -0 tar -cf - | tar -xf - -C $$d || exit 1; \
+		$(MAKE) -C $$d release VERSION=$(VERSION) >/dev/null || exit 1; \
+	done
+	cmp build/repro/a/src/build/release/SHA256SUMS build/repro/b/deeper/path/src/build/release/SHA256SUMS
+	@echo "reproducible: $$(wc -l < build/repro/a/src/build/release/SHA256SUMS) binaries identical"
+	rm -rf build/repro
+
+check-static: build
+	file build/launch | grep -q 'statically linked'
+	$(GO) version -m build/launch | grep -q 'CGO_ENABLED=0'
+	@echo "build/launch: static, CGO_ENABLED=0, $$(stat -c %s build/launch) bytes"
+
+test:
+	$(GO) test -count=1 ./...
+
+generate:
+	$(GO) generate ./...
+
+# What CI checks besides the tests.
+check:
+	$(GO) generate ./... && git add -N . && git diff --name-only --exit-code
+	$(GO) mod tidy && git diff --name-only --exit-code go.mod go.sum
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed: skipped"; fi
+	for a in $(ARCHES); do GOOS=linux GOARCH=$$a $(GO) build -o /dev/null ./... || exit 1; done
+
+# A small root file system of the project's own: the probe, and busybox where the
+# host has a static one.
+rootfs:
+	rm -rf build/rootfs && mkdir -p build/rootfs/bin build/rootfs/proc build/rootfs/sys build/rootfs/dev build/rootfs/tmp build/rootfs/etc
+	$(GO) build -trimpath -o build/rootfs/bin/probe ./internal/probe
+	if [ -x /bin/busybox ] && file -L /bin/busybox | grep -q 'statically linked'; then \
+		cp /bin/busybox build/rootfs/bin/ && for a in sh ls cat ps free top mount id hostname; do ln -sf busybox build/rootfs/bin/$$a; done; \
+	fi
+	echo 'root:x:0:0:root:/root:/bin/sh' > build/rootfs/etc/passwd
+
+run: build rootfs
+	sudo=$$( [ $$(id -u) = 0 ] || echo sudo ); $$sudo ./build/launch build/rootfs /bin/probe summary
+
+clean:
+	rm -rf build/launch build/release build/rootfs build/bench build/repro build/vm

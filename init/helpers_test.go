@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"launch/internal/probe/report"
+	"launch/internal/testutil"
+)
+
+func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
+
+// result is how a run of the launcher ended.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// launcher returns the launch binary, built once, after checking that the test may
+// start containers.
+func launcher(t *testing.T) string {
+	t.Helper()
+	testutil.RequireRoot(t)
+	return testutil.Build(t, "./init")
+}
+
+// runLaunch runs the launcher with args, stdin from /dev/null, and a time limit.
+func runLaunch(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, launcher(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("launch %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("launch %v: timed out\nstderr: %s", args, r.stderr)
+	}
+	return r
+}
+
+// probe runs /probe report in a container on rootfs with options opts and returns the
+// report.
+func probe(t *testing.T, rootfs string, opts ...string) report.Report {
+	t.Helper()
+	args := append(append([]string{}, opts...), rootfs, "/probe", "report")
+	r := runLaunch(t, args...)
+	if r.code != 0 {
+		t.Fatalf("launch %v: exit %d\nstderr: %s", args, r.code, r.stderr)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("probe report: %v\n%s", err, r.stdout)
+	}
+	return rep
+}
+
+// try runs /probe try OP ARGS... in a container and returns what it printed.
+func try(t *testing.T, rootfs string, opts []string, op ...string) string {
+	t.Helper()
+	args := append(append(append([]string{}, opts...), rootfs, "/probe", "try"), op...)
+	r := runLaunch(t, args...)
+	if r.code != 0 {
+		t.Fatalf("launch %v: exit %d\nstderr: %s", args, r.code, r.stderr)
+	}
+	return strings.TrimSpace(r.stdout)
+}
+
+// A mountEntry is one line of a mountinfo file.
+type mountEntry struct {
+	root, point string
+	opts        []string // per-mount options
+	fstype      string
+	source      string
+	super       []string
+}
+
+func parseMount(line string) mountEntry {
+	f := strings.Fields(line)
+	sep := slices.Index(f, "-")
+	if sep < 6 || len(f) < sep+4 {
+		return mountEntry{}
+	}
+	return mountEntry{root: f[3], point: f[4], opts: strings.Split(f[5], ","), fstype: f[sep+1], source: f[sep+2],
+		super: strings.Split(f[sep+3], ",")}
+}
+
+// mountAt returns the topmost mount at point in rep.
+func mountAt(t *testing.T, rep report.Report, point string) mountEntry {
+	t.Helper()
+	var found *mountEntry
+	for _, l := range rep.Mounts {
+		if m := parseMount(l); m.point == point {
+			found = &m
+		}
+	}
+	if found == nil {
+		t.Fatalf("no mount at %s in the container:\n%s", point, strings.Join(rep.Mounts, "\n"))
+	}
+	return *found
+}
+
+// hostState is what a run of the launcher must leave as it found it.
+type hostState struct {
+	mounts  []string
+	cgroups []string
+	tmp     []string
+}
+
+func snapshot(t *testing.T) hostState {
+	t.Helper()
+	var s hostState
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(mi)), "\n") {
+		f := strings.Fields(l)
+		// Mount IDs and peer groups stay; only the entries' identity matters.
+		s.mounts = append(s.mounts, strings.Join(f[1:], " "))
+	}
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && strings.HasPrefix(d.Name(), "launch-") {
+			s.cgroups = append(s.cgroups, p)
+		}
+		return nil
+	})
+	ents, _ := os.ReadDir(os.TempDir())
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "launch-test-") && !strings.HasPrefix(e.Name(), "Test") && !strings.HasPrefix(e.Name(), "go-build") {
+			s.tmp = append(s.tmp, e.Name())
+		}
+	}
+	return s
+}
+
+// unchanged fails t if the host differs from before.
+func (before hostState) unchanged(t *testing.T) {
+	t.Helper()
+	after := snapshot(t)
+	if !slices.Equal(before.mounts, after.mounts) {
+		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before.mounts, "\n"), strings.Join(after.mounts, "\n"))
+	}
+	if len(after.cgroups) > len(before.cgroups) {
+		t.Errorf("cgroups left behind: %v", after.cgroups)
+	}
+	for _, e := range after.tmp {
+		if !slices.Contains(before.tmp, e) {
+			t.Errorf("%s/%s appeared", os.TempDir(), e)
+		}
+	}
+}
+
+func hasOpt(m mountEntry, opts ...string) bool {
+	for _, o := range opts {
+		if !slices.Contains(m.opts, o) && !slices.Contains(m.super, o) {
+			return false
+		}
+	}
+	return true
+}

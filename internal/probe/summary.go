@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"launch/internal/caps"
+	"launch/internal/probe/report"
+)
+
+// summary prints what a container sees, for people.
+func summary(r report.Report) {
+	fmt.Printf("pid %d, uid %d, gid %d, hostname %q, cwd %s\n", r.PID, r.UID, r.GID, r.Hostname, r.Cwd)
+	ifs := []string{}
+	for name, up := range r.Interfaces {
+		state := "down"
+		if up {
+			state = "up"
+		}
+		ifs = append(ifs, name+" "+state)
+	}
+	sort.Strings(ifs)
+	fmt.Printf("network: %s\n", strings.Join(ifs, ", "))
+	eff, _ := strconv.ParseUint(r.Status["CapEff"], 16, 64)
+	bnd, _ := strconv.ParseUint(r.Status["CapBnd"], 16, 64)
+	fmt.Printf("capabilities (effective): %s\n", strings.Join(caps.Set(eff).Names(), " "))
+	if bnd != eff {
+		fmt.Printf("capabilities (bounding): %s\n", strings.Join(caps.Set(bnd).Names(), " "))
+	}
+	mode := map[string]string{"0": "off", "1": "strict", "2": "filter"}[r.Status["Seccomp"]]
+	fmt.Printf("seccomp: %s, no_new_privs: %s\n", mode, r.Status["NoNewPrivs"])
+	fmt.Println("mounts:")
+	for _, l := range r.Mounts {
+		f := strings.Fields(l)
+		sep := 0
+		for i, x := range f {
+			if x == "-" {
+				sep = i
+			}
+		}
+		if sep > 0 && sep+1 < len(f) {
+			fmt.Printf("  %-32s %-8s %s\n", f[4], f[sep+1], f[5])
+		}
+	}
+	fmt.Println("cgroup limits:")
+	keys := make([]string, 0, len(r.Limits))
+	for k := range r.Limits {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("  %-52s %s\n", k, r.Limits[k])
+	}
+	fmt.Printf("descriptors: %d (%s)\n", len(r.FDs), strings.Join(sortedKeys(r.FDs), " "))
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
