@@ -105,9 +105,9 @@ func describe(p string) string {
 	mode := st.Mode & 0o7777
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR:
-		return fmt.Sprintf("c %04o %d:%d", mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		return fmt.Sprintf("c %04o %d:%d", mode, unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)))
 	case unix.S_IFBLK:
-		return fmt.Sprintf("b %04o %d:%d", mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		return fmt.Sprintf("b %04o %d:%d", mode, unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)))
 	case unix.S_IFDIR:
 		return fmt.Sprintf("d %04o", mode)
 	case unix.S_IFLNK:
