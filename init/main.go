@@ -1,5 +1,13 @@
 // Command launch runs a Linux container: launch [OPTIONS] ROOTFS COMMAND [ARG...].
 // See launch --help, README.md and docs/ARCHITECTURE.md.
+//
+// Go 1.25 sizes GOMAXPROCS from the cgroup's CPU limit and keeps the limit files open
+// to follow it: the launcher would hold host cgroup descriptors (runc CVE-2024-21626
+// started from one) and read them at every start for nothing. It runs one goroutine at
+// a time anyway.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
@@ -8,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 
@@ -18,6 +27,10 @@ import (
 var version = "dev"
 
 func main() {
+	// The launcher allocates well under a megabyte and lives as long as its container:
+	// a garbage collection would only cost time at start, and one P is all it uses.
+	debug.SetGCPercent(-1)
+	runtime.GOMAXPROCS(1)
 	os.Exit(run())
 }
 

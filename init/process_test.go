@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/testutil"
+)
+
+// started is a launcher running in the background.
+type started struct {
+	cmd    *exec.Cmd
+	stdout *bufio.Reader
+	stderr *bytes.Buffer
+}
+
+func startLaunch(t *testing.T, args ...string) *started {
+	t.Helper()
+	cmd := exec.Command(launcher(t), args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &started{cmd: cmd, stdout: bufio.NewReader(out), stderr: new(bytes.Buffer)}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return s
+}
+
+// line reads the next line the container prints, within a few seconds.
+func (s *started) line(t *testing.T) string {
+	t.Helper()
+	c := make(chan string, 1)
+	go func() {
+		l, _ := s.stdout.ReadString('\n')
+		c <- strings.TrimSpace(l)
+	}()
+	select {
+	case l := <-c:
+		return l
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no output from the container; stderr: %s", s.stderr)
+		return ""
+	}
+}
+
+// children returns the pids whose parent is pid, a child of any of its threads.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// gone waits until pid no longer exists.
+func gone(pid int) bool {
+	for i := 0; i < 500; i++ {
+		if err := unix.Kill(pid, 0); err == unix.ESRCH {
+			return true
+		}
+		// A zombie counts as gone: it runs no more.
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			if i := bytes.LastIndexByte(b, ')'); i > 0 && len(b) > i+2 && b[i+2] == 'Z' {
+				return true
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+func TestSignalsReachCommand(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	s := startLaunch(t, rootfs, "/probe", "signals")
+	if l := s.line(t); l != "ready" {
+		t.Fatalf("probe said %q", l)
+	}
+	for _, sig := range []unix.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGTERM} {
+		if err := s.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.line(t); got != unix.SignalName(sig) {
+			t.Errorf("sent %s to launch, the container got %q", unix.SignalName(sig), got)
+		}
+	}
+	if err := s.cmd.Wait(); err != nil {
+		t.Errorf("launch: %v (stderr %s)", err, s.stderr)
+	}
+}
+
+// TestKilledLauncher: a container dies with its launcher, and the next launch
+// removes the cgroups the killed one left.
+func TestKilledLauncher(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	s := startLaunch(t, rootfs, "/probe", "signals")
+	if l := s.line(t); l != "ready" {
+		t.Fatalf("probe said %q", l)
+	}
+	kids := children(s.cmd.Process.Pid)
+	if len(kids) != 1 {
+		t.Fatalf("launch has children %v, want one", kids)
+	}
+	name := fmt.Sprintf("launch-%d-", s.cmd.Process.Pid)
+	if !strings.Contains(strings.Join(snapshot(t).cgroups, " "), name) {
+		t.Fatalf("no cgroup named %s* while the container runs", name)
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	if !gone(kids[0]) {
+		t.Fatalf("container process %d survived its launcher", kids[0])
+	}
+	if r := runLaunch(t, rootfs, "/probe", "exit", "0"); r.code != 0 {
+		t.Fatalf("next launch: %d %s", r.code, r.stderr)
+	}
+	if left := strings.Join(snapshot(t).cgroups, " "); strings.Contains(left, name) {
+		t.Errorf("cgroups of the killed launcher remain after the next launch: %s", left)
+	}
+}
+
+func TestInit(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	rep := probe(t, rootfs, "--init")
+	if rep.PID != 2 || rep.PPID != 1 {
+		t.Errorf("--init: COMMAND has pid %d, parent %d; want 2 under 1", rep.PID, rep.PPID)
+	}
+	if r := runLaunch(t, "--init", rootfs, "/probe", "exit", "7"); r.code != 7 {
+		t.Errorf("--init: exit %d, want COMMAND's 7", r.code)
+	}
+	// PID 1 is filtered, not dumpable and holds no descriptor beyond stdio.
+	testutil.RequireBusybox(t)
+	r := runLaunch(t, "--init", rootfs, "/bin/sh", "-c", "grep -E '^(Seccomp|CapEff):' /proc/1/status; ls /proc/1/fd; cat /proc/1/environ; readlink /proc/1/exe; echo end")
+	if !strings.Contains(r.stdout, "Seccomp:\t2") || !strings.Contains(r.stdout, "CapEff:\t00000000a80425fb") {
+		t.Errorf("--init: PID 1 is not confined like COMMAND:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, "PATH=") || !strings.Contains(r.stderr, "Permission denied") {
+		t.Errorf("--init: PID 1's memory, descriptors or executable are readable from the container:\n%s\n%s", r.stdout, r.stderr)
+	}
+
+	// Signals to the launcher reach COMMAND through PID 1; orphans are reaped.
+	s := startLaunch(t, "--init", rootfs, "/bin/sh", "-c", "(sleep 0.2 &) ; trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done")
+	if l := s.line(t); l != "ready" {
+		t.Fatalf("container said %q", l)
+	}
+	time.Sleep(400 * time.Millisecond) // the orphaned sleep has exited by now
+	kids := children(s.cmd.Process.Pid)
+	if len(kids) != 1 {
+		t.Fatalf("launch has children %v", kids)
+	}
+	if zombies := zombiesUnder(kids[0]); zombies > 0 {
+		t.Errorf("--init left %d zombies", zombies)
+	}
+	s.cmd.Process.Signal(unix.SIGTERM)
+	if l := s.line(t); l != "got TERM" {
+		t.Errorf("after SIGTERM the container said %q", l)
+	}
+	err := s.cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+		t.Errorf("launch: %v, want exit status 3", err)
+	}
+}
+
+func zombiesUnder(pid int) int {
+	n := 0
+	for _, c := range children(pid) {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c)); err == nil {
+			if i := bytes.LastIndexByte(b, ')'); i > 0 && b[i+2] == 'Z' {
+				n++
+			}
+		}
+		n += zombiesUnder(c)
+	}
+	return n
+}
+
+// openPTY returns a new pseudo-terminal's master and slave.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock := 0
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, unlock); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// TestTerminal: with a terminal on stdin, COMMAND shares it, in the foreground, so
+// that Ctrl-C reaches the container and not the launcher, and still cannot push input
+// into it with TIOCSTI. When it exits, the launcher gives the foreground back.
+func TestTerminal(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	master, slave := openPTY(t)
+	// A shell of the host leads the terminal's session, as a login shell would, runs
+	// launch, and then shows which group has the terminal (field 8 of its stat).
+	script := launcher(t) + " " + rootfs + ` /bin/sh -c '/probe try tiocsti 0; /probe report | grep -E "\"(PGID|SID|TTY)\""; exec /probe signals'; echo "status $?"; cat /proc/self/stat`
+	cmd := exec.Command(testutil.Busybox(), "sh", "-c", script)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var out bytes.Buffer
+	readUntil := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		buf := make([]byte, 4096)
+		for !strings.Contains(out.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("terminal never showed %q:\n%s", want, out.String())
+			}
+			master.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, _ := master.Read(buf)
+			out.Write(buf[:n])
+		}
+	}
+	readUntil("ready")
+	// TIOCSTI refused; a process group of its own in the caller's session (whose
+	// leader the container cannot see, hence 0); a controlling terminal.
+	for _, want := range []string{"EPERM", `"PGID": 1`, `"SID": 0`, `"TTY": "ok"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("terminal output lacks %s:\n%s", want, out.String())
+		}
+	}
+	master.Write([]byte{3}) // Ctrl-C
+	readUntil("SIGINT")
+	launchers := children(cmd.Process.Pid)
+	if len(launchers) != 1 {
+		t.Fatalf("Ctrl-C ended the launcher (shell's children: %v)", launchers)
+	}
+	unix.Kill(launchers[0], unix.SIGTERM)
+	readUntil("SIGTERM")
+	readUntil("status 0")
+	readUntil(")") // the stat line
+	stat := out.String()[strings.LastIndex(out.String(), ")"):]
+	f := strings.Fields(stat)
+	if len(f) < 7 || f[3] != f[6] {
+		t.Errorf("after launch exited, the terminal's foreground group is not the shell's (stat %q)", stat)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("shell: %v\n%s", err, out.String())
+	}
+}
