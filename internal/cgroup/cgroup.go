@@ -179,9 +179,10 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 					return err
 				}
 			}
-			if err := writeFile(dir, "memory.swappiness", "0"); err != nil && !missing(err) {
-				return err
-			}
+		}
+		// Swap is off with or without a memory limit.
+		if err := writeFile(dir, "memory.swappiness", "0"); err != nil && !missing(err) {
+			return err
 		}
 	}
 	if h.Has("cpu") {
@@ -238,7 +239,7 @@ func v2Controllers(lim Limits) []string {
 	}{
 		{"cpu", lim.CPUShares > 0 || lim.CPUs > 0},
 		{"io", lim.IOWeight > 0},
-		{"memory", lim.Memory > 0},
+		{"memory", true}, // swap is turned off even without a memory limit
 		{"pids", lim.Pids > 0},
 	} {
 		if n.want {
@@ -274,10 +275,12 @@ func (c *Cgroups) createV2(lim Limits) error {
 	}
 	c.v2Leaf = dir
 	c.joined = append(c.joined, h)
-	if slices.Contains(avail, "memory") && lim.Memory > 0 {
+	if slices.Contains(avail, "memory") {
 		c.memoryDir = dir
-		if err := writeFile(dir, "memory.max", strconv.FormatInt(lim.Memory, 10)); err != nil {
-			return err
+		if lim.Memory > 0 {
+			if err := writeFile(dir, "memory.max", strconv.FormatInt(lim.Memory, 10)); err != nil {
+				return err
+			}
 		}
 		if err := writeFile(dir, "memory.swap.max", "0"); err != nil && !missing(err) {
 			return err

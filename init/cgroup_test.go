@@ -1,0 +1,202 @@
+package main
+
+import (
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"launch/internal/testutil"
+)
+
+// limit returns the value of the cgroup file named file as the container sees it.
+func limit(t *testing.T, limits map[string]string, file string) string {
+	t.Helper()
+	for path, v := range limits {
+		if filepath.Base(path) == file {
+			return v
+		}
+	}
+	return "(absent)"
+}
+
+func TestCgroupLimits(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	for _, tt := range []struct {
+		name string
+		opts []string
+		want map[string][]string // file -> accepted values (v1 or v2 spelling)
+	}{
+		{"defaults", nil, map[string][]string{
+			"memory.limit_in_bytes": {"67108864"}, "memory.max": {"67108864"},
+			"memory.memsw.limit_in_bytes": {"67108864", "(absent)"}, "memory.swap.max": {"0", "(absent)"},
+			"cpu.shares": {"256"}, "cpu.weight": {"35"}, "pids.max": {"64"},
+			"blkio.bfq.weight": {"50"}, "io.bfq.weight": {"default 50"}, "io.weight": {"default 405"},
+		}},
+		{"options", []string{"--memory", "128M", "--cpu-shares", "512", "--cpus", "0.5", "--pids", "10", "--io-weight", "100"}, map[string][]string{
+			"memory.limit_in_bytes": {"134217728"}, "memory.max": {"134217728"},
+			"cpu.shares": {"512"}, "cpu.cfs_quota_us": {"50000"}, "cpu.max": {"50000 100000"}, "pids.max": {"10"},
+			"blkio.bfq.weight": {"100"},
+		}},
+		{"unlimited", []string{"--memory", "max", "--pids", "0", "--cpu-shares", "0"}, map[string][]string{
+			"memory.limit_in_bytes": {"9223372036854771712"}, "memory.max": {"max"}, "pids.max": {"max"},
+			"cpu.shares": {"1024"}, "cpu.weight": {"100"}, "memory.swappiness": {"0"}, "memory.swap.max": {"0", "(absent)"},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := probe(t, rootfs, tt.opts...)
+			checked := 0
+			for file, accepted := range tt.want {
+				got := limit(t, rep.Limits, file)
+				if got == "(absent)" && !contains(accepted, got) {
+					continue // the other cgroup version's file
+				}
+				checked++
+				if !contains(accepted, got) {
+					t.Errorf("%s = %q, want one of %q", file, got, accepted)
+				}
+			}
+			if checked < 4 {
+				t.Errorf("only %d limits visible in the container: %v", checked, rep.Limits)
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCgroupPlacement: the container's cgroups are below the launcher's own, the
+// launcher stays out of them, and they are gone when the container is.
+func TestCgroupPlacement(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	before := snapshot(t)
+	s := startLaunch(t, rootfs, "/probe", "signals")
+	if l := s.line(t); l != "ready" {
+		t.Fatalf("probe said %q", l)
+	}
+	own, _ := os.ReadFile("/proc/self/cgroup")
+	launcherCg, _ := os.ReadFile("/proc/" + itoa(s.cmd.Process.Pid) + "/cgroup")
+	if string(own) != string(launcherCg) {
+		t.Errorf("the launcher moved out of its own cgroups:\n%s\nwant\n%s", launcherCg, own)
+	}
+	kid := children(s.cmd.Process.Pid)[0]
+	kidCg, _ := os.ReadFile("/proc/" + itoa(kid) + "/cgroup")
+	for _, line := range strings.Split(strings.TrimSpace(string(kidCg)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if !contains([]string{"memory", "pids", "cpu", "cpuacct", "cpu,cpuacct", "blkio", ""}, f[1]) {
+			continue
+		}
+		// The same line of the launcher, plus /launch-PID-START.
+		for _, ol := range strings.Split(string(own), "\n") {
+			of := strings.SplitN(ol, ":", 3)
+			if len(of) == 3 && of[1] == f[1] {
+				prefix := strings.TrimSuffix(of[2], "/") + "/launch-" + itoa(s.cmd.Process.Pid) + "-"
+				if !strings.HasPrefix(f[2], prefix) {
+					t.Errorf("container in %s cgroup %s, want below the launcher's %s", f[1], f[2], of[2])
+				}
+			}
+		}
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	s.line(t)
+	s.cmd.Process.Signal(os.Kill)
+	s.cmd.Wait()
+	runLaunch(t, rootfs, "/probe", "exit", "0")
+	before.unchanged(t)
+}
+
+func TestMemoryLimitKill(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	before := snapshot(t)
+	r := runLaunch(t, "--memory", "32M", rootfs, "/probe", "alloc", "256")
+	if r.code != 137 {
+		t.Errorf("a memory hog under --memory 32M: exit %d, want 137 (stdout %q, stderr %q)", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "memory limit reached: 32M") {
+		t.Errorf("stderr does not say the memory limit was hit: %q", r.stderr)
+	}
+	before.unchanged(t)
+	if r := runLaunch(t, "--memory", "256M", rootfs, "/probe", "alloc", "64"); r.code != 0 || !strings.Contains(r.stdout, "done 64") {
+		t.Errorf("64 MiB under --memory 256M: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestPidsLimit(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	r := runLaunch(t, "--pids", "10", rootfs, "/probe", "spawn", "100")
+	// The probe itself and its runtime's threads count against the limit, so fewer
+	// than 10 children start; the 100th never does.
+	var started int
+	var why string
+	if _, err := fmtSscan(r.stdout, &started, &why); err != nil || started >= 10 || started == 0 || why != "EAGAIN" {
+		t.Errorf("spawning 100 under --pids 10: %q (stderr %q); want fewer than 10 started, then EAGAIN", r.stdout, r.stderr)
+	}
+	// The host and the next launch are fine.
+	if r := runLaunch(t, rootfs, "/probe", "exit", "0"); r.code != 0 {
+		t.Errorf("next launch: %d %s", r.code, r.stderr)
+	}
+}
+
+func TestCgroupsReadOnlyInside(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	rep := probe(t, rootfs)
+	var files []string
+	for p := range rep.Limits {
+		files = append(files, p)
+	}
+	if len(files) == 0 {
+		t.Fatal("no cgroup files visible")
+	}
+	for _, p := range files {
+		if got := try(t, rootfs, nil, "write", p, "max"); got != "EROFS" {
+			t.Errorf("raising %s from inside: %s, want EROFS", p, got)
+		}
+	}
+	for _, p := range []string{"/sys/fs/cgroup/memory/cgroup.procs", "/sys/fs/cgroup/memory/notify_on_release", "/sys/fs/cgroup/pids/cgroup.procs", "/sys/fs/cgroup/unified/cgroup.procs", "/sys/fs/cgroup/cgroup.procs"} {
+		got := try(t, rootfs, nil, "write", p, "1")
+		if got != "EROFS" && got != "ENOENT" {
+			t.Errorf("writing %s from inside: %s, want EROFS", p, got)
+		}
+	}
+	if got := try(t, rootfs, nil, "mkdir", "/sys/fs/cgroup/memory/escape"); got != "EROFS" {
+		t.Errorf("making a cgroup from inside: %s, want EROFS", got)
+	}
+}
+
+// TestNoCgroupLeftAfterManyRuns: 100 runs, some of them with the launcher killed at a
+// random moment; after the last, no cgroup of launch remains.
+func TestNoCgroupLeftAfterManyRuns(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	before := snapshot(t)
+	rng := rand.New(rand.NewSource(1))
+	for i := 0; i < 100; i++ {
+		if i%4 != 3 {
+			if r := runLaunch(t, rootfs, "/probe", "exit", "0"); r.code != 0 {
+				t.Fatalf("run %d: %d %s", i, r.code, r.stderr)
+			}
+			continue
+		}
+		s := startLaunch(t, rootfs, "/probe", "sleep", "10")
+		time.Sleep(time.Duration(rng.Intn(30)) * time.Millisecond)
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	}
+	if r := runLaunch(t, rootfs, "/probe", "exit", "0"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	// Killed containers die with their launcher; give the kernel a moment to reap them.
+	time.Sleep(100 * time.Millisecond)
+	if r := runLaunch(t, "--gc"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	before.unchanged(t)
+}

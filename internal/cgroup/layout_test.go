@@ -1,0 +1,92 @@
+package cgroup
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/tools/txtar"
+)
+
+// render prints a layout as the fixtures' "want" files do.
+func render(l *Layout) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "layout %s\n", l)
+	for _, h := range l.V1 {
+		fmt.Fprintf(&b, "v1 %d %v %s\n", h.ID, h.Controllers, h.Dir)
+	}
+	if l.V2 != nil {
+		fmt.Fprintf(&b, "v2 %s\n", l.V2.Dir)
+	}
+	return b.String()
+}
+
+// TestDetect reads the layouts of testdata/*.txtar: a host's /proc/self/mountinfo and
+// /proc/self/cgroup, and the layout launch must find in them.
+func TestDetect(t *testing.T) {
+	paths, _ := filepath.Glob("testdata/*.txtar")
+	if len(paths) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			ar, err := txtar.ParseFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := map[string][]byte{}
+			for _, f := range ar.Files {
+				files[f.Name] = f.Data
+			}
+			l, err := Detect(files["mountinfo"], files["cgroup"])
+			if err != nil {
+				t.Fatalf("Detect: %v", err)
+			}
+			if got, want := render(l), string(files["want"]); got != want {
+				t.Errorf("Detect = \n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestDetectErrors(t *testing.T) {
+	for _, tt := range []struct{ mountinfo, cgroup string }{
+		{"", "garbage\n"},
+		{"", "x:memory:/\n"},
+		{"1 2 3\n", "0::/\n"},
+	} {
+		if _, err := Detect([]byte(tt.mountinfo), []byte(tt.cgroup)); err == nil {
+			t.Errorf("Detect(%q, %q) = nil error", tt.mountinfo, tt.cgroup)
+		}
+	}
+}
+
+func TestConversions(t *testing.T) {
+	for _, tt := range []struct{ shares, weight uint64 }{
+		{0, 0}, {2, 1}, {256, 35}, {1024, 100}, {262144, 10000}, {300000, 10000},
+	} {
+		if got := weightFromShares(tt.shares); got != tt.weight {
+			t.Errorf("weightFromShares(%d) = %d, want %d", tt.shares, got, tt.weight)
+		}
+	}
+	for _, tt := range []struct{ blkio, io uint64 }{{0, 0}, {10, 1}, {50, 405}, {500, 4950}, {1000, 10000}} {
+		if got := ioWeightFromBlkio(tt.blkio); got != tt.io {
+			t.Errorf("ioWeightFromBlkio(%d) = %d, want %d", tt.blkio, got, tt.io)
+		}
+	}
+}
+
+func TestKeyValue(t *testing.T) {
+	data := "low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\noom_group_kill 0\n"
+	if got := keyValue(data, "oom_kill"); got != "1" {
+		t.Errorf("keyValue(memory.events, oom_kill) = %q, want 1", got)
+	}
+	if got := keyValue(data, "nope"); got != "" {
+		t.Errorf("keyValue(nope) = %q", got)
+	}
+	if !bytes.Contains([]byte(data), []byte("oom_kill")) {
+		t.Fatal("fixture")
+	}
+}
