@@ -3,7 +3,10 @@ package caps
 import (
 	"fmt"
 	"math/bits"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // A Set is a set of capabilities, bit n standing for capability n.
@@ -42,6 +45,26 @@ func (s Set) Names() []string {
 		}
 	}
 	return out
+}
+
+// KernelLast returns the running kernel's highest capability number, from
+// /proc/sys/kernel/cap_last_cap (Linux 3.2), or LastKnown if it cannot be read.
+func KernelLast() int {
+	fd, err := unix.Open("/proc/sys/kernel/cap_last_cap", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return lastKnown
+	}
+	defer unix.Close(fd)
+	var b [16]byte
+	n, err := unix.Read(fd, b[:])
+	if err != nil || n <= 0 {
+		return lastKnown
+	}
+	last, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	if err != nil || last < 0 || last > 63 {
+		return lastKnown
+	}
+	return last
 }
 
 // LastKnown is the highest capability number this build has a name for. The kernel may

@@ -3,20 +3,34 @@ package cgroup
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 )
 
-var nameRE = regexp.MustCompile(`^launch-([0-9]+)-([0-9]+)$`)
+// parseName returns the pid and start time a cgroup named launch-PID-START carries.
+func parseName(name string) (pid int, start uint64, ok bool) {
+	rest, ok := strings.CutPrefix(name, "launch-")
+	p, s, ok2 := strings.Cut(rest, "-")
+	if !ok || !ok2 {
+		return 0, 0, false
+	}
+	pid, err := strconv.Atoi(p)
+	if err != nil || pid <= 0 || strconv.Itoa(pid) != p {
+		return 0, 0, false
+	}
+	start, err = strconv.ParseUint(s, 10, 64)
+	if err != nil || strconv.FormatUint(start, 10) != s {
+		return 0, 0, false
+	}
+	return pid, start, true
+}
 
 // StartTime returns field 22 of /proc/PID/stat, the process's start time in clock
 // ticks after boot: with the pid it names a process uniquely, pid reuse included.
 func StartTime(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	data, err := ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
 	}
@@ -60,21 +74,16 @@ func GC(l *Layout) ([]string, error) {
 		errs    []error
 	)
 	for _, dir := range dirs {
-		entries, err := os.ReadDir(dir)
+		names, err := readDirNames(dir)
 		if err != nil {
 			continue
 		}
-		for _, e := range entries {
-			m := nameRE.FindStringSubmatch(e.Name())
-			if m == nil || !e.IsDir() {
+		for _, name := range names {
+			pid, start, ok := parseName(name)
+			if !ok || alive(pid, start) {
 				continue
 			}
-			pid, _ := strconv.Atoi(m[1])
-			start, _ := strconv.ParseUint(m[2], 10, 64)
-			if alive(pid, start) {
-				continue
-			}
-			p := filepath.Join(dir, e.Name())
+			p := filepath.Join(dir, name)
 			if err := removeCgroup(p); err != nil {
 				errs = append(errs, err)
 				continue

@@ -76,6 +76,10 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = s.node.Make(root)
 		case opPivot:
 			e = mount.PivotRoot(root)
+		case opMoveRoot:
+			e = mount.MoveRoot(root)
+		case opNofile:
+			e = ns.SetNofile(s.rlim)
 		case opSetsid:
 			e = ns.Setsid()
 		case opForeground:

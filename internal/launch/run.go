@@ -29,7 +29,15 @@ type Stdio struct{ In, Out, Err *os.File }
 // and gives its exit status.
 func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	t := newTrace(stdio.Err, cfg.Verbose)
-	layout, err := detectCgroups()
+	mountinfo, err := cgroup.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return 0, err
+	}
+	procCgroup, err := cgroup.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return 0, err
+	}
+	layout, err := cgroup.Detect(mountinfo, procCgroup)
 	if err != nil {
 		return 0, err
 	}
@@ -62,8 +70,17 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	capLast := capLastCap()
+	capLast := caps.KernelLast()
 	keep := capabilities(cfg, capLast)
+	initramfs := mount.RootIsInitramfs(mountinfo)
+	if initramfs {
+		// See mount.MoveRoot: with the initramfs left under the container's root,
+		// chroot would be a way back to it.
+		keep &^= 1 << unix.CAP_SYS_CHROOT
+		if cfg.Verbose {
+			fmt.Fprintln(stdio.Err, "launch: note: / is the initramfs, where pivot_root(2) is refused: the root is moved with MS_MOVE and chroot instead, and CAP_SYS_CHROOT is dropped")
+		}
+	}
 	if !cfg.Seccomp {
 		warnf(stdio.Err, "--seccomp=unconfined: the container may make any system call its capabilities allow")
 	}
@@ -72,12 +89,6 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	}
 	t.mark("prepare", "options, ROOTFS and COMMAND")
 
-	// Cgroups: those of launchers killed earlier go first.
-	if removed, err := cgroup.GC(layout); err != nil {
-		warnf(stdio.Err, "removing cgroups of earlier launches: %v", err)
-	} else if len(removed) > 0 && cfg.Verbose {
-		fmt.Fprintf(stdio.Err, "launch: removed %d cgroups left by killed launches\n", len(removed))
-	}
 	start, err := cgroup.StartTime(os.Getpid())
 	if err != nil {
 		return 0, err
@@ -102,7 +113,7 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	t.mark("cgroups", layout.String()+": "+strings.Join(cg.Dirs(), " "))
 
 	status, err := run(cfg, stdio, t, &setup{cfg: cfg, rootfs: rootfs, cg: cg, keep: keep, capLast: capLast,
-		cmd: cmd, rootFlag: rootFlags, tty: isTerminal(stdio.In)})
+		cmd: cmd, rootFlag: rootFlags, tty: isTerminal(stdio.In), initramfs: initramfs, nofile: callerNofile()})
 	if err != nil {
 		return 0, err
 	}
@@ -161,8 +172,9 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	for i, s := range forwarded {
 		notify[i] = s
 	}
+	// No signal.Stop: it waits for the runtime's signal loop to go idle, which costs
+	// about a millisecond, and launch exits right after.
 	signal.Notify(sigs, notify...)
-	defer signal.Stop(sigs)
 
 	t.mark("prepare", fmt.Sprintf("%d setup steps", len(steps)))
 	pid, errno := p.start()
@@ -176,6 +188,14 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 			e.Hint = "creating namespaces needs root (CAP_SYS_ADMIN)"
 		}
 		return 0, e
+	}
+
+	// While the child sets up, remove the cgroups of launchers killed earlier: off
+	// the critical path, on a machine with a second CPU.
+	if removed, err := cgroup.GC(s.cg.Layout); err != nil {
+		warnf(stdio.Err, "removing cgroups of earlier launches: %v", err)
+	} else if len(removed) > 0 && cfg.Verbose {
+		fmt.Fprintf(stdio.Err, "launch: removed %d cgroups left by killed launches\n", len(removed))
 	}
 
 	var rep report
@@ -324,6 +344,21 @@ func foreground(tty *os.File, pgrp int) {
 	unix.IoctlSetPointerInt(int(tty.Fd()), unix.TIOCSPGRP, pgrp)
 }
 
+// callerNofile returns the RLIMIT_NOFILE that the launcher's caller gave it, which
+// the Go runtime raised to the hard limit at start, or nil if it is the one in force.
+// The caller's own limit is read from the caller (the parent process), as the runtime
+// keeps the original to itself.
+func callerNofile() *unix.Rlimit {
+	var ours, theirs unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &ours) != nil || unix.Prlimit(os.Getppid(), unix.RLIMIT_NOFILE, nil, &theirs) != nil {
+		return nil
+	}
+	if theirs.Cur >= ours.Cur || theirs.Max != ours.Max {
+		return nil
+	}
+	return &unix.Rlimit{Cur: theirs.Cur, Max: ours.Max}
+}
+
 // exitStatus is launch's exit status for COMMAND's wait status.
 func exitStatus(ws unix.WaitStatus) int {
 	if ws.Signaled() {
@@ -335,18 +370,6 @@ func exitStatus(ws unix.WaitStatus) int {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
-}
-
-func detectCgroups() (*cgroup.Layout, error) {
-	mi, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	pc, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil, err
-	}
-	return cgroup.Detect(mi, pc)
 }
 
 // resolveRootfs returns ROOTFS as an absolute path without symlinks: the caller's own
@@ -375,19 +398,6 @@ func resolveRootfs(p string) (string, error) {
 		return "", fail(unix.ENOTDIR)
 	}
 	return real, nil
-}
-
-// capLastCap returns the kernel's highest capability number.
-func capLastCap() int {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return caps.LastKnown()
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return caps.LastKnown()
-	}
-	return n
 }
 
 // capabilities returns the set COMMAND keeps: caps.txt's, with --cap-add and

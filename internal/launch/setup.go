@@ -30,6 +30,8 @@ const (
 	opMount
 	opNode
 	opPivot
+	opMoveRoot
+	opNofile
 	opSetsid
 	opForeground
 	opSignals
@@ -49,7 +51,7 @@ var phase = [...]string{
 	opDieWithParent: "namespaces", opJoinCgroup: "cgroup join", opJoinCgroupV2: "cgroup join",
 	opUnshare: "namespaces", opHostname: "namespaces", opLoopback: "namespaces",
 	opUmask: "mounts", opPrivate: "mounts", opRoot: "mounts", opMount: "mounts", opNode: "mounts",
-	opPivot: "pivot_root", opSetsid: "process", opForeground: "process", opSignals: "process",
+	opPivot: "pivot_root", opMoveRoot: "pivot_root", opNofile: "process", opSetsid: "process", opForeground: "process", opSignals: "process",
 	opDropBounding: "capabilities", opUser: "process", opSetCaps: "capabilities", opNoNewPrivs: "capabilities",
 	opCloseFDs: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process", opExec: "exec",
 }
@@ -75,6 +77,7 @@ type step struct {
 	wait  *unix.Sigset_t
 	none  *unix.Sigset_t
 	cmd   *command
+	rlim  *unix.Rlimit
 }
 
 // zero is "0", the pid that stands for the writer itself in a cgroup's tasks file.
@@ -85,16 +88,18 @@ var forwarded = []unix.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQU
 
 // setup is what the steps are made from.
 type setup struct {
-	cfg      *Config
-	rootfs   string // absolute, symlinks resolved
-	cg       *cgroup.Cgroups
-	keep     caps.Set
-	capLast  int
-	tty      bool
-	cmd      *command
-	lifeR    int
-	lifeW    int
-	rootFlag uintptr
+	cfg       *Config
+	rootfs    string // absolute, symlinks resolved
+	cg        *cgroup.Cgroups
+	keep      caps.Set
+	capLast   int
+	tty       bool
+	cmd       *command
+	lifeR     int
+	lifeW     int
+	rootFlag  uintptr
+	initramfs bool         // / is the initramfs: no pivot_root
+	nofile    *unix.Rlimit // RLIMIT_NOFILE to restore, or nil
 }
 
 // steps returns the child's steps, in the order they run. The order matters:
@@ -157,7 +162,11 @@ func (s *setup) steps() ([]step, error) {
 			add(step{op: opNode, what: m.What, path: m.Path(), node: m.Node})
 		}
 	}
-	add(step{op: opPivot, what: "pivot_root", path: s.rootfs})
+	if s.initramfs {
+		add(step{op: opMoveRoot, what: "move root (MS_MOVE) and chroot, / being the initramfs", path: s.rootfs})
+	} else {
+		add(step{op: opPivot, what: "pivot_root", path: s.rootfs})
+	}
 
 	if s.tty {
 		add(step{op: opForeground, what: "take the terminal's foreground", path: "stdin", fd: 0})
@@ -165,6 +174,9 @@ func (s *setup) steps() ([]step, error) {
 		add(step{op: opSetsid, what: "setsid"})
 	}
 	add(step{op: opSignals, what: "restore signals"})
+	if s.nofile != nil {
+		add(step{op: opNofile, what: "restore RLIMIT_NOFILE", path: strconv.FormatUint(s.nofile.Cur, 10), rlim: s.nofile})
+	}
 	root := s.cfg.User == nil || s.cfg.User.UID == 0
 	cp := caps.NewPlan(s.keep, s.capLast, root)
 	add(step{op: opDropBounding, what: "drop capabilities", path: "bounding set", caps: cp})

@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -224,6 +225,46 @@ func PivotRoot(root int) unix.Errno {
 	}
 	_, _, e := unix.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(slash)), 0, 0, 0, 0, 0)
 	return e
+}
+
+// MoveRoot makes root the root of the process where pivot_root(2) cannot: when / is
+// the initramfs (rootfs), which can never be unmounted and so never pivoted away from.
+// The bind of ROOTFS is moved over / and the process chroots into it. The initramfs
+// stays underneath, and a process that can chroot could climb out of a chroot to
+// it, so the caller also takes CAP_SYS_CHROOT away. Runs in the child.
+//
+//go:nosplit
+//go:norace
+func MoveRoot(root int) unix.Errno {
+	if _, _, e := unix.RawSyscall6(unix.SYS_FCHDIR, uintptr(root), 0, 0, 0, 0, 0); e != 0 {
+		return e
+	}
+	// SAFETY: dot and slash are static strings.
+	if _, _, e := unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(dot)), uintptr(unsafe.Pointer(slash)), 0, unix.MS_MOVE, 0, 0); e != 0 {
+		return e
+	}
+	if _, _, e := unix.RawSyscall6(unix.SYS_CHROOT, uintptr(unsafe.Pointer(dot)), 0, 0, 0, 0, 0); e != 0 {
+		return e
+	}
+	_, _, e := unix.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(slash)), 0, 0, 0, 0, 0)
+	return e
+}
+
+// RootIsInitramfs reports whether, by mountinfo (proc_pid_mountinfo(5)), the root of
+// the mount namespace is the initramfs, where pivot_root(2) fails with EINVAL.
+func RootIsInitramfs(mountinfo []byte) bool {
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[4] != "/" {
+			continue
+		}
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) {
+				return f[i+1] == "rootfs"
+			}
+		}
+	}
+	return false
 }
 
 // Chdir changes to dir, a path in the container. Runs in the child.

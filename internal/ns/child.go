@@ -120,3 +120,15 @@ func Now() int64 {
 	unix.RawSyscall(unix.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
 	return int64(ts.Sec)*1e9 + int64(ts.Nsec)
 }
+
+// SetNofile sets RLIMIT_NOFILE to lim. Go raises its own soft limit to the hard one at
+// start; COMMAND gets the one the launcher was started with, as os/exec would give
+// it. Runs in the child.
+//
+//go:nosplit
+//go:norace
+func SetNofile(lim *unix.Rlimit) unix.Errno {
+	// SAFETY: lim is prepared by the parent.
+	_, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, uintptr(unsafe.Pointer(lim)), 0, 0, 0)
+	return e
+}
