@@ -28,9 +28,13 @@ var version = "dev"
 
 func main() {
 	// The launcher allocates well under a megabyte and lives as long as its container:
-	// a garbage collection would only cost time at start, and one P is all it uses.
+	// a garbage collection would only cost time at start. Three Ps, whatever the
+	// number of CPUs: the launcher's goroutines (waiting for the container, serving
+	// the /proc view, forwarding signals) spend their time blocked in system calls,
+	// and each keeps its P meanwhile; with fewer, a request of the /proc view could
+	// wait for the runtime to take a P back (up to 10 ms on a one-CPU board).
 	debug.SetGCPercent(-1)
-	runtime.GOMAXPROCS(1)
+	runtime.GOMAXPROCS(3)
 	os.Exit(run())
 }
 

@@ -22,6 +22,7 @@ type Limits struct {
 	CPUs      float64 // CFS quota in CPUs
 	Pids      int64
 	IOWeight  uint64 // v1 blkio weight, 10..1000, converted for v2's io.weight
+	CPUSet    string // CPUs the container may run on ("0-2,4"), "" for all
 
 	// Explicit names the limits the user asked for by option ("memory", "cpu-shares",
 	// "cpus", "pids", "io-weight"): if the kernel lacks their controller, that is an
@@ -98,7 +99,9 @@ func (c *Cgroups) mkdir(dir string) error {
 func (c *Cgroups) createV1(lim Limits) error {
 	for i := range c.Layout.V1 {
 		h := &c.Layout.V1[i]
-		if !slices.ContainsFunc(v1Controllers, h.Has) {
+		// cpuset only when asked for: a new v1 cpuset cgroup starts with no CPUs, and
+		// nothing can join it until it has some.
+		if !slices.ContainsFunc(v1Controllers, h.Has) && !(h.Has("cpuset") && lim.CPUSet != "") {
 			continue
 		}
 		dir := filepath.Join(h.Dir, c.Name)
@@ -119,7 +122,7 @@ func (c *Cgroups) createV1(lim Limits) error {
 }
 
 // v1Name is the v1 name of each v2 controller the limits use.
-var v1Name = map[string]string{"cpu": "cpu", "io": "blkio", "memory": "memory", "pids": "pids"}
+var v1Name = map[string]string{"cpu": "cpu", "cpuset": "cpuset", "io": "blkio", "memory": "memory", "pids": "pids"}
 
 // inV1 reports whether a v1 hierarchy of the layout has the v2 controller ctl.
 func (l *Layout) inV1(ctl string) bool {
@@ -141,6 +144,8 @@ func option(lim Limits, ctl string) string {
 		return "cpu-shares"
 	case "io":
 		return "io-weight"
+	case "cpuset":
+		return "cpuset-cpus"
 	}
 	return ctl
 }
@@ -207,6 +212,20 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 			}
 		}
 	}
+	if h.Has("cpuset") && lim.CPUSet != "" {
+		// cpuset.mems must be set before cpuset.cpus can be, and before any task
+		// joins: the parent's memory nodes.
+		mems, err := readFile(h.Dir, "cpuset.mems")
+		if err != nil {
+			return err
+		}
+		if err := writeFile(dir, "cpuset.mems", strings.TrimSpace(mems)); err != nil {
+			return err
+		}
+		if err := writeFile(dir, "cpuset.cpus", lim.CPUSet); err != nil {
+			return fmt.Errorf("--cpuset-cpus %s: %w", lim.CPUSet, err)
+		}
+	}
 	if h.Has("pids") && lim.Pids > 0 {
 		if err := writeFile(dir, "pids.max", strconv.FormatInt(lim.Pids, 10)); err != nil {
 			return err
@@ -238,6 +257,7 @@ func v2Controllers(lim Limits) []string {
 		want bool
 	}{
 		{"cpu", lim.CPUShares > 0 || lim.CPUs > 0},
+		{"cpuset", lim.CPUSet != ""},
 		{"io", lim.IOWeight > 0},
 		{"memory", true}, // swap is turned off even without a memory limit
 		{"pids", lim.Pids > 0},
@@ -304,6 +324,11 @@ func (c *Cgroups) createV2(lim Limits) error {
 			return err
 		}
 	}
+	if slices.Contains(avail, "cpuset") && lim.CPUSet != "" {
+		if err := writeFile(dir, "cpuset.cpus", lim.CPUSet); err != nil {
+			return fmt.Errorf("--cpuset-cpus %s: %w", lim.CPUSet, err)
+		}
+	}
 	if slices.Contains(avail, "io") && lim.IOWeight > 0 {
 		// io.bfq.weight has blkio's range; io.weight is the generic one.
 		err := writeFile(dir, "io.bfq.weight", strconv.FormatUint(lim.IOWeight, 10))
@@ -358,6 +383,32 @@ func delegatingParent(h *Hierarchy, need []string) (string, []string, error) {
 		}
 		dir = path.Dir(dir)
 	}
+}
+
+// MemoryDir returns the container's memory cgroup and whether it is a v2 one; "" if
+// it has none.
+func (c *Cgroups) MemoryDir() (string, bool) {
+	return c.memoryDir, c.memoryDir != "" && c.memoryDir == c.v2Leaf
+}
+
+// CPUAccountingDir returns where the container's CPU time is counted: its v1 cpuacct
+// cgroup (per CPU), else its v2 cgroup (cpu.stat); and whether it is v2.
+func (c *Cgroups) CPUAccountingDir() (string, bool) {
+	for i, h := range c.joined {
+		if !h.V2() && h.Has("cpuacct") {
+			return c.dirOf(i), false
+		}
+	}
+	return c.v2Leaf, c.v2Leaf != ""
+}
+
+// dirOf returns the container's directory in joined hierarchy i.
+func (c *Cgroups) dirOf(i int) string {
+	h := c.joined[i]
+	if h.V2() {
+		return c.v2Leaf
+	}
+	return filepath.Join(h.Dir, c.Name)
 }
 
 // JoinFDs returns the v1 tasks files, open for writing: the child joins each cgroup by

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"launch/internal/caps"
+	"launch/internal/procview"
 )
 
 // Config is what the command line asks for.
@@ -29,7 +30,8 @@ type Config struct {
 	Init     bool
 	Verbose  bool
 	Limits   Limits
-	GC       bool // --gc: only remove cgroups left by killed launchers
+	GC       bool   // --gc: only remove cgroups left by killed launchers
+	ProcView string // --proc-view: "auto" (the default), "on" or "off"
 
 	Help, Version bool
 }
@@ -41,6 +43,7 @@ type Limits struct {
 	CPUs      float64
 	Pids      int64
 	IOWeight  uint64
+	CPUSet    string
 	Explicit  map[string]bool
 }
 
@@ -59,6 +62,7 @@ func defaults() *Config {
 		Hostname: "launch",
 		Seccomp:  true,
 		Workdir:  "/",
+		ProcView: "auto",
 		Limits: Limits{
 			Memory:    64 << 20,
 			CPUShares: 256,
@@ -172,6 +176,21 @@ var options = []option{
 		c.Limits.IOWeight = uint64(n)
 		return err
 	}},
+	{[]string{"cpuset-cpus"}, "LIST", "CPUs the container may run on, e.g. 0-1,3 (default all)", func(c *Config, v string) error {
+		cpus, err := procview.ParseCPUList(v)
+		if err != nil || len(cpus) == 0 {
+			return errors.New("want a CPU list such as 0-2,4")
+		}
+		c.Limits.CPUSet = v
+		return nil
+	}},
+	{[]string{"proc-view"}, "on|off", "/proc/meminfo, cpuinfo, stat, uptime show the container's limits (default: on when a memory or CPU limit applies)", func(c *Config, v string) error {
+		if v != "on" && v != "off" {
+			return errors.New("want on or off")
+		}
+		c.ProcView = v
+		return nil
+	}},
 	{[]string{"gc"}, "", "remove the cgroups of launches that were killed, and exit", func(c *Config, _ string) error { c.GC = true; return nil }},
 	{[]string{"verbose", "v"}, "", "print each setup step with its duration on stderr", func(c *Config, _ string) error { c.Verbose = true; return nil }},
 	{[]string{"version"}, "", "print version information and exit", func(c *Config, _ string) error { c.Version = true; return nil }},
@@ -179,7 +198,7 @@ var options = []option{
 }
 
 // limitOptions are the options whose value is a cgroup limit.
-var limitOptions = []string{"memory", "cpu-shares", "cpus", "pids", "io-weight"}
+var limitOptions = []string{"memory", "cpu-shares", "cpus", "pids", "io-weight", "cpuset-cpus"}
 
 // UsageError is a command line launch cannot use.
 type UsageError struct{ msg string }

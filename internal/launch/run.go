@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +20,7 @@ import (
 	"launch/internal/cgroup"
 	"launch/internal/mount"
 	"launch/internal/ns"
+	"launch/internal/procview"
 )
 
 // Stdio are the launcher's standard files; COMMAND inherits them as 0, 1 and 2.
@@ -112,8 +114,17 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	}
 	t.mark("cgroups", layout.String()+": "+strings.Join(cg.Dirs(), " "))
 
+	view, err := newView(cfg, cg, stdio)
+	if err != nil {
+		return 0, err
+	}
+	if view != nil {
+		defer view.Close()
+		t.mark("proc view", "open /dev/fuse")
+	}
+
 	status, err := run(cfg, stdio, t, &setup{cfg: cfg, rootfs: rootfs, cg: cg, keep: keep, capLast: capLast,
-		cmd: cmd, rootFlag: rootFlags, tty: isTerminal(stdio.In), initramfs: initramfs, nofile: callerNofile()})
+		cmd: cmd, rootFlag: rootFlags, tty: isTerminal(stdio.In), initramfs: initramfs, nofile: callerNofile(), view: view})
 	if err != nil {
 		return 0, err
 	}
@@ -176,6 +187,9 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	// about a millisecond, and launch exits right after.
 	signal.Notify(sigs, notify...)
 
+	if s.view != nil {
+		s.view.Start() // before the fork: the child's mounts wait for its answers
+	}
 	t.mark("prepare", fmt.Sprintf("%d setup steps", len(steps)))
 	pid, errno := p.start()
 	unix.Close(pipe[1])
@@ -342,6 +356,41 @@ func foreground(tty *os.File, pgrp int) {
 	signal.Ignore(unix.SIGTTOU)
 	defer signal.Reset(unix.SIGTTOU)
 	unix.IoctlSetPointerInt(int(tty.Fd()), unix.TIOCSPGRP, pgrp)
+}
+
+// newView prepares the /proc view (package procview) when it applies: by default
+// whenever a memory or CPU limit is set, on a host with FUSE.
+func newView(cfg *Config, cg *cgroup.Cgroups, stdio Stdio) (*procview.View, error) {
+	lim := cfg.Limits
+	wanted := cfg.ProcView == "on" || (cfg.ProcView == "auto" && (lim.Memory > 0 || lim.CPUs > 0 || lim.CPUSet != ""))
+	if !wanted {
+		return nil, nil
+	}
+	if !procview.Available() {
+		if cfg.ProcView == "on" {
+			return nil, &Error{Code: ExitFailure, Err: errors.New("--proc-view on: this host has no FUSE (/dev/fuse, CONFIG_FUSE_FS)")}
+		}
+		if cfg.Verbose {
+			fmt.Fprintln(stdio.Err, "launch: note: no FUSE on this host: /proc shows the host's memory and CPUs")
+		}
+		return nil, nil
+	}
+	var set []int
+	if lim.CPUSet != "" {
+		set, _ = procview.ParseCPUList(lim.CPUSet)
+	}
+	cpus, err := procview.VisibleCPUs(set, lim.CPUs)
+	if err != nil {
+		return nil, err
+	}
+	memDir, memV2 := cg.MemoryDir()
+	cpuDir, cpuV2 := cg.CPUAccountingDir()
+	v, err := procview.New(procview.Source{MemoryDir: memDir, MemoryV2: memV2, CPUDir: cpuDir, CPUV2: cpuV2,
+		CPUs: cpus, Start: time.Now()})
+	if err != nil {
+		return nil, &Error{Code: ExitFailure, Err: err}
+	}
+	return v, nil
 }
 
 // callerNofile returns the RLIMIT_NOFILE that the launcher's caller gave it, which

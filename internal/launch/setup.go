@@ -11,6 +11,7 @@ import (
 	"launch/internal/cgroup"
 	"launch/internal/mount"
 	"launch/internal/ns"
+	"launch/internal/procview"
 	"launch/internal/seccomp"
 )
 
@@ -100,6 +101,7 @@ type setup struct {
 	rootFlag  uintptr
 	initramfs bool         // / is the initramfs: no pivot_root
 	nofile    *unix.Rlimit // RLIMIT_NOFILE to restore, or nil
+	view      *procview.View
 }
 
 // steps returns the child's steps, in the order they run. The order matters:
@@ -150,6 +152,12 @@ func (s *setup) steps() ([]step, error) {
 	}
 	for _, b := range s.cfg.Binds {
 		spec.Binds = append(spec.Binds, mount.Bind{Src: b.Src, Dst: b.Dst, ReadOnly: b.ReadOnly})
+	}
+	if s.view != nil {
+		spec.View = &mount.View{Data: s.view.MountData()}
+		for _, f := range procview.Files {
+			spec.View.Files = append(spec.View.Files, [2]string{f.Name, f.Target})
+		}
 	}
 	layout, err := mount.Layout(spec)
 	if err != nil {

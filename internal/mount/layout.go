@@ -42,6 +42,14 @@ type Spec struct {
 	TmpSize   int64    // size limit of /tmp in bytes, 0 for tmpfs's default
 	Cgroups   []Cgroup // hierarchies to show under /sys/fs/cgroup
 	Binds     []Bind
+	View      *View // the /proc view, or nil
+}
+
+// A View is a FUSE file system of the launcher's whose files cover files of /proc and
+// /sys (see package procview).
+type View struct {
+	Data  string      // mount(2) data: the connection's descriptor and options
+	Files [][2]string // name in the file system, path it covers
 }
 
 // Per-mount flags of each kind of mount. Every writable mount is nodev, /dev excepted,
@@ -120,6 +128,20 @@ func Layout(s Spec) ([]Step, error) {
 	for _, p := range readOnlyPaths {
 		b.mount("make read-only", p, NoSymlinks, MustExist, MountOpts{Self: true, Flags: unix.MS_BIND | unix.MS_REC,
 			Remount: unix.MS_RDONLY | procFlags, Optional: true})
+	}
+
+	if v := s.View; v != nil {
+		// Mounted on a scratch directory of the launcher's /dev, bound file by file,
+		// then detached: only the binds stay, and nothing of it shows in /dev.
+		const scratch = "/dev/.launch-view"
+		b.node(NewDir(scratch, 0o700))
+		b.mount("mount /proc view", scratch, NoSymlinks, MustExist, MountOpts{Source: "launch", FSType: "fuse",
+			Flags: unix.MS_RDONLY | procFlags, Data: v.Data})
+		for _, f := range v.Files {
+			b.mount("bind /proc view", f[1], NoSymlinks, MustExist, MountOpts{SourceIn: scratch + "/" + f[0],
+				Flags: unix.MS_BIND, Remount: unix.MS_RDONLY | procFlags})
+		}
+		b.node(Detach(scratch))
 	}
 
 	tmpData := "mode=1777"
@@ -254,6 +276,7 @@ func (b *builder) node(n *Node, err error) {
 		b.fail(err)
 		return
 	}
-	what := map[int]string{kindDevice: "mknod", kindSymlink: "symlink", kindDir: "mkdir", kindEnsureDir: "mkdir -p"}[n.kind]
+	what := map[int]string{kindDevice: "mknod", kindSymlink: "symlink", kindDir: "mkdir", kindEnsureDir: "mkdir -p",
+		kindDetach: "detach"}[n.kind]
 	b.steps = append(b.steps, Step{What: what, Node: n})
 }

@@ -1,0 +1,171 @@
+package procview
+
+import (
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+const hostMeminfo = `MemTotal:       24683620 kB
+MemFree:        22458620 kB
+MemAvailable:   23000000 kB
+Buffers:           10000 kB
+Cached:           250000 kB
+SwapCached:            0 kB
+Active:           500000 kB
+Inactive:         400000 kB
+Shmem:              8000 kB
+Slab:              90000 kB
+SwapTotal:       1000000 kB
+SwapFree:        1000000 kB
+`
+
+func TestMeminfo(t *testing.T) {
+	st := Stats{MemLimit: 64 << 20, MemUsage: 20 << 20, MemStat: map[string]uint64{
+		"file": 4 << 20, "shmem": 3 << 20, "active_anon": 1 << 20, "active_file": 2 << 20}}
+	got := string(meminfo([]byte(hostMeminfo), st))
+	for _, want := range []string{
+		"MemTotal:          65536 kB\n", "MemFree:           45056 kB\n", "MemAvailable:      45056 kB\n",
+		"Cached:             4096 kB\n", "Shmem:              3072 kB\n", "Active:             3072 kB\n",
+		"SwapTotal:             0 kB\n", "SwapFree:              0 kB\n", "Buffers:               0 kB\n",
+		"Slab:              90000 kB\n", // the kernel's own, passed through
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("meminfo lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "\n") != strings.Count(hostMeminfo, "\n") {
+		t.Errorf("meminfo has %d lines, the host's %d", strings.Count(got, "\n"), strings.Count(hostMeminfo, "\n"))
+	}
+	// Usage above the limit (possible for a moment): nothing free, never negative.
+	st.MemUsage = 70 << 20
+	if got := string(meminfo([]byte(hostMeminfo), st)); !strings.Contains(got, "MemFree:               0 kB") {
+		t.Errorf("usage above the limit: %s", got)
+	}
+}
+
+func TestCPUFiles(t *testing.T) {
+	host := "processor\t: 0\nmodel name\t: A\n\nprocessor\t: 1\nmodel name\t: B\n\nprocessor\t: 2\nmodel name\t: C\n"
+	st := Stats{CPUs: []int{1, 2}, CPUUser: []uint64{2e9, 0}, CPUSys: []uint64{1e9, 5e8}, Uptime: 10, Boot: 1700000000}
+	if got, want := string(cpuinfo([]byte(host), st)), "processor\t: 0\nmodel name\t: B\n\nprocessor\t: 1\nmodel name\t: C\n\n"; got != want {
+		t.Errorf("cpuinfo = %q, want %q", got, want)
+	}
+	if got := string(online(st)); got != "0-1\n" {
+		t.Errorf("online = %q, want 0-1", got)
+	}
+	if got := string(online(Stats{CPUs: []int{3}})); got != "0\n" {
+		t.Errorf("online with one CPU = %q, want 0", got)
+	}
+	hostStat := "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 1 1 1 1 1 1 1 1 1\nintr 5 6\nctxt 99\nbtime 1600000000\nprocesses 7\n"
+	got := string(stat([]byte(hostStat), st))
+	for _, want := range []string{"cpu  200 0 150 1650 0", "cpu0 200 0 100 700 0", "cpu1 0 0 50 950 0", "intr 5 6\n", "ctxt 99\n", "btime 1700000000\n", "processes 7\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stat lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "1600000000") {
+		t.Errorf("stat kept the host's boot time:\n%s", got)
+	}
+	if got, want := string(uptime(st)), "10.00 16.50\n"; got != want {
+		t.Errorf("uptime = %q, want %q", got, want)
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []int
+		ok   bool
+	}{
+		{"0", []int{0}, true}, {"0-2,4", []int{0, 1, 2, 4}, true}, {"3,1,3", []int{3, 1}, true},
+		{"", nil, false}, {"a", nil, false}, {"2-1", nil, false}, {"-1", nil, false}, {"0-99999", nil, false},
+	} {
+		got, err := ParseCPUList(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && !equal(got, tt.want)) {
+			t.Errorf("ParseCPUList(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func equal(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// request builds a FUSE request: struct fuse_in_header, then body.
+func request(op uint32, unique, node uint64, body []byte) []byte {
+	b := make([]byte, inHeaderSize+len(body))
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint32(b[4:], op)
+	ne.PutUint64(b[8:], unique)
+	ne.PutUint64(b[16:], node)
+	copy(b[inHeaderSize:], body)
+	return b
+}
+
+// TestProtocol drives the server's request handler without a kernel: the replies'
+// sizes are those of linux/fuse.h, and what a container could send wrongly (writes,
+// unknown nodes, short requests) is refused.
+func TestProtocol(t *testing.T) {
+	s := &server{fd: -1, open: map[uint64]*handle{}, last: map[uint64]int{},
+		files: []file{{id: 2, name: "meminfo", gen: func() []byte { return []byte("MemTotal: 1 kB\n") }}}}
+	errno := func(reply []byte) int32 { return int32(ne.Uint32(reply[4:])) }
+
+	init := make([]byte, 16)
+	ne.PutUint32(init[0:], 7)
+	ne.PutUint32(init[4:], 40)
+	r := s.handle(request(opInit, 1, 0, init), nil)
+	if len(r) != outHeader+initOutSize || errno(r) != 0 || ne.Uint32(r[outHeader:]) != 7 || ne.Uint32(r[outHeader+4:]) != 31 {
+		t.Errorf("INIT reply %d bytes, error %d, version %d.%d", len(r), errno(r), ne.Uint32(r[outHeader:]), ne.Uint32(r[outHeader+4:]))
+	}
+	if r := s.handle(request(opLookup, 2, rootID, []byte("meminfo\x00")), nil); len(r) != outHeader+40+attrSize || ne.Uint64(r[outHeader:]) != 2 {
+		t.Errorf("LOOKUP meminfo: %d bytes, node %d", len(r), ne.Uint64(r[outHeader:]))
+	}
+	if r := s.handle(request(opLookup, 3, rootID, []byte("passwd\x00")), nil); errno(r) != -int32(unix.ENOENT) {
+		t.Errorf("LOOKUP of a name the view lacks: error %d, want ENOENT", errno(r))
+	}
+	wr := make([]byte, 8)
+	ne.PutUint32(wr, unix.O_RDWR)
+	if r := s.handle(request(opOpen, 4, 2, wr), nil); errno(r) != -int32(unix.EROFS) {
+		t.Errorf("OPEN for writing: error %d, want EROFS", errno(r))
+	}
+	if r := s.handle(request(opOpen, 5, 9, make([]byte, 8)), nil); errno(r) != -int32(unix.ENOENT) {
+		t.Errorf("OPEN of an unknown node: error %d, want ENOENT", errno(r))
+	}
+	r = s.handle(request(opOpen, 6, 2, make([]byte, 8)), nil)
+	fh := ne.Uint64(r[outHeader:])
+	if len(r) != outHeader+16 || ne.Uint32(r[outHeader+8:])&fopenDirectIO == 0 {
+		t.Errorf("OPEN: %d bytes, flags %#x", len(r), ne.Uint32(r[outHeader+8:]))
+	}
+	read := make([]byte, 40)
+	ne.PutUint64(read[0:], fh)
+	ne.PutUint64(read[8:], 4)
+	ne.PutUint32(read[16:], 5)
+	if r := s.handle(request(opRead, 7, 2, read), nil); string(r[outHeader:]) != "otal:" {
+		t.Errorf("READ 5 bytes at 4 = %q", r[outHeader:])
+	}
+	if r := s.handle(request(opRead, 8, 2, read[:10]), nil); errno(r) != -int32(unix.EINVAL) {
+		t.Errorf("a short READ request: error %d, want EINVAL", errno(r))
+	}
+	ne.PutUint64(read[0:], fh+100)
+	if r := s.handle(request(opRead, 9, 2, read), nil); errno(r) != -int32(unix.EBADF) {
+		t.Errorf("READ of an unknown handle: error %d, want EBADF", errno(r))
+	}
+	if r := s.handle(request(opRelease, 10, 2, read[:24]), nil); errno(r) != 0 || len(s.open) != 1 {
+		t.Errorf("RELEASE of an unknown handle: error %d, %d handles left", errno(r), len(s.open))
+	}
+	if r := s.handle(request(opForget, 11, 2, nil), nil); r != nil {
+		t.Error("FORGET got a reply")
+	}
+	if r := s.handle(request(99, 12, 2, nil), nil); errno(r) != -int32(unix.ENOSYS) {
+		t.Errorf("an unknown opcode: error %d, want ENOSYS", errno(r))
+	}
+}
