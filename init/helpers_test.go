@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +18,41 @@ import (
 	"launch/internal/testutil"
 )
 
-func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
+var (
+	startedMu   sync.Mutex
+	startedPids = map[int]bool{} // pids of the launchers this test binary started
+)
+
+// recordStart remembers a launcher's pid.
+func recordStart(pid int) {
+	startedMu.Lock()
+	startedPids[pid] = true
+	startedMu.Unlock()
+}
+
+// startedByUs reports whether a cgroup named launch-PID-START belongs to one of the
+// launchers this test binary started.
+func startedByUs(cgroupPath string) bool {
+	rest, _ := strings.CutPrefix(filepath.Base(cgroupPath), "launch-")
+	pid, _ := strconv.Atoi(strings.Split(rest, "-")[0])
+	startedMu.Lock()
+	defer startedMu.Unlock()
+	return startedPids[pid]
+}
+
+// launchTmp is the TMPDIR of every launcher the tests start: it must stay empty.
+var launchTmp string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "launch-test-tmpdir-")
+	if err != nil {
+		panic(err)
+	}
+	launchTmp = dir
+	code := testutil.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // result is how a run of the launcher ended.
 type result struct {
@@ -38,9 +74,14 @@ func runLaunch(t *testing.T, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, launcher(t), args...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+launchTmp)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		recordStart(cmd.Process.Pid)
+		err = cmd.Wait()
+	}
 	r := result{stdout: out.String(), stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
@@ -139,10 +180,15 @@ func snapshot(t *testing.T) hostState {
 		}
 		return nil
 	})
-	ents, _ := os.ReadDir(os.TempDir())
-	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), "launch-test-") && !strings.HasPrefix(e.Name(), "Test") && !strings.HasPrefix(e.Name(), "go-build") {
-			s.tmp = append(s.tmp, e.Name())
+	// The launcher makes no temporary files at all. Anything it made by mistake would
+	// be in its TMPDIR (a directory of its own, see runLaunch) or, under a name of its
+	// own, in /tmp; other programs on the machine may use /tmp meanwhile.
+	for _, dir := range []string{launchTmp, os.TempDir()} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if dir == launchTmp || (strings.Contains(e.Name(), "launch") && !strings.HasPrefix(e.Name(), "launch-test-")) {
+				s.tmp = append(s.tmp, filepath.Join(dir, e.Name()))
+			}
 		}
 	}
 	return s
@@ -155,12 +201,16 @@ func (before hostState) unchanged(t *testing.T) {
 	if !slices.Equal(before.mounts, after.mounts) {
 		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before.mounts, "\n"), strings.Join(after.mounts, "\n"))
 	}
-	if len(after.cgroups) > len(before.cgroups) {
-		t.Errorf("cgroups left behind: %v", after.cgroups)
+	// Only the launchers of this test binary count: other programs on the machine may
+	// be running launch meanwhile.
+	for _, cg := range after.cgroups {
+		if !slices.Contains(before.cgroups, cg) && startedByUs(cg) {
+			t.Errorf("cgroup left behind: %s", cg)
+		}
 	}
 	for _, e := range after.tmp {
 		if !slices.Contains(before.tmp, e) {
-			t.Errorf("%s/%s appeared", os.TempDir(), e)
+			t.Errorf("%s appeared", e)
 		}
 	}
 }

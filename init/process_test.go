@@ -27,6 +27,7 @@ type started struct {
 func startLaunch(t *testing.T, args ...string) *started {
 	t.Helper()
 	cmd := exec.Command(launcher(t), args...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+launchTmp)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +37,7 @@ func startLaunch(t *testing.T, args ...string) *started {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	recordStart(cmd.Process.Pid)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	return s
 }

@@ -154,7 +154,7 @@ func (s *setup) steps() ([]step, error) {
 		spec.Binds = append(spec.Binds, mount.Bind{Src: b.Src, Dst: b.Dst, ReadOnly: b.ReadOnly})
 	}
 	if s.view != nil {
-		spec.View = &mount.View{Data: s.view.MountData()}
+		spec.View = &mount.View{Data: s.view.MountData(), FD: s.view.FD()}
 		for _, f := range procview.Files {
 			spec.View.Files = append(spec.View.Files, [2]string{f.Name, f.Target})
 		}

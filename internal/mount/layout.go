@@ -49,6 +49,7 @@ type Spec struct {
 // /sys (see package procview).
 type View struct {
 	Data  string      // mount(2) data: the connection's descriptor and options
+	FD    int         // that descriptor
 	Files [][2]string // name in the file system, path it covers
 }
 
@@ -135,8 +136,13 @@ func Layout(s Spec) ([]Step, error) {
 		// then detached: only the binds stay, and nothing of it shows in /dev.
 		const scratch = "/dev/.launch-view"
 		b.node(NewDir(scratch, 0o700))
+		// The child closes its copy of the connection's descriptor once mounted: a
+		// request the server has read is waited for uninterruptibly, and if the
+		// launcher died meanwhile, only the release of its last descriptor aborts the
+		// connection and frees the waiter. With the child holding one, it would wait
+		// for ever.
 		b.mount("mount /proc view", scratch, NoSymlinks, MustExist, MountOpts{Source: "launch", FSType: "fuse",
-			Flags: unix.MS_RDONLY | procFlags, Data: v.Data})
+			Flags: unix.MS_RDONLY | procFlags, Data: v.Data, CloseFD: &v.FD})
 		for _, f := range v.Files {
 			b.mount("bind /proc view", f[1], NoSymlinks, MustExist, MountOpts{SourceIn: scratch + "/" + f[0],
 				Flags: unix.MS_BIND, Remount: unix.MS_RDONLY | procFlags})

@@ -19,6 +19,7 @@ type Mount struct {
 	data     *byte
 	remount  uintptr // if non-zero, remount the new mount with MS_REMOUNT|MS_BIND|remount
 	optional bool    // a missing target is skipped
+	closeFD  int     // a descriptor to close once mounted, or -1
 }
 
 // MountOpts describes a Mount.
@@ -31,11 +32,17 @@ type MountOpts struct {
 	Data     string  // file-system options
 	Remount  uintptr // per-mount flags to set on the new mount afterwards (MS_RDONLY, ...)
 	Optional bool    // skip when the target does not exist (masks of files a kernel lacks)
+	// CloseFD is a descriptor to close right after the mount: the /dev/fuse
+	// connection of a FUSE mount, which the child must not keep (see procview).
+	CloseFD *int
 }
 
 // NewMount prepares a mount on t.
 func NewMount(t Target, o MountOpts) (*Mount, error) {
-	m := &Mount{Target: t, Source: o.Source, self: o.Self, flags: o.Flags, remount: o.Remount, optional: o.Optional}
+	m := &Mount{Target: t, Source: o.Source, self: o.Self, flags: o.Flags, remount: o.Remount, optional: o.Optional, closeFD: -1}
+	if o.CloseFD != nil {
+		m.closeFD = *o.CloseFD
+	}
 	var err error
 	if o.SourceIn != "" {
 		src, err := NewTarget(o.SourceIn, NoSymlinks, MustExist)
@@ -90,6 +97,9 @@ func (m *Mount) Do(root int) unix.Errno {
 	closeFD(fd)
 	if sfd >= 0 {
 		closeFD(sfd)
+	}
+	if m.closeFD >= 0 {
+		closeFD(m.closeFD)
 	}
 	if e != 0 || m.remount == 0 {
 		return e

@@ -80,6 +80,9 @@ func (v *View) MountData() string {
 	return fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions", v.fd)
 }
 
+// FD is the connection's descriptor, which the child mounts with and then closes.
+func (v *View) FD() int { return v.fd }
+
 // Start serves requests in a goroutine until the container's mounts are gone.
 func (v *View) Start() { go v.srv.serve() }
 
