@@ -12,7 +12,7 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -46,10 +46,10 @@ func run() int {
 	}
 	switch {
 	case cfg.Help:
-		fmt.Fprint(stdio.Out, launch.Usage())
+		io.WriteString(stdio.Out, launch.Usage())
 		return 0
 	case cfg.Version:
-		fmt.Fprintf(stdio.Out, "launch %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		io.WriteString(stdio.Out, "launch "+version+" "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n")
 		return 0
 	}
 	// Cancelled by a signal only while the container is being prepared; once it runs,

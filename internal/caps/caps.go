@@ -1,7 +1,7 @@
 package caps
 
 import (
-	"fmt"
+	"errors"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -29,7 +29,7 @@ func Parse(name string) (Set, error) {
 			return 1 << i, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown capability %q", name)
+	return 0, errors.New("unknown capability " + strconv.Quote(name))
 }
 
 // Names lists the capabilities in s by name, in number order; a capability newer than
@@ -41,7 +41,7 @@ func (s Set) Names() []string {
 		if c < len(names) {
 			out = append(out, names[c])
 		} else {
-			out = append(out, fmt.Sprint(c))
+			out = append(out, strconv.Itoa(c))
 		}
 	}
 	return out

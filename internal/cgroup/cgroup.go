@@ -2,7 +2,6 @@ package cgroup
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/errs"
 )
 
 // Limits are a container's resource limits. Zero means unlimited (or the kernel's
@@ -51,7 +52,9 @@ type Cgroups struct {
 
 // NameFor returns the cgroup name of the launcher with the given pid and start time
 // (field 22 of /proc/PID/stat).
-func NameFor(pid int, start uint64) string { return fmt.Sprintf("launch-%d-%d", pid, start) }
+func NameFor(pid int, start uint64) string {
+	return "launch-" + strconv.Itoa(pid) + "-" + strconv.FormatUint(start, 10)
+}
 
 // Create makes the container's cgroups and sets lim. On error, nothing it made is left.
 func Create(l *Layout, name string, lim Limits) (_ *Cgroups, err error) {
@@ -82,15 +85,15 @@ func Create(l *Layout, name string, lim Limits) (_ *Cgroups, err error) {
 // asked for it, a warning otherwise.
 func (c *Cgroups) lack(lim Limits, option, what string) error {
 	if lim.Explicit[option] {
-		return fmt.Errorf("--%s: %s", option, what)
+		return errors.New("--" + option + ": " + what)
 	}
-	c.Warnings = append(c.Warnings, fmt.Sprintf("%s; running without the %s limit", what, option))
+	c.Warnings = append(c.Warnings, what+"; running without the "+option+" limit")
 	return nil
 }
 
 func (c *Cgroups) mkdir(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		return fmt.Errorf("create cgroup: %w", err)
+		return errs.Wrap("create cgroup", err)
 	}
 	c.dirs = append(c.dirs, dir)
 	return nil
@@ -223,7 +226,7 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 			return err
 		}
 		if err := writeFile(dir, "cpuset.cpus", lim.CPUSet); err != nil {
-			return fmt.Errorf("--cpuset-cpus %s: %w", lim.CPUSet, err)
+			return errs.Wrap("--cpuset-cpus "+lim.CPUSet, err)
 		}
 	}
 	if h.Has("pids") && lim.Pids > 0 {
@@ -287,7 +290,7 @@ func (c *Cgroups) createV2(lim Limits) error {
 		return err
 	}
 	if parent != h.Dir {
-		c.Notes = append(c.Notes, fmt.Sprintf("cgroup v2: %s holds processes and cannot hand controllers down; using %s", h.Dir, parent))
+		c.Notes = append(c.Notes, "cgroup v2: "+h.Dir+" holds processes and cannot hand controllers down; using "+parent)
 	}
 	dir := filepath.Join(parent, c.Name)
 	if err := c.mkdir(dir); err != nil {
@@ -314,7 +317,7 @@ func (c *Cgroups) createV2(lim Limits) error {
 		}
 		if lim.CPUs > 0 {
 			const period = 100000
-			if err := writeFile(dir, "cpu.max", fmt.Sprintf("%d %d", int64(lim.CPUs*period), period)); err != nil {
+			if err := writeFile(dir, "cpu.max", strconv.FormatInt(int64(lim.CPUs*period), 10)+" "+strconv.Itoa(period)); err != nil {
 				return err
 			}
 		}
@@ -326,7 +329,7 @@ func (c *Cgroups) createV2(lim Limits) error {
 	}
 	if slices.Contains(avail, "cpuset") && lim.CPUSet != "" {
 		if err := writeFile(dir, "cpuset.cpus", lim.CPUSet); err != nil {
-			return fmt.Errorf("--cpuset-cpus %s: %w", lim.CPUSet, err)
+			return errs.Wrap("--cpuset-cpus "+lim.CPUSet, err)
 		}
 	}
 	if slices.Contains(avail, "io") && lim.IOWeight > 0 {

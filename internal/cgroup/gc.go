@@ -2,7 +2,6 @@ package cgroup
 
 import (
 	"errors"
-	"fmt"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -38,11 +37,11 @@ func StartTime(pid int) (uint64, error) {
 	// count fields from the last ')'.
 	i := strings.LastIndexByte(string(data), ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command field", pid)
+		return 0, errors.New("/proc/" + strconv.Itoa(pid) + "/stat: no command field")
 	}
 	f := strings.Fields(string(data[i+1:]))
 	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command", pid, len(f))
+		return 0, errors.New("/proc/" + strconv.Itoa(pid) + "/stat: " + strconv.Itoa(len(f)) + " fields after the command")
 	}
 	return strconv.ParseUint(f[19], 10, 64)
 }

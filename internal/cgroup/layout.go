@@ -3,7 +3,7 @@ package cgroup
 import (
 	"bufio"
 	"bytes"
-	"fmt"
+	"errors"
 	"path"
 	"slices"
 	"strconv"
@@ -63,11 +63,11 @@ func Detect(mountinfo, procCgroup []byte) (*Layout, error) {
 		}
 		f := strings.SplitN(line, ":", 3)
 		if len(f) != 3 {
-			return nil, fmt.Errorf("/proc/self/cgroup: bad line %q", line)
+			return nil, errors.New("/proc/self/cgroup: bad line " + strconv.Quote(line))
 		}
 		id, err := strconv.Atoi(f[0])
 		if err != nil {
-			return nil, fmt.Errorf("/proc/self/cgroup: bad line %q", line)
+			return nil, errors.New("/proc/self/cgroup: bad line " + strconv.Quote(line))
 		}
 		m := member{id: id, path: f[2]}
 		if f[1] != "" {
@@ -145,7 +145,7 @@ func parseMountinfo(data []byte) ([]mountEntry, error) {
 		}
 		sep := slices.Index(f, "-")
 		if sep < 6 || len(f) < sep+4 {
-			return nil, fmt.Errorf("/proc/self/mountinfo: bad line %q", sc.Text())
+			return nil, errors.New("/proc/self/mountinfo: bad line " + strconv.Quote(sc.Text()))
 		}
 		fstype := f[sep+1]
 		if fstype != "cgroup" && fstype != "cgroup2" {

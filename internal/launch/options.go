@@ -2,7 +2,6 @@ package launch
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"path"
 	"slices"
@@ -205,7 +204,7 @@ type UsageError struct{ msg string }
 
 func (e *UsageError) Error() string { return e.msg }
 
-func usagef(format string, a ...any) error { return &UsageError{fmt.Sprintf(format, a...)} }
+func usage(msg string) error { return &UsageError{msg} }
 
 // ParseArgs parses args (without the program name). Options come first; the first
 // argument that is not an option is ROOTFS, the rest COMMAND and its arguments, which
@@ -225,21 +224,21 @@ func ParseArgs(args []string) (*Config, error) {
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		o := lookup(name)
 		if o == nil {
-			return nil, usagef("unknown option: %s", a)
+			return nil, usage("unknown option: " + a)
 		}
 		if o.arg == "" {
 			if hasValue {
-				return nil, usagef("option --%s takes no value", o.names[0])
+				return nil, usage("option --" + o.names[0] + " takes no value")
 			}
 		} else if !hasValue {
 			if i+1 >= len(args) {
-				return nil, usagef("option --%s needs a value (%s)", o.names[0], o.arg)
+				return nil, usage("option --" + o.names[0] + " needs a value (" + o.arg + ")")
 			}
 			i++
 			value = args[i]
 		}
 		if err := o.set(c, value); err != nil {
-			return nil, usagef("--%s %s: %v", o.names[0], value, err)
+			return nil, usage("--" + o.names[0] + " " + value + ": " + err.Error())
 		}
 		if slices.Contains(limitOptions, o.names[0]) {
 			c.Limits.Explicit[o.names[0]] = true
@@ -251,17 +250,17 @@ func ParseArgs(args []string) (*Config, error) {
 	rest := args[i:]
 	switch {
 	case len(rest) == 0:
-		return nil, usagef("missing ROOTFS and COMMAND (see launch --help)")
+		return nil, usage("missing ROOTFS and COMMAND (see launch --help)")
 	case rest[0] == "":
-		return nil, usagef("ROOTFS is empty")
+		return nil, usage("ROOTFS is empty")
 	case len(rest) == 1:
-		return nil, usagef("missing COMMAND after ROOTFS %s", rest[0])
+		return nil, usage("missing COMMAND after ROOTFS " + rest[0])
 	case rest[1] == "":
-		return nil, usagef("COMMAND is empty")
+		return nil, usage("COMMAND is empty")
 	}
 	for _, s := range rest {
 		if strings.ContainsRune(s, 0) {
-			return nil, usagef("argument %q contains a NUL byte", s)
+			return nil, usage("argument " + strconv.Quote(s) + " contains a NUL byte")
 		}
 	}
 	c.Rootfs, c.Command = rest[0], rest[1:]
@@ -311,7 +310,7 @@ func parseLimit(v string, lo, hi int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || (n != 0 && (n < lo || n > hi)) {
-		return 0, fmt.Errorf("want %d to %d, or 0 or max for none", lo, hi)
+		return 0, errors.New("want " + strconv.FormatInt(lo, 10) + " to " + strconv.FormatInt(hi, 10) + ", or 0 or max for none")
 	}
 	return n, nil
 }
@@ -354,6 +353,14 @@ func parseUser(v string) (*User, error) {
 	return u, nil
 }
 
+// pad returns s followed by spaces up to n bytes.
+func pad(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return s + strings.Repeat(" ", n-len(s))
+}
+
 // Usage is the text of --help.
 func Usage() string {
 	var b strings.Builder
@@ -378,7 +385,7 @@ Options:
 		if o.arg != "" {
 			names += " " + o.arg
 		}
-		fmt.Fprintf(&b, "  %-34s %s\n", names, o.help)
+		b.WriteString("  " + pad(names, 34) + " " + o.help + "\n")
 	}
 	b.WriteString(`
 Exit status:

@@ -7,7 +7,6 @@ package launch
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 )
@@ -47,10 +46,8 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() error { return e.Err }
 
-// failf returns an Error with status code.
-func failf(code int, format string, a ...any) *Error {
-	return &Error{Code: code, Err: fmt.Errorf(format, a...)}
-}
+// fail returns an Error with status code.
+func fail(code int, msg string) *Error { return &Error{Code: code, Err: errors.New(msg)} }
 
 // Report prints err for the user and returns the exit status it ends in: the Error's
 // code, ExitFailure for anything else.
@@ -66,14 +63,15 @@ func Report(w io.Writer, err error) int {
 	}
 	// One line, whatever the error's text holds.
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-	fmt.Fprintf(w, "launch: error: %s\n", msg)
+	io.WriteString(w, "launch: error: "+msg+"\n")
 	if hint != "" {
-		fmt.Fprintf(w, "launch: hint: %s\n", hint)
+		io.WriteString(w, "launch: hint: "+hint+"\n")
 	}
 	return code
 }
 
-// warnf prints a warning.
-func warnf(w io.Writer, format string, a ...any) {
-	fmt.Fprintf(w, "launch: warning: "+format+"\n", a...)
-}
+// warn prints a warning.
+func warn(w io.Writer, msg string) { io.WriteString(w, "launch: warning: "+msg+"\n") }
+
+// note prints something -v shows.
+func note(w io.Writer, msg string) { io.WriteString(w, "launch: note: "+msg+"\n") }

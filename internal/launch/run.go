@@ -3,7 +3,7 @@ package launch
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +18,7 @@ import (
 
 	"launch/internal/caps"
 	"launch/internal/cgroup"
+	"launch/internal/errs"
 	"launch/internal/mount"
 	"launch/internal/ns"
 	"launch/internal/procview"
@@ -46,7 +47,7 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	if cfg.GC {
 		removed, err := cgroup.GC(layout)
 		for _, dir := range removed {
-			fmt.Fprintf(stdio.Out, "removed %s\n", dir)
+			io.WriteString(stdio.Out, "removed "+dir+"\n")
 		}
 		return 0, err
 	}
@@ -80,11 +81,11 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		// chroot would be a way back to it.
 		keep &^= 1 << unix.CAP_SYS_CHROOT
 		if cfg.Verbose {
-			fmt.Fprintln(stdio.Err, "launch: note: / is the initramfs, where pivot_root(2) is refused: the root is moved with MS_MOVE and chroot instead, and CAP_SYS_CHROOT is dropped")
+			note(stdio.Err, "/ is the initramfs, where pivot_root(2) is refused: the root is moved with MS_MOVE and chroot instead, and CAP_SYS_CHROOT is dropped")
 		}
 	}
 	if !cfg.Seccomp {
-		warnf(stdio.Err, "--seccomp=unconfined: the container may make any system call its capabilities allow")
+		warn(stdio.Err, "--seccomp=unconfined: the container may make any system call its capabilities allow")
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -97,19 +98,19 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	}
 	cg, err := cgroup.Create(layout, cgroup.NameFor(os.Getpid(), start), cgroup.Limits(cfg.Limits))
 	if err != nil {
-		return 0, &Error{Code: ExitFailure, Err: fmt.Errorf("cgroups (%s): %w", layout, err)}
+		return 0, &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+layout.String()+")", err)}
 	}
 	defer func() {
 		if err := cg.Destroy(); err != nil {
-			warnf(stdio.Err, "%v", err)
+			warn(stdio.Err, err.Error())
 		}
 	}()
 	for _, w := range cg.Warnings {
-		warnf(stdio.Err, "%s", w)
+		warn(stdio.Err, w)
 	}
 	if cfg.Verbose {
 		for _, n := range cg.Notes {
-			fmt.Fprintf(stdio.Err, "launch: note: %s\n", n)
+			note(stdio.Err, n)
 		}
 	}
 	t.mark("cgroups", layout.String()+": "+strings.Join(cg.Dirs(), " "))
@@ -129,10 +130,10 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		return 0, err
 	}
 	if ws := unix.WaitStatus(status); ws.Signaled() && ws.Signal() == unix.SIGKILL && cg.OOMKills() > 0 {
-		fmt.Fprintf(stdio.Err, "launch: memory limit reached: %s: COMMAND was killed\n", formatSize(cfg.Limits.Memory))
+		io.WriteString(stdio.Err, "launch: memory limit reached: "+formatSize(cfg.Limits.Memory)+": COMMAND was killed\n")
 	}
 	if err := cg.Destroy(); err != nil {
-		warnf(stdio.Err, "%v", err)
+		warn(stdio.Err, err.Error())
 	}
 	t.mark("cleanup", "remove cgroups")
 	t.summary()
@@ -190,7 +191,7 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	if s.view != nil {
 		s.view.Start() // before the fork: the child's mounts wait for its answers
 	}
-	t.mark("prepare", fmt.Sprintf("%d setup steps", len(steps)))
+	t.mark("prepare", strconv.Itoa(len(steps))+" setup steps")
 	pid, errno := p.start()
 	unix.Close(pipe[1])
 	unix.Close(life[0])
@@ -207,9 +208,9 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	// While the child sets up, remove the cgroups of launchers killed earlier: off
 	// the critical path, on a machine with a second CPU.
 	if removed, err := cgroup.GC(s.cg.Layout); err != nil {
-		warnf(stdio.Err, "removing cgroups of earlier launches: %v", err)
+		warn(stdio.Err, "removing cgroups of earlier launches: "+err.Error())
 	} else if len(removed) > 0 && cfg.Verbose {
-		fmt.Fprintf(stdio.Err, "launch: removed %d cgroups left by killed launches\n", len(removed))
+		note(stdio.Err, "removed "+strconv.Itoa(len(removed))+" cgroups left by killed launches")
 	}
 
 	var rep report
@@ -251,7 +252,7 @@ func readFull(fd int, b []byte) int {
 // stepFailure turns the child's report into an error.
 func stepFailure(s *setup, steps []step, rep report, n int) error {
 	if n != sizeofReport || rep.Step < 0 || int(rep.Step) >= len(steps) {
-		return failf(ExitFailure, "the container's setup failed without a readable report (%d bytes)", n)
+		return fail(ExitFailure, "the container's setup failed without a readable report ("+strconv.Itoa(n)+" bytes)")
 	}
 	st := steps[rep.Step]
 	errno := unix.Errno(rep.Errno)
@@ -265,9 +266,9 @@ func stepFailure(s *setup, steps []step, rep report, n int) error {
 		path = filepath.Join(s.rootfs, st.path)
 		switch errno {
 		case unix.ELOOP:
-			e.Hint = fmt.Sprintf("ROOTFS has a symlink on the way to %s: launch does not follow symlinks at /proc, /dev, /sys and /tmp, nor any that leads out of ROOTFS", st.path)
+			e.Hint = "ROOTFS has a symlink on the way to " + st.path + ": launch does not follow symlinks at /proc, /dev, /sys and /tmp, nor any that leads out of ROOTFS"
 		case unix.ENOTDIR:
-			e.Hint = fmt.Sprintf("ROOTFS has something other than a directory on the way to %s", st.path)
+			e.Hint = "ROOTFS has something other than a directory on the way to " + st.path
 		case unix.EROFS:
 			e.Hint = "ROOTFS is read-only and lacks this mount point: create it in the image"
 		}
@@ -371,7 +372,7 @@ func newView(cfg *Config, cg *cgroup.Cgroups, stdio Stdio) (*procview.View, erro
 			return nil, &Error{Code: ExitFailure, Err: errors.New("--proc-view on: this host has no FUSE (/dev/fuse, CONFIG_FUSE_FS)")}
 		}
 		if cfg.Verbose {
-			fmt.Fprintln(stdio.Err, "launch: note: no FUSE on this host: /proc shows the host's memory and CPUs")
+			note(stdio.Err, "no FUSE on this host: /proc shows the host's memory and CPUs")
 		}
 		return nil, nil
 	}
@@ -476,11 +477,11 @@ func capabilities(cfg *Config, last int) caps.Set {
 func formatSize(n int64) string {
 	switch {
 	case n%(1<<30) == 0:
-		return fmt.Sprintf("%dG", n>>30)
+		return strconv.FormatInt(n>>30, 10) + "G"
 	case n%(1<<20) == 0:
-		return fmt.Sprintf("%dM", n>>20)
+		return strconv.FormatInt(n>>20, 10) + "M"
 	case n%(1<<10) == 0:
-		return fmt.Sprintf("%dK", n>>10)
+		return strconv.FormatInt(n>>10, 10) + "K"
 	}
 	return strconv.FormatInt(n, 10)
 }

@@ -1,7 +1,6 @@
 package launch
 
 import (
-	"fmt"
 	"strconv"
 	"unsafe"
 
@@ -189,9 +188,9 @@ func (s *setup) steps() ([]step, error) {
 	cp := caps.NewPlan(s.keep, s.capLast, root)
 	add(step{op: opDropBounding, what: "drop capabilities", path: "bounding set", caps: cp})
 	if u := s.cfg.User; u != nil {
-		add(step{op: opUser, what: "set user", path: fmt.Sprintf("%d:%d", u.UID, u.GID), uid: u.UID, gid: u.GID})
+		add(step{op: opUser, what: "set user", path: strconv.Itoa(u.UID) + ":" + strconv.Itoa(u.GID), uid: u.UID, gid: u.GID})
 	}
-	add(step{op: opSetCaps, what: "capset", path: fmt.Sprintf("%#x", uint64(s.keep)), caps: cp})
+	add(step{op: opSetCaps, what: "capset", path: "0x" + strconv.FormatUint(uint64(s.keep), 16), caps: cp})
 	add(step{op: opNoNewPrivs, what: "set no_new_privs"})
 	add(step{op: opCloseFDs, what: "close inherited descriptors"})
 	if s.cfg.Seccomp {

@@ -1,8 +1,8 @@
 package launch
 
 import (
-	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -41,7 +41,7 @@ func (t *trace) markAt(now int64, phase, what string) {
 		t.order = append(t.order, phase)
 	}
 	t.phases[phase] += d
-	fmt.Fprintf(t.w, "launch: %8.3f ms  %-12s %s\n", float64(d)/1e6, phase, what)
+	io.WriteString(t.w, "launch: "+padLeft(ms(d), 8)+" ms  "+pad(phase, 12)+" "+what+"\n")
 }
 
 // childSteps reports the child's steps from the start times it recorded, the last one
@@ -65,6 +65,17 @@ func (t *trace) childSteps(times *[slots]int64, steps []step, end int64) {
 	}
 }
 
+// ms formats nanoseconds as milliseconds with three decimals.
+func ms(ns int64) string { return strconv.FormatFloat(float64(ns)/1e6, 'f', 3, 64) }
+
+// padLeft returns s preceded by spaces up to n bytes.
+func padLeft(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return strings.Repeat(" ", n-len(s)) + s
+}
+
 // summary prints the total of each phase on one line.
 func (t *trace) summary() {
 	if !t.on {
@@ -72,7 +83,7 @@ func (t *trace) summary() {
 	}
 	var b strings.Builder
 	for _, p := range t.order {
-		fmt.Fprintf(&b, " %s=%.3f", strings.ReplaceAll(p, " ", "_"), float64(t.phases[p])/1e6)
+		b.WriteString(" " + strings.ReplaceAll(p, " ", "_") + "=" + ms(t.phases[p]))
 	}
-	fmt.Fprintf(t.w, "launch: phases (ms):%s\n", b.String())
+	io.WriteString(t.w, "launch: phases (ms):"+b.String()+"\n")
 }

@@ -1,11 +1,12 @@
 package mount
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/errs"
 )
 
 // A Step is one prepared file-system step of the container: a mount or a node.
@@ -205,7 +206,7 @@ func cgroupSteps(b *builder, cgs []Cgroup) {
 func bindSteps(b *builder, bind Bind) {
 	st, err := os.Stat(bind.Src)
 	if err != nil {
-		b.fail(fmt.Errorf("--bind %s: %w", bind.Src, err))
+		b.fail(errs.Wrap("--bind "+bind.Src, err))
 		return
 	}
 	create := uint32(CreateFile)
@@ -215,7 +216,7 @@ func bindSteps(b *builder, bind Bind) {
 	}
 	keep, err := Flags(bind.Src)
 	if err != nil {
-		b.fail(fmt.Errorf("--bind %s: %w", bind.Src, err))
+		b.fail(errs.Wrap("--bind "+bind.Src, err))
 		return
 	}
 	flags |= keep

@@ -1,8 +1,9 @@
 package mount
 
 import (
-	"fmt"
+	"errors"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -39,7 +40,7 @@ type Target struct {
 // "..": callers clean user input first, which removes every ".." from an absolute path.
 func NewTarget(p string, resolve uint64, create uint32) (Target, error) {
 	if !path.IsAbs(p) || path.Clean(p) != p {
-		return Target{}, fmt.Errorf("mount target %q: not a clean absolute path", p)
+		return Target{}, errors.New("mount target " + strconv.Quote(p) + ": not a clean absolute path")
 	}
 	rel := strings.TrimPrefix(p, "/")
 	if rel == "" {
@@ -78,7 +79,7 @@ func MustTarget(p string, resolve uint64, create uint32) Target {
 func cstr(s string) *byte {
 	b, err := unix.BytePtrFromString(s)
 	if err != nil {
-		panic(fmt.Sprintf("mount: string with NUL byte: %q", s))
+		panic("mount: string with NUL byte: " + strconv.Quote(s))
 	}
 	return b
 }

@@ -3,7 +3,6 @@ package procview
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -56,7 +55,7 @@ func meminfo(host []byte, st Stats) []byte {
 			b.WriteByte('\n')
 			continue
 		}
-		fmt.Fprintf(&b, "%-16s%8d kB\n", key+":", v/1024)
+		b.WriteString(pad(key+":", 16) + padLeft(strconv.FormatUint(v/1024, 10), 8) + " kB\n")
 	}
 	return b.Bytes()
 }
@@ -76,7 +75,7 @@ func cpuinfo(host []byte, st Stats) []byte {
 		if idx < 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "%s: %d\n%s\n\n", k, idx, rest)
+		b.WriteString(k + ": " + strconv.Itoa(idx) + "\n" + rest + "\n\n")
 	}
 	return b.Bytes()
 }
@@ -86,7 +85,7 @@ func online(st Stats) []byte {
 	if len(st.CPUs) <= 1 {
 		return []byte("0\n")
 	}
-	return []byte(fmt.Sprintf("0-%d\n", len(st.CPUs)-1))
+	return []byte("0-" + strconv.Itoa(len(st.CPUs)-1) + "\n")
 }
 
 // stat rewrites /proc/stat: the cpu lines from the container's own CPU time, one per
@@ -105,9 +104,9 @@ func stat(host []byte, st Stats) []byte {
 			idle = total - u - s
 		}
 		tu, ts, ti = tu+u, ts+s, ti+idle
-		lines[i] = fmt.Sprintf("cpu%d %d 0 %d %d 0 0 0 0 0 0\n", i, u, s, idle)
+		lines[i] = "cpu" + strconv.Itoa(i) + " " + u64(u) + " 0 " + u64(s) + " " + u64(idle) + " 0 0 0 0 0 0\n"
 	}
-	fmt.Fprintf(&b, "cpu  %d 0 %d %d 0 0 0 0 0 0\n", tu, ts, ti)
+	b.WriteString("cpu  " + u64(tu) + " 0 " + u64(ts) + " " + u64(ti) + " 0 0 0 0 0 0\n")
 	for _, l := range lines {
 		b.WriteString(l)
 	}
@@ -118,7 +117,7 @@ func stat(host []byte, st Stats) []byte {
 		switch {
 		case strings.HasPrefix(line, "cpu"):
 		case strings.HasPrefix(line, "btime "):
-			fmt.Fprintf(&b, "btime %d\n", st.Boot)
+			b.WriteString("btime " + strconv.FormatInt(st.Boot, 10) + "\n")
 		default:
 			b.WriteString(line)
 			b.WriteByte('\n')
@@ -135,8 +134,14 @@ func uptime(st Stats) []byte {
 		busy += st.CPUUser[i] + st.CPUSys[i]
 	}
 	idle := math.Max(0, st.Uptime*float64(len(st.CPUs))-float64(busy)/1e9)
-	return []byte(fmt.Sprintf("%.2f %.2f\n", st.Uptime, idle))
+	return []byte(strconv.FormatFloat(st.Uptime, 'f', 2, 64) + " " + strconv.FormatFloat(idle, 'f', 2, 64) + "\n")
 }
+
+func u64(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// pad returns s followed by spaces up to n bytes; padLeft, preceded by them.
+func pad(s string, n int) string     { return s + strings.Repeat(" ", max(0, n-len(s))) }
+func padLeft(s string, n int) string { return strings.Repeat(" ", max(0, n-len(s))) + s }
 
 func indexOf(list []int, v int) int {
 	for i, x := range list {

@@ -2,7 +2,6 @@ package procview
 
 import (
 	"encoding/binary"
-	"errors"
 	"os"
 	"sync"
 	"time"
@@ -316,6 +315,3 @@ func openDevice() (int, error) {
 	}
 	return fd, nil
 }
-
-// errUnavailable says why the view cannot be offered on this host.
-var errUnavailable = errors.New("no FUSE on this host")

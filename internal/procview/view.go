@@ -3,7 +3,7 @@ package procview
 import (
 	"bufio"
 	"bytes"
-	"fmt"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/errs"
 )
 
 // Source says where a container's counters are.
@@ -59,11 +61,11 @@ type cached struct {
 // mounts with (see MountData). Start serves it.
 func New(src Source) (*View, error) {
 	if len(src.CPUs) == 0 {
-		return nil, fmt.Errorf("/proc view: no CPU to show")
+		return nil, errors.New("/proc view: no CPU to show")
 	}
 	fd, err := openDevice()
 	if err != nil {
-		return nil, fmt.Errorf("/proc view: %w", err)
+		return nil, errs.Wrap("/proc view", err)
 	}
 	v := &View{src: src, fd: fd, cache: make(map[string]cached)}
 	v.srv = &server{fd: fd, open: make(map[uint64]*handle), last: make(map[uint64]int)}
@@ -77,7 +79,7 @@ func New(src Source) (*View, error) {
 // descriptor, a directory root, allow_other so that a container user other than root
 // can read the files, and default_permissions so that the kernel checks the modes.
 func (v *View) MountData() string {
-	return fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions", v.fd)
+	return "fd=" + strconv.Itoa(v.fd) + ",rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions"
 }
 
 // FD is the connection's descriptor, which the child mounts with and then closes.
@@ -278,12 +280,12 @@ func ParseCPUList(s string) ([]int, error) {
 		lo, hi, isRange := strings.Cut(part, "-")
 		a, err := strconv.Atoi(lo)
 		if err != nil || a < 0 {
-			return nil, fmt.Errorf("bad CPU list %q", s)
+			return nil, errors.New("bad CPU list " + strconv.Quote(s))
 		}
 		b := a
 		if isRange {
 			if b, err = strconv.Atoi(hi); err != nil || b < a || b > 4095 {
-				return nil, fmt.Errorf("bad CPU list %q", s)
+				return nil, errors.New("bad CPU list " + strconv.Quote(s))
 			}
 		}
 		for c := a; c <= b; c++ {

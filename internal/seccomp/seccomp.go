@@ -1,7 +1,7 @@
 package seccomp
 
 import (
-	"fmt"
+	"errors"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -12,7 +12,7 @@ import (
 // quietly run containers unfiltered.
 func Program() (*unix.SockFprog, error) {
 	if len(filter) == 0 {
-		return nil, fmt.Errorf("no seccomp filter was generated for GOARCH %s", runtime.GOARCH)
+		return nil, errors.New("no seccomp filter was generated for GOARCH " + runtime.GOARCH)
 	}
 	return &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}, nil
 }
