@@ -82,5 +82,10 @@ rootfs:
 run: build rootfs
 	sudo=$$( [ $$(id -u) = 0 ] || echo sudo ); $$sudo ./build/launch build/rootfs /bin/probe summary
 
+# The release binary in Debian's arm64 and amd64 kernels under qemu: pure cgroup v2 and
+# an initramfs root (as root; Debian packages are fetched once into build/vm).
+test-vm:
+	$(GO) run ./internal/vmtest
+
 clean:
 	rm -rf build/launch build/release build/rootfs build/bench build/repro build/vm

@@ -1,0 +1,26 @@
+// Command vminit is PID 1 of the virtual machines that make test-vm boots (see
+// internal/vmtest): a small static init that turns a bare kernel and its initramfs
+// into an embedded-like host and checks the release binary there.
+//
+// The initramfs holds /init (this program), /launch (the release binary of the
+// machine's arch), /SHA256SUMS (the release's) and /rootfs, the container's root file
+// system: a static busybox of the arch and the project's probe at /probe. vminit
+// mounts /proc, /sys, devtmpfs on /dev and cgroup2 on /sys/fs/cgroup (pure cgroup v2:
+// no v1 hierarchy is mounted), then:
+//
+//  1. with / still the initramfs, where pivot_root(2) fails with EINVAL, checks the
+//     binary against SHA256SUMS and runs launch -v once: the container must start
+//     (launch moves its root with MS_MOVE and chroot and says so) and must not be
+//     able to mount, unmount, pivot_root, unshare, setns or climb out of a chroot;
+//  2. does what a board's init does once its root file system is ready (switch_root
+//     onto a tmpfs copy of the files above) and checks, from inside containers, what
+//     the integration tests check on the development machine: PID 1 and the
+//     namespaces, hostname, network, mounts and /dev, capabilities, seccomp, a denied
+//     call (EPERM) and clone3 (ENOSYS), the cgroup v2 limits and namespace, and the
+//     memory-limit kill; after every run, that no launch-* cgroup is left.
+//
+// Each check is one console line, "CHECK <name> PASS|FAIL <detail>", followed at the
+// end by "RESULT PASS" or "RESULT FAIL <n>"; then the machine powers off. Every wait
+// is bounded: each launch run by runTimeout, the whole by vminit.timeout=SECONDS on the
+// kernel command line, after which vminit reports "RESULT FAIL" and powers off anyway.
+package main

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bufio"
+	"compress/gzip"
+	"fmt"
+	"os"
+)
+
+// applets are the busybox commands linked in the container's /bin.
+var applets = []string{"sh", "cat", "echo", "env", "false", "grep", "hostname", "id", "ls", "mkdir",
+	"mount", "ps", "sleep", "true"}
+
+// guestFiles are the files of one machine's initramfs, as host paths.
+type guestFiles struct {
+	init    string // vminit
+	launch  string // build/release/launch-linux-<arch>
+	sums    string // build/release/SHA256SUMS
+	probe   string
+	busybox string
+}
+
+// writeInitramfs writes the gzipped newc cpio archive the kernel unpacks as its
+// initial root file system:
+//
+//	/init                      vminit, run by the kernel as PID 1
+//	/launch, /SHA256SUMS       the release binary and the release's checksums
+//	/dev/console               the kernel opens it for init's stdin, stdout and stderr
+//	/proc /sys /tmp            mount points
+//	/rootfs                    the container: bin/busybox and applets, probe, etc/passwd
+//	                           and the mount points proc, sys, dev, tmp
+//
+// No kernel module is needed: Debian's kernels have the serial consoles, devtmpfs,
+// namespaces, cgroups and seccomp built in.
+func writeInitramfs(path string, g guestFiles) error {
+	data := map[string][]byte{}
+	for _, p := range []string{g.init, g.launch, g.sums, g.probe, g.busybox} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("initramfs %s: %w", path, err)
+		}
+		data[p] = b
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bw := bufio.NewWriter(f)
+	// The gzip header carries no name and no time: the same inputs give the same file.
+	zw := gzip.NewWriter(bw)
+	c := newCpioWriter(zw)
+	c.File("init", 0o755, data[g.init])
+	c.File("launch", 0o755, data[g.launch])
+	c.File("SHA256SUMS", 0o644, data[g.sums])
+	c.Dir("dev", 0o755)
+	c.CharDev("dev/console", 0o600, 5, 1)
+	c.Dir("proc", 0o555)
+	c.Dir("sys", 0o555)
+	c.Dir("tmp", 0o1777)
+	c.Dir("rootfs", 0o755)
+	c.Dir("rootfs/bin", 0o755)
+	c.File("rootfs/bin/busybox", 0o755, data[g.busybox])
+	for _, a := range applets {
+		c.Symlink("rootfs/bin/"+a, "busybox")
+	}
+	c.File("rootfs/probe", 0o755, data[g.probe])
+	c.Dir("rootfs/etc", 0o755)
+	c.File("rootfs/etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\n"))
+	for _, d := range []string{"proc", "sys", "dev"} {
+		c.Dir("rootfs/"+d, 0o755)
+	}
+	c.Dir("rootfs/tmp", 0o1777)
+	for _, step := range []func() error{c.Close, zw.Close, bw.Flush, f.Close} {
+		if err := step(); err != nil {
+			return fmt.Errorf("initramfs %s: %w", path, err)
+		}
+	}
+	return nil
+}
