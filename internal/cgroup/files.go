@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/rawfile"
 )
 
 // writeFile writes value to the cgroup file dir/name. cgroupfs files are written with
@@ -27,61 +29,8 @@ func writeFile(dir, name, value string) error {
 
 // readFile reads the cgroup file dir/name.
 func readFile(dir, name string) (string, error) {
-	b, err := ReadFile(filepath.Join(dir, name))
+	b, err := rawfile.ReadFile(filepath.Join(dir, name))
 	return string(b), err
-}
-
-// ReadFile reads a file of /proc or /sys with plain system calls. os.ReadFile would
-// do as well, but its first use sets up the runtime's network poller (an epoll
-// instance, an eventfd and a thread to watch them), which a launcher started often
-// on small machines has no use for. Errors are *os.PathError.
-func ReadFile(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 0, 4096)
-	for {
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
-		}
-		if n == 0 {
-			return buf, nil
-		}
-		buf = buf[:len(buf)+n]
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-	}
-}
-
-// readDirNames lists the directory dir with plain system calls (see ReadFile).
-func readDirNames(dir string) ([]string, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
-	}
-	defer unix.Close(fd)
-	var names []string
-	buf := make([]byte, 8192)
-	for {
-		n, err := unix.ReadDirent(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "readdirent", Path: dir, Err: err}
-		}
-		if n <= 0 {
-			return names, nil
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
 }
 
 // exists reports whether dir/name exists.

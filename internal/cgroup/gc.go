@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"launch/internal/rawfile"
 )
 
 // parseName returns the pid and start time a cgroup named launch-PID-START carries.
@@ -29,7 +31,7 @@ func parseName(name string) (pid int, start uint64, ok bool) {
 // StartTime returns field 22 of /proc/PID/stat, the process's start time in clock
 // ticks after boot: with the pid it names a process uniquely, pid reuse included.
 func StartTime(pid int) (uint64, error) {
-	data, err := ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	data, err := rawfile.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
 	}
@@ -73,7 +75,7 @@ func GC(l *Layout) ([]string, error) {
 		errs    []error
 	)
 	for _, dir := range dirs {
-		names, err := readDirNames(dir)
+		names, err := rawfile.ReadDirNames(dir)
 		if err != nil {
 			continue
 		}

@@ -19,9 +19,11 @@ import (
 	"launch/internal/caps"
 	"launch/internal/cgroup"
 	"launch/internal/errs"
+	"launch/internal/kernel"
 	"launch/internal/mount"
 	"launch/internal/ns"
 	"launch/internal/procview"
+	"launch/internal/rawfile"
 )
 
 // Stdio are the launcher's standard files; COMMAND inherits them as 0, 1 and 2.
@@ -32,11 +34,11 @@ type Stdio struct{ In, Out, Err *os.File }
 // and gives its exit status.
 func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	t := newTrace(stdio.Err, cfg.Verbose)
-	mountinfo, err := cgroup.ReadFile("/proc/self/mountinfo")
+	mountinfo, err := rawfile.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return 0, err
 	}
-	procCgroup, err := cgroup.ReadFile("/proc/self/cgroup")
+	procCgroup, err := rawfile.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return 0, err
 	}
@@ -72,6 +74,17 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	rootFlags, err := mount.Flags(rootfs)
 	if err != nil {
 		return 0, err
+	}
+	features := kernel.Read(rawfile.FS("/proc"))
+	features.Probe()
+	notes, err := features.Check(kernel.Need{Net: !cfg.HostNet, Seccomp: cfg.Seccomp})
+	if err != nil {
+		return 0, &Error{Code: ExitFailure, Err: err}
+	}
+	if cfg.Verbose {
+		for _, n := range notes {
+			note(stdio.Err, n)
+		}
 	}
 	capLast := caps.KernelLast()
 	keep := capabilities(cfg, capLast)

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"os"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -85,7 +84,8 @@ func (s *server) serve() {
 			// Not mounted yet: the child mounts it a moment after the fork, and the
 			// device has nothing to poll for until then. Its first use of the file
 			// system waits for our answer to INIT, so a short sleep costs little.
-			time.Sleep(50 * time.Microsecond)
+			// (A raw nanosleep: the first runtime timer would set up the netpoller.)
+			unix.Nanosleep(&unix.Timespec{Nsec: 50000}, nil)
 			continue
 		case err != nil:
 			return // ENODEV once unmounted, EBADF once closed

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"launch/internal/errs"
+	"launch/internal/rawfile"
 )
 
 // Source says where a container's counters are.
@@ -222,23 +223,8 @@ func hostMemTotal() uint64 {
 // readHost reads a file of the host's /proc or of a cgroup; a file that cannot be
 // read reads as empty, and the view shows zeros rather than failing the reader.
 func readHost(path string) []byte {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil
-	}
-	defer unix.Close(fd)
-	var b bytes.Buffer
-	buf := make([]byte, 16<<10)
-	for {
-		n, err := unix.Read(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n <= 0 {
-			return b.Bytes()
-		}
-		b.Write(buf[:n])
-	}
+	b, _ := rawfile.ReadFile(path)
+	return b
 }
 
 // Available reports whether this host can serve the view: /dev/fuse is there and the

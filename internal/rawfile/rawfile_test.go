@@ -1,0 +1,46 @@
+package rawfile
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	big := strings.Repeat("x", 10000) // more than the first buffer
+	os.WriteFile(filepath.Join(dir, "big"), []byte(big), 0o644)
+	if got, err := ReadFile(filepath.Join(dir, "big")); err != nil || string(got) != big {
+		t.Errorf("ReadFile(big) = %d bytes, %v; want %d", len(got), err, len(big))
+	}
+	// /proc files say size 0 and are read until EOF.
+	if got, err := ReadFile("/proc/self/status"); err != nil || !strings.Contains(string(got), "\nPid:") {
+		t.Errorf("ReadFile(/proc/self/status) = %q, %v", got, err)
+	}
+	if _, err := ReadFile(filepath.Join(dir, "nope")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile(missing) error = %v, want ErrNotExist", err)
+	}
+}
+
+func TestFS(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "d", "a"), []byte("A"), 0o644)
+	os.WriteFile(filepath.Join(dir, "d", "b"), nil, 0o644)
+	ents, err := fs.ReadDir(FS(dir), "d")
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	if err != nil || !slices.Equal(names, []string{"a", "b"}) {
+		t.Errorf("ReadDir = %v, %v; want [a b]", names, err)
+	}
+	if b, err := fs.ReadFile(FS(dir), "d/a"); err != nil || string(b) != "A" {
+		t.Errorf("ReadFile(d/a) = %q, %v", b, err)
+	}
+}
