@@ -24,7 +24,8 @@ func parseCaps(file string, data []byte, consts map[string]uint64) ([]capability
 		seen = make(map[string]int)
 	)
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		text, _, _ := strings.Cut(sc.Text(), "#")
 		fields := strings.Fields(text)
 		switch {
@@ -49,6 +50,9 @@ func parseCaps(file string, data []byte, consts map[string]uint64) ([]capability
 		}
 		seen[name] = n
 		caps = append(caps, capability{name, num})
+	}
+	if err := scanError(sc.Err()); err != "" {
+		errs = append(errs, &parseError{file, n, err})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

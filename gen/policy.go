@@ -60,7 +60,8 @@ func parseSyscalls(file string, data []byte) ([]rule, error) {
 		errs  []error
 	)
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		text, _, _ := strings.Cut(sc.Text(), "#")
 		fields := strings.Fields(text)
 		if len(fields) == 0 {
@@ -85,10 +86,27 @@ func parseSyscalls(file string, data []byte) ([]rule, error) {
 		}
 		rules = append(rules, r)
 	}
+	// A line longer than the scanner's buffer stops it: the rest of the file would be
+	// left out without a word.
+	if err := scanError(sc.Err()); err != "" {
+		errs = append(errs, &parseError{file, n, err})
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return rules, nil
+}
+
+// scanError describes an error of a bufio.Scanner reading an input file, or returns ""
+// for none.
+func scanError(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, bufio.ErrTooLong):
+		return fmt.Sprintf("line longer than %d bytes", bufio.MaxScanTokenSize)
+	}
+	return err.Error()
 }
 
 func parseRule(f []string) (rule, error) {

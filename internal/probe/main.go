@@ -9,6 +9,7 @@
 //	probe sleep SECONDS    sleep; probe exit N: exit with status N
 //	probe alloc MIB        allocate and touch memory, then print "done"
 //	probe spawn N          start N sleeping children; print how many started
+//	probe loop CALL N      make N raw getppid or personality calls; print ns per call
 //
 // A Go program keeps its cgroup's CPU limit files open to size GOMAXPROCS; the two
 // settings below turn that off, so that the descriptors it reports are the ones the
@@ -38,7 +39,7 @@ var fds = report.OpenFDs()
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: probe report | try OP [ARG...] | signals | sleep S | exit N | alloc MIB | spawn N")
+		fmt.Fprintln(os.Stderr, "usage: probe report | try OP [ARG...] | signals | sleep S | exit N | alloc MIB | spawn N | loop CALL N")
 		os.Exit(2)
 	}
 	args := os.Args[2:]
@@ -62,6 +63,8 @@ func main() {
 		alloc(arg(args, 0))
 	case "spawn":
 		spawn(arg(args, 0))
+	case "loop":
+		loop(args)
 	default:
 		fmt.Fprintln(os.Stderr, "probe: unknown command", os.Args[1])
 		os.Exit(2)
