@@ -186,7 +186,7 @@ func snapshot(t *testing.T) hostState {
 	for _, dir := range []string{launchTmp, os.TempDir()} {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
-			if dir == launchTmp || (strings.Contains(e.Name(), "launch") && !strings.HasPrefix(e.Name(), "launch-test-")) {
+			if dir == launchTmp || (strings.Contains(e.Name(), "launch") && !strings.HasPrefix(e.Name(), "launch-test-") && !strings.HasPrefix(e.Name(), "launch-bench-")) {
 				s.tmp = append(s.tmp, filepath.Join(dir, e.Name()))
 			}
 		}

@@ -71,6 +71,10 @@ func Detect(mountinfo, procCgroup []byte) (*Layout, error) {
 		}
 		m := member{id: id, path: f[2]}
 		if f[1] != "" {
+			// Hierarchy 0 is cgroup v2, whose line lists no controllers.
+			if id == 0 {
+				return nil, errors.New("/proc/self/cgroup: bad line " + strconv.Quote(line))
+			}
 			m.controllers = strings.Split(f[1], ",")
 		}
 		members = append(members, m)
@@ -82,6 +86,11 @@ func Detect(mountinfo, procCgroup []byte) (*Layout, error) {
 	}
 	l := &Layout{}
 	for _, m := range members {
+		// A cgroup outside the root of the cgroup namespace shows as /../...: no mount
+		// in this namespace reaches it, and a path joined with it would leave the mount.
+		if strings.Contains(m.path+"/", "/../") {
+			continue
+		}
 		for _, mi := range mounts {
 			var ok bool
 			switch {

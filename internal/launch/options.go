@@ -128,7 +128,7 @@ var options = []option{
 	}},
 	{[]string{"env", "e"}, "K=V", "set environment variable K in the container (repeatable)", func(c *Config, v string) error {
 		k, _, ok := strings.Cut(v, "=")
-		if !ok || k == "" || strings.ContainsRune(v, 0) {
+		if !ok || k == "" {
 			return errors.New("want K=V")
 		}
 		c.Env = append(c.Env, v)
@@ -210,6 +210,13 @@ func usage(msg string) error { return &UsageError{msg} }
 // argument that is not an option is ROOTFS, the rest COMMAND and its arguments, which
 // are never parsed as options. "--" ends the options.
 func ParseArgs(args []string) (*Config, error) {
+	// A real command line holds no NUL byte (execve(2) takes C strings), and no value
+	// with one can reach the kernel, which takes the same: refuse them all at once.
+	for _, a := range args {
+		if strings.ContainsRune(a, 0) {
+			return nil, usage("argument " + strconv.Quote(a) + " contains a NUL byte")
+		}
+	}
 	c := defaults()
 	i := 0
 	for ; i < len(args); i++ {
@@ -257,11 +264,6 @@ func ParseArgs(args []string) (*Config, error) {
 		return nil, usage("missing COMMAND after ROOTFS " + rest[0])
 	case rest[1] == "":
 		return nil, usage("COMMAND is empty")
-	}
-	for _, s := range rest {
-		if strings.ContainsRune(s, 0) {
-			return nil, usage("argument " + strconv.Quote(s) + " contains a NUL byte")
-		}
 	}
 	c.Rootfs, c.Command = rest[0], rest[1:]
 	return c, nil

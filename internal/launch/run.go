@@ -56,6 +56,9 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 
 	// Everything that can be checked without touching the host is checked first: a
 	// bad command line leaves no trace.
+	if err := checkStdio(); err != nil {
+		return 0, err
+	}
 	rootfs, err := resolveRootfs(cfg.Rootfs)
 	if err != nil {
 		return 0, err
@@ -433,6 +436,20 @@ func exitStatus(ws unix.WaitStatus) int {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// checkStdio refuses a directory as descriptor 0, 1 or 2, which COMMAND inherits: from
+// a directory of the host, fchdir(2) and "..", or openat(2), lead out of the container's
+// root (runc CVE-2024-21626 was such a descriptor, leaked).
+func checkStdio() error {
+	for fd, name := range []string{"stdin", "stdout", "stderr"} {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return &Error{Code: ExitFailure, Err: &StepError{What: name, Path: "descriptor " + strconv.Itoa(fd), Err: unix.EISDIR},
+				Hint: "the container would reach the host's files through it: give it a file, a pipe or a terminal"}
+		}
+	}
+	return nil
 }
 
 // resolveRootfs returns ROOTFS as an absolute path without symlinks: the caller's own

@@ -145,7 +145,9 @@ func (s *setup) steps() ([]step, error) {
 		return nil, err
 	}
 	add(step{op: opRoot, what: "bind", path: s.rootfs, str: rootfs})
-	spec := mount.Spec{ReadOnly: s.cfg.ReadOnly, RootFlags: s.rootFlag, TmpSize: s.cfg.Limits.Memory}
+	// /tmp may hold half the memory limit: its pages are charged to the container, and a
+	// program that fills it should see ENOSPC before the OOM killer sees it.
+	spec := mount.Spec{ReadOnly: s.cfg.ReadOnly, RootFlags: s.rootFlag, TmpSize: s.cfg.Limits.Memory / 2}
 	for _, m := range s.cg.Mounts() {
 		spec.Cgroups = append(spec.Cgroups, mount.Cgroup{Dir: m.Dir, FSType: m.FSType, Options: m.Options, Links: m.Links})
 	}

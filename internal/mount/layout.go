@@ -230,7 +230,9 @@ func bindSteps(b *builder, bind Bind) {
 	if bind.ReadOnly {
 		flags |= unix.MS_RDONLY
 	}
-	b.mount("bind "+bind.Src, bind.Dst, InRoot, create, MountOpts{Source: bind.Src, Flags: unix.MS_BIND | unix.MS_REC, Remount: flags | unix.MS_NOSUID})
+	// Not recursive, as the root's bind: the nodev and ro set here would not reach the
+	// mounts below SRC.
+	b.mount("bind "+bind.Src, bind.Dst, InRoot, create, MountOpts{Source: bind.Src, Flags: unix.MS_BIND, Remount: flags | unix.MS_NOSUID})
 }
 
 // Flags returns the per-mount flags of the mount holding path, as MS_* flags, so that

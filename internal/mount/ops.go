@@ -229,12 +229,16 @@ func (n *Node) Make(root int) unix.Errno {
 // mount namespace is made private, so neither the bind nor anything below it shows on
 // the host. rootfs is the caller's own path, resolved by the parent. Runs in the child.
 //
+// The bind is not recursive: mounts the host has below ROOTFS stay out of the
+// container. They would keep their own flags there, where the nodev and --read-only
+// that the root's remount sets on this one mount do not reach them.
+//
 //go:nosplit
 //go:norace
 func OpenRoot(rootfs *byte) (int, unix.Errno) {
 	// SAFETY: rootfs is prepared by the parent.
 	_, _, e := unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(rootfs)), uintptr(unsafe.Pointer(rootfs)), 0,
-		unix.MS_BIND|unix.MS_REC, 0, 0)
+		unix.MS_BIND, 0, 0)
 	if e != 0 {
 		return -1, e
 	}

@@ -42,6 +42,11 @@ func SetSignalMask(set *unix.Sigset_t) unix.Errno {
 //go:nosplit
 //go:norace
 func ForkInit(block, wait, unblock *unix.Sigset_t, tty int) unix.Errno {
+	// PID 1 is not dumpable from before the fork, so that no process of the container
+	// can ptrace it even for an instant; COMMAND's exec makes itself dumpable again.
+	if _, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0); e != 0 {
+		return e
+	}
 	// SAFETY: the sets are prepared by the parent.
 	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(block)), 0, sigsetSize, 0, 0); e != 0 {
 		return e
@@ -64,10 +69,8 @@ func ForkInit(block, wait, unblock *unix.Sigset_t, tty int) unix.Errno {
 		}
 		return SetSignalMask(unblock)
 	}
-	// PID 1 keeps nothing the container could use: no descriptor past stdio, and it is
-	// not dumpable, so a process of the container cannot ptrace it.
+	// PID 1 keeps nothing the container could use: no descriptor past stdio.
 	unix.RawSyscall(unix.SYS_CLOSE_RANGE, 3, ^uintptr(0), 0)
-	unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0)
 	reap(int(pid), wait)
 	return 0
 }
