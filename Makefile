@@ -14,13 +14,14 @@ BUILDFLAGS := -trimpath -buildvcs=false -ldflags '-s -w -buildid= -X main.versio
 # The release runs on every CPU of its arch: ARMv5, MIPS without an FPU, 386 without SSE2.
 RELEASE_ENV := GOARM=5 GOMIPS=softfloat GOMIPS64=softfloat GO386=softfloat
 
-.PHONY: help build release verify-repro check-static test check generate rootfs run bench test-vm clean
+.PHONY: help build release verify-repro check-static test fuzz check generate rootfs run bench test-vm clean
 
 help:
 	@echo "make build          build/launch for this machine"
 	@echo "make run            build a small root file system and run a container on it"
 	@echo "make test           all tests (as root the container tests run; LAUNCH_TEST_MUST_RUN=1 forbids skips)"
 	@echo "make check          generated files, go.mod, gofmt, vet, staticcheck, every GOARCH builds"
+	@echo "make fuzz           every fuzz target for FUZZTIME (default 10s)"
 	@echo "make release        build/release/launch-linux-<goarch> for every arch, and SHA256SUMS"
 	@echo "make verify-repro   build the release twice from two directories and compare"
 	@echo "make check-static   build/launch is static and CGO-free"
@@ -60,14 +61,24 @@ test:
 generate:
 	$(GO) generate ./...
 
-# What CI checks besides the tests.
+# Each fuzz target for FUZZTIME (CI runs them briefly; longer runs find more).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseArgs$$' -fuzztime $(FUZZTIME) ./internal/launch
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSyscalls$$' -fuzztime $(FUZZTIME) ./gen
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCaps$$' -fuzztime $(FUZZTIME) ./gen
+	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./internal/cgroup
+	$(GO) test -run '^$$' -fuzz '^FuzzRootIsInitramfs$$' -fuzztime $(FUZZTIME) ./internal/mount
+
+# What CI checks besides the tests. The cross builds use the release's settings, so
+# that the standard library they compile for each arch serves make release too.
 check:
 	$(GO) generate ./... && git add -N . && git diff --name-only --exit-code
 	$(GO) mod tidy && git diff --name-only --exit-code go.mod go.sum
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed: skipped"; fi
-	for a in $(ARCHES); do GOOS=linux GOARCH=$$a $(GO) build -o /dev/null ./... || exit 1; done
+	for a in $(ARCHES); do $(RELEASE_ENV) GOOS=linux GOARCH=$$a $(GO) build -trimpath -o /dev/null ./... || exit 1; done
 
 # A small root file system of the project's own: the probe, and busybox where the
 # host has a static one.
@@ -81,6 +92,11 @@ rootfs:
 
 run: build rootfs
 	sudo=$$( [ $$(id -u) = 0 ] || echo sudo ); $$sudo ./build/launch build/rootfs /bin/probe summary
+
+# Benchmarks against the peers, as root; never part of test. BENCHFLAGS=-quick for a
+# short run.
+bench:
+	$(GO) run ./internal/bench -out build/bench $(BENCHFLAGS)
 
 # The release binary in Debian's arm64 and amd64 kernels under qemu: pure cgroup v2 and
 # an initramfs root (as root; Debian packages are fetched once into build/vm).

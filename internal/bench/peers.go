@@ -1,0 +1,240 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A payload is the command a container runs.
+type payload struct {
+	name string   // short name: the OCI bundle's directory
+	args []string // in the container
+}
+
+var (
+	payloadTrue  = payload{"true", []string{"/bin/true"}}
+	payloadTiny  = payload{"tiny", []string{"/bin/tiny"}}
+	payloadSleep = payload{"sleep", []string{"/bin/sleep", "0.3"}}
+)
+
+// A peer is one way of starting a container.
+type peer struct {
+	name    string
+	bin     string // the program the bench starts
+	version string
+	note    string   // how it is run, for the report
+	err     error    // why it cannot run here; nil if it can
+	exec    executor // where it runs
+	// argv is the command line that runs p with the given container id (a fresh one
+	// per run, for runtimes that keep state).
+	argv func(p payload, id string) []string
+	// remove deletes what a failed run with this id may have left (runc and crun).
+	remove func(id string)
+	// noBlkio leaves the block-I/O weight out of the OCI bundle (see crunV1).
+	noBlkio bool
+}
+
+// runID is the sequence number of container ids.
+var runID atomic.Int64
+
+// newID returns a container id no other run of this or another bench uses.
+func newID() string {
+	return fmt.Sprintf("lbench-%d-%d", os.Getpid(), runID.Add(1))
+}
+
+// runtimeTimeout ends a run that hangs: no container start here takes a second, and
+// the longest run, the seccomp loop, about two.
+const runtimeTimeout = 10 * time.Second
+
+// start runs p once with pl in its own executor.
+func (p *peer) start(pl payload, rss bool) (sample, error) {
+	e := &entry{peer: p, pay: pl, rss: rss}
+	return e.once()
+}
+
+// runError describes how a run failed.
+func runError(s sample) error {
+	msg := lastLine(s.Stderr)
+	if msg == "" {
+		msg = "no message"
+	}
+	if s.Killed {
+		return fmt.Errorf("hung, killed after %v: %s; waiting in: %s", runtimeTimeout, msg, s.Hung)
+	}
+	return fmt.Errorf("exit status %d: %s", s.Status, msg)
+}
+
+// makePeers returns the peers in the order of the report: launch, the floor, bwrap, runc,
+// crun. Those that are missing are there with their error.
+func (b *bench) makePeers() []*peer {
+	local := b.scratch
+	var ps []*peer
+
+	ps = append(ps, &peer{
+		name: "launch", bin: b.launch, exec: local, note: "defaults",
+		argv: func(p payload, _ string) []string { return append([]string{b.launch, b.rootfs}, p.args...) },
+	})
+
+	floor := &peer{name: "floor", exec: local, note: "unshare -m -p -u -i -n -C --fork chroot ROOTFS"}
+	floor.bin, floor.err = exec.LookPath("unshare")
+	chroot, err := exec.LookPath("chroot")
+	if floor.err == nil && err != nil {
+		floor.err = err
+	}
+	floor.argv = func(p payload, _ string) []string {
+		return append([]string{floor.bin, "-m", "-p", "-u", "-i", "-n", "-C", "--fork", chroot, b.rootfs}, p.args...)
+	}
+	ps = append(ps, floor)
+
+	bw := &peer{name: "bwrap", exec: local}
+	if bw.bin, bw.err = b.lookPeer("bwrap"); bw.err == nil {
+		flags := []string{"--unshare-all", "--die-with-parent", "--new-session", "--bind", b.rootfs, "/",
+			"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"}
+		note := "--unshare-all --die-with-parent --new-session --bind ROOTFS / --dev /dev --proc /proc --tmpfs /tmp"
+		if help, _ := exec.Command(bw.bin, "--help").CombinedOutput(); strings.Contains(string(help), "--cap-add") {
+			flags = append(flags, "--cap-drop", "ALL")
+			for _, c := range b.caps {
+				flags = append(flags, "--cap-add", c)
+			}
+			note += " --cap-drop ALL --cap-add (the 14); no cgroups, no seccomp"
+		} else {
+			note += "; no --cap-add in this version: all capabilities; no cgroups, no seccomp"
+		}
+		bw.note = note
+		bw.argv = func(p payload, _ string) []string { return append(append([]string{bw.bin}, flags...), p.args...) }
+	}
+	ps = append(ps, bw)
+
+	for _, name := range []string{"runc", "crun"} {
+		ps = append(ps, b.ociPeer(name, name, local))
+	}
+	return ps
+}
+
+// ociPeer is runc or crun running the generated bundle of a payload, with its state
+// under the bench's own directory.
+func (b *bench) ociPeer(name, bin string, ex executor) *peer {
+	p := &peer{name: name, exec: ex, note: "generated OCI bundle: caps.txt, syscalls.txt as seccomp, 6 namespaces, limits"}
+	if p.bin, p.err = b.lookPeer(bin); p.err != nil {
+		return p
+	}
+	p.argv = func(pl payload, id string) []string {
+		dir, err := b.bundle(pl, p.noBlkio)
+		if err != nil {
+			b.note("%s: %v", name, err)
+			dir = "/nonexistent-bundle" // the run fails, and the report says why
+		}
+		return []string{p.bin, "--root", b.stateDir(bin), "run", "--bundle", dir, id}
+	}
+	// Deleted where it ran: crun (v1 only) must not see the hybrid layout either. A
+	// runtime that failed before it saved its state leaves cgroups named after the id,
+	// which delete does not know of.
+	p.remove = func(id string) {
+		p.exec.run(job{Argv: []string{p.bin, "--root", b.stateDir(bin), "delete", "-f", id}, Timeout: runtimeTimeout})
+		for _, d := range findCgroups(func(name string) bool { return name == id }) {
+			unix.Rmdir(d)
+		}
+	}
+	return p
+}
+
+// stateDir is where runtime bin keeps the state of its containers: a directory of the
+// bench's own, one per runtime, removed at the end.
+func (b *bench) stateDir(bin string) string { return filepath.Join(b.state, bin) }
+
+// lookPeer finds a peer's program, or says why it is not there.
+func (b *bench) lookPeer(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if e, ok := b.installErr[name]; ok {
+			return "", fmt.Errorf("not installed: %w", e)
+		}
+		return "", errors.New("not installed")
+	}
+	return path, nil
+}
+
+// bundle returns the OCI bundle directory of a payload, writing it the first time.
+func (b *bench) bundle(pl payload, noBlkio bool) (string, error) {
+	name := pl.name
+	if noBlkio {
+		name += "-noblkio"
+	}
+	dir := filepath.Join(b.out, "bundles", name)
+	if b.bundles[name] {
+		return dir, nil
+	}
+	spec := ociConfig(b.rootfs, pl.args, b.caps, b.seccomp)
+	if noBlkio {
+		spec.Linux.Resources.BlockIO = nil
+	}
+	if err := writeBundle(dir, spec); err != nil {
+		return "", fmt.Errorf("write OCI bundle %s: %w", dir, err)
+	}
+	b.bundles[name] = true
+	return dir, nil
+}
+
+// preflight runs each peer once; a peer that fails keeps its error and is measured no
+// further. crun refuses the hybrid cgroup layout: it is then also run, marked as such,
+// in a runner where the empty cgroup2 is unmounted, so that it uses cgroup v1 alone.
+func (b *bench) preflight(ps []*peer) []*peer {
+	var extra []*peer
+	for _, p := range ps {
+		if p.err != nil {
+			continue
+		}
+		if _, err := p.start(payloadTrue, false); err != nil {
+			p.err = err
+			if p.name == "crun" && strings.Contains(err.Error(), "hybrid") {
+				p.err = fmt.Errorf("refuses hybrid cgroups: %w", err)
+				extra = append(extra, b.crunV1())
+			}
+		}
+	}
+	return append(ps, extra...)
+}
+
+// crunV1 is crun run in a mount namespace without /sys/fs/cgroup/unified.
+func (b *bench) crunV1() *peer {
+	p := b.ociPeer("crun (v1 only)", "crun", nil)
+	p.note = "crun in a private mount namespace of the bench with /sys/fs/cgroup/unified unmounted, so that it sees cgroup v1 only"
+	if p.err != nil {
+		return p
+	}
+	r, err := b.remote("hide-cgroup2")
+	if err != nil {
+		p.err = err
+		return p
+	}
+	p.exec = r
+	_, err = p.start(payloadTrue, false)
+	if err != nil && strings.Contains(err.Error(), "blkio.weight") {
+		// This kernel's cgroup v1 has only blkio.bfq.weight (DESIGN.md, lesson 12),
+		// which crun does not look for: measured without the weight, and said so.
+		b.note("crun (v1 only): %v; measured without the block-I/O weight", err)
+		p.name += ", no blkio weight"
+		p.note += "; without the block-I/O weight, which crun writes to blkio.weight, missing here: " + err.Error()
+		p.noBlkio = true
+		_, err = p.start(payloadTrue, false)
+	}
+	p.err = err
+	return p
+}
+
+// versionOf is the first line a program prints for --version.
+func versionOf(bin string) string {
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil && len(out) == 0 {
+		return "unknown (" + err.Error() + ")"
+	}
+	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+}
