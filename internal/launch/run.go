@@ -204,9 +204,6 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	// about a millisecond, and launch exits right after.
 	signal.Notify(sigs, notify...)
 
-	if s.view != nil {
-		s.view.Start() // before the fork: the child's mounts wait for its answers
-	}
 	t.mark("prepare", strconv.Itoa(len(steps))+" setup steps")
 	pid, errno := p.start()
 	unix.Close(pipe[1])
@@ -221,14 +218,9 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 		return 0, e
 	}
 
-	// While the child sets up, remove the cgroups of launchers killed earlier: off
-	// the critical path, on a machine with a second CPU.
-	if removed, err := cgroup.GC(s.cg.Layout); err != nil {
-		warn(stdio.Err, "removing cgroups of earlier launches: "+err.Error())
-	} else if len(removed) > 0 && cfg.Verbose {
-		note(stdio.Err, "removed "+strconv.Itoa(len(removed))+" cgroups left by killed launches")
-	}
-
+	// Until the child execs, it shares the launcher's memory copy-on-write: every page
+	// the launcher writes meanwhile gets copied, with a TLB shootdown on the other
+	// CPUs, which is slow in a VM. So the launcher only waits here.
 	var rep report
 	n := readFull(pipe[0], (*[sizeofReport]byte)(unsafe.Pointer(&rep))[:])
 	end := monotonic()
@@ -243,6 +235,16 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 		return 0, stepFailure(s, steps, rep, n)
 	}
 	t.childSteps(p.times, steps, end)
+	if s.view != nil {
+		s.view.Start()
+	}
+
+	// COMMAND runs: remove the cgroups of launchers killed earlier while it does.
+	if removed, err := cgroup.GC(s.cg.Layout); err != nil {
+		warn(stdio.Err, "removing cgroups of earlier launches: "+err.Error())
+	} else if len(removed) > 0 && cfg.Verbose {
+		note(stdio.Err, "removed "+strconv.Itoa(len(removed))+" cgroups left by killed launches")
+	}
 
 	ws, err := supervise(pid, s.tty, sigs, stdio.In)
 	t.mark("run", strings.Join(cfg.Command, " "))

@@ -155,9 +155,8 @@ func (s *setup) steps() ([]step, error) {
 		spec.Binds = append(spec.Binds, mount.Bind{Src: b.Src, Dst: b.Dst, ReadOnly: b.ReadOnly})
 	}
 	if s.view != nil {
-		spec.View = &mount.View{Data: s.view.MountData(), FD: s.view.FD()}
-		for _, f := range procview.Files {
-			spec.View.Files = append(spec.View.Files, [2]string{f.Name, f.Target})
+		for _, m := range s.view.Mounts() {
+			spec.View = append(spec.View, mount.View{Target: m.Target, FD: m.FD, Data: m.Data})
 		}
 	}
 	layout, err := mount.Layout(spec)

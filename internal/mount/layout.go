@@ -43,15 +43,15 @@ type Spec struct {
 	TmpSize   int64    // size limit of /tmp in bytes, 0 for tmpfs's default
 	Cgroups   []Cgroup // hierarchies to show under /sys/fs/cgroup
 	Binds     []Bind
-	View      *View // the /proc view, or nil
+	View      []View // the /proc view's files, if any
 }
 
-// A View is a FUSE file system of the launcher's whose files cover files of /proc and
+// A View is a FUSE file system of the launcher's, mounted over a file of /proc or
 // /sys (see package procview).
 type View struct {
-	Data  string      // mount(2) data: the connection's descriptor and options
-	FD    int         // that descriptor
-	Files [][2]string // name in the file system, path it covers
+	Target string // the file it covers
+	FD     int    // the /dev/fuse connection, which the child closes once mounted
+	Data   string // mount(2) data
 }
 
 // Per-mount flags of each kind of mount. Every writable mount is nodev, /dev excepted,
@@ -132,23 +132,14 @@ func Layout(s Spec) ([]Step, error) {
 			Remount: unix.MS_RDONLY | procFlags, Optional: true})
 	}
 
-	if v := s.View; v != nil {
-		// Mounted on a scratch directory of the launcher's /dev, bound file by file,
-		// then detached: only the binds stay, and nothing of it shows in /dev.
-		const scratch = "/dev/.launch-view"
-		b.node(NewDir(scratch, 0o700))
+	for _, v := range s.View {
 		// The child closes its copy of the connection's descriptor once mounted: a
 		// request the server has read is waited for uninterruptibly, and if the
 		// launcher died meanwhile, only the release of its last descriptor aborts the
 		// connection and frees the waiter. With the child holding one, it would wait
 		// for ever.
-		b.mount("mount /proc view", scratch, NoSymlinks, MustExist, MountOpts{Source: "launch", FSType: "fuse",
+		b.mount("mount /proc view", v.Target, NoSymlinks, MustExist, MountOpts{Source: "launch", FSType: "fuse",
 			Flags: unix.MS_RDONLY | procFlags, Data: v.Data, CloseFD: &v.FD})
-		for _, f := range v.Files {
-			b.mount("bind /proc view", f[1], NoSymlinks, MustExist, MountOpts{SourceIn: scratch + "/" + f[0],
-				Flags: unix.MS_BIND, Remount: unix.MS_RDONLY | procFlags})
-		}
-		b.node(Detach(scratch))
 	}
 
 	tmpData := "mode=1777"

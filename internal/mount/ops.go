@@ -39,7 +39,8 @@ type MountOpts struct {
 
 // NewMount prepares a mount on t.
 func NewMount(t Target, o MountOpts) (*Mount, error) {
-	m := &Mount{Target: t, Source: o.Source, self: o.Self, flags: o.Flags, remount: o.Remount, optional: o.Optional, closeFD: -1}
+	m := &Mount{Target: t, Source: o.Source, self: o.Self, flags: o.Flags, remount: o.Remount, optional: o.Optional,
+		closeFD: -1}
 	if o.CloseFD != nil {
 		m.closeFD = *o.CloseFD
 	}

@@ -111,61 +111,61 @@ func request(op uint32, unique, node uint64, body []byte) []byte {
 	return b
 }
 
-// TestProtocol drives the server's request handler without a kernel: the replies'
+// TestProtocol drives a connection's request handler without a kernel: the replies'
 // sizes are those of linux/fuse.h, and what a container could send wrongly (writes,
 // unknown nodes, short requests) is refused.
 func TestProtocol(t *testing.T) {
-	s := &server{fd: -1, open: map[uint64]*handle{}, last: map[uint64]int{},
-		files: []file{{id: 2, name: "meminfo", gen: func() []byte { return []byte("MemTotal: 1 kB\n") }}}}
+	c := &conn{fd: -1, open: map[uint64]*handle{}, gen: func() []byte { return []byte("MemTotal: 1 kB\n") }}
 	errno := func(reply []byte) int32 { return int32(ne.Uint32(reply[4:])) }
 
 	init := make([]byte, 16)
 	ne.PutUint32(init[0:], 7)
 	ne.PutUint32(init[4:], 40)
-	r := s.handle(request(opInit, 1, 0, init), nil)
+	r := c.handle(request(opInit, 1, 0, init), nil)
 	if len(r) != outHeader+initOutSize || errno(r) != 0 || ne.Uint32(r[outHeader:]) != 7 || ne.Uint32(r[outHeader+4:]) != 31 {
 		t.Errorf("INIT reply %d bytes, error %d, version %d.%d", len(r), errno(r), ne.Uint32(r[outHeader:]), ne.Uint32(r[outHeader+4:]))
 	}
-	if r := s.handle(request(opLookup, 2, rootID, []byte("meminfo\x00")), nil); len(r) != outHeader+40+attrSize || ne.Uint64(r[outHeader:]) != 2 {
-		t.Errorf("LOOKUP meminfo: %d bytes, node %d", len(r), ne.Uint64(r[outHeader:]))
+	if r := c.handle(request(opGetattr, 2, rootID, make([]byte, 16)), nil); len(r) != outHeader+16+attrSize ||
+		ne.Uint32(r[outHeader+16+60:])&unix.S_IFMT != unix.S_IFREG {
+		t.Errorf("GETATTR of the root: %d bytes, mode %#o", len(r), ne.Uint32(r[outHeader+16+60:]))
 	}
-	if r := s.handle(request(opLookup, 3, rootID, []byte("passwd\x00")), nil); errno(r) != -int32(unix.ENOENT) {
-		t.Errorf("LOOKUP of a name the view lacks: error %d, want ENOENT", errno(r))
+	if r := c.handle(request(opGetattr, 3, 7, nil), nil); errno(r) != -int32(unix.ENOENT) {
+		t.Errorf("GETATTR of a node that does not exist: error %d, want ENOENT", errno(r))
 	}
 	wr := make([]byte, 8)
 	ne.PutUint32(wr, unix.O_RDWR)
-	if r := s.handle(request(opOpen, 4, 2, wr), nil); errno(r) != -int32(unix.EROFS) {
+	if r := c.handle(request(opOpen, 4, rootID, wr), nil); errno(r) != -int32(unix.EROFS) {
 		t.Errorf("OPEN for writing: error %d, want EROFS", errno(r))
 	}
-	if r := s.handle(request(opOpen, 5, 9, make([]byte, 8)), nil); errno(r) != -int32(unix.ENOENT) {
-		t.Errorf("OPEN of an unknown node: error %d, want ENOENT", errno(r))
-	}
-	r = s.handle(request(opOpen, 6, 2, make([]byte, 8)), nil)
+	r = c.handle(request(opOpen, 6, rootID, make([]byte, 8)), nil)
 	fh := ne.Uint64(r[outHeader:])
 	if len(r) != outHeader+16 || ne.Uint32(r[outHeader+8:])&fopenDirectIO == 0 {
 		t.Errorf("OPEN: %d bytes, flags %#x", len(r), ne.Uint32(r[outHeader+8:]))
+	}
+	if r := c.handle(request(opGetattr, 7, rootID, nil), nil); ne.Uint64(r[outHeader+16+8:]) != 15 {
+		t.Errorf("GETATTR after an open: size %d, want the content's 15", ne.Uint64(r[outHeader+16+8:]))
 	}
 	read := make([]byte, 40)
 	ne.PutUint64(read[0:], fh)
 	ne.PutUint64(read[8:], 4)
 	ne.PutUint32(read[16:], 5)
-	if r := s.handle(request(opRead, 7, 2, read), nil); string(r[outHeader:]) != "otal:" {
+	if r := c.handle(request(opRead, 8, rootID, read), nil); string(r[outHeader:]) != "otal:" {
 		t.Errorf("READ 5 bytes at 4 = %q", r[outHeader:])
 	}
-	if r := s.handle(request(opRead, 8, 2, read[:10]), nil); errno(r) != -int32(unix.EINVAL) {
+	if r := c.handle(request(opRead, 9, rootID, read[:10]), nil); errno(r) != -int32(unix.EINVAL) {
 		t.Errorf("a short READ request: error %d, want EINVAL", errno(r))
 	}
 	ne.PutUint64(read[0:], fh+100)
-	if r := s.handle(request(opRead, 9, 2, read), nil); errno(r) != -int32(unix.EBADF) {
+	if r := c.handle(request(opRead, 10, rootID, read), nil); errno(r) != -int32(unix.EBADF) {
 		t.Errorf("READ of an unknown handle: error %d, want EBADF", errno(r))
 	}
-	if r := s.handle(request(opRelease, 10, 2, read[:24]), nil); errno(r) != 0 || len(s.open) != 1 {
-		t.Errorf("RELEASE of an unknown handle: error %d, %d handles left", errno(r), len(s.open))
+	if r := c.handle(request(opRelease, 11, rootID, read[:24]), nil); errno(r) != 0 || len(c.open) != 1 {
+		t.Errorf("RELEASE of an unknown handle: error %d, %d handles left", errno(r), len(c.open))
 	}
-	if r := s.handle(request(opForget, 11, 2, nil), nil); r != nil {
+	if r := c.handle(request(opForget, 12, rootID, nil), nil); r != nil {
 		t.Error("FORGET got a reply")
 	}
-	if r := s.handle(request(99, 12, 2, nil), nil); errno(r) != -int32(unix.ENOSYS) {
-		t.Errorf("an unknown opcode: error %d, want ENOSYS", errno(r))
+	if r := c.handle(request(1 /* LOOKUP */, 13, rootID, []byte("x\x00")), nil); errno(r) != -int32(unix.ENOSYS) {
+		t.Errorf("LOOKUP in a one-file file system: error %d, want ENOSYS", errno(r))
 	}
 }

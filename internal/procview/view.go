@@ -43,11 +43,10 @@ var Files = []File{
 	{"online", "/sys/devices/system/cpu/online"},
 }
 
-// A View serves a container's files.
+// A View serves a container's files, one FUSE connection each.
 type View struct {
-	src Source
-	srv *server
-	fd  int
+	src   Source
+	conns []*conn
 
 	mu    sync.Mutex
 	cache map[string]cached // file name -> last content, for bursts of opens
@@ -58,39 +57,56 @@ type cached struct {
 	data []byte
 }
 
-// New prepares the view of src: it opens /dev/fuse, whose descriptor the child
-// mounts with (see MountData). Start serves it.
+// New prepares the view of src: it opens /dev/fuse once per file; the child mounts
+// each connection over its file (see Mounts). Start serves them.
 func New(src Source) (*View, error) {
 	if len(src.CPUs) == 0 {
 		return nil, errors.New("/proc view: no CPU to show")
 	}
-	fd, err := openDevice()
-	if err != nil {
-		return nil, errs.Wrap("/proc view", err)
-	}
-	v := &View{src: src, fd: fd, cache: make(map[string]cached)}
-	v.srv = &server{fd: fd, open: make(map[uint64]*handle), last: make(map[uint64]int)}
-	for i, f := range Files {
-		v.srv.files = append(v.srv.files, file{id: uint64(i + 2), name: f.Name, gen: v.generator(f.Name)})
+	v := &View{src: src, cache: make(map[string]cached)}
+	for _, f := range Files {
+		fd, err := openDevice()
+		if err != nil {
+			v.Close()
+			return nil, errs.Wrap("/proc view", err)
+		}
+		v.conns = append(v.conns, &conn{fd: fd, gen: v.generator(f.Name), open: make(map[uint64]*handle)})
 	}
 	return v, nil
 }
 
-// MountData is the data argument of the child's mount(2): the connection's
-// descriptor, a directory root, allow_other so that a container user other than root
-// can read the files, and default_permissions so that the kernel checks the modes.
-func (v *View) MountData() string {
-	return "fd=" + strconv.Itoa(v.fd) + ",rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions"
+// A Mount is what the child mounts for one file of the view.
+type Mount struct {
+	Target string // the path it covers
+	FD     int    // the connection's descriptor, which the child closes once mounted
+	Data   string // the data argument of mount(2)
 }
 
-// FD is the connection's descriptor, which the child mounts with and then closes.
-func (v *View) FD() int { return v.fd }
+// Mounts lists the child's mounts. The data names the connection's descriptor; the
+// root is a regular file (rootmode=100444), mounted over the file it covers;
+// allow_other lets a container user other than root read it, and
+// default_permissions makes the kernel check the modes.
+func (v *View) Mounts() []Mount {
+	out := make([]Mount, len(v.conns))
+	for i, c := range v.conns {
+		out[i] = Mount{Target: Files[i].Target, FD: c.fd,
+			Data: "fd=" + strconv.Itoa(c.fd) + ",rootmode=100444,user_id=0,group_id=0,allow_other,default_permissions"}
+	}
+	return out
+}
 
-// Start serves requests in a goroutine until the container's mounts are gone.
-func (v *View) Start() { go v.srv.serve() }
+// Start serves the connections in a goroutine until the container's mounts are gone.
+// It is called once the child has exec'd: the child makes no request of its own, and
+// until its exec it shares the launcher's memory copy-on-write, which a serving
+// goroutine would write to.
+func (v *View) Start() { go serve(v.conns) }
 
-// Close ends the connection.
-func (v *View) Close() { unix.Close(v.fd) }
+// Close ends the connections.
+func (v *View) Close() {
+	for _, c := range v.conns {
+		unix.Close(c.fd)
+	}
+}
 
 // generator returns the function computing file name. A file is computed at most once
 // a millisecond: a container that opens it in a loop costs the launcher (which its
