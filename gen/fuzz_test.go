@@ -14,7 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-	"golang.org/x/tools/txtar"
+
+	"launch/internal/testutil"
 )
 
 // The fuzz targets of gen's two parsers. Their seeds are the project's own input
@@ -29,16 +30,9 @@ func seeds(f *testing.F, name string, more ...string) {
 	if b, err := os.ReadFile(filepath.Join("..", name)); err == nil {
 		f.Add(b)
 	}
-	paths, _ := filepath.Glob("testdata/*.txtar")
-	for _, p := range paths {
-		ar, err := txtar.ParseFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, file := range ar.Files {
-			if file.Name == name {
-				f.Add(file.Data)
-			}
+	for _, fx := range testutil.Fixtures(f) {
+		if b := fx.File(name); b != nil {
+			f.Add(b)
 		}
 	}
 	for _, s := range more {

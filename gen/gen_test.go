@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/tools/txtar"
+
+	"launch/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -62,16 +64,9 @@ func generate(t *testing.T, ar *txtar.Archive) (map[string][]byte, error) {
 // outputs recorded there: generated files, or the file "error" with the diagnostics.
 // go test ./gen -update rewrites them.
 func TestGolden(t *testing.T) {
-	paths, err := filepath.Glob("testdata/*.txtar")
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no golden files in testdata (%v)", err)
-	}
-	for _, path := range paths {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			ar, err := txtar.ParseFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+	for _, fx := range testutil.Fixtures(t) {
+		t.Run(fx.Name, func(t *testing.T) {
+			ar := fx.Archive
 			got, err := generate(t, ar)
 			if err != nil {
 				got = map[string][]byte{"error": []byte(err.Error() + "\n")}
@@ -92,7 +87,7 @@ func TestGolden(t *testing.T) {
 					keep = append(keep, txtar.File{Name: name, Data: got[name]})
 				}
 				ar.Files = keep
-				if err := os.WriteFile(path, txtar.Format(ar), 0o644); err != nil {
+				if err := os.WriteFile(fx.Path, txtar.Format(ar), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				return

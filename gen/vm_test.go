@@ -44,10 +44,9 @@ func retName(v int) string {
 	return "unknown"
 }
 
-// TestFilterVM runs every target's filter, as generated from the real syscalls.txt, in
-// the BPF VM over a table of system calls, for the native ABI and each compat ABI.
-func TestFilterVM(t *testing.T) {
-	tb := testTables(t)
+// realFilters compiles the project's syscalls.txt for every target.
+func realFilters(t *testing.T, tb *tables) *filterSet {
+	t.Helper()
 	data, err := os.ReadFile("../syscalls.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +59,14 @@ func TestFilterVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fs
+}
+
+// TestFilterVM runs every target's filter, as generated from the real syscalls.txt, in
+// the BPF VM over a table of system calls, for the native ABI and each compat ABI.
+func TestFilterVM(t *testing.T) {
+	tb := testTables(t)
+	fs := realFilters(t, tb)
 	const (
 		threadFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD |
 			unix.CLONE_SYSVSEM | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID
@@ -152,18 +159,7 @@ func TestFilterVM(t *testing.T) {
 // longest path per ABI; the amd64 target must stay at 24 instructions or fewer.
 func TestFilterShape(t *testing.T) {
 	tb := testTables(t)
-	data, err := os.ReadFile("../syscalls.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := parseSyscalls("syscalls.txt", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := compile("syscalls.txt", rules, tb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs := realFilters(t, tb)
 	for _, tg := range targets {
 		prog := fs.prog[tg.goarch]
 		if err := validate(prog); err != nil {

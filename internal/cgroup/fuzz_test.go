@@ -3,12 +3,11 @@ package cgroup
 import (
 	"os"
 	"path"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
-	"golang.org/x/tools/txtar"
+	"launch/internal/testutil"
 )
 
 // FuzzDetect: Detect never panics on any /proc/self/mountinfo and /proc/self/cgroup,
@@ -18,17 +17,8 @@ import (
 //
 //	go test -run '^$' -fuzz FuzzDetect -fuzztime 30s ./internal/cgroup
 func FuzzDetect(f *testing.F) {
-	paths, _ := filepath.Glob("testdata/*.txtar")
-	for _, p := range paths {
-		ar, err := txtar.ParseFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		files := map[string][]byte{}
-		for _, file := range ar.Files {
-			files[file.Name] = file.Data
-		}
-		f.Add(files["mountinfo"], files["cgroup"])
+	for _, fx := range testutil.Fixtures(f) {
+		f.Add(fx.File("mountinfo"), fx.File("cgroup"))
 	}
 	mi, err1 := os.ReadFile("/proc/self/mountinfo")
 	cg, err2 := os.ReadFile("/proc/self/cgroup")

@@ -3,11 +3,10 @@ package cgroup
 import (
 	"bytes"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"golang.org/x/tools/txtar"
+	"launch/internal/testutil"
 )
 
 // render prints a layout as the fixtures' "want" files do.
@@ -26,25 +25,13 @@ func render(l *Layout) string {
 // TestDetect reads the layouts of testdata/*.txtar: a host's /proc/self/mountinfo and
 // /proc/self/cgroup, and the layout launch must find in them.
 func TestDetect(t *testing.T) {
-	paths, _ := filepath.Glob("testdata/*.txtar")
-	if len(paths) == 0 {
-		t.Fatal("no fixtures")
-	}
-	for _, p := range paths {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			ar, err := txtar.ParseFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			files := map[string][]byte{}
-			for _, f := range ar.Files {
-				files[f.Name] = f.Data
-			}
-			l, err := Detect(files["mountinfo"], files["cgroup"])
+	for _, fx := range testutil.Fixtures(t) {
+		t.Run(fx.Name, func(t *testing.T) {
+			l, err := Detect(fx.File("mountinfo"), fx.File("cgroup"))
 			if err != nil {
 				t.Fatalf("Detect: %v", err)
 			}
-			if got, want := render(l), string(files["want"]); got != want {
+			if got, want := render(l), string(fx.File("want")); got != want {
 				t.Errorf("Detect = \n%s\nwant\n%s", got, want)
 			}
 		})

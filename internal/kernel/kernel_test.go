@@ -1,33 +1,24 @@
 package kernel
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 
-	"golang.org/x/tools/txtar"
+	"launch/internal/testutil"
 )
 
 // TestDecisions reads the recorded /proc files of testdata/*.txtar (each file of an
 // archive is a path below /proc) and checks the decisions against its "want" file:
 // "error: ..." text the error must contain, or one "note: ..." line per note.
 func TestDecisions(t *testing.T) {
-	paths, _ := filepath.Glob("testdata/*.txtar")
-	if len(paths) == 0 {
-		t.Fatal("no fixtures")
-	}
-	for _, p := range paths {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			ar, err := txtar.ParseFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
+	for _, fx := range testutil.Fixtures(t) {
+		t.Run(fx.Name, func(t *testing.T) {
 			proc := fstest.MapFS{}
 			var want string
 			need := Need{Net: true, Seccomp: true}
 			probed := Features{Openat2: true, Clone3: true}
-			for _, f := range ar.Files {
+			for _, f := range fx.Files {
 				switch f.Name {
 				case "want":
 					want = string(f.Data)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,22 +47,8 @@ func summary(r report.Report) {
 		}
 	}
 	fmt.Println("cgroup limits:")
-	keys := make([]string, 0, len(r.Limits))
-	for k := range r.Limits {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(r.Limits)) {
 		fmt.Printf("  %-52s %s\n", k, r.Limits[k])
 	}
-	fmt.Printf("descriptors: %d (%s)\n", len(r.FDs), strings.Join(sortedKeys(r.FDs), " "))
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	fmt.Printf("descriptors: %d (%s)\n", len(r.FDs), strings.Join(slices.Sorted(maps.Keys(r.FDs)), " "))
 }

@@ -100,15 +100,11 @@ func climb() error {
 	return nil
 }
 
-// tryClimb is the classic way out of a chroot (chroot(2), NOTES): chroot into a new
-// directory while the working directory stays outside it, climb with "..", which no
-// root stops any more, and chroot to where the climb ended. Then it reads file, which
-// only the host has. The answer also lists what the new / holds, to show where the
-// climb ended (the container's own root: probe among its entries). It changes the
-// process's root for good.
-func tryClimb(a []string) string {
-	file := arg(a, 0)
-	dir, err := os.MkdirTemp("/tmp", "climb-")
+// chrootBelow makes a new directory in /tmp the process's root while its working
+// directory stays at the old root, the start of every climb out of a chroot. It returns
+// what failed, or "".
+func chrootBelow(prefix string) string {
+	dir, err := os.MkdirTemp("/tmp", prefix)
 	if err != nil {
 		return "mkdir " + report.ErrName(err)
 	}
@@ -118,13 +114,27 @@ func tryClimb(a []string) string {
 	if err := unix.Chroot(dir); err != nil {
 		return "chroot " + report.ErrName(err)
 	}
+	return ""
+}
+
+// tryClimb is the classic way out of a chroot (chroot(2), NOTES): chroot into a new
+// directory while the working directory stays outside it, climb with "..", which no
+// root stops any more, and chroot to where the climb ended. Then it reads file, which
+// only the host has. The answer also lists what the new / holds, to show where the
+// climb ended (the container's own root: probe among its entries). It changes the
+// process's root for good.
+func tryClimb(a []string) string {
+	file := arg(a, 0)
+	if failed := chrootBelow("climb-"); failed != "" {
+		return failed
+	}
 	if err := climb(); err != nil {
 		return "chdir .. " + report.ErrName(err)
 	}
 	if err := unix.Chroot("."); err != nil {
 		return "chroot . " + report.ErrName(err)
 	}
-	_, err = os.ReadFile(file)
+	_, err := os.ReadFile(file)
 	return file + "=" + report.ErrName(err) + " top=" + listDir("/")
 }
 

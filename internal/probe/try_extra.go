@@ -50,21 +50,11 @@ func tryEscape([]string) string {
 	if err := unix.Stat("/", &root); err != nil {
 		return "stat / " + report.ErrName(err)
 	}
-	dir, err := os.MkdirTemp("/tmp", "escape-")
-	if err != nil {
-		return "mkdir " + report.ErrName(err)
+	if failed := chrootBelow("escape-"); failed != "" {
+		return failed
 	}
-	if err := unix.Chdir("/"); err != nil {
-		return "chdir / " + report.ErrName(err)
-	}
-	if err := unix.Chroot(dir); err != nil {
-		return "chroot " + report.ErrName(err)
-	}
-	// Deeper than any real tree: each ".." at the top of the reachable tree stays there.
-	for i := 0; i < 256; i++ {
-		if err := unix.Chdir(".."); err != nil {
-			return "chdir .. " + report.ErrName(err)
-		}
+	if err := climb(); err != nil {
+		return "chdir .. " + report.ErrName(err)
 	}
 	if err := unix.Stat(".", &top); err != nil {
 		return "stat . " + report.ErrName(err)

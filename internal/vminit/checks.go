@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 
 	"launch/internal/probe/report"
@@ -321,7 +321,7 @@ func (c *checker) checkReport(prefix string, rep *report.Report, caps string) {
 	if len(rep.Files) != 14 {
 		fail("/dev has %d entries, want 14: %v", len(rep.Files), rep.Files)
 	}
-	done("dev", fmt.Sprintf("%d entries: %s", len(rep.Files), strings.Join(sortedKeys(rep.Files), " ")))
+	done("dev", fmt.Sprintf("%d entries: %s", len(rep.Files), strings.Join(slices.Sorted(maps.Keys(rep.Files)), " ")))
 
 	for _, k := range []string{"CapBnd", "CapPrm", "CapEff"} {
 		if rep.Status[k] != caps {
@@ -414,13 +414,4 @@ func lines(path string) []string {
 		return nil
 	}
 	return strings.Split(string(bytes.TrimSpace(b)), "\n")
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
