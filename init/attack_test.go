@@ -741,33 +741,27 @@ func TestAttackTmpFlood(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		opts     []string
-		dir      string
-		min, max int // files of 1 MiB written before ENOSPC
+		fill     []string // the probe's arguments
+		min, max int      // files written before ENOSPC; 0, 0: an OOM kill instead
 	}{
-		{"/tmp (32 MiB) under --memory 64M", nil, "/tmp", 28, 32},
-		{"/dev/shm (64 MiB) under --memory 128M", []string{"--memory", "128M"}, "/dev/shm", 60, 64},
+		{"/tmp (32 MiB) under --memory 64M", nil, []string{"fill", "/tmp"}, 28, 32},
+		{"/dev/shm (64 MiB) under --memory 128M", []string{"--memory", "128M"}, []string{"fill", "/dev/shm"}, 60, 64},
+		{"/tmp with empty files", nil, []string{"fill", "/tmp", "0"}, 0, 0},
+		{"/dev/shm under --memory 64M", nil, []string{"fill", "/dev/shm"}, 0, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := w.try(rootfs, tt.opts, "fill", tt.dir)
+			if tt.max == 0 {
+				r := w.run(append(append(tt.opts, rootfs, "/probe", "try"), tt.fill...)...)
+				if r.code != 137 || !strings.Contains(r.stderr, "launch: memory limit reached: 64M") {
+					t.Errorf("filling %s: exit %d, stdout %q, stderr %q; want 137 and the memory limit reported", tt.name, r.code, r.stdout, r.stderr)
+				}
+				return
+			}
+			got := w.try(rootfs, tt.opts, tt.fill...)
 			var n int
 			var why string
 			if _, err := fmt.Sscanf(got, "%d %s", &n, &why); err != nil || why != "ENOSPC" || n < tt.min || n > tt.max {
-				t.Errorf("filling %s: %q, want %d to %d files, then ENOSPC", tt.name, got, tt.min, tt.max)
-			}
-		})
-	}
-	for _, tt := range []struct {
-		name string
-		dir  string
-		op   []string
-	}{
-		{"/tmp, empty files", "/tmp", []string{"fill", "/tmp", "0"}},
-		{"/dev/shm", "/dev/shm", []string{"fill", "/dev/shm"}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			r := w.run(append([]string{rootfs, "/probe", "try"}, tt.op...)...)
-			if r.code != 137 || !strings.Contains(r.stderr, "launch: memory limit reached: 64M") {
-				t.Errorf("filling %s: exit %d, stdout %q, stderr %q; want 137 and the memory limit reported", tt.dir, r.code, r.stdout, r.stderr)
+				t.Errorf("filling %s: %q, want %d to %d files of 1 MiB, then ENOSPC", tt.name, got, tt.min, tt.max)
 			}
 		})
 	}
