@@ -720,10 +720,7 @@ func TestAttackMemoryHog(t *testing.T) {
 	if _, err := fmt.Sscanf(got, "held=%d killed=%d", &held, &killed); err != nil || killed == 0 || held*24 > 64 {
 		t.Errorf("six processes holding 24 MiB each under 64M: %q, want some killed and at most 64 MiB held", got)
 	}
-	if r := w.run(rootfs, "/probe", "alloc", "16"); r.code != 0 {
-		t.Errorf("next launch: exit %d, %s", r.code, r.stderr)
-	}
-	w.check()
+	w.recovered(rootfs, "alloc", "16")
 }
 
 // TestAttackTmpFlood: a flood of files in the container's tmpfs file systems. Each has
@@ -765,10 +762,7 @@ func TestAttackTmpFlood(t *testing.T) {
 			}
 		})
 	}
-	if r := w.run(rootfs, "/probe", "exit", "0"); r.code != 0 {
-		t.Errorf("next launch: exit %d, %s", r.code, r.stderr)
-	}
-	w.check()
+	w.recovered(rootfs, "exit", "0")
 }
 
 // TestAttackDescriptorFlood: a process that opens files until it may open no more gets
@@ -790,8 +784,5 @@ func TestAttackDescriptorFlood(t *testing.T) {
 		t.Errorf("openmax = %q, want N EMFILE with N below RLIMIT_NOFILE (%d)", got, lim.Max)
 	}
 	t.Logf("opened %d descriptors (hard limit %d)", n, lim.Max)
-	if r := w.run(rootfs, "/probe", "exit", "0"); r.code != 0 {
-		t.Errorf("next launch: exit %d, %s", r.code, r.stderr)
-	}
-	w.check()
+	w.recovered(rootfs, "exit", "0")
 }

@@ -108,6 +108,16 @@ func (w *watch) try(rootfs string, opts []string, op ...string) string {
 	return strings.TrimSpace(r.stdout)
 }
 
+// recovered checks what must hold after an attack on resources: the next launch, of
+// /probe with args, works, and the host is as before (see check).
+func (w *watch) recovered(rootfs string, args ...string) {
+	w.t.Helper()
+	if r := w.run(append([]string{rootfs, "/probe"}, args...)...); r.code != 0 {
+		w.t.Errorf("next launch: exit %d, %s", r.code, r.stderr)
+	}
+	w.check()
+}
+
 // start starts the launcher in the background, as startLaunch does.
 func (w *watch) start(args ...string) *started {
 	w.t.Helper()
