@@ -286,7 +286,7 @@ func TestAttackSyscalls(t *testing.T) {
 	// setns on a real namespace descriptor, and a user namespace by the probe's own
 	// clone: refused by the filter as well.
 	for _, ns := range []string{"mnt", "pid", "net", "uts", "ipc", "cgroup", "user"} {
-		if got := w.try(rootfs, nil, "joinns", ns); got != filter {
+		if got := w.try(rootfs, nil, "setns", ns); got != filter {
 			t.Errorf("setns(/proc/self/ns/%s) = %s, want %s", ns, got, filter)
 		}
 	}
@@ -312,7 +312,7 @@ func TestAttackSyscallsWithoutFilter(t *testing.T) {
 		{"pivot_root (CAP_SYS_ADMIN)", []string{"syscall", fmt.Sprint(unix.SYS_PIVOT_ROOT)}, "EPERM"},
 		{"unshare CLONE_NEWNS (CAP_SYS_ADMIN)", []string{"unshare", fmt.Sprint(unix.CLONE_NEWNS)}, "EPERM"},
 		{"unshare CLONE_NEWNET (CAP_SYS_ADMIN)", []string{"unshare", fmt.Sprint(unix.CLONE_NEWNET)}, "EPERM"},
-		{"setns (CAP_SYS_ADMIN)", []string{"joinns", "mnt"}, "EPERM"},
+		{"setns (CAP_SYS_ADMIN)", []string{"setns", "mnt"}, "EPERM"},
 		{"new cgroup hierarchy (CAP_SYS_ADMIN)", []string{"mountfs", "cgroup", "/tmp/cg", "memory"}, "EPERM"},
 		{"swapon (CAP_SYS_ADMIN)", []string{"syscall", fmt.Sprint(unix.SYS_SWAPON)}, "EPERM"},
 		{"reboot (CAP_SYS_BOOT)", []string{"syscall", fmt.Sprint(unix.SYS_REBOOT)}, "EPERM"},
@@ -399,13 +399,7 @@ func TestAttackDevices(t *testing.T) {
 	// Mounts of the caller's, in the test's own mount namespace: a tmpfs (dev
 	// allowed, as mount(8) makes it) below ROOTFS and one below a --bind source.
 	for _, d := range []string{filepath.Join(rootfs, "mnt"), filepath.Join(src, "sub")} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Mount("tmpfs", d, "tmpfs", 0, "size=64k"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { unix.Unmount(d, unix.MNT_DETACH) })
+		mountTmpfs(t, d, 0, "size=64k")
 	}
 	w.before = snapshot(t)
 
@@ -468,13 +462,7 @@ func TestAttackReadOnlySubmounts(t *testing.T) {
 	src, _ := hostDir(t)
 	subs := []string{filepath.Join(src, "sub"), filepath.Join(rootfs, "mnt")}
 	for _, d := range subs {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Mount("tmpfs", d, "tmpfs", 0, "size=64k"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { unix.Unmount(d, unix.MNT_DETACH) })
+		mountTmpfs(t, d, 0, "size=64k")
 	}
 	w.before = snapshot(t)
 	ro := []string{"--bind", src + ":/data:ro"}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,11 +53,11 @@ func TestCgroupLimits(t *testing.T) {
 			checked := 0
 			for file, accepted := range tt.want {
 				got := limit(t, rep.Limits, file)
-				if got == "(absent)" && !contains(accepted, got) {
+				if got == "(absent)" && !slices.Contains(accepted, got) {
 					continue // the other cgroup version's file
 				}
 				checked++
-				if !contains(accepted, got) {
+				if !slices.Contains(accepted, got) {
 					t.Errorf("%s = %q, want one of %q", file, got, accepted)
 				}
 			}
@@ -63,15 +66,6 @@ func TestCgroupLimits(t *testing.T) {
 			}
 		})
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestCgroupPlacement: the container's cgroups are below the launcher's own, the
@@ -84,22 +78,22 @@ func TestCgroupPlacement(t *testing.T) {
 		t.Fatalf("probe said %q", l)
 	}
 	own, _ := os.ReadFile("/proc/self/cgroup")
-	launcherCg, _ := os.ReadFile("/proc/" + itoa(s.cmd.Process.Pid) + "/cgroup")
+	launcherCg, _ := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/cgroup")
 	if string(own) != string(launcherCg) {
 		t.Errorf("the launcher moved out of its own cgroups:\n%s\nwant\n%s", launcherCg, own)
 	}
 	kid := children(s.cmd.Process.Pid)[0]
-	kidCg, _ := os.ReadFile("/proc/" + itoa(kid) + "/cgroup")
+	kidCg, _ := os.ReadFile("/proc/" + strconv.Itoa(kid) + "/cgroup")
 	for _, line := range strings.Split(strings.TrimSpace(string(kidCg)), "\n") {
 		f := strings.SplitN(line, ":", 3)
-		if !contains([]string{"memory", "pids", "cpu", "cpuacct", "cpu,cpuacct", "blkio", ""}, f[1]) {
+		if !slices.Contains([]string{"memory", "pids", "cpu", "cpuacct", "cpu,cpuacct", "blkio", ""}, f[1]) {
 			continue
 		}
 		// The same line of the launcher, plus /launch-PID-START.
 		for _, ol := range strings.Split(string(own), "\n") {
 			of := strings.SplitN(ol, ":", 3)
 			if len(of) == 3 && of[1] == f[1] {
-				prefix := strings.TrimSuffix(of[2], "/") + "/launch-" + itoa(s.cmd.Process.Pid) + "-"
+				prefix := strings.TrimSuffix(of[2], "/") + "/launch-" + strconv.Itoa(s.cmd.Process.Pid) + "-"
 				if !strings.HasPrefix(f[2], prefix) {
 					t.Errorf("container in %s cgroup %s, want below the launcher's %s", f[1], f[2], of[2])
 				}
@@ -137,7 +131,7 @@ func TestPidsLimit(t *testing.T) {
 	// than 10 children start; the 100th never does.
 	var started int
 	var why string
-	if _, err := fmtSscan(r.stdout, &started, &why); err != nil || started >= 10 || started == 0 || why != "EAGAIN" {
+	if _, err := fmt.Sscanf(r.stdout, "started %d %s", &started, &why); err != nil || started >= 10 || started == 0 || why != "EAGAIN" {
 		t.Errorf("spawning 100 under --pids 10: %q (stderr %q); want fewer than 10 started, then EAGAIN", r.stdout, r.stderr)
 	}
 	// The host and the next launch are fine.

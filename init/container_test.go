@@ -304,6 +304,7 @@ func TestSessionWithoutTerminal(t *testing.T) {
 }
 
 func TestBind(t *testing.T) {
+	testutil.RequireBusybox(t)
 	rootfs := testutil.Rootfs(t)
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "data"), []byte("from the host"), 0o644)
@@ -312,7 +313,6 @@ func TestBind(t *testing.T) {
 	before := snapshot(t)
 	r := runLaunch(t, "--bind", src+":/mnt/rw", "--bind", src+":/mnt/ro:ro", "--bind", file+":/etc/one",
 		rootfs, "/bin/sh", "-c", "cat /mnt/rw/data /etc/one; echo new > /mnt/rw/new; echo x > /mnt/ro/x; mount | grep /mnt")
-	testutil.RequireBusybox(t)
 	if !strings.HasPrefix(r.stdout, "from the hostsingle") {
 		t.Errorf("bound files read %q", r.stdout)
 	}

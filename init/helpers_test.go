@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,11 +33,9 @@ func recordStart(pid int) {
 // startedByUs reports whether a cgroup named launch-PID-START belongs to one of the
 // launchers this test binary started.
 func startedByUs(cgroupPath string) bool {
-	rest, _ := strings.CutPrefix(filepath.Base(cgroupPath), "launch-")
-	pid, _ := strconv.Atoi(strings.Split(rest, "-")[0])
 	startedMu.Lock()
 	defer startedMu.Unlock()
-	return startedPids[pid]
+	return startedPids[owner(filepath.Base(cgroupPath))]
 }
 
 // launchTmp is the TMPDIR of every launcher the tests start: it must stay empty.
@@ -71,27 +69,45 @@ func launcher(t *testing.T) string {
 // runLaunch runs the launcher with args, stdin from /dev/null, and a time limit.
 func runLaunch(t *testing.T, args ...string) result {
 	t.Helper()
+	r, err := execLaunch(t, launchIO{}, recordStart, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// execLaunch runs the launcher with args as l says, within a time limit, and calls
+// started with its pid. It returns an error instead of ending the test, for
+// goroutines other than the test's.
+func execLaunch(t *testing.T, l launchIO, started func(pid int), args ...string) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, launcher(t), args...)
-	cmd.Env = append(os.Environ(), "TMPDIR="+launchTmp)
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Start()
-	if err == nil {
-		recordStart(cmd.Process.Pid)
-		err = cmd.Wait()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = l.stdin, &out, &errb
+	if l.stdout != nil {
+		cmd.Stdout = l.stdout
 	}
+	if l.stderr != nil {
+		cmd.Stderr = l.stderr
+	}
+	cmd.Env = append(append(os.Environ(), "TMPDIR="+launchTmp), l.env...)
+	cmd.ExtraFiles = l.files
+	if err := cmd.Start(); err != nil {
+		return result{}, fmt.Errorf("launch %q: %w", args, err)
+	}
+	started(cmd.Process.Pid)
+	err := cmd.Wait()
 	r := result{stdout: out.String(), stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("launch %v: %v", args, err)
+		return r, fmt.Errorf("launch %q: %w", args, err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("launch %v: timed out\nstderr: %s", args, r.stderr)
+		return r, fmt.Errorf("launch %q: timed out\nstderr: %s", args, r.stderr)
 	}
-	return r
+	return r, nil
 }
 
 // probe runs /probe report in a container on rootfs with options opts and returns the
@@ -110,13 +126,24 @@ func probe(t *testing.T, rootfs string, opts ...string) report.Report {
 	return rep
 }
 
-// try runs /probe try OP ARGS... in a container and returns what it printed.
+// try runs /probe try OP ARGS... in a container on rootfs with options opts, expects
+// it to exit 0, and returns what it printed.
 func try(t *testing.T, rootfs string, opts []string, op ...string) string {
 	t.Helper()
-	args := append(append(append([]string{}, opts...), rootfs, "/probe", "try"), op...)
-	r := runLaunch(t, args...)
+	args := tryArgs(rootfs, opts, op)
+	return tryOutput(t, args, runLaunch(t, args...))
+}
+
+// tryArgs is the launcher's command line for /probe try OP... on rootfs.
+func tryArgs(rootfs string, opts, op []string) []string {
+	return append(append(append([]string{}, opts...), rootfs, "/probe", "try"), op...)
+}
+
+// tryOutput returns what /probe try printed in the run r of args, which must exit 0.
+func tryOutput(t *testing.T, args []string, r result) string {
+	t.Helper()
 	if r.code != 0 {
-		t.Fatalf("launch %v: exit %d\nstderr: %s", args, r.code, r.stderr)
+		t.Fatalf("launch %q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
 	}
 	return strings.TrimSpace(r.stdout)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // The hardening tests (attack_test.go, hostile_test.go, load_test.go) run many
@@ -66,46 +64,15 @@ func (w *watch) runWith(l launchIO, args ...string) result {
 // exec runs the launcher as runWith does, and returns an error instead of ending
 // the test, for goroutines other than the test's.
 func (w *watch) exec(l launchIO, args ...string) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, launcher(w.t), args...)
-	var out, errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = l.stdin, &out, &errb
-	if l.stdout != nil {
-		cmd.Stdout = l.stdout
-	}
-	if l.stderr != nil {
-		cmd.Stderr = l.stderr
-	}
-	cmd.Env = append(append(os.Environ(), "TMPDIR="+launchTmp), l.env...)
-	cmd.ExtraFiles = l.files
-	if err := cmd.Start(); err != nil {
-		return result{}, fmt.Errorf("launch %q: %w", args, err)
-	}
-	w.started(cmd.Process.Pid)
-	err := cmd.Wait()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		return r, fmt.Errorf("launch %q: %w", args, err)
-	}
-	if ctx.Err() != nil {
-		return r, fmt.Errorf("launch %q: timed out\nstderr: %s", args, r.stderr)
-	}
-	return r, nil
+	return execLaunch(w.t, l, w.started, args...)
 }
 
 // try runs /probe try OP... in a container on rootfs with options opts, expects it to
 // exit 0, and returns what it printed.
 func (w *watch) try(rootfs string, opts []string, op ...string) string {
 	w.t.Helper()
-	args := append(append(append([]string{}, opts...), rootfs, "/probe", "try"), op...)
-	r := w.run(args...)
-	if r.code != 0 {
-		w.t.Fatalf("launch %q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
-	}
-	return strings.TrimSpace(r.stdout)
+	args := tryArgs(rootfs, opts, op)
+	return tryOutput(w.t, args, w.run(args...))
 }
 
 // recovered checks what must hold after an attack on resources: the next launch, of
@@ -189,14 +156,25 @@ func (w *watch) processes() []string {
 	return out
 }
 
+// procState returns the state letter (R, S, Z, ...) and the parent's pid of the
+// process pid, from /proc/PID/stat; state 0 if that cannot be read.
+func procState(pid string) (state byte, ppid string) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, ""
+	}
+	i := bytes.LastIndexByte(b, ')') // the command name may hold anything but ends there
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 2 || len(f[0]) != 1 {
+		return 0, ""
+	}
+	return f[0][0], f[1]
+}
+
 // zombie reports whether pid has exited and waits to be reaped (or is gone).
 func zombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || len(b) < i+3 || b[i+2] == 'Z' || b[i+2] == 'X'
+	s, _ := procState(strconv.Itoa(pid))
+	return s == 0 || s == 'Z' || s == 'X'
 }
 
 // hostDir makes a directory on the host outside /tmp, which every container covers

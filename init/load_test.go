@@ -148,26 +148,17 @@ func measure(t *testing.T, w *watch) hostFigures {
 	f.fds = len(fds) - 1 // the listing's own
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || len(b) < i+3 || b[i+2] != 'Z' {
+		state, ppid := procState(e.Name())
+		if state != 'Z' {
 			continue
 		}
 		f.allZombies++
-		if ppid := strings.Fields(string(b[i+2:])); len(ppid) > 1 && ppid[1] == strconv.Itoa(os.Getpid()) {
+		if ppid == strconv.Itoa(os.Getpid()) {
 			f.zombies++
 		}
 	}
 	mem, _ := os.ReadFile("/proc/meminfo")
-	for _, l := range strings.Split(string(mem), "\n") {
-		if v, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			f.memAvailable = kb << 10
-		}
-	}
+	f.memAvailable = int64(meminfoKB(string(mem))["MemAvailable"]) << 10
 	f.memcgUsage = ownMemoryUsage(t)
 	cgs, _ := os.ReadFile("/proc/cgroups")
 	for _, l := range strings.Split(string(cgs), "\n") {

@@ -80,10 +80,8 @@ func gone(pid int) bool {
 			return true
 		}
 		// A zombie counts as gone: it runs no more.
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-			if i := bytes.LastIndexByte(b, ')'); i > 0 && len(b) > i+2 && b[i+2] == 'Z' {
-				return true
-			}
+		if s, _ := procState(strconv.Itoa(pid)); s == 'Z' {
+			return true
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -183,10 +181,8 @@ func TestInit(t *testing.T) {
 func zombiesUnder(pid int) int {
 	n := 0
 	for _, c := range children(pid) {
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c)); err == nil {
-			if i := bytes.LastIndexByte(b, ')'); i > 0 && b[i+2] == 'Z' {
-				n++
-			}
+		if s, _ := procState(strconv.Itoa(c)); s == 'Z' {
+			n++
 		}
 		n += zombiesUnder(c)
 	}

@@ -66,8 +66,6 @@ func try(a []string) string {
 	case "tiocsti": // push a character into the terminal on descriptor ARG
 		c := byte('\n')
 		return raw(unix.SYS_IOCTL, num(1), unix.TIOCSTI, uintptr(unsafe.Pointer(&c)))
-	case "sethostname":
-		return report.ErrName(unix.Sethostname([]byte(arg(a, 1))))
 	case "write": // write PATH DATA
 		f, err := os.OpenFile(arg(a, 1), os.O_WRONLY|os.O_TRUNC, 0)
 		if err != nil {
@@ -87,20 +85,6 @@ func try(a []string) string {
 		return report.ErrName(err)
 	case "mkdir":
 		return report.ErrName(os.Mkdir(arg(a, 1), 0o755))
-	case "mknod": // mknod PATH MAJOR MINOR: create a character node, then open it
-		if err := unix.Mknod(arg(a, 1), unix.S_IFCHR|0o600, int(unix.Mkdev(uint32(num(2)), uint32(num(3))))); err != nil {
-			return "mknod " + report.ErrName(err)
-		}
-		f, err := os.OpenFile(arg(a, 1), os.O_RDWR, 0)
-		if err != nil {
-			return "open " + report.ErrName(err)
-		}
-		f.Close()
-		return "ok"
-	case "chroot":
-		return report.ErrName(unix.Chroot(arg(a, 1)))
-	case "setuid":
-		return report.ErrName(unix.Setuid(int(num(1))))
 	}
 	return "unknown operation " + a[0]
 }

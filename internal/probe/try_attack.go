@@ -48,7 +48,6 @@ import (
 //	try mountfs TYPE DIR OPTS
 //	                        mount a new file system of TYPE on DIR with options OPTS
 //	try settime             set CLOCK_REALTIME to the time it reads
-//	try joinns NS           setns(2) into /proc/self/ns/NS
 //	try rewriteall DIR      rewrite every file below DIR: "ERRNO N" for each outcome,
 //	                        and the path of any file whose rewrite succeeded
 //	try hogs N MIB          start N processes that each take MIB of memory and hold it
@@ -74,7 +73,6 @@ func init() {
 		"mountfs":    tryMountFS,
 		"settime":    trySettime,
 		"forkbomb":   tryForkBomb,
-		"joinns":     tryJoinNS,
 		"rewriteall": tryRewriteAll,
 		"hogs":       tryHogs,
 		"hold":       tryHold,
@@ -388,17 +386,6 @@ func tryRewriteAll(a []string) string {
 	}
 	sort.Strings(out)
 	return strings.Join(append(out, written...), "\n")
-}
-
-// tryJoinNS opens a namespace of this very process and joins it: even that needs
-// CAP_SYS_ADMIN, and the filter refuses setns(2).
-func tryJoinNS(a []string) string {
-	fd, err := unix.Open("/proc/self/ns/"+arg(a, 0), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "open " + report.ErrName(err)
-	}
-	defer unix.Close(fd)
-	return report.ErrName(unix.Setns(fd, 0))
 }
 
 // tryReadN reads up to 1 MiB of a file and prints how many bytes it got.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -12,7 +13,7 @@ import (
 var busyboxApplets = []string{"sh", "true", "false", "cat", "echo", "ls", "sleep", "id", "mount", "kill", "ps", "free", "top", "nproc", "hostname", "env"}
 
 // Busybox returns the host's static busybox, or "" if there is none.
-func Busybox() string {
+var Busybox = sync.OnceValue(func() string {
 	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
 		if out, err := exec.Command("file", "-L", p).Output(); err == nil && bytes.Contains(out, []byte("statically")) {
 			return p
@@ -24,7 +25,7 @@ func Busybox() string {
 		}
 	}
 	return ""
-}
+})
 
 // RequireBusybox skips t unless a static busybox is there to put in root file systems.
 func RequireBusybox(t testing.TB) string {
