@@ -68,6 +68,3 @@ func (p *Plan) Set() unix.Errno {
 	_, _, e := unix.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&p.hdr)), uintptr(unsafe.Pointer(&p.data[0])), 0)
 	return e
 }
-
-// Keep returns the set the plan keeps.
-func (p *Plan) Keep() Set { return p.keep }

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"launch/internal/rawfile"
 )
 
 // A Set is a set of capabilities, bit n standing for capability n.
@@ -48,25 +48,16 @@ func (s Set) Names() []string {
 }
 
 // KernelLast returns the running kernel's highest capability number, from
-// /proc/sys/kernel/cap_last_cap (Linux 3.2), or LastKnown if it cannot be read.
+// /proc/sys/kernel/cap_last_cap (Linux 3.2), or the highest this build has a name for
+// if it cannot be read.
 func KernelLast() int {
-	fd, err := unix.Open("/proc/sys/kernel/cap_last_cap", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	b, err := rawfile.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
 		return lastKnown
 	}
-	defer unix.Close(fd)
-	var b [16]byte
-	n, err := unix.Read(fd, b[:])
-	if err != nil || n <= 0 {
-		return lastKnown
-	}
-	last, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	last, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || last < 0 || last > 63 {
 		return lastKnown
 	}
 	return last
 }
-
-// LastKnown is the highest capability number this build has a name for. The kernel may
-// know more (/proc/sys/kernel/cap_last_cap); the launcher drops those too.
-func LastKnown() int { return lastKnown }

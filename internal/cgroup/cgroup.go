@@ -371,15 +371,15 @@ func delegatingParent(h *Hierarchy, need []string) (string, []string, error) {
 		var enable []string
 		for _, ctl := range need {
 			if slices.Contains(avail, ctl) {
-				enable = append(enable, "+"+ctl)
+				enable = append(enable, ctl)
 			}
 		}
 		if len(enable) == 0 {
 			return dir, nil, nil
 		}
-		err = writeFile(dir, "cgroup.subtree_control", strings.Join(enable, " "))
+		err = writeFile(dir, "cgroup.subtree_control", "+"+strings.Join(enable, " +"))
 		if err == nil {
-			return dir, strings.Fields(strings.ReplaceAll(strings.Join(enable, " "), "+", "")), nil
+			return dir, enable, nil
 		}
 		if !errors.Is(err, unix.EBUSY) || dir == h.Mount {
 			return "", nil, err
@@ -397,21 +397,12 @@ func (c *Cgroups) MemoryDir() (string, bool) {
 // CPUAccountingDir returns where the container's CPU time is counted: its v1 cpuacct
 // cgroup (per CPU), else its v2 cgroup (cpu.stat); and whether it is v2.
 func (c *Cgroups) CPUAccountingDir() (string, bool) {
-	for i, h := range c.joined {
+	for _, h := range c.joined {
 		if !h.V2() && h.Has("cpuacct") {
-			return c.dirOf(i), false
+			return filepath.Join(h.Dir, c.Name), false
 		}
 	}
 	return c.v2Leaf, c.v2Leaf != ""
-}
-
-// dirOf returns the container's directory in joined hierarchy i.
-func (c *Cgroups) dirOf(i int) string {
-	h := c.joined[i]
-	if h.V2() {
-		return c.v2Leaf
-	}
-	return filepath.Join(h.Dir, c.Name)
 }
 
 // JoinFDs returns the v1 tasks files, open for writing: the child joins each cgroup by

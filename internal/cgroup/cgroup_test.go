@@ -68,10 +68,11 @@ func TestCreate(t *testing.T) {
 	for _, w := range c.Warnings {
 		t.Logf("warning: %s", w)
 	}
+	dirs := c.Dirs() // Destroy forgets them
 	if err := c.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range c.Dirs() {
+	for _, dir := range dirs {
 		if _, err := os.Stat(dir); err == nil {
 			t.Errorf("%s remains after Destroy", dir)
 		}

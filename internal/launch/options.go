@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"launch/internal/caps"
+	"launch/internal/cgroup"
 	"launch/internal/procview"
 )
 
@@ -35,16 +36,8 @@ type Config struct {
 	Help, Version bool
 }
 
-// Limits are the cgroup limits asked for; see package cgroup.
-type Limits struct {
-	Memory    int64
-	CPUShares uint64
-	CPUs      float64
-	Pids      int64
-	IOWeight  uint64
-	CPUSet    string
-	Explicit  map[string]bool
-}
+// Limits are the cgroup limits asked for.
+type Limits = cgroup.Limits
 
 // A Bind is a --bind SRC:DST[:ro] mount.
 type Bind struct {

@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cg, err := cgroup.Create(layout, cgroup.NameFor(os.Getpid(), start), cgroup.Limits(cfg.Limits))
+	cg, err := cgroup.Create(layout, cgroup.NameFor(os.Getpid(), start), cfg.Limits)
 	if err != nil {
 		return 0, &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+layout.String()+")", err)}
 	}

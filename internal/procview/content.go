@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -71,7 +72,7 @@ func cpuinfo(host []byte, st Stats) []byte {
 		if strings.TrimSpace(k) != "processor" || err != nil {
 			continue
 		}
-		idx := indexOf(st.CPUs, n)
+		idx := slices.Index(st.CPUs, n)
 		if idx < 0 {
 			continue
 		}
@@ -142,12 +143,3 @@ func u64(n uint64) string { return strconv.FormatUint(n, 10) }
 // pad returns s followed by spaces up to n bytes; padLeft, preceded by them.
 func pad(s string, n int) string     { return s + strings.Repeat(" ", max(0, n-len(s))) }
 func padLeft(s string, n int) string { return strings.Repeat(" ", max(0, n-len(s))) + s }
-
-func indexOf(list []int, v int) int {
-	for i, x := range list {
-		if x == v {
-			return i
-		}
-	}
-	return -1
-}

@@ -1,6 +1,7 @@
 package procview
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,22 +83,10 @@ func TestParseCPUList(t *testing.T) {
 		{"", nil, false}, {"a", nil, false}, {"2-1", nil, false}, {"-1", nil, false}, {"0-99999", nil, false},
 	} {
 		got, err := ParseCPUList(tt.in)
-		if (err == nil) != tt.ok || (tt.ok && !equal(got, tt.want)) {
+		if (err == nil) != tt.ok || (tt.ok && !slices.Equal(got, tt.want)) {
 			t.Errorf("ParseCPUList(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // request builds a FUSE request: struct fuse_in_header, then body.

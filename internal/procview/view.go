@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,28 +126,27 @@ func (v *View) generator(name string) func() []byte {
 }
 
 func (v *View) generate(name string) []byte {
-	st := v.stats()
 	switch name {
 	case "meminfo":
-		return meminfo(readHost("/proc/meminfo"), st)
+		host := readHost("/proc/meminfo")
+		return meminfo(host, v.memStats(host))
 	case "cpuinfo":
-		return cpuinfo(readHost("/proc/cpuinfo"), st)
+		return cpuinfo(readHost("/proc/cpuinfo"), Stats{CPUs: v.src.CPUs})
 	case "stat":
-		return stat(readHost("/proc/stat"), st)
+		return stat(readHost("/proc/stat"), v.cpuStats())
 	case "uptime":
-		return uptime(st)
+		return uptime(v.cpuStats())
 	case "online":
-		return online(st)
+		return online(Stats{CPUs: v.src.CPUs})
 	}
 	return nil
 }
 
-// stats reads the container's counters now.
-func (v *View) stats() Stats {
-	st := Stats{CPUs: v.src.CPUs, Uptime: time.Since(v.src.Start).Seconds(), Boot: v.src.Start.Unix(),
-		MemStat: map[string]uint64{}}
-	hostTotal := hostMemTotal()
-	st.MemLimit = hostTotal
+// memStats reads the container's memory counters now; host is the host's
+// /proc/meminfo, whose MemTotal bounds the limit.
+func (v *View) memStats(host []byte) Stats {
+	hostTotal := hostMemTotal(host)
+	st := Stats{MemLimit: hostTotal, MemStat: map[string]uint64{}}
 	if d := v.src.MemoryDir; d != "" {
 		limitFile, usageFile := "memory.limit_in_bytes", "memory.usage_in_bytes"
 		if v.src.MemoryV2 {
@@ -158,6 +158,12 @@ func (v *View) stats() Stats {
 		st.MemUsage, _ = readUint(filepath.Join(d, usageFile))
 		st.MemStat = memoryStat(readHost(filepath.Join(d, "memory.stat")), v.src.MemoryV2)
 	}
+	return st
+}
+
+// cpuStats reads the container's CPU times now.
+func (v *View) cpuStats() Stats {
+	st := Stats{CPUs: v.src.CPUs, Uptime: time.Since(v.src.Start).Seconds(), Boot: v.src.Start.Unix()}
 	st.CPUUser = make([]uint64, len(st.CPUs))
 	st.CPUSys = make([]uint64, len(st.CPUs))
 	if d := v.src.CPUDir; d != "" {
@@ -226,8 +232,9 @@ func readUint(path string) (uint64, bool) {
 	return n, err == nil
 }
 
-func hostMemTotal() uint64 {
-	for _, line := range strings.Split(string(readHost("/proc/meminfo")), "\n") {
+// hostMemTotal returns MemTotal of the host's /proc/meminfo text, in bytes.
+func hostMemTotal(meminfo []byte) uint64 {
+	for _, line := range strings.Split(string(meminfo), "\n") {
 		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
 			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return n * 1024
@@ -261,7 +268,7 @@ func VisibleCPUs(cpuset []int, quota float64) ([]int, error) {
 	}
 	var cpus []int
 	for c := 0; c < 8*int(unsafe.Sizeof(set)); c++ {
-		if set.IsSet(c) && (cpuset == nil || indexOf(cpuset, c) >= 0) {
+		if set.IsSet(c) && (cpuset == nil || slices.Contains(cpuset, c)) {
 			cpus = append(cpus, c)
 		}
 	}
@@ -291,7 +298,7 @@ func ParseCPUList(s string) ([]int, error) {
 			}
 		}
 		for c := a; c <= b; c++ {
-			if indexOf(out, c) < 0 {
+			if !slices.Contains(out, c) {
 				out = append(out, c)
 			}
 		}

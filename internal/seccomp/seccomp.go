@@ -16,6 +16,3 @@ func Program() (*unix.SockFprog, error) {
 	}
 	return &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}, nil
 }
-
-// MaxPath is the most BPF instructions any system call runs through in the filter.
-func MaxPath() int { return maxPath }

@@ -118,7 +118,7 @@ func TestProgram(t *testing.T) {
 	if int(prog.Len) != len(filter) || prog.Len == 0 || prog.Len > 4096 {
 		t.Errorf("Program().Len = %d, want %d (1 to 4096)", prog.Len, len(filter))
 	}
-	if MaxPath() <= 0 || MaxPath() > int(prog.Len) {
-		t.Errorf("MaxPath() = %d for a %d-instruction filter", MaxPath(), prog.Len)
+	if maxPath <= 0 || maxPath > int(prog.Len) {
+		t.Errorf("maxPath = %d for a %d-instruction filter", maxPath, prog.Len)
 	}
 }
