@@ -71,11 +71,7 @@ func emitFilter(t *tables, tg target, prog []bpf.RawInstruction, stats []abiStat
 // emitUnsupported is the file for every GOARCH without a filter: an empty program,
 // which Program refuses, so such a build fails closed instead of running unfiltered.
 func emitUnsupported(t *tables) ([]byte, error) {
-	var tags []string
-	for _, tg := range targets {
-		tags = append(tags, tg.goarch)
-	}
-	b := header(seccompCmd, "syscalls.txt", t, "linux && !("+strings.Join(tags, " || ")+")")
+	b := header(seccompCmd, "syscalls.txt", t, "linux && !("+strings.Join(allGoarches(), " || ")+")")
 	b.WriteString("package seccomp\n\nimport \"golang.org/x/sys/unix\"\n\n")
 	b.WriteString("// filter is empty: gen makes no filter for this GOARCH, and Program refuses to run without one.\n")
 	b.WriteString("var filter []unix.SockFilter\n\nconst maxPath = 0\n")

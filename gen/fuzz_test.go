@@ -169,7 +169,7 @@ func FuzzParseCaps(f *testing.F) {
 		"CHOWN\n"+strings.Repeat("K", 70000)+"\nSYS_TIME\n")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		caps, err := parseCaps("caps.txt", data, capConsts)
-		lines, content := inputLines(data)
+		_, content := inputLines(data)
 		if err != nil {
 			if caps != nil {
 				t.Fatalf("parseCaps(%.200q) = %v and %v", data, caps, err)
@@ -191,7 +191,6 @@ func FuzzParseCaps(f *testing.F) {
 			}
 			names = append(names, c.name)
 		}
-		_ = lines
 		if again, err := parseCaps("caps.txt", data, capConsts); err != nil || !reflect.DeepEqual(again, caps) {
 			t.Fatalf("parseCaps(%.200q) differs the second time: %v", data, errors.Join(err, fmt.Errorf("%v", names)))
 		}

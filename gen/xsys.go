@@ -83,7 +83,6 @@ const armPrivateBase = 0x0f0000
 type tables struct {
 	abis     map[string]*abi
 	versions map[string]string // module path -> version, for the generated header
-	dir      string            // x/sys/unix directory, for error messages
 }
 
 // loadTables reads the SYS_* numbers and the integer constants of golang.org/x/sys/unix
@@ -101,7 +100,7 @@ func loadTables(goarches []string) (*tables, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, dir, err := loadABI(ga)
+			a, err := loadABI(ga)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -111,7 +110,6 @@ func loadTables(goarches []string) (*tables, error) {
 				return
 			}
 			t.abis[ga] = a
-			t.dir = dir
 		}()
 	}
 	wg.Wait()
@@ -132,10 +130,10 @@ func loadTables(goarches []string) (*tables, error) {
 	return t, nil
 }
 
-func loadABI(goarch string) (*abi, string, error) {
+func loadABI(goarch string) (*abi, error) {
 	aa, ok := auditArches[goarch]
 	if !ok {
-		return nil, "", fmt.Errorf("GOARCH %s: no audit arch known", goarch)
+		return nil, fmt.Errorf("GOARCH %s: no audit arch known", goarch)
 	}
 	cfg := &packages.Config{
 		Mode: packages.NeedName | packages.NeedFiles,
@@ -143,10 +141,10 @@ func loadABI(goarch string) (*abi, string, error) {
 	}
 	pkgs, err := packages.Load(cfg, "golang.org/x/sys/unix")
 	if err != nil {
-		return nil, "", fmt.Errorf("load golang.org/x/sys/unix for %s: %w", goarch, err)
+		return nil, fmt.Errorf("load golang.org/x/sys/unix for %s: %w", goarch, err)
 	}
 	if len(pkgs) != 1 || len(pkgs[0].Errors) > 0 {
-		return nil, "", fmt.Errorf("load golang.org/x/sys/unix for %s: %v", goarch, pkgs[0].Errors)
+		return nil, fmt.Errorf("load golang.org/x/sys/unix for %s: %v", goarch, pkgs[0].Errors)
 	}
 	a := &abi{
 		goarch:    goarch,
@@ -156,7 +154,6 @@ func loadABI(goarch string) (*abi, string, error) {
 		nr:        make(map[string]uint32),
 		consts:    make(map[string]uint64),
 	}
-	var dir string
 	fset := token.NewFileSet()
 	for _, path := range pkgs[0].GoFiles {
 		base := filepath.Base(path)
@@ -165,10 +162,9 @@ func loadABI(goarch string) (*abi, string, error) {
 		default:
 			continue
 		}
-		dir = filepath.Dir(path)
 		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		for name, v := range intConsts(f) {
 			if sys, ok := strings.CutPrefix(name, "SYS_"); ok && strings.HasPrefix(base, "zsysnum") {
@@ -180,7 +176,7 @@ func loadABI(goarch string) (*abi, string, error) {
 		}
 	}
 	if len(a.nr) == 0 {
-		return nil, "", fmt.Errorf("golang.org/x/sys/unix for %s: no zsysnum_linux_%s.go", goarch, goarch)
+		return nil, fmt.Errorf("golang.org/x/sys/unix for %s: no zsysnum_linux_%s.go", goarch, goarch)
 	}
 	if goarch == "arm" {
 		// ARM's private calls sit far above the regular table; take their numbers
@@ -191,7 +187,7 @@ func loadABI(goarch string) (*abi, string, error) {
 			}
 		}
 	}
-	return a, dir, nil
+	return a, nil
 }
 
 // intConsts returns the untyped integer constants of f that are written as literals,

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/caps"
 )
 
 // A bench is one run of the benchmark: what it prepared, what it measured, and what
@@ -39,6 +41,7 @@ type bench struct {
 	started time.Time
 	elapsed time.Duration
 	machine [][2]string
+	ncpu    int         // CPUs in /proc/cpuinfo
 	load    [2]string   // load average at the start and the end
 	took    [][2]string // what each part of the run took
 	peers   []*peer
@@ -91,13 +94,14 @@ func run(ctx context.Context, cfg *config) error {
 	if err := b.makeRootfs(); err != nil {
 		return fmt.Errorf("make root file system %s: %w", b.rootfs, err)
 	}
-	if b.caps, err = readCaps(filepath.Join(b.repo, "caps.txt")); err != nil {
-		return fmt.Errorf("read capabilities: %w", err)
+	// caps.txt, as compiled into launch.
+	for _, n := range caps.Default.Names() {
+		b.caps = append(b.caps, "CAP_"+n)
 	}
 	if b.seccomp, err = seccompProfile(filepath.Join(b.repo, "syscalls.txt")); err != nil {
 		return fmt.Errorf("make seccomp profile: %w", err)
 	}
-	b.machine = machineInfo()
+	b.machine, b.ncpu = machineInfo()
 	b.load[0] = loadAverage()
 	b.peers = b.preflight(b.makePeers())
 	for _, p := range b.peers {
@@ -247,8 +251,8 @@ func findCgroups(match func(name string) bool) []string {
 	return found
 }
 
-// machineInfo describes the machine for the report.
-func machineInfo() [][2]string {
+// machineInfo describes the machine for the report, and counts its CPUs.
+func machineInfo() ([][2]string, int) {
 	uname, _ := exec.Command("uname", "-a").Output()
 	var u unix.Utsname
 	unix.Uname(&u)
@@ -276,7 +280,7 @@ func machineInfo() [][2]string {
 		{"Cgroups", cgroupLayout()},
 		{"Date", time.Now().UTC().Format("2006-01-02 15:04 MST")},
 		{"Bench built with", runtime.Version()},
-	}
+	}, cpus
 }
 
 // loadAverage is the first three fields of /proc/loadavg: other work on the machine

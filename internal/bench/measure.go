@@ -107,11 +107,7 @@ func (b *bench) rounds(ctx context.Context, es []*entry, warm, runs int, spaced 
 // and launch -v for its phases, all in the same rounds.
 func (b *bench) measureStartup(ctx context.Context, spaced time.Duration) *startup {
 	st := &startup{spaced: spaced}
-	pays := []payload{payloadTrue}
-	if b.tiny {
-		pays = append(pays, payloadTiny)
-	}
-	for _, pl := range pays {
+	for _, pl := range b.payloads() {
 		for _, p := range b.peers {
 			e := &entry{label: p.name, peer: p, pay: pl}
 			st.entries = append(st.entries, e)
@@ -122,13 +118,7 @@ func (b *bench) measureStartup(ctx context.Context, spaced time.Duration) *start
 		}}
 		st.verbose = append(st.verbose, v)
 	}
-	var run []*entry
-	for _, e := range append(st.entries, st.verbose...) {
-		if e.peer.err == nil {
-			run = append(run, e)
-		}
-	}
-	b.rounds(ctx, run, b.cfg.warmup, b.cfg.runs, spaced)
+	b.rounds(ctx, runnable(append(st.entries, st.verbose...)), b.cfg.warmup, b.cfg.runs, spaced)
 	return st
 }
 
@@ -187,13 +177,27 @@ func (b *bench) measureRSS(ctx context.Context) {
 	for _, p := range b.peers {
 		b.res.rss = append(b.res.rss, &entry{label: p.name, peer: p, pay: payloadSleep, rss: true})
 	}
+	b.rounds(ctx, runnable(b.res.rss), 1, 3, 0)
+}
+
+// runnable returns the entries whose peer can run here.
+func runnable(es []*entry) []*entry {
 	var run []*entry
-	for _, e := range b.res.rss {
+	for _, e := range es {
 		if e.peer.err == nil {
 			run = append(run, e)
 		}
 	}
-	b.rounds(ctx, run, 1, 3, 0)
+	return run
+}
+
+// payloads are the programs the startup is timed with: /bin/true, and the tiny
+// payload when it could be built.
+func (b *bench) payloads() []payload {
+	if b.tiny {
+		return []payload{payloadTrue, payloadTiny}
+	}
+	return []payload{payloadTrue}
 }
 
 // measureSeccomp runs the probe's system-call loops in launch with its filter and

@@ -174,26 +174,6 @@ func writeBundle(dir string, spec *ociSpec) error {
 	return nil
 }
 
-// readCaps returns the capabilities of caps.txt as OCI names (CAP_CHOWN).
-func readCaps(file string) ([]string, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	var caps []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		text, _, _ := strings.Cut(sc.Text(), "#")
-		if f := strings.Fields(text); len(f) > 0 {
-			caps = append(caps, "CAP_"+f[0])
-		}
-	}
-	if len(caps) == 0 {
-		return nil, fmt.Errorf("%s: no capabilities", file)
-	}
-	return caps, nil
-}
-
 // seccompArches are the libseccomp names of the ABIs launch's filter admits on each
 // GOARCH: the native one and the 32-bit one the kernel runs beside it (README,
 // "Limitations": x32 and MIPS n32 are refused), with their GOARCH.

@@ -31,7 +31,7 @@ func (b *bench) report() string {
 	}
 	p("| Load average (1, 5, 15 min) | %s at the start, %s at the end |", b.load[0], b.load[1])
 	p("")
-	if busy(b.load[0], b.cpus()) || busy(b.load[1], b.cpus()) {
+	if busy(b.load[0], b.ncpu) || busy(b.load[1], b.ncpu) {
 		p("The machine was busy with other work during the run: every figure is noisier, and all peers are slowed alike only on average.")
 		p("")
 	}
@@ -110,20 +110,6 @@ func busy(load string, cpus int) bool {
 	return cpus > 0 && one > float64(cpus)/2
 }
 
-// cpus is the CPU count of the machine table.
-func (b *bench) cpus() int {
-	for _, kv := range b.machine {
-		if kv[0] == "CPU" {
-			var n int
-			if i := strings.LastIndex(kv[1], ", "); i >= 0 {
-				fmt.Sscan(kv[1][i+2:], &n)
-			}
-			return n
-		}
-	}
-	return 0
-}
-
 // cell makes s safe in a table cell.
 func cell(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
@@ -150,10 +136,8 @@ func (b *bench) startupTable(w *strings.Builder, st *startup, pl payload) {
 	fmt.Fprintf(w, "## Start to exit of `%s`, %s (ms)\n\n", strings.Join(pl.args, " "), mode(st))
 	fmt.Fprintf(w, "| peer | wall median | min | max | CPU median | min | max | wall / floor | CPU / floor | runs |\n")
 	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	var fw, fc float64
-	if floor != nil && len(floor.samples) > 0 {
-		fw, fc = summarize(walls(floor.samples)).median, summarize(cpus(floor.samples)).median
-	}
+	fw, _ := medianMs(floor, false)
+	fc, _ := medianMs(floor, true)
 	for _, e := range rows {
 		if len(e.samples) == 0 {
 			fmt.Fprintf(w, "| %s | %s |||||||||\n", e.label, cell(failure(e)))
@@ -409,24 +393,15 @@ func (b *bench) targets(w *strings.Builder) {
 		rows = append(rows, row{goal, measured, map[bool]string{true: "yes", false: "**no**"}[ok]})
 	}
 	na := func(goal, why string) { rows = append(rows, row{goal, why, "n/a"}) }
-	med := func(e *entry, cpu bool) (float64, bool) {
-		if e == nil || len(e.samples) == 0 {
-			return 0, false
-		}
-		if cpu {
-			return summarize(cpus(e.samples)).median, true
-		}
-		return summarize(walls(e.samples)).median, true
-	}
 	for _, st := range b.res.startup {
 		if st == nil {
 			continue
 		}
 		m := mode(st)
-		lw, lok := med(st.find("launch", payloadTrue), false)
-		lc, _ := med(st.find("launch", payloadTrue), true)
+		lw, lok := medianMs(st.find("launch", payloadTrue), false)
+		lc, _ := medianMs(st.find("launch", payloadTrue), true)
 		cmp := func(goal, peer string, factor float64, cpu bool) {
-			x, ok := med(st.find(peer, payloadTrue), cpu)
+			x, ok := medianMs(st.find(peer, payloadTrue), cpu)
 			l := lw
 			if cpu {
 				l = lc

@@ -8,9 +8,9 @@ import (
 
 // A summary describes a set of measurements.
 type summary struct {
-	n                   int
-	median, min, max    float64
-	mean, p50, p99, sum float64
+	n                int
+	median, min, max float64
+	mean, p50, p99   float64
 }
 
 // summarize describes xs; the zero summary if there are none.
@@ -25,7 +25,7 @@ func summarize(xs []float64) summary {
 		sum += x
 	}
 	return summary{
-		n: len(s), min: s[0], max: s[len(s)-1], sum: sum, mean: sum / float64(len(s)),
+		n: len(s), min: s[0], max: s[len(s)-1], mean: sum / float64(len(s)),
 		median: median(s), p50: percentile(s, 50), p99: percentile(s, 99),
 	}
 }
@@ -64,4 +64,16 @@ func cpus(s []sample) []float64 {
 		xs[i] = ms(s[i].CPU)
 	}
 	return xs
+}
+
+// medianMs returns the median wall or CPU time of e's samples, or false if it has none
+// (or e is nil).
+func medianMs(e *entry, cpu bool) (float64, bool) {
+	if e == nil || len(e.samples) == 0 {
+		return 0, false
+	}
+	if cpu {
+		return summarize(cpus(e.samples)).median, true
+	}
+	return summarize(walls(e.samples)).median, true
 }

@@ -18,16 +18,7 @@ type series struct {
 // network, and the file can be opened in any browser.
 func (b *bench) chart() string {
 	median := func(st *startup, cpu bool) func(string, payload) (float64, bool) {
-		return func(peer string, pl payload) (float64, bool) {
-			e := st.find(peer, pl)
-			if e == nil || len(e.samples) == 0 {
-				return 0, false
-			}
-			if cpu {
-				return summarize(cpus(e.samples)).median, true
-			}
-			return summarize(walls(e.samples)).median, true
-		}
+		return func(peer string, pl payload) (float64, bool) { return medianMs(st.find(peer, pl), cpu) }
 	}
 	var ss []series
 	if st := b.res.startup[0]; st != nil {
@@ -37,10 +28,7 @@ func (b *bench) chart() string {
 	if st := b.res.startup[1]; st != nil {
 		ss = append(ss, series{"wall, " + mode(st), "#7aa6d6", median(st, false)})
 	}
-	pays := []payload{payloadTrue}
-	if b.tiny {
-		pays = append(pays, payloadTiny)
-	}
+	pays := b.payloads()
 
 	const (
 		width, left, right = 900.0, 240.0, 70.0

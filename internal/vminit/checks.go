@@ -368,7 +368,7 @@ func (c *checker) checkReport(prefix string, rep *report.Report, caps string) {
 
 // A mount is one line of /proc/PID/mountinfo (proc_pid_mountinfo(5)).
 type mount struct {
-	root, point, opts, fstype, super string
+	point, opts, fstype, super string
 }
 
 // has reports whether every option in opts is among the mount's per-mount or
@@ -393,7 +393,7 @@ func mountinfo(ls []string) []mount {
 		if sep < 6 || len(f) < sep+4 {
 			continue
 		}
-		out = append(out, mount{root: f[3], point: f[4], opts: f[5], fstype: f[sep+1], super: f[sep+3]})
+		out = append(out, mount{point: f[4], opts: f[5], fstype: f[sep+1], super: f[sep+3]})
 	}
 	return out
 }

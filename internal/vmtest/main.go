@@ -186,10 +186,11 @@ func kernelConfig(path string) string {
 	if err != nil {
 		return err.Error()
 	}
+	lines := strings.Split(string(data), "\n")
 	var out []string
 	for _, o := range configOptions {
 		v := "-"
-		for _, line := range strings.Split(string(data), "\n") {
+		for _, line := range lines {
 			if x, ok := strings.CutPrefix(line, "CONFIG_"+o+"="); ok {
 				v = x
 			}
