@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,6 +67,25 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("launch created %d entries in the empty ROOTFS", len(after)-len(emptyBefore))
 			}
 		})
+	}
+}
+
+// TestNoHostProc: on a host without /proc, which launch reads and mounts through, the
+// error says so and how to mend it. The launcher runs in a mount namespace of its own
+// with /proc unmounted; the host's is untouched.
+func TestNoHostProc(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	bin := launcher(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		testutil.Skip(t, "needs unshare(1) (util-linux)")
+	}
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", `umount -l /proc && exec "$0" "$@"`, bin, rootfs, "/probe", "exit", "0")
+	cmd.Env = append(os.Environ(), "TMPDIR="+launchTmp)
+	out, err := cmd.CombinedOutput()
+	ee, _ := err.(*exec.ExitError)
+	if ee == nil || ee.ExitCode() != 125 || !strings.Contains(string(out), "launch: error: find /proc on the host: /proc/self/fd: no such file or directory\n") ||
+		!strings.Contains(string(out), "launch: hint: ") || !strings.Contains(string(out), "mount proc on /proc") {
+		t.Errorf("launch without /proc: %v, output %q; want exit 125, the missing /proc and a hint", err, out)
 	}
 }
 

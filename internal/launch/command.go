@@ -101,7 +101,7 @@ func cstrings(ss []string) ([]*byte, error) {
 // that is not there fails at once, with nothing done to the host or to ROOTFS. The
 // child's execve decides in the end; a candidate below a mount the launcher makes
 // (--bind, /proc, /dev, /sys, /tmp) cannot be checked here and is assumed to exist.
-func (c *command) precheck(rootfs string, cfg *Config, workdir string) error {
+func (c *command) precheck(rootfs string, cfg *Config) error {
 	mounted := []string{"/proc", "/dev", "/sys", "/tmp"}
 	for _, b := range cfg.Binds {
 		mounted = append(mounted, b.Dst)
@@ -114,7 +114,7 @@ func (c *command) precheck(rootfs string, cfg *Config, workdir string) error {
 	var notExec error
 	for _, p := range c.paths {
 		if !path.IsAbs(p) {
-			p = path.Join(workdir, p)
+			p = path.Join(cfg.Workdir, p)
 		}
 		for _, m := range mounted {
 			if p == m || strings.HasPrefix(p, m+"/") {

@@ -10,6 +10,7 @@ import (
 
 	"launch/internal/caps"
 	"launch/internal/cgroup"
+	"launch/internal/mount"
 	"launch/internal/procview"
 )
 
@@ -40,10 +41,7 @@ type Config struct {
 type Limits = cgroup.Limits
 
 // A Bind is a --bind SRC:DST[:ro] mount.
-type Bind struct {
-	Src, Dst string
-	ReadOnly bool
-}
+type Bind = mount.Bind
 
 // A User is --user UID[:GID].
 type User struct{ UID, GID int }

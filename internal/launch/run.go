@@ -34,6 +34,11 @@ type Stdio struct{ In, Out, Err *os.File }
 // and gives its exit status.
 func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	t := newTrace(stdio.Err, cfg.Verbose)
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/fd", &st); err != nil {
+		return 0, &Error{Code: ExitFailure, Err: &StepError{What: "find /proc on the host", Path: "/proc/self/fd", Err: err},
+			Hint: "launch reads the host's state and resolves mount targets through /proc: mount proc on /proc"}
+	}
 	mountinfo, err := rawfile.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return 0, err
@@ -63,15 +68,11 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := os.Stat("/proc/self/fd"); err != nil {
-		return 0, &Error{Code: ExitFailure, Err: &StepError{What: "find /proc on the host", Path: "/proc/self/fd", Err: err},
-			Hint: "launch resolves mount targets through /proc/self/fd: mount proc on /proc"}
-	}
 	cmd, err := newCommand(cfg)
 	if err != nil {
 		return 0, err
 	}
-	if err := cmd.precheck(rootfs, cfg, cfg.Workdir); err != nil {
+	if err := cmd.precheck(rootfs, cfg); err != nil {
 		return 0, err
 	}
 	rootFlags, err := mount.Flags(rootfs)

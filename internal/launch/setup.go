@@ -148,15 +148,13 @@ func (s *setup) steps() ([]step, error) {
 	// /tmp may hold half the memory limit: its pages are charged to the container, and a
 	// program that fills it should see ENOSPC before the OOM killer sees it.
 	spec := mount.Spec{ReadOnly: s.cfg.ReadOnly, RootFlags: s.rootFlag, TmpSize: s.cfg.Limits.Memory / 2}
+	spec.Binds = s.cfg.Binds
 	for _, m := range s.cg.Mounts() {
-		spec.Cgroups = append(spec.Cgroups, mount.Cgroup{Dir: m.Dir, FSType: m.FSType, Options: m.Options, Links: m.Links})
-	}
-	for _, b := range s.cfg.Binds {
-		spec.Binds = append(spec.Binds, mount.Bind{Src: b.Src, Dst: b.Dst, ReadOnly: b.ReadOnly})
+		spec.Cgroups = append(spec.Cgroups, mount.Cgroup(m))
 	}
 	if s.view != nil {
 		for _, m := range s.view.Mounts() {
-			spec.View = append(spec.View, mount.View{Target: m.Target, FD: m.FD, Data: m.Data})
+			spec.View = append(spec.View, mount.View(m))
 		}
 	}
 	layout, err := mount.Layout(spec)

@@ -271,12 +271,13 @@ func (b *builder) mount(what, p string, resolve uint64, create uint32, o MountOp
 	b.steps = append(b.steps, Step{What: what, Mount: m})
 }
 
+// nodeWhat names what each kind of Node makes, for messages.
+var nodeWhat = [...]string{kindDevice: "mknod", kindSymlink: "symlink", kindDir: "mkdir", kindEnsureDir: "mkdir -p"}
+
 func (b *builder) node(n *Node, err error) {
 	if err != nil {
 		b.fail(err)
 		return
 	}
-	what := map[int]string{kindDevice: "mknod", kindSymlink: "symlink", kindDir: "mkdir", kindEnsureDir: "mkdir -p",
-		kindDetach: "detach"}[n.kind]
-	b.steps = append(b.steps, Step{What: what, Node: n})
+	b.steps = append(b.steps, Step{What: nodeWhat[n.kind], Node: n})
 }

@@ -10,10 +10,8 @@ import (
 // A Mount is one prepared mount(2) inside the container root.
 type Mount struct {
 	Target   Target
-	Source   string  // for messages
-	source   *byte   // nil for none
-	self     bool    // bind the target onto itself
-	sourceIn *Target // source opened inside the root, for binds of the launcher's own files
+	source   *byte // nil for none
+	self     bool  // bind the target onto itself
 	fstype   *byte
 	flags    uintptr
 	data     *byte
@@ -26,7 +24,6 @@ type Mount struct {
 type MountOpts struct {
 	Source   string  // "" for none
 	Self     bool    // source is the target itself (a read-only bind of a path onto itself)
-	SourceIn string  // source is this path inside the container (resolved without symlinks)
 	FSType   string  // "" for none (binds, remounts)
 	Flags    uintptr // MS_* flags of the mount
 	Data     string  // file-system options
@@ -39,19 +36,12 @@ type MountOpts struct {
 
 // NewMount prepares a mount on t.
 func NewMount(t Target, o MountOpts) (*Mount, error) {
-	m := &Mount{Target: t, Source: o.Source, self: o.Self, flags: o.Flags, remount: o.Remount, optional: o.Optional,
+	m := &Mount{Target: t, self: o.Self, flags: o.Flags, remount: o.Remount, optional: o.Optional,
 		closeFD: -1}
 	if o.CloseFD != nil {
 		m.closeFD = *o.CloseFD
 	}
 	var err error
-	if o.SourceIn != "" {
-		src, err := NewTarget(o.SourceIn, NoSymlinks, MustExist)
-		if err != nil {
-			return nil, err
-		}
-		m.sourceIn, m.Source = &src, o.SourceIn
-	}
 	for _, s := range []struct {
 		dst **byte
 		v   string
@@ -80,25 +70,14 @@ func (m *Mount) Do(root int) unix.Errno {
 	var tbuf, sbuf [32]byte
 	target := fdPath(&tbuf, fd)
 	src := m.source
-	sfd := -1
-	switch {
-	case m.self:
+	if m.self {
 		src = fdPath(&sbuf, fd)
-	case m.sourceIn != nil:
-		if sfd, e = open(root, m.sourceIn); e != 0 {
-			closeFD(fd)
-			return e
-		}
-		src = fdPath(&sbuf, sfd)
 	}
 	// SAFETY: every pointer is a NUL-terminated string prepared by the parent or
 	// built on this stack.
 	_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(src)), uintptr(unsafe.Pointer(target)),
 		uintptr(unsafe.Pointer(m.fstype)), m.flags, uintptr(unsafe.Pointer(m.data)), 0)
 	closeFD(fd)
-	if sfd >= 0 {
-		closeFD(sfd)
-	}
 	if m.closeFD >= 0 {
 		closeFD(m.closeFD)
 	}
@@ -123,7 +102,6 @@ const (
 	kindSymlink
 	kindDir
 	kindEnsureDir
-	kindDetach
 )
 
 // A Node is a device node, symlink or directory made in a directory of the container.
@@ -176,35 +154,18 @@ func newNode(p string, kind int, mode uint32, dev uint64, link string) (*Node, e
 	return n, nil
 }
 
-// Detach prepares the lazy unmount and removal of the scratch mount point p, once
-// what was mounted there has been bound elsewhere.
-func Detach(p string) (*Node, error) { return newNode(p, kindDetach, 0, 0, "") }
-
 // Make creates n inside root. The umask must be 0 for modes to be exact. Runs in the
 // child.
 //
 //go:nosplit
 //go:norace
 func (n *Node) Make(root int) unix.Errno {
-	switch n.kind {
-	case kindEnsureDir:
+	if n.kind == kindEnsureDir {
 		fd, e := open(root, &n.Target)
 		if e == 0 {
 			closeFD(fd)
 		}
 		return e
-	case kindDetach:
-		fd, e := open(root, &n.Target)
-		if e != 0 {
-			return e
-		}
-		var buf [32]byte
-		// SAFETY: buf is on this stack.
-		_, _, e = unix.RawSyscall6(unix.SYS_UMOUNT2, uintptr(unsafe.Pointer(fdPath(&buf, fd))), unix.MNT_DETACH, 0, 0, 0, 0)
-		closeFD(fd)
-		if e != 0 {
-			return e
-		}
 	}
 	dfd, e := open(root, &n.dir)
 	if e != 0 {
@@ -218,8 +179,6 @@ func (n *Node) Make(root int) unix.Errno {
 		_, _, e = unix.RawSyscall6(unix.SYS_SYMLINKAT, uintptr(unsafe.Pointer(n.link)), uintptr(dfd), uintptr(unsafe.Pointer(n.Target.name)), 0, 0, 0)
 	case kindDir:
 		_, _, e = unix.RawSyscall6(unix.SYS_MKDIRAT, uintptr(dfd), uintptr(unsafe.Pointer(n.Target.name)), uintptr(n.mode), 0, 0, 0)
-	case kindDetach:
-		_, _, e = unix.RawSyscall6(unix.SYS_UNLINKAT, uintptr(dfd), uintptr(unsafe.Pointer(n.Target.name)), unix.AT_REMOVEDIR, 0, 0, 0)
 	}
 	closeFD(dfd)
 	return e

@@ -67,15 +67,6 @@ func NewTarget(p string, resolve uint64, create uint32) (Target, error) {
 	return t, nil
 }
 
-// MustTarget is NewTarget for the launcher's own fixed paths.
-func MustTarget(p string, resolve uint64, create uint32) Target {
-	t, err := NewTarget(p, resolve, create)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 func cstr(s string) *byte {
 	b, err := unix.BytePtrFromString(s)
 	if err != nil {

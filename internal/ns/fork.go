@@ -105,16 +105,23 @@ func (c *Clone) Fork() (pid int, inCgroup bool, err unix.Errno) {
 			return 0, false, e
 		}
 	}
-	var r uintptr
-	var e unix.Errno
-	// Only the flags argument is set: a zero stack means "this one, copied", and the
-	// tid and tls arguments are unused. s390x takes the stack first.
-	if isS390x {
-		r, _, e = unix.RawSyscall6(unix.SYS_CLONE, 0, c.flags|uintptr(unix.SIGCHLD), 0, 0, 0, 0)
-	} else {
-		r, _, e = unix.RawSyscall6(unix.SYS_CLONE, c.flags|uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
-	}
+	r, e := rawClone(c.flags)
 	return int(r), false, e
+}
+
+// rawClone is a fork-like clone(2) with flags, the child signalling SIGCHLD at its
+// exit. Only the flags argument is set: a zero stack means "this one, copied", and
+// the tid and tls arguments are unused.
+//
+//go:nosplit
+//go:norace
+func rawClone(flags uintptr) (uintptr, unix.Errno) {
+	if isS390x {
+		r, _, e := unix.RawSyscall6(unix.SYS_CLONE, 0, flags|uintptr(unix.SIGCHLD), 0, 0, 0, 0)
+		return r, e
+	}
+	r, _, e := unix.RawSyscall6(unix.SYS_CLONE, flags|uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
+	return r, e
 }
 
 // isS390x: clone(2) takes the stack first and the flags second there.

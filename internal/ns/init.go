@@ -51,13 +51,7 @@ func ForkInit(block, wait, unblock *unix.Sigset_t, tty int) unix.Errno {
 	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(block)), 0, sigsetSize, 0, 0); e != 0 {
 		return e
 	}
-	var pid uintptr
-	var e unix.Errno
-	if isS390x {
-		pid, _, e = unix.RawSyscall6(unix.SYS_CLONE, 0, uintptr(unix.SIGCHLD), 0, 0, 0, 0)
-	} else {
-		pid, _, e = unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
-	}
+	pid, e := rawClone(0)
 	if e != 0 {
 		return e
 	}
