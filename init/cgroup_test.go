@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"launch/internal/probe/report"
 	"launch/internal/testutil"
 )
 
@@ -38,10 +40,9 @@ func TestCgroupLimits(t *testing.T) {
 			"cpu.shares": {"256"}, "cpu.weight": {"35"}, "pids.max": {"64"},
 			"blkio.bfq.weight": {"50"}, "io.bfq.weight": {"default 50"}, "io.weight": {"default 405"},
 		}},
-		{"options", []string{"--memory", "128M", "--cpu-shares", "512", "--cpus", "0.5", "--pids", "10", "--io-weight", "100"}, map[string][]string{
+		{"options", []string{"--memory", "128M", "--cpu-shares", "512", "--cpus", "0.5", "--pids", "10"}, map[string][]string{
 			"memory.limit_in_bytes": {"134217728"}, "memory.max": {"134217728"},
 			"cpu.shares": {"512"}, "cpu.cfs_quota_us": {"50000"}, "cpu.max": {"50000 100000"}, "pids.max": {"10"},
-			"blkio.bfq.weight": {"100"},
 		}},
 		{"unlimited", []string{"--memory", "max", "--pids", "0", "--cpu-shares", "0"}, map[string][]string{
 			"memory.limit_in_bytes": {"9223372036854771712"}, "memory.max": {"max"}, "pids.max": {"max"},
@@ -66,6 +67,95 @@ func TestCgroupLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIOWeight: --io-weight sets the weight where the kernel has one, and is an error
+// naming the missing file where it has none (no BFQ scheduler); the default weight is
+// then only a note under -v, not a warning at every start.
+func TestIOWeight(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	file, ok := hostIOWeight(t)
+	r := runLaunch(t, "--io-weight", "100", rootfs, "/probe", "report")
+	if !ok {
+		if r.code != 125 || !strings.Contains(r.stderr, "--io-weight: no ") {
+			t.Errorf("--io-weight on a kernel without %s: exit %d, stderr %q; want 125 and the missing weight named", file, r.code, r.stderr)
+		}
+		r = runLaunch(t, rootfs, "/probe", "exit", "0")
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("the default weight on a kernel without one: exit %d, stderr %q; want 0 and nothing", r.code, r.stderr)
+		}
+		r = runLaunch(t, "-v", rootfs, "/probe", "exit", "0")
+		if !strings.Contains(r.stderr, "launch: note: no ") || !strings.Contains(r.stderr, "weight in this kernel") {
+			t.Errorf("-v does not say the weight is missing: %q", r.stderr)
+		}
+		return
+	}
+	if r.code != 0 {
+		t.Fatalf("--io-weight 100: exit %d, stderr %q", r.code, r.stderr)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	want := "100"
+	if file == "io.bfq.weight" {
+		want = "default 100"
+	} else if file == "io.weight" {
+		want = "default 1000" // 100 in blkio's range, as io.weight's
+	}
+	if got := limit(t, rep.Limits, file); got != want {
+		t.Errorf("%s = %q, want %q", file, got, want)
+	}
+}
+
+// hostIOWeight returns the name of the weight file a new cgroup of the host's I/O
+// controller has, trying them in the launcher's order, and whether there is one.
+func hostIOWeight(t *testing.T) (string, bool) {
+	t.Helper()
+	own, _ := os.ReadFile("/proc/self/cgroup")
+	for _, line := range strings.Split(strings.TrimSpace(string(own)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		var base string
+		var files []string
+		switch {
+		case slices.Contains(strings.Split(f[1], ","), "blkio"):
+			base, files = "/sys/fs/cgroup/"+f[1], []string{"blkio.weight", "blkio.bfq.weight"}
+		case f[1] == "" && f[0] == "0":
+			continue // v2: the v1 blkio line decides on hybrid hosts, and pure v2 is checked below
+		default:
+			continue
+		}
+		dir, err := os.MkdirTemp(filepath.Join(base, f[2]), "launch-test-io-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(dir)
+		for _, name := range files {
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				return name, true
+			}
+		}
+		return files[1], false
+	}
+	// Pure v2: a child of a cgroup whose subtree_control has io.
+	data, _ := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control")
+	if !strings.Contains(string(data), "io") {
+		return "io.weight", false
+	}
+	dir, err := os.MkdirTemp("/sys/fs/cgroup", "launch-test-io-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	for _, name := range []string{"io.bfq.weight", "io.weight"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return name, true
+		}
+	}
+	return "io.weight", false
 }
 
 // TestCgroupPlacement: the container's cgroups are below the launcher's own, the

@@ -91,6 +91,18 @@ func (c *Cgroups) lack(lim Limits, option, what string) error {
 	return nil
 }
 
+// noWeight records that the I/O controller is there but offers no weight, as on a
+// kernel whose disks use no proportional I/O scheduler (BFQ): an error if the user asked
+// for a weight, else a note for -v. A weight would have nothing to act on there, so the
+// default is not worth a warning at every start.
+func (c *Cgroups) noWeight(lim Limits, what string) error {
+	if lim.Explicit["io-weight"] {
+		return errors.New("--io-weight: " + what)
+	}
+	c.Notes = append(c.Notes, what+"; running without the io-weight limit")
+	return nil
+}
+
 func (c *Cgroups) mkdir(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return errs.Wrap("create cgroup", err)
@@ -243,7 +255,7 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 			err = writeFile(dir, "blkio.bfq.weight", w)
 		}
 		if missing(err) {
-			err = c.lack(lim, "io-weight", "no block-I/O weight in this kernel (neither blkio.weight nor blkio.bfq.weight)")
+			err = c.noWeight(lim, "no block-I/O weight in this kernel (neither blkio.weight nor blkio.bfq.weight)")
 		}
 		if err != nil {
 			return err
@@ -339,7 +351,7 @@ func (c *Cgroups) createV2(lim Limits) error {
 			err = writeFile(dir, "io.weight", strconv.FormatUint(ioWeightFromBlkio(lim.IOWeight), 10))
 		}
 		if missing(err) {
-			err = c.lack(lim, "io-weight", "no I/O weight in this kernel (neither io.bfq.weight nor io.weight)")
+			err = c.noWeight(lim, "no I/O weight in this kernel (neither io.bfq.weight nor io.weight)")
 		}
 		if err != nil {
 			return err
