@@ -155,8 +155,9 @@ func TestAttackExecutables(t *testing.T) {
 		pid1 string // the line for PID 1
 		ptr  string // ptrace(PTRACE_ATTACH, 1)
 	}{
-		// PID 1 is the shell, COMMAND itself: the container's own program.
-		{"COMMAND as PID 1", nil, "1 exe=/bin/busybox", "ok"},
+		// PID 1 is the shell, COMMAND itself: the container's own program, which the
+		// launcher traces (so that it dies with the launcher): nobody else can.
+		{"COMMAND as PID 1", nil, "1 exe=/bin/busybox", "EPERM"},
 		{"--init", []string{"--init"}, "1 exe=EACCES sha256=EACCES mem=EACCES write=EACCES", "EPERM"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ type plan struct {
 	clone *ns.Clone
 	errW  int           // write end of the error pipe (close-on-exec)
 	times *[slots]int64 // start time of each step, in memory shared with the parent; nil without -v
+	mnt   *mount.State  // the child's mount steps' state
 }
 
 // start forks the child, which runs the steps and execs COMMAND. In the parent it
@@ -41,7 +42,6 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 	}
 
 	// In the child.
-	root := -1
 	var rep report
 	for i := range p.steps {
 		s := &p.steps[i]
@@ -49,6 +49,8 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			p.times[i] = ns.Now()
 		}
 		switch s.op {
+		case opDumpable:
+			e = ns.SetDumpable()
 		case opDieWithParent:
 			unix.RawSyscall(unix.SYS_CLOSE, uintptr(s.fd2), 0, 0)
 			e = ns.DieWithParent(s.fd)
@@ -58,6 +60,10 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			if !inCgroup {
 				e = ns.Write(s.fd, s.str, s.n)
 			}
+		case opClose:
+			for _, fd := range s.fds {
+				unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+			}
 		case opUnshare:
 			e = ns.Unshare(uintptr(s.n))
 		case opHostname:
@@ -65,19 +71,23 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 		case opLoopback:
 			e = ns.LoopbackUp(s.ifr)
 		case opUmask:
-			mount.Umask()
+			mount.Umask(s.n)
 		case opPrivate:
 			e = mount.MakePrivate()
 		case opRoot:
-			root, e = mount.OpenRoot(s.str)
+			e = mount.OpenRoot(p.mnt, s.str)
 		case opMount:
-			e = s.mount.Do(root)
+			e = s.mount.Do(p.mnt)
 		case opNode:
-			e = s.node.Make(root)
+			e = s.node.Make(p.mnt)
 		case opPivot:
-			e = mount.PivotRoot(root)
+			e = mount.PivotRoot(p.mnt)
 		case opMoveRoot:
-			e = mount.MoveRoot(root)
+			e = mount.MoveRoot(p.mnt)
+		case opCloseAll:
+			e = ns.CloseAll(s.fd, s.fd2)
+		case opLandlock:
+			e = ns.ExecBeneathRoot()
 		case opNofile:
 			e = ns.SetNofile(s.rlim)
 		case opSetsid:
@@ -94,18 +104,18 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = s.caps.Set()
 		case opNoNewPrivs:
 			e = seccomp.NoNewPrivs()
-		case opCloseFDs:
-			e = ns.CloseOnExec()
 		case opSeccomp:
 			e = seccomp.Load(s.prog)
 		case opChdir:
-			e = mount.Chdir(s.str)
+			e = ns.Chdir(s.str)
 		case opInit:
-			e = ns.ForkInit(s.block, s.wait, s.none, s.fd)
+			e = ns.ForkInit(s.block, s.wait, s.none, s.fd, s.fd2, s.args)
+		case opWaitGo:
+			e = ns.WaitGo(s.fd)
 		case opExec:
 			var which int
 			var found bool
-			e, which, found = ns.Exec(s.cmd.cands, s.cmd.argv, s.cmd.envv)
+			e, which, found = ns.Exec(s.cmd.cands, s.cmd.argv, s.cmd.envv, s.cmd.scratch)
 			rep.Which = int32(which)
 			if found {
 				rep.Found = 1

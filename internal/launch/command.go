@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"launch/internal/mount"
+	"launch/internal/ns"
 )
 
 // defaultPath is the container's PATH unless --env sets one.
@@ -20,6 +21,8 @@ type command struct {
 	cands []*byte
 	argv  []*byte // NUL-terminated strings, then nil
 	envv  []*byte
+	// scratch is where the child reads #! lines (see ns.Exec).
+	scratch *ns.ExecScratch
 }
 
 // environment returns COMMAND's environment: exactly PATH, HOME, TERM if the caller
@@ -53,7 +56,7 @@ func environment(cfg *Config) []string {
 func newCommand(cfg *Config) (*command, error) {
 	env := environment(cfg)
 	name := cfg.Command[0]
-	c := &command{}
+	c := &command{scratch: new(ns.ExecScratch)}
 	if strings.Contains(name, "/") {
 		c.paths = []string{name}
 	} else {
@@ -165,6 +168,9 @@ func (c *command) execError(r report) error {
 			Hint: "the file exists: its interpreter (#! line) or dynamic loader is missing from the container"}
 	case errno == unix.ENOENT || errno == unix.ENOTDIR:
 		return c.notFound()
+	case errno == unix.ELOOP:
+		return &Error{Code: ExitCannotExec, Err: &StepError{What: "exec", Path: p, Err: errno},
+			Hint: "COMMAND, or an interpreter on its #! line, is reached through a /proc magic link (such as /proc/self/exe) or a symlink loop: launch runs only files of the container"}
 	}
 	return &Error{Code: ExitCannotExec, Err: &StepError{What: "exec", Path: p, Err: errno}}
 }

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -141,8 +140,13 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		t.mark("proc view", "open /dev/fuse")
 	}
 
+	term := saveTerminal(stdio.In)
+	if term != nil {
+		defer term.restore()
+	}
 	status, err := run(cfg, stdio, t, &setup{cfg: cfg, rootfs: rootfs, cg: cg, keep: keep, capLast: capLast,
-		cmd: cmd, rootFlag: rootFlags, tty: isTerminal(stdio.In), initramfs: initramfs, nofile: callerNofile(), view: view})
+		cmd: cmd, rootFlag: rootFlags, tty: term != nil, term: term, initramfs: initramfs, nofile: callerNofile(), view: view,
+		umask: callerUmask(), args: launcherArgs()})
 	if err != nil {
 		return 0, err
 	}
@@ -171,13 +175,32 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	}
 	// The write end of life stays open in the launcher until the container is gone:
 	// the child watches it to notice a launcher that died before the child could
-	// arm its parent-death signal.
+	// arm its parent-death signal, and reads from it the go-ahead to exec.
 	defer unix.Close(life[1])
-	s.lifeR, s.lifeW = life[0], life[1]
+	s.lifeR, s.lifeW, s.errW = life[0], life[1], pipe[1]
+	s.stoppedW = -1
+	stoppedR := -1
+	if s.cfg.Init && s.tty {
+		var stop [2]int
+		if err := unix.Pipe2(stop[:], unix.O_CLOEXEC); err != nil {
+			unix.Close(pipe[1])
+			unix.Close(life[0])
+			return 0, os.NewSyscallError("pipe2", err)
+		}
+		stoppedR, s.stoppedW = stop[0], stop[1]
+		defer unix.Close(stoppedR)
+	}
+	closeChildEnds := func() {
+		for _, fd := range []int{pipe[1], life[0], s.stoppedW} {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	}
+	s.traced = !s.cfg.Init
 	steps, err := s.steps()
 	if err != nil {
-		unix.Close(pipe[1])
-		unix.Close(life[0])
+		closeChildEnds()
 		return 0, err
 	}
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID)
@@ -185,7 +208,7 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 		flags |= unix.CLONE_NEWNET
 	}
 	v2dir, _ := s.cg.V2()
-	p := &plan{steps: steps, clone: ns.NewClone(flags, v2dir), errW: pipe[1]}
+	p := &plan{steps: steps, clone: ns.NewClone(flags, v2dir), errW: pipe[1], mnt: mount.NewState()}
 	if cfg.Verbose {
 		mem, err := unix.Mmap(-1, 0, slots*8, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 		if err == nil {
@@ -205,10 +228,12 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	// about a millisecond, and launch exits right after.
 	signal.Notify(sigs, notify...)
 
+	// The child's parent-death signal and its tracer are this thread (see supervisor).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	t.mark("prepare", strconv.Itoa(len(steps))+" setup steps")
 	pid, errno := p.start()
-	unix.Close(pipe[1])
-	unix.Close(life[0])
+	closeChildEnds()
 	s.cg.Close()
 	runtime.KeepAlive(p)
 	if errno != 0 {
@@ -218,24 +243,39 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 		}
 		return 0, e
 	}
+	sv := &supervisor{pid: pid, traced: s.traced, tty: s.term}
+	if s.traced {
+		if err := ptraceSeize(pid); err != nil {
+			sv.traced = false
+			if cfg.Verbose {
+				note(stdio.Err, err.Error()+": if the launcher is killed, a PID 1 that cleared its parent-death signal outlives it")
+			}
+		}
+		unix.Write(life[1], []byte{1})
+	}
 
 	// Until the child execs, it shares the launcher's memory copy-on-write: every page
 	// the launcher writes meanwhile gets copied, with a TLB shootdown on the other
 	// CPUs, which is slow in a VM. So the launcher only waits here.
 	var rep report
-	n := readFull(pipe[0], (*[sizeofReport]byte)(unsafe.Pointer(&rep))[:])
+	n, exited := sv.untilExec(pipe[0], (*[sizeofReport]byte)(unsafe.Pointer(&rep))[:])
 	end := monotonic()
 	if n > 0 {
-		var ws unix.WaitStatus
-		for {
-			if _, err := unix.Wait4(pid, &ws, 0, nil); !errors.Is(err, unix.EINTR) {
-				break
+		if exited == nil {
+			var ws unix.WaitStatus
+			for {
+				if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); !errors.Is(err, unix.EINTR) {
+					break
+				}
 			}
 		}
 		t.childSteps(p.times, steps, end)
 		return 0, stepFailure(s, steps, rep, n)
 	}
 	t.childSteps(p.times, steps, end)
+	if exited != nil {
+		return int(*exited), nil
+	}
 	if s.view != nil {
 		s.view.Start()
 	}
@@ -247,7 +287,7 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 		note(stdio.Err, "removed "+strconv.Itoa(len(removed))+" cgroups left by killed launches")
 	}
 
-	ws, err := supervise(pid, s.tty, sigs, stdio.In)
+	ws, err := sv.wait(sigs, stoppedR)
 	t.mark("run", strings.Join(cfg.Command, " "))
 	return int(ws), err
 }
@@ -290,92 +330,19 @@ func stepFailure(s *setup, steps []step, rep report, n int) error {
 			e.Hint = "ROOTFS has something other than a directory on the way to " + st.path
 		case unix.EROFS:
 			e.Hint = "ROOTFS is read-only and lacks this mount point: create it in the image"
+		case unix.EXDEV:
+			e.Hint = st.path + " is the container's root itself (a symlink in ROOTFS leads there): bind somewhere else"
+		case unix.ESTALE:
+			e.Hint = "what launch mounted was not where it found it again: is another process changing ROOTFS, or the --bind source, meanwhile?"
 		}
 	case opChdir:
 		e.Hint = "--workdir must exist in the container"
+		if errno == unix.ELOOP {
+			e.Hint = "--workdir is reached through a symlink loop or a /proc magic link, which launch refuses"
+		}
 	}
 	e.Err = &StepError{What: st.what, Path: path, Err: errno}
 	return e
-}
-
-// supervise waits for the child, forwarding signals to it and, with a terminal,
-// passing job control on. It returns the child's wait status.
-func supervise(pid int, tty bool, sigs chan os.Signal, stdin *os.File) (unix.WaitStatus, error) {
-	// A pidfd names the child itself, not its pid, which the kernel reuses once the
-	// child is reaped: a signal that arrives late cannot hit another process.
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		pidfd = -1
-	} else {
-		defer unix.Close(pidfd)
-	}
-	var (
-		mu   sync.Mutex
-		done bool
-		quit = make(chan struct{})
-	)
-	defer close(quit)
-	go func() {
-		for {
-			select {
-			case <-quit:
-				return
-			case sig := <-sigs:
-				mu.Lock()
-				if !done {
-					if pidfd >= 0 {
-						unix.PidfdSendSignal(pidfd, sig.(unix.Signal), nil, 0)
-					} else {
-						unix.Kill(pid, sig.(unix.Signal))
-					}
-				}
-				mu.Unlock()
-			}
-		}
-	}()
-	opts := 0
-	if tty {
-		opts = unix.WUNTRACED
-	}
-	for {
-		var ws unix.WaitStatus
-		_, err := unix.Wait4(pid, &ws, opts, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return 0, os.NewSyscallError("wait4", err)
-		}
-		if ws.Stopped() {
-			stopped(pid, stdin)
-			continue
-		}
-		mu.Lock()
-		done = true
-		mu.Unlock()
-		if tty {
-			foreground(stdin, unix.Getpgrp())
-		}
-		return ws, nil
-	}
-}
-
-// stopped passes a stop of the container (Ctrl-Z at the terminal) on to whoever runs
-// launch: launch takes the terminal back and stops itself, as the job that it is;
-// when continued, it gives the terminal back to the container and continues it.
-func stopped(pid int, tty *os.File) {
-	foreground(tty, unix.Getpgrp())
-	unix.Kill(os.Getpid(), unix.SIGTSTP)
-	foreground(tty, pid)
-	unix.Kill(-pid, unix.SIGCONT)
-}
-
-// foreground makes pgrp the terminal's foreground process group. A background
-// process that does so is sent SIGTTOU, which is ignored meanwhile.
-func foreground(tty *os.File, pgrp int) {
-	signal.Ignore(unix.SIGTTOU)
-	defer signal.Reset(unix.SIGTTOU)
-	unix.IoctlSetPointerInt(int(tty.Fd()), unix.TIOCSPGRP, pgrp)
 }
 
 // newView prepares the /proc view (package procview) when it applies: by default
@@ -436,9 +403,31 @@ func exitStatus(ws unix.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+// callerUmask returns the launcher's umask, which COMMAND gets as any program started
+// by the caller would. umask(2) can only be read by setting it; the launcher creates no
+// file meanwhile.
+func callerUmask() int {
+	m := unix.Umask(0o22)
+	unix.Umask(m)
+	return m
+}
+
+// launcherArgs returns the memory of the launcher's command line: os.Args point into
+// the block the kernel laid out for it (the runtime does not copy them), one string
+// after the other, each ended by a NUL.
+func launcherArgs() *ns.Args {
+	if len(os.Args) == 0 {
+		return nil
+	}
+	first := os.Args[0]
+	last := os.Args[len(os.Args)-1]
+	start := uintptr(unsafe.Pointer(unsafe.StringData(first)))
+	end := uintptr(unsafe.Pointer(unsafe.StringData(last))) + uintptr(len(last)) + 1
+	if first == "" || last == "" || end <= start || end-start > 1<<20 {
+		return nil
+	}
+	// SAFETY: [start, end) is the argv block, which lives as long as the process.
+	return &ns.Args{Mem: unsafe.Slice(unsafe.StringData(first), int(end-start))}
 }
 
 // checkStdio refuses a directory as descriptor 0, 1 or 2, which COMMAND inherits: from

@@ -18,9 +18,11 @@ import (
 type op uint8
 
 const (
-	opDieWithParent op = iota
+	opDumpable op = iota
+	opDieWithParent
 	opJoinCgroup
 	opJoinCgroupV2
+	opClose
 	opUnshare
 	opHostname
 	opLoopback
@@ -39,21 +41,24 @@ const (
 	opUser
 	opSetCaps
 	opNoNewPrivs
-	opCloseFDs
+	opCloseAll
+	opLandlock
 	opSeccomp
 	opChdir
 	opInit
+	opWaitGo
 	opExec
 )
 
 // phase groups the ops for -v's summary.
 var phase = [...]string{
-	opDieWithParent: "namespaces", opJoinCgroup: "cgroup join", opJoinCgroupV2: "cgroup join",
+	opDumpable: "process", opDieWithParent: "namespaces", opJoinCgroup: "cgroup join", opJoinCgroupV2: "cgroup join", opClose: "cgroup join",
 	opUnshare: "namespaces", opHostname: "namespaces", opLoopback: "namespaces",
 	opUmask: "mounts", opPrivate: "mounts", opRoot: "mounts", opMount: "mounts", opNode: "mounts",
 	opPivot: "pivot_root", opMoveRoot: "pivot_root", opNofile: "process", opSetsid: "process", opForeground: "process", opSignals: "process",
 	opDropBounding: "capabilities", opUser: "process", opSetCaps: "capabilities", opNoNewPrivs: "capabilities",
-	opCloseFDs: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process", opExec: "exec",
+	opCloseAll: "process", opLandlock: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process",
+	opWaitGo: "process", opExec: "exec",
 }
 
 // A step is one prepared action of the child. Only the fields its op needs are set.
@@ -78,6 +83,8 @@ type step struct {
 	none  *unix.Sigset_t
 	cmd   *command
 	rlim  *unix.Rlimit
+	fds   []int
+	args  *ns.Args
 }
 
 // zero is "0", the pid that stands for the writer itself in a cgroup's tasks file.
@@ -94,6 +101,7 @@ type setup struct {
 	keep      caps.Set
 	capLast   int
 	tty       bool
+	term      *terminal // the caller's terminal, or nil
 	cmd       *command
 	lifeR     int
 	lifeW     int
@@ -101,6 +109,11 @@ type setup struct {
 	initramfs bool         // / is the initramfs: no pivot_root
 	nofile    *unix.Rlimit // RLIMIT_NOFILE to restore, or nil
 	view      *procview.View
+	umask     int      // the caller's, for COMMAND
+	errW      int      // the child's end of the error pipe
+	stoppedW  int      // --init with a terminal: PID 1's end of the stop pipe, else -1
+	traced    bool     // the launcher traces COMMAND (see supervise): the child waits for it
+	args      *ns.Args // the launcher's command line, hidden in PID 1 under --init
 }
 
 // steps returns the child's steps, in the order they run. The order matters:
@@ -119,12 +132,26 @@ func (s *setup) steps() ([]step, error) {
 	var st []step
 	add := func(x step) { st = append(st, x) }
 
+	add(step{op: opDumpable, what: "set not dumpable"})
 	add(step{op: opDieWithParent, what: "set parent-death signal", fd: s.lifeR, fd2: s.lifeW})
-	for i, fd := range s.cg.JoinFDs() {
+	joins := s.cg.JoinFDs()
+	for i, fd := range joins {
 		add(step{op: opJoinCgroup, what: "join cgroup", path: s.cg.Dirs()[i], fd: fd, str: &zero[0], n: len(zero)})
 	}
-	if _, procs := s.cg.V2(); procs >= 0 {
+	dir, procs := s.cg.V2()
+	if procs >= 0 {
 		add(step{op: opJoinCgroupV2, what: "join cgroup", path: "cgroup.procs", fd: procs, str: &zero[0], n: len(zero)})
+	}
+	// The cgroup files and the v2 directory are the host's: closed as soon as the
+	// child is in its cgroups (see opCloseAll for why closing matters).
+	var cgFDs []int
+	for _, fd := range append(append([]int{}, joins...), dir, procs) {
+		if fd >= 0 {
+			cgFDs = append(cgFDs, fd)
+		}
+	}
+	if len(cgFDs) > 0 {
+		add(step{op: opClose, what: "close", path: "cgroup descriptors", fds: cgFDs})
 	}
 	add(step{op: opUnshare, what: "unshare", path: "cgroup namespace", n: unix.CLONE_NEWCGROUP})
 	host := []byte(s.cfg.Hostname)
@@ -138,7 +165,7 @@ func (s *setup) steps() ([]step, error) {
 		add(step{op: opLoopback, what: "bring up", path: "lo", ifr: ifr})
 	}
 
-	add(step{op: opUmask, what: "umask"})
+	add(step{op: opUmask, what: "umask", path: "0"})
 	add(step{op: opPrivate, what: "make mounts private", path: "/"})
 	rootfs, err := mount.CString(s.rootfs)
 	if err != nil {
@@ -173,6 +200,16 @@ func (s *setup) steps() ([]step, error) {
 	} else {
 		add(step{op: opPivot, what: "pivot_root", path: s.rootfs})
 	}
+	// The launcher is its tracer by now (it attaches as soon as the clone returns, so
+	// the child hardly ever waits here): COMMAND cannot leave it.
+	if s.traced {
+		add(step{op: opWaitGo, what: "wait for the launcher", path: "tracer", fd: s.lifeR})
+	}
+	// From here on paths resolve inside the container: nothing of the host may be open
+	// by then, not even close-on-exec (DESIGN.md, lesson 13). The error pipe leads
+	// nowhere.
+	add(step{op: opCloseAll, what: "close descriptors", path: "all but the error pipe", fd: s.errW, fd2: -1})
+	add(step{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"})
 
 	if s.tty {
 		add(step{op: opForeground, what: "take the terminal's foreground", path: "stdin", fd: 0})
@@ -191,7 +228,6 @@ func (s *setup) steps() ([]step, error) {
 	}
 	add(step{op: opSetCaps, what: "capset", path: "0x" + strconv.FormatUint(uint64(s.keep), 16), caps: cp})
 	add(step{op: opNoNewPrivs, what: "set no_new_privs"})
-	add(step{op: opCloseFDs, what: "close inherited descriptors"})
 	if s.cfg.Seccomp {
 		prog, err := seccomp.Program()
 		if err != nil {
@@ -199,19 +235,20 @@ func (s *setup) steps() ([]step, error) {
 		}
 		add(step{op: opSeccomp, what: "load seccomp filter", path: strconv.Itoa(int(prog.Len)) + " instructions", prog: prog})
 	}
+	add(step{op: opUmask, what: "umask", path: "0" + strconv.FormatInt(int64(s.umask), 8), n: s.umask})
 	wd, err := mount.CString(s.cfg.Workdir)
 	if err != nil {
 		return nil, err
 	}
 	add(step{op: opChdir, what: "chdir", path: s.cfg.Workdir, str: wd})
 	if s.cfg.Init {
-		waitFor := append([]unix.Signal{unix.SIGCHLD}, forwarded...)
+		waitFor := append([]unix.Signal{unix.SIGCHLD, unix.SIGCONT}, forwarded...)
 		tty := -1
 		if s.tty {
 			tty = 0
 		}
 		add(step{op: opInit, what: "start init", block: ns.Signals(append(waitFor, unix.SIGTTOU)...),
-			wait: ns.Signals(waitFor...), none: ns.Signals(), fd: tty})
+			wait: ns.Signals(waitFor...), none: ns.Signals(), fd: tty, fd2: s.stoppedW, args: s.args})
 	}
 	add(step{op: opExec, what: "exec", path: s.cfg.Command[0], cmd: s.cmd})
 	return st, nil

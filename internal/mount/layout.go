@@ -39,7 +39,7 @@ type Bind struct {
 // Spec says what the container's file system holds besides ROOTFS.
 type Spec struct {
 	ReadOnly  bool     // the root read-only
-	RootFlags uintptr  // per-mount flags of ROOTFS's mount, kept by the root's remount (see Flags)
+	RootFlags uintptr  // per-mount flags of ROOTFS's mount, kept by the root's last step (see Flags)
 	TmpSize   int64    // size limit of /tmp in bytes, 0 for tmpfs's default
 	Cgroups   []Cgroup // hierarchies to show under /sys/fs/cgroup
 	Binds     []Bind
@@ -51,7 +51,7 @@ type Spec struct {
 type View struct {
 	Target string // the file it covers
 	FD     int    // the /dev/fuse connection, which the child closes once mounted
-	Data   string // mount(2) data
+	Data   string // its mount options
 }
 
 // Per-mount flags of each kind of mount. Every writable mount is nodev, /dev excepted,
@@ -66,6 +66,12 @@ const (
 	tmpFlags    = unix.MS_NOSUID | unix.MS_NODEV
 	cgroupFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 )
+
+// PtyMax bounds the pseudo-terminals of one container's devpts instance. The kernel's
+// pool (kernel.pty.max, 4096 by default, less kernel.pty.reserve for the host's own
+// instance) is shared by every container: without a bound, one container that opens
+// them all leaves none for the others.
+const PtyMax = 256
 
 // Masked paths: what a container must not read. Files are covered by the host's
 // /dev/null, directories by an empty read-only tmpfs; paths the kernel lacks are
@@ -87,49 +93,48 @@ var devices = []struct {
 }
 
 // Layout returns the file-system steps of a container in the order they must run,
-// all before pivot_root: each target is opened inside the root (see the package
-// documentation) while the host's /proc still serves /proc/self/fd.
+// all before pivot_root, while the host's /proc still serves /proc/self/fd. /proc,
+// /dev, /sys and /tmp are found from the root, each once; everything below them is
+// found from their own mounts (see the slots).
 func Layout(s Spec) ([]Step, error) {
 	var b builder
-	b.mount("mount proc", "/proc", NoSymlinks, CreateDir, MountOpts{Source: "proc", FSType: "proc", Flags: procFlags})
+	b.mount("mount proc", "/proc", CreateDir, MountOpts{Source: "proc", FSType: "proc", Flags: procFlags, Keep: SlotProc})
 
 	// /dev: a fresh tmpfs with nodes of our own; nothing of the image's /dev is
 	// trusted (runc CVE-2025-31133: a /dev/null that was a symlink).
-	b.mount("mount tmpfs", "/dev", NoSymlinks, CreateDir, MountOpts{Source: "tmpfs", FSType: "tmpfs", Flags: devFlags, Data: "mode=755,size=65536k"})
+	b.mount("mount tmpfs", "/dev", CreateDir, MountOpts{Source: "tmpfs", FSType: "tmpfs", Flags: devFlags,
+		Data: "mode=755,size=65536k", Keep: SlotDev})
 	for _, d := range devices {
 		b.node(NewDevice("/dev/"+d.name, 0o666, Dev(d.major, d.minor)))
 	}
 	b.node(NewDir("/dev/pts", 0o755))
-	b.mount("mount devpts", "/dev/pts", NoSymlinks, MustExist, MountOpts{Source: "devpts", FSType: "devpts", Flags: ptsFlags,
-		Data: "newinstance,ptmxmode=0666,mode=0620,gid=5"})
+	b.mount("mount devpts", "/dev/pts", MustExist, MountOpts{Source: "devpts", FSType: "devpts", Flags: ptsFlags,
+		Data: "newinstance,ptmxmode=0666,mode=0620,gid=5,max=" + strconv.Itoa(PtyMax)})
 	b.node(NewSymlink("/dev/ptmx", "pts/ptmx"))
 	b.node(NewDir("/dev/shm", 0o1777))
-	b.mount("mount tmpfs", "/dev/shm", NoSymlinks, MustExist, MountOpts{Source: "shm", FSType: "tmpfs", Flags: shmFlags, Data: "mode=1777,size=65536k"})
+	b.mount("mount tmpfs", "/dev/shm", MustExist, MountOpts{Source: "shm", FSType: "tmpfs", Flags: shmFlags, Data: "mode=1777,size=65536k"})
 	b.node(NewDir("/dev/mqueue", 0o755))
-	b.mount("mount mqueue", "/dev/mqueue", NoSymlinks, MustExist, MountOpts{Source: "mqueue", FSType: "mqueue", Flags: shmFlags})
+	b.mount("mount mqueue", "/dev/mqueue", MustExist, MountOpts{Source: "mqueue", FSType: "mqueue", Flags: shmFlags})
 	b.node(NewSymlink("/dev/fd", "/proc/self/fd"))
 	for i, name := range []string{"stdin", "stdout", "stderr"} {
 		b.node(NewSymlink("/dev/"+name, "/proc/self/fd/"+strconv.Itoa(i)))
 	}
 
-	// /sys read-only, as systemd's container interface requires. sysfs is mounted
-	// read-write and then made read-only per mount: with --net host the superblock is
-	// the host's, and the host's /sys must stay as it is.
-	b.mount("mount sysfs", "/sys", NoSymlinks, CreateDir, MountOpts{Source: "sysfs", FSType: "sysfs", Flags: sysFlags,
-		Remount: unix.MS_RDONLY | sysFlags})
+	// /sys read-only, as systemd's container interface requires: read-only on this
+	// mount only. With --net host the superblock is the host's, and the host's /sys
+	// must stay as it is.
+	b.mount("mount sysfs", "/sys", CreateDir, MountOpts{Source: "sysfs", FSType: "sysfs", Flags: unix.MS_RDONLY | sysFlags, Keep: SlotSys})
 	cgroupSteps(&b, s.Cgroups)
 
 	for _, p := range maskedFiles {
-		b.mount("mask", p, NoSymlinks, MustExist, MountOpts{Source: "/dev/null", Flags: unix.MS_BIND,
-			Remount: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NOEXEC, Optional: true})
+		b.bind("mask", "/dev/null", p, MustExist, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, true)
 	}
 	for _, p := range maskedDirs {
-		b.mount("mask", p, NoSymlinks, MustExist, MountOpts{Source: "tmpfs", FSType: "tmpfs",
+		b.mount("mask", p, MustExist, MountOpts{Source: "tmpfs", FSType: "tmpfs",
 			Flags: unix.MS_RDONLY | procFlags, Data: "size=4k", Optional: true})
 	}
 	for _, p := range readOnlyPaths {
-		b.mount("make read-only", p, NoSymlinks, MustExist, MountOpts{Self: true, Flags: unix.MS_BIND | unix.MS_REC,
-			Remount: unix.MS_RDONLY | procFlags, Optional: true})
+		b.self("make read-only", p, unix.MS_RDONLY|procFlags)
 	}
 
 	for _, v := range s.View {
@@ -138,7 +143,7 @@ func Layout(s Spec) ([]Step, error) {
 		// launcher died meanwhile, only the release of its last descriptor aborts the
 		// connection and frees the waiter. With the child holding one, it would wait
 		// for ever.
-		b.mount("mount /proc view", v.Target, NoSymlinks, MustExist, MountOpts{Source: "launch", FSType: "fuse",
+		b.mount("mount /proc view", v.Target, MustExist, MountOpts{Source: "launch", FSType: "fuse",
 			Flags: unix.MS_RDONLY | procFlags, Data: v.Data, CloseFD: &v.FD})
 	}
 
@@ -146,19 +151,18 @@ func Layout(s Spec) ([]Step, error) {
 	if s.TmpSize > 0 {
 		tmpData += ",size=" + strconv.FormatInt(s.TmpSize, 10)
 	}
-	b.mount("mount tmpfs", "/tmp", NoSymlinks, CreateDir, MountOpts{Source: "tmpfs", FSType: "tmpfs", Flags: tmpFlags, Data: tmpData})
-
+	b.mount("mount tmpfs", "/tmp", CreateDir, MountOpts{Source: "tmpfs", FSType: "tmpfs", Flags: tmpFlags, Data: tmpData})
 	for _, bind := range s.Binds {
 		bindSteps(&b, bind)
 	}
 
 	// Last, so that binds into /dev could still create their mount points.
-	b.mount("make read-only", "/dev", NoSymlinks, MustExist, MountOpts{Flags: unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | devFlags})
-	rootFlags := unix.MS_REMOUNT | unix.MS_BIND | unix.MS_NODEV | s.RootFlags
+	b.flags("make read-only", SlotDev, unix.MS_RDONLY|devFlags)
+	rootFlags := unix.MS_NODEV | s.RootFlags
 	if s.ReadOnly {
 		rootFlags |= unix.MS_RDONLY
 	}
-	b.mount("remount root", "/", NoSymlinks, MustExist, MountOpts{Flags: rootFlags})
+	b.flags("remount root", SlotRoot, rootFlags)
 	return b.steps, b.err
 }
 
@@ -168,41 +172,46 @@ func cgroupSteps(b *builder, cgs []Cgroup) {
 	}
 	const root = "/sys/fs/cgroup"
 	if len(cgs) == 1 && cgs[0].Dir == "" { // pure v2
-		b.mount("mount cgroup2", root, NoSymlinks, MustExist, MountOpts{Source: "cgroup2", FSType: "cgroup2",
-			Flags: cgroupFlags, Remount: unix.MS_RDONLY | cgroupFlags})
+		b.mount("mount cgroup2", root, MustExist, MountOpts{Source: "cgroup2", FSType: "cgroup2", Flags: unix.MS_RDONLY | cgroupFlags})
 		return
 	}
-	b.mount("mount tmpfs", root, NoSymlinks, MustExist, MountOpts{Source: "cgroup", FSType: "tmpfs", Flags: cgroupFlags, Data: "mode=755,size=4k"})
+	b.mount("mount tmpfs", root, MustExist, MountOpts{Source: "cgroup", FSType: "tmpfs", Flags: cgroupFlags,
+		Data: "mode=755,size=4k", Keep: SlotCgroup})
 	for _, cg := range cgs {
 		dir := root + "/" + cg.Dir
 		b.node(NewDir(dir, 0o755))
 		// A new mount of an existing hierarchy shares its superblock with the host's:
-		// mounted read-write, then made read-only for this mount only (cgroups inside
-		// are read-only: CVE-2022-0492).
-		b.mount("mount "+cg.FSType, dir, NoSymlinks, MustExist, MountOpts{Source: cg.FSType, FSType: cg.FSType,
-			Flags: cgroupFlags, Data: cg.Options, Remount: unix.MS_RDONLY | cgroupFlags})
+		// read-only on this mount only (cgroups inside are read-only: CVE-2022-0492).
+		b.mount("mount "+cg.FSType, dir, MustExist, MountOpts{Source: cg.FSType, FSType: cg.FSType,
+			Flags: unix.MS_RDONLY | cgroupFlags, Data: cg.Options})
 		for _, l := range cg.Links {
 			if l != cg.Dir {
 				b.node(NewSymlink(root+"/"+l, cg.Dir))
 			}
 		}
 	}
-	b.mount("make read-only", root, NoSymlinks, MustExist, MountOpts{Flags: unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | cgroupFlags})
+	b.flags("make read-only", SlotCgroup, unix.MS_RDONLY|cgroupFlags)
 }
 
-// bindSteps binds a host path. DST resolves inside the root, following the image's
-// symlinks as if the root were /. A directory bind is nodev (it is a place where a
-// node could be made); a file bind keeps the source's own flags, so that a bound
-// device node works.
+// bindSteps binds a host path. DST resolves from the root, following the image's
+// symlinks as if the root were /; a DST that resolves to the root itself is refused. A
+// directory bind is nodev (it is a place where a node could be made); a file bind
+// keeps the source's own flags, so that a bound device node works.
 func bindSteps(b *builder, bind Bind) {
-	st, err := os.Stat(bind.Src)
+	fi, err := os.Lstat(bind.Src)
+	if err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		// The caller's path is trusted, but a symlink at its end may have been put
+		// there by a container that can write the directory: bind what it points to
+		// by naming it.
+		err = &os.PathError{Op: "lstat", Path: bind.Src, Err: errSymlink}
+	}
 	if err != nil {
 		b.fail(errs.Wrap("--bind "+bind.Src, err))
 		return
 	}
 	create := uint32(CreateFile)
 	var flags uintptr
-	if st.IsDir() {
+	if fi.IsDir() {
 		create, flags = CreateDir, unix.MS_NODEV
 	}
 	keep, err := Flags(bind.Src)
@@ -223,8 +232,15 @@ func bindSteps(b *builder, bind Bind) {
 	}
 	// Not recursive, as the root's bind: the nodev and ro set here would not reach the
 	// mounts below SRC.
-	b.mount("bind "+bind.Src, bind.Dst, InRoot, create, MountOpts{Source: bind.Src, Flags: unix.MS_BIND, Remount: flags | unix.MS_NOSUID})
+	b.bind("bind "+bind.Src, bind.Src, bind.Dst, create, flags|unix.MS_NOSUID, false)
 }
+
+// errSymlink is why a --bind source that is a symlink is refused.
+var errSymlink = errorString("is a symlink: give the path it points to")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
 
 // Flags returns the per-mount flags of the mount holding path, as MS_* flags, so that
 // a bind remount keeps them (it would otherwise clear nosuid, noexec and the rest).
@@ -257,17 +273,72 @@ func (b *builder) fail(err error) {
 	}
 }
 
-func (b *builder) mount(what, p string, resolve uint64, create uint32, o MountOpts) {
-	t, err := NewTarget(p, resolve, create)
+// mount adds the mount of a new file system on p, found from the file system that
+// holds p's parent: the root for /proc, /dev, /sys and /tmp, their own mounts below.
+// Nothing on the way may be a symlink.
+func (b *builder) mount(what, p string, create uint32, o MountOpts) {
+	t, err := newTarget(baseOf(parentOf(p)), p, NoSymlinks, create)
 	if err != nil {
 		b.fail(err)
 		return
 	}
-	m, err := NewMount(t, o)
+	m, err := newFS(t, o)
 	if err != nil {
 		b.fail(err)
 		return
 	}
+	b.steps = append(b.steps, Step{What: what, Mount: m})
+}
+
+// bind adds the bind of the host path src on dst with the per-mount flags flags. A
+// mask (mask true) covers a path below /proc or /sys, found from that mount and
+// skipped where the kernel lacks it; any other dst is found from the root, following
+// the image's symlinks inside it, and may not be the root itself.
+func (b *builder) bind(what, src, dst string, create uint32, flags uintptr, mask bool) {
+	base, resolve := SlotRoot, uint64(InRoot)
+	if mask {
+		base, resolve = baseOf(parentOf(dst)), NoSymlinks
+	}
+	t, err := newTarget(base, dst, resolve, create)
+	if err != nil {
+		b.fail(err)
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(src, &st); err != nil {
+		b.fail(errs.Wrap("--bind "+src, &os.PathError{Op: "stat", Path: src, Err: err}))
+		return
+	}
+	srcp, err := CString(src)
+	if err != nil {
+		b.fail(err)
+		return
+	}
+	m := &Mount{Target: t, kind: kindBind, bindSrc: srcp, srcDev: uint64(st.Dev), srcIno: st.Ino, flags: flags,
+		attr: attrs(flags), keep: -1, optional: mask, notRoot: !mask, closeFD: -1}
+	b.steps = append(b.steps, Step{What: what, Mount: m})
+}
+
+// self adds the bind of p, below /proc, onto itself with the per-mount flags flags;
+// skipped where the kernel lacks p.
+func (b *builder) self(what, p string, flags uintptr) {
+	t, err := newTarget(baseOf(parentOf(p)), p, NoSymlinks, MustExist)
+	if err != nil {
+		b.fail(err)
+		return
+	}
+	m := &Mount{Target: t, kind: kindSelf, flags: flags, attr: attrs(flags), keep: -1, optional: true, closeFD: -1}
+	b.steps = append(b.steps, Step{What: what, Mount: m})
+}
+
+// flags adds the step that sets the per-mount flags of the mount in slot to flags.
+func (b *builder) flags(what string, slot int, flags uintptr) {
+	t, err := newTarget(SlotRoot, slotPath[slot], NoSymlinks, MustExist)
+	if err != nil {
+		b.fail(err)
+		return
+	}
+	m := &Mount{Target: t, kind: kindFlags, ref: slot, flags: flags, keep: -1, closeFD: -1}
 	b.steps = append(b.steps, Step{What: what, Mount: m})
 }
 

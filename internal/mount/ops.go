@@ -7,93 +7,430 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A Mount is one prepared mount(2) inside the container root.
+// What a Mount does.
+const (
+	kindNew   = iota // mount a new file system
+	kindBind         // bind a host path
+	kindSelf         // bind the target onto itself, to give it flags of its own
+	kindFlags        // change the per-mount flags of a mount in a slot
+)
+
+// sourceKey is fsconfig(2)'s key for what mount(2) calls the source.
+var sourceKey = unsafe.StringData("source\x00")
+
+// An option is one key (and value) of a file system's mount options, for fsconfig(2).
+type option struct{ key, val *byte } // val nil: a flag
+
+// A Mount is one prepared mount inside the container. Its flags are set on the mount
+// itself: a new file system gets them from fsmount(2) before it is attached, a bind
+// from a remount through the descriptor of the new mount, never through a path that
+// would be resolved again (a neighbour may rename entries of ROOTFS between two steps).
 type Mount struct {
 	Target   Target
-	source   *byte // nil for none
-	self     bool  // bind the target onto itself
+	kind     int
 	fstype   *byte
-	flags    uintptr
-	data     *byte
-	remount  uintptr // if non-zero, remount the new mount with MS_REMOUNT|MS_BIND|remount
+	source   *byte    // mount(2) source, for kernels without the new mount API
+	opts     []option // the file system's options, for fsconfig(2)
+	data     *byte    // the same joined with commas, for mount(2)
+	bindSrc  *byte    // kindBind: the host path
+	srcDev   uint64   // kindBind: what the parent found there, checked in the child
+	srcIno   uint64
+	flags    uintptr // per-mount MS_* flags the mount ends with
+	attr     uint64  // the same as MOUNT_ATTR_* for fsmount(2)
+	magic    int64   // the file system's statfs type, checked on the legacy path
+	keep     int     // the slot to keep the new mount's descriptor in, or -1
+	ref      int     // kindFlags: the slot of the mount to change
 	optional bool    // a missing target is skipped
+	notRoot  bool    // a target that is the container's root is refused
 	closeFD  int     // a descriptor to close once mounted, or -1
 }
 
 // MountOpts describes a Mount.
 type MountOpts struct {
-	Source   string  // "" for none
-	Self     bool    // source is the target itself (a read-only bind of a path onto itself)
-	FSType   string  // "" for none (binds, remounts)
-	Flags    uintptr // MS_* flags of the mount
-	Data     string  // file-system options
-	Remount  uintptr // per-mount flags to set on the new mount afterwards (MS_RDONLY, ...)
+	Source   string  // mount(2) source of a new file system ("proc", "tmpfs")
+	FSType   string  // the file system type of a new file system
+	Data     string  // its options, comma-separated
+	Flags    uintptr // per-mount flags it ends with: MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, atime
 	Optional bool    // skip when the target does not exist (masks of files a kernel lacks)
+	Keep     int     // a slot to keep the mount's descriptor in; 0 (the root's) for none
 	// CloseFD is a descriptor to close right after the mount: the /dev/fuse
 	// connection of a FUSE mount, which the child must not keep (see procview).
 	CloseFD *int
 }
 
-// NewMount prepares a mount on t.
-func NewMount(t Target, o MountOpts) (*Mount, error) {
-	m := &Mount{Target: t, self: o.Self, flags: o.Flags, remount: o.Remount, optional: o.Optional,
-		closeFD: -1}
+// magics are the statfs types of the file systems launch mounts (statfs(2)); x/sys
+// lacks mqueue's, whose mounts are checked by their mount ID alone.
+var magics = map[string]int64{
+	"proc": unix.PROC_SUPER_MAGIC, "tmpfs": unix.TMPFS_MAGIC, "sysfs": unix.SYSFS_MAGIC,
+	"devpts": unix.DEVPTS_SUPER_MAGIC, "cgroup": unix.CGROUP_SUPER_MAGIC,
+	"cgroup2": unix.CGROUP2_SUPER_MAGIC, "fuse": unix.FUSE_SUPER_MAGIC,
+}
+
+// newFS prepares the mount of a new file system on t.
+func newFS(t Target, o MountOpts) (*Mount, error) {
+	m := &Mount{Target: t, kind: kindNew, flags: o.Flags, attr: attrs(o.Flags), magic: magics[o.FSType],
+		optional: o.Optional, keep: keepSlot(o.Keep), closeFD: -1}
 	if o.CloseFD != nil {
 		m.closeFD = *o.CloseFD
 	}
 	var err error
-	for _, s := range []struct {
-		dst **byte
-		v   string
-	}{{&m.source, o.Source}, {&m.fstype, o.FSType}, {&m.data, o.Data}} {
-		if s.v != "" {
-			if *s.dst, err = CString(s.v); err != nil {
-				return nil, err
+	if m.fstype, err = CString(o.FSType); err != nil {
+		return nil, err
+	}
+	if m.source, err = CString(o.Source); err != nil {
+		return nil, err
+	}
+	if o.Data != "" {
+		if m.data, err = CString(o.Data); err != nil {
+			return nil, err
+		}
+		for _, kv := range strings.Split(o.Data, ",") {
+			k, v, hasValue := strings.Cut(kv, "=")
+			opt := option{key: cstr(k)}
+			if hasValue {
+				opt.val = cstr(v)
 			}
+			m.opts = append(m.opts, opt)
 		}
 	}
 	return m, nil
 }
 
-// Do carries out m inside root. Runs in the child.
+func keepSlot(s int) int {
+	if s == SlotRoot {
+		return -1
+	}
+	return s
+}
+
+// attrs converts per-mount MS_* flags to the MOUNT_ATTR_* flags of fsmount(2).
+func attrs(ms uintptr) uint64 {
+	var a uint64
+	for _, f := range []struct {
+		ms   uintptr
+		attr uint64
+	}{
+		{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+		{unix.MS_NOATIME, unix.MOUNT_ATTR_NOATIME}, {unix.MS_STRICTATIME, unix.MOUNT_ATTR_STRICTATIME},
+		{unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME},
+	} {
+		if ms&f.ms != 0 {
+			a |= f.attr
+		}
+	}
+	return a
+}
+
+// Do carries out m. Runs in the child.
 //
 //go:nosplit
 //go:norace
-func (m *Mount) Do(root int) unix.Errno {
-	fd, e := open(root, &m.Target)
+func (m *Mount) Do(s *State) unix.Errno {
+	if m.kind == kindFlags {
+		if s.slot[m.ref] < 0 {
+			return unix.EBADF
+		}
+		return remount(s, s.slot[m.ref], m.flags)
+	}
+	t, e := open(s, &m.Target)
 	if e != 0 {
 		if e == unix.ENOENT && m.optional {
 			return 0
 		}
 		return e
 	}
-	var tbuf, sbuf [32]byte
-	target := fdPath(&tbuf, fd)
-	src := m.source
-	if m.self {
-		src = fdPath(&sbuf, fd)
+	if m.notRoot {
+		if sameFile(s, t, s.rootDev, s.rootIno) == 0 {
+			closeFD(t)
+			return unix.EXDEV
+		}
 	}
-	// SAFETY: every pointer is a NUL-terminated string prepared by the parent or
-	// built on this stack.
-	_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(src)), uintptr(unsafe.Pointer(target)),
-		uintptr(unsafe.Pointer(m.fstype)), m.flags, uintptr(unsafe.Pointer(m.data)), 0)
-	closeFD(fd)
+	var mfd int
+	if !s.legacy {
+		mfd, e = m.attach(s, t)
+		if e == unix.ENOSYS {
+			e = s.goLegacy()
+		}
+	}
+	if s.legacy && e == 0 {
+		mfd, e = m.legacyMount(s, t)
+	}
+	closeFD(t)
 	if m.closeFD >= 0 {
 		closeFD(m.closeFD)
 	}
-	if e != 0 || m.remount == 0 {
+	if e != 0 {
 		return e
 	}
-	// The descriptor still names the file under the new mount; open the path again to
-	// reach the mount itself.
-	if fd, e = open(root, &m.Target); e != 0 {
-		return e
+	if m.keep >= 0 {
+		s.slot[m.keep] = mfd
+	} else {
+		closeFD(mfd)
 	}
-	target = fdPath(&tbuf, fd)
-	_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, 0, uintptr(unsafe.Pointer(target)), 0,
-		unix.MS_REMOUNT|unix.MS_BIND|m.remount, 0, 0)
-	closeFD(fd)
+	return 0
+}
+
+// attach makes the mount with the new mount API (Linux 5.2): the mount is made
+// detached, given its flags, and moved onto the target descriptor t. It returns the
+// descriptor of the attached mount. ENOSYS: the kernel lacks the API.
+//
+//go:nosplit
+//go:norace
+func (m *Mount) attach(s *State, t int) (int, unix.Errno) {
+	var mfd int
+	var e unix.Errno
+	switch m.kind {
+	case kindNew:
+		mfd, e = m.fsNew()
+	case kindBind:
+		// The source is resolved again in the child's own mount namespace, which
+		// open_tree(2) needs; it must still be what the parent checked.
+		mfd, e = openTree(atFDCWD, m.bindSrc, unix.AT_SYMLINK_NOFOLLOW)
+		if e == 0 {
+			if e = sameFile(s, mfd, m.srcDev, m.srcIno); e != 0 {
+				closeFD(mfd)
+			}
+		}
+	case kindSelf:
+		mfd, e = openTree(t, empty, unix.AT_EMPTY_PATH)
+	}
+	if e != 0 {
+		return -1, e
+	}
+	// SAFETY: empty is a static string.
+	if _, _, e = unix.RawSyscall6(unix.SYS_MOVE_MOUNT, uintptr(mfd), uintptr(unsafe.Pointer(empty)), uintptr(t),
+		uintptr(unsafe.Pointer(empty)), unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0); e != 0 {
+		if e == unix.EINVAL {
+			e = mismatch(s, mfd, t)
+		}
+		closeFD(mfd)
+		if e == unix.ENOSYS {
+			e = unix.EINVAL // open_tree worked: the API is there
+		}
+		return -1, e
+	}
+	if m.kind != kindNew {
+		// A clone keeps its source's flags; these are set through the new mount's own
+		// descriptor, which names that mount and nothing else.
+		if e = remount(s, mfd, m.flags); e != 0 {
+			closeFD(mfd)
+			return -1, e
+		}
+	}
+	return mfd, 0
+}
+
+// mismatch explains move_mount(2)'s EINVAL as mount(2) would: ENOTDIR for a directory
+// over anything else (a FIFO or device node of the image, say), EISDIR for a file over
+// a directory.
+//
+//go:nosplit
+//go:norace
+func mismatch(s *State, mfd, t int) unix.Errno {
+	// SAFETY: s is the child's own memory.
+	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(mfd), uintptr(unsafe.Pointer(&s.st)), 0); e != 0 {
+		return unix.EINVAL
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(t), uintptr(unsafe.Pointer(&s.st2)), 0); e != 0 {
+		return unix.EINVAL
+	}
+	srcDir, dstDir := s.st.Mode&unix.S_IFMT == unix.S_IFDIR, s.st2.Mode&unix.S_IFMT == unix.S_IFDIR
+	switch {
+	case srcDir && !dstDir:
+		return unix.ENOTDIR
+	case !srcDir && dstDir:
+		return unix.EISDIR
+	}
+	return unix.EINVAL
+}
+
+// fsNew makes a new file system with fsopen(2), fsconfig(2) and fsmount(2), its
+// per-mount flags set, not yet attached anywhere.
+//
+//go:nosplit
+//go:norace
+func (m *Mount) fsNew() (int, unix.Errno) {
+	// SAFETY: every pointer is a NUL-terminated string prepared by the parent.
+	fs, _, e := unix.RawSyscall(unix.SYS_FSOPEN, uintptr(unsafe.Pointer(m.fstype)), unix.FSOPEN_CLOEXEC, 0)
+	if e != 0 {
+		return -1, e
+	}
+	// The source only names the mount in mountinfo.
+	if _, _, e = unix.RawSyscall6(unix.SYS_FSCONFIG, fs, unix.FSCONFIG_SET_STRING, uintptr(unsafe.Pointer(sourceKey)),
+		uintptr(unsafe.Pointer(m.source)), 0, 0); e != 0 {
+		closeFD(int(fs))
+		return -1, e
+	}
+	for i := range m.opts {
+		o := &m.opts[i]
+		cmd, val := uintptr(unix.FSCONFIG_SET_FLAG), uintptr(0)
+		if o.val != nil {
+			cmd, val = unix.FSCONFIG_SET_STRING, uintptr(unsafe.Pointer(o.val))
+		}
+		if _, _, e = unix.RawSyscall6(unix.SYS_FSCONFIG, fs, cmd, uintptr(unsafe.Pointer(o.key)), val, 0, 0); e != 0 {
+			closeFD(int(fs))
+			return -1, e
+		}
+	}
+	if _, _, e = unix.RawSyscall6(unix.SYS_FSCONFIG, fs, unix.FSCONFIG_CMD_CREATE, 0, 0, 0, 0); e != 0 {
+		closeFD(int(fs))
+		return -1, e
+	}
+	mfd, _, e := unix.RawSyscall(unix.SYS_FSMOUNT, fs, unix.FSMOUNT_CLOEXEC, uintptr(m.attr))
+	closeFD(int(fs))
+	if e == unix.ENOSYS {
+		e = unix.EINVAL // fsopen worked: the API is there
+	}
+	return int(mfd), e
+}
+
+// openTree clones the mount at path below dirfd, not its submounts, as a detached
+// mount: open_tree(2) with OPEN_TREE_CLONE.
+//
+//go:nosplit
+//go:norace
+func openTree(dirfd int, path *byte, flags uintptr) (int, unix.Errno) {
+	// SAFETY: path is a NUL-terminated string prepared by the parent, or static.
+	fd, _, e := unix.RawSyscall(unix.SYS_OPEN_TREE, uintptr(dirfd), uintptr(unsafe.Pointer(path)),
+		unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|flags)
+	return int(fd), e
+}
+
+// remount sets the per-mount flags of the mount whose root mfd is to exactly flags.
+// /proc/self/fd/MFD names that mount itself, whatever has happened to the paths that
+// lead to it since.
+//
+//go:nosplit
+//go:norace
+func remount(s *State, mfd int, flags uintptr) unix.Errno {
+	p := fdPath(&s.path[0], mfd)
+	// SAFETY: p is NUL-terminated in s.
+	_, _, e := unix.RawSyscall6(unix.SYS_MOUNT, 0, uintptr(unsafe.Pointer(p)), 0, unix.MS_REMOUNT|unix.MS_BIND|flags, 0, 0)
 	return e
+}
+
+// sameFile reports ESTALE unless fd is the file dev and ino name.
+//
+//go:nosplit
+//go:norace
+func sameFile(s *State, fd int, dev, ino uint64) unix.Errno {
+	// SAFETY: s is the child's own memory.
+	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&s.st2)), 0); e != 0 {
+		return e
+	}
+	if uint64(s.st2.Dev) != dev || s.st2.Ino != ino {
+		return unix.ESTALE
+	}
+	return 0
+}
+
+// goLegacy switches to mount(2) for the rest of the mounts, the kernel having no new
+// mount API: the root's mount is the first one seen.
+//
+//go:nosplit
+//go:norace
+func (s *State) goLegacy() unix.Errno {
+	s.legacy = true
+	if s.nseen > 0 {
+		return 0
+	}
+	id, e := mountID(s, s.slot[SlotRoot])
+	if e != 0 {
+		return e
+	}
+	s.seen[0], s.nseen = id, 1
+	return 0
+}
+
+// legacyMount makes the mount with mount(2), for kernels before 5.2. mount(2) cannot
+// make a mount without attaching it, and a bind takes its flags only from a second
+// call, so the new mount is found again by its path; the child then checks that what
+// it found is the mount it just made: a mount it has not seen before (its mount ID),
+// of the right file system or source, and fails with ESTALE otherwise. It returns an
+// O_PATH descriptor of the new mount's root.
+//
+//go:nosplit
+//go:norace
+func (m *Mount) legacyMount(s *State, t int) (int, unix.Errno) {
+	tp := fdPath(&s.path[0], t)
+	var e unix.Errno
+	// SAFETY: every pointer is a NUL-terminated string prepared by the parent or in s.
+	switch m.kind {
+	case kindNew:
+		// The read-only flag goes on with the remount below: on a new mount it would
+		// also make a shared superblock (sysfs with --net host, a cgroup hierarchy)
+		// read-only for the host.
+		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.source)), uintptr(unsafe.Pointer(tp)),
+			uintptr(unsafe.Pointer(m.fstype)), m.flags&^unix.MS_RDONLY, uintptr(unsafe.Pointer(m.data)), 0)
+	case kindBind:
+		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.bindSrc)), uintptr(unsafe.Pointer(tp)),
+			0, unix.MS_BIND, 0, 0)
+	case kindSelf:
+		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(tp)), uintptr(unsafe.Pointer(tp)),
+			0, unix.MS_BIND, 0, 0)
+	}
+	if e != 0 {
+		return -1, e
+	}
+	if m.kind == kindSelf {
+		// SAFETY: s is the child's own memory.
+		if _, _, e = unix.RawSyscall(unix.SYS_FSTAT, uintptr(t), uintptr(unsafe.Pointer(&s.st)), 0); e != 0 {
+			return -1, e
+		}
+	}
+	r, e := open(s, &m.Target)
+	if e != 0 {
+		return -1, e
+	}
+	if e = m.check(s, r); e == 0 && (m.kind != kindNew || m.flags&unix.MS_RDONLY != 0) {
+		e = remount(s, r, m.flags)
+	}
+	if e != 0 {
+		closeFD(r)
+		return -1, e
+	}
+	return r, 0
+}
+
+// check reports ESTALE unless r is the mount just made (see legacyMount); s.st holds
+// the target's own stat before a kindSelf bind.
+//
+//go:nosplit
+//go:norace
+func (m *Mount) check(s *State, r int) unix.Errno {
+	id, e := mountID(s, r)
+	if e != 0 {
+		return e
+	}
+	for i := 0; i < s.nseen; i++ {
+		if s.seen[i] == id {
+			return unix.ESTALE
+		}
+	}
+	switch m.kind {
+	case kindNew:
+		// SAFETY: s is the child's own memory.
+		if _, _, e := unix.RawSyscall(unix.SYS_FSTATFS, uintptr(r), uintptr(unsafe.Pointer(&s.sfs)), 0); e != 0 {
+			return e
+		}
+		if m.magic != 0 && int64(s.sfs.Type) != m.magic {
+			return unix.ESTALE
+		}
+	case kindBind:
+		if e := sameFile(s, r, m.srcDev, m.srcIno); e != 0 {
+			return e
+		}
+	case kindSelf:
+		if e := sameFile(s, r, uint64(s.st.Dev), s.st.Ino); e != 0 {
+			return e
+		}
+	}
+	if s.nseen < len(s.seen) {
+		s.seen[s.nseen] = id
+		s.nseen++
+	}
+	return 0
 }
 
 // What a Node makes.
@@ -126,8 +463,8 @@ func NewSymlink(p, to string) (*Node, error) { return newNode(p, kindSymlink, 0,
 // NewDir prepares a directory at p with mode perm.
 func NewDir(p string, perm uint32) (*Node, error) { return newNode(p, kindDir, perm, 0, "") }
 
-// EnsureDir prepares the directory p, resolved with resolve, made with mode 0755 if
-// it is missing: the parents of a --bind destination, as mkdir -p would.
+// EnsureDir prepares the directory p, resolved from the root with resolve, made with
+// mode 0755 if it is missing: the parents of a --bind destination, as mkdir -p would.
 func EnsureDir(p string, resolve uint64) (*Node, error) {
 	t, err := NewTarget(p, resolve, CreateDir)
 	if err != nil {
@@ -136,12 +473,15 @@ func EnsureDir(p string, resolve uint64) (*Node, error) {
 	return &Node{Target: t, kind: kindEnsureDir}, nil
 }
 
+// newNode prepares a node below the file system it belongs to: /dev's, /sys/fs/cgroup's
+// or, for anything else, the root.
 func newNode(p string, kind int, mode uint32, dev uint64, link string) (*Node, error) {
-	t, err := NewTarget(p, NoSymlinks, MustExist)
+	base := baseOf(p)
+	t, err := newTarget(base, p, NoSymlinks, MustExist)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := NewTarget(parentOf(p), NoSymlinks, MustExist)
+	dir, err := newTarget(base, parentOf(p), NoSymlinks, MustExist)
 	if err != nil {
 		return nil, err
 	}
@@ -154,20 +494,19 @@ func newNode(p string, kind int, mode uint32, dev uint64, link string) (*Node, e
 	return n, nil
 }
 
-// Make creates n inside root. The umask must be 0 for modes to be exact. Runs in the
-// child.
+// Make creates n. The umask must be 0 for modes to be exact. Runs in the child.
 //
 //go:nosplit
 //go:norace
-func (n *Node) Make(root int) unix.Errno {
+func (n *Node) Make(s *State) unix.Errno {
 	if n.kind == kindEnsureDir {
-		fd, e := open(root, &n.Target)
+		fd, e := open(s, &n.Target)
 		if e == 0 {
 			closeFD(fd)
 		}
 		return e
 	}
-	dfd, e := open(root, &n.dir)
+	dfd, e := open(s, &n.dir)
 	if e != 0 {
 		return e
 	}
@@ -185,26 +524,73 @@ func (n *Node) Make(root int) unix.Errno {
 }
 
 // OpenRoot binds rootfs onto itself, which makes it a mount point as pivot_root(2)
-// requires, and returns a descriptor of the new mount's root. It runs after the
-// mount namespace is made private, so neither the bind nor anything below it shows on
-// the host. rootfs is the caller's own path, resolved by the parent. Runs in the child.
+// requires, and keeps a descriptor of the new mount in the root slot. It runs after
+// the mount namespace is made private, so neither the bind nor anything below it shows
+// on the host. rootfs is the caller's own path, resolved by the parent: trusted.
+// Runs in the child.
 //
 // The bind is not recursive: mounts the host has below ROOTFS stay out of the
 // container. They would keep their own flags there, where the nodev and --read-only
-// that the root's remount sets on this one mount do not reach them.
+// that the root's last step sets on this one mount do not reach them.
 //
 //go:nosplit
 //go:norace
-func OpenRoot(rootfs *byte) (int, unix.Errno) {
+func OpenRoot(s *State, rootfs *byte) unix.Errno {
 	// SAFETY: rootfs is prepared by the parent.
-	_, _, e := unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(rootfs)), uintptr(unsafe.Pointer(rootfs)), 0,
-		unix.MS_BIND, 0, 0)
+	dir, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(rootfs)),
+		unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
+		return e
+	}
+	mfd, e := openTree(int(dir), empty, unix.AT_EMPTY_PATH)
+	if e == 0 {
+		// SAFETY: empty is a static string.
+		_, _, e = unix.RawSyscall6(unix.SYS_MOVE_MOUNT, uintptr(mfd), uintptr(unsafe.Pointer(empty)), dir,
+			uintptr(unsafe.Pointer(empty)), unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0)
+		if e != 0 {
+			closeFD(mfd)
+		}
+	} else if e == unix.ENOSYS {
+		s.legacy = true
+		mfd, e = legacyRoot(s, rootfs)
+	}
+	closeFD(int(dir))
+	if e != 0 {
+		return e
+	}
+	s.slot[SlotRoot] = mfd
+	// SAFETY: s is the child's own memory.
+	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(mfd), uintptr(unsafe.Pointer(&s.st)), 0); e != 0 {
+		return e
+	}
+	s.rootDev, s.rootIno = uint64(s.st.Dev), s.st.Ino
+	return 0
+}
+
+// legacyRoot is OpenRoot with mount(2). The new mount is found again by the caller's
+// path, which no neighbour can change (the launcher trusts it); its mount ID is the
+// first the child has seen.
+//
+//go:nosplit
+//go:norace
+func legacyRoot(s *State, rootfs *byte) (int, unix.Errno) {
+	// SAFETY: rootfs is prepared by the parent.
+	if _, _, e := unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(rootfs)), uintptr(unsafe.Pointer(rootfs)), 0,
+		unix.MS_BIND, 0, 0); e != 0 {
 		return -1, e
 	}
 	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(rootfs)),
 		unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
-	return int(fd), e
+	if e != 0 {
+		return -1, e
+	}
+	id, e := mountID(s, int(fd))
+	if e != 0 {
+		closeFD(int(fd))
+		return -1, e
+	}
+	s.seen[0], s.nseen = id, 1
+	return int(fd), 0
 }
 
 // MakePrivate turns every mount of the new namespace private, recursively, before
@@ -218,16 +604,16 @@ func MakePrivate() unix.Errno {
 	return e
 }
 
-// PivotRoot makes root the root of the mount namespace and detaches the old root.
-// pivot_root(".", ".") stacks the old root on top of the new one, where
+// PivotRoot makes the root slot's mount the root of the mount namespace and detaches
+// the old root. pivot_root(".", ".") stacks the old root on top of the new one, where
 // umount2(MNT_DETACH) can take it away without a put_old directory in ROOTFS (see
 // pivot_root(2), NOTES): nothing is created in the image, and no path leads back to
 // the host once the old root is detached. Runs in the child.
 //
 //go:nosplit
 //go:norace
-func PivotRoot(root int) unix.Errno {
-	if _, _, e := unix.RawSyscall(unix.SYS_FCHDIR, uintptr(root), 0, 0); e != 0 {
+func PivotRoot(s *State) unix.Errno {
+	if _, _, e := unix.RawSyscall(unix.SYS_FCHDIR, uintptr(s.slot[SlotRoot]), 0, 0); e != 0 {
 		return e
 	}
 	// SAFETY: dot and slash are static strings.
@@ -241,16 +627,16 @@ func PivotRoot(root int) unix.Errno {
 	return e
 }
 
-// MoveRoot makes root the root of the process where pivot_root(2) cannot: when / is
-// the initramfs (rootfs), which can never be unmounted and so never pivoted away from.
-// The bind of ROOTFS is moved over / and the process chroots into it. The initramfs
-// stays underneath, and a process that can chroot could climb out of a chroot to
-// it, so the caller also takes CAP_SYS_CHROOT away. Runs in the child.
+// MoveRoot makes the root slot's mount the root of the process where pivot_root(2)
+// cannot: when / is the initramfs (rootfs), which can never be unmounted and so never
+// pivoted away from. The bind of ROOTFS is moved over / and the process chroots into
+// it. The initramfs stays underneath, and a process that can chroot could climb out of
+// a chroot to it, so the caller also takes CAP_SYS_CHROOT away. Runs in the child.
 //
 //go:nosplit
 //go:norace
-func MoveRoot(root int) unix.Errno {
-	if _, _, e := unix.RawSyscall6(unix.SYS_FCHDIR, uintptr(root), 0, 0, 0, 0, 0); e != 0 {
+func MoveRoot(s *State) unix.Errno {
+	if _, _, e := unix.RawSyscall6(unix.SYS_FCHDIR, uintptr(s.slot[SlotRoot]), 0, 0, 0, 0, 0); e != 0 {
 		return e
 	}
 	// SAFETY: dot and slash are static strings.
@@ -281,22 +667,13 @@ func RootIsInitramfs(mountinfo []byte) bool {
 	return false
 }
 
-// Chdir changes to dir, a path in the container. Runs in the child.
-//
-//go:nosplit
-//go:norace
-func Chdir(dir *byte) unix.Errno {
-	// SAFETY: dir is prepared by the parent.
-	_, _, e := unix.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(dir)), 0, 0, 0, 0, 0)
-	return e
-}
-
-// Umask sets the file mode creation mask to 0, so device nodes get their exact modes.
+// Umask sets the file mode creation mask to mask: 0 while the child makes device
+// nodes, so that their modes are exact, and the caller's again before COMMAND runs.
 // Runs in the child.
 //
 //go:nosplit
 //go:norace
-func Umask() { unix.RawSyscall(unix.SYS_UMASK, 0, 0, 0) }
+func Umask(mask int) { unix.RawSyscall(unix.SYS_UMASK, uintptr(mask), 0, 0) }
 
 // atFDCWD is AT_FDCWD as a variable: the constant is negative and cannot be
 // converted to uintptr directly.
@@ -317,4 +694,15 @@ func parentOf(p string) string {
 		return "/"
 	}
 	return p[:i]
+}
+
+// baseOf returns the slot a path is resolved from: the file system launch mounted
+// that holds it, or the root.
+func baseOf(p string) int {
+	for s := numSlots - 1; s > SlotRoot; s-- {
+		if p == slotPath[s] || strings.HasPrefix(p, slotPath[s]+"/") {
+			return s
+		}
+	}
+	return SlotRoot
 }

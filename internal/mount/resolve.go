@@ -17,7 +17,34 @@ var (
 	empty = unsafe.StringData("\x00")
 )
 
-// open resolves t inside root and returns an O_PATH descriptor for it, creating the
+// State is what the child's file-system steps share: the descriptors of the mounts
+// in the slots, what the root is, which mount API the kernel has, and scratch space
+// (the child's stack is small and checked by the linker, so buffers live here). The
+// parent makes it with NewState; only the child writes to it, in its own copy.
+type State struct {
+	slot    [numSlots]int
+	rootDev uint64
+	rootIno uint64
+	legacy  bool       // the kernel lacks the new mount API (before 5.2): mount(2), verified
+	seen    [64]uint64 // legacy: IDs of the mounts made so far
+	nseen   int
+	path    [2][32]byte
+	buf     [160]byte
+	st      unix.Stat_t // a target's, before a legacy bind onto itself
+	st2     unix.Stat_t // sameFile's
+	sfs     unix.Statfs_t
+}
+
+// NewState returns the state of a child that has made no mount yet.
+func NewState() *State {
+	s := &State{}
+	for i := range s.slot {
+		s.slot[i] = -1
+	}
+	return s
+}
+
+// open resolves t from its base and returns an O_PATH descriptor for it, creating the
 // last component first if t says so and it is missing.
 //
 // The child runs on a nosplit stack budget that the linker checks (about 800 bytes
@@ -26,21 +53,25 @@ var (
 //
 //go:nosplit
 //go:norace
-func open(root int, t *Target) (int, unix.Errno) {
-	fd, e := openat2(root, t.rel, t.resolve, false)
+func open(s *State, t *Target) (int, unix.Errno) {
+	base := s.slot[t.base]
+	if base < 0 {
+		return -1, unix.EBADF
+	}
+	fd, e := openat2(base, t.rel, t.resolve, false)
 	if e == unix.ENOSYS {
-		fd, e = walk(root, t.comps, false)
+		fd, e = walk(base, t.comps, false)
 	}
 	if e != unix.ENOENT || t.create == MustExist {
 		return fd, e
 	}
-	pfd, e := openat2(root, t.parent, t.resolve, true)
+	pfd, e := openat2(base, t.parent, t.resolve, true)
 	if e == unix.ENOSYS {
 		var pcomps []*byte
 		if len(t.comps) > 1 {
 			pcomps = t.comps[:len(t.comps)-1]
 		}
-		pfd, e = walk(root, pcomps, true)
+		pfd, e = walk(base, pcomps, true)
 	}
 	if e != 0 {
 		return -1, e
@@ -59,9 +90,9 @@ func open(root int, t *Target) (int, unix.Errno) {
 	if e != 0 && e != unix.EEXIST {
 		return -1, e
 	}
-	fd, e = openat2(root, t.rel, t.resolve, false)
+	fd, e = openat2(base, t.rel, t.resolve, false)
 	if e == unix.ENOSYS {
-		fd, e = walk(root, t.comps, false)
+		fd, e = walk(base, t.comps, false)
 	}
 	return fd, e
 }
@@ -131,7 +162,14 @@ func closeFD(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
 //go:nosplit
 //go:norace
 func fdPath(buf *[32]byte, fd int) *byte {
-	const prefix = "/proc/self/fd/"
+	return procPath(buf, "/proc/self/fd/", fd)
+}
+
+// procPath writes prefix and the decimal fd, NUL-terminated, into buf.
+//
+//go:nosplit
+//go:norace
+func procPath(buf *[32]byte, prefix string, fd int) *byte {
 	n := 0
 	for ; n < len(prefix); n++ {
 		buf[n] = prefix[n]
@@ -152,4 +190,51 @@ func fdPath(buf *[32]byte, fd int) *byte {
 	}
 	buf[n] = 0
 	return &buf[0]
+}
+
+// mountID returns the ID of the mount fd's file is on, as /proc/self/fdinfo/FD tells
+// it (the "mnt_id:" line, Linux 3.15), for kernels without the new mount API.
+//
+//go:nosplit
+//go:norace
+func mountID(s *State, fd int) (uint64, unix.Errno) {
+	p := procPath(&s.path[1], "/proc/self/fdinfo/", fd)
+	// SAFETY: p is NUL-terminated in s; s.buf is the child's own scratch space.
+	f, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(p)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, f, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)))
+	closeFD(int(f))
+	if e != 0 {
+		return 0, e
+	}
+	const key = "mnt_id:"
+	for i := 0; i+len(key) <= int(n); i++ {
+		if i > 0 && s.buf[i-1] != '\n' {
+			continue
+		}
+		j := 0
+		for j < len(key) && s.buf[i+j] == key[j] {
+			j++
+		}
+		if j < len(key) {
+			continue
+		}
+		i += j
+		for i < int(n) && (s.buf[i] == ' ' || s.buf[i] == '\t') {
+			i++
+		}
+		var id uint64
+		digits := 0
+		for ; i < int(n) && s.buf[i] >= '0' && s.buf[i] <= '9'; i++ {
+			id = id*10 + uint64(s.buf[i]-'0')
+			digits++
+		}
+		if digits == 0 {
+			return 0, unix.EINVAL
+		}
+		return id, 0
+	}
+	return 0, unix.ENODATA
 }

@@ -6,33 +6,178 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// BinprmBuf is how much of a file the kernel reads to find its #! line
+// (BINPRM_BUF_SIZE, include/uapi/linux/binfmts.h).
+const BinprmBuf = 256
+
+// maxInterp is how deep #! lines may nest: the kernel gives up past four interpreters
+// (fs/exec.c, search_binary_handler).
+const maxInterp = 5
+
+// ExecScratch is the memory Exec works in. The parent allocates it; the child writes
+// to its own copy.
+type ExecScratch struct {
+	buf  [BinprmBuf]byte
+	path [32]byte
+	st   unix.Stat_t
+}
+
 // Exec runs COMMAND: it tries each candidate path in turn as execvp(3) would, and
-// returns only if none could be executed. It reports the error that best explains
-// the failure: EACCES if any candidate was found but not executable, otherwise the
-// last error, and the index of the candidate it concerns. found reports whether that
-// file exists although exec said ENOENT: a script whose interpreter is missing.
-// Runs in the child.
+// returns only if none could be executed. Before each execve it follows the
+// candidate's #! lines itself (see checkChain) and refuses, with ELOOP, a program or
+// interpreter that is reached through a /proc magic link. It reports the error that
+// best explains the failure: EACCES if any candidate was found but not executable,
+// otherwise the last error, and the index of the candidate it concerns. found reports
+// whether that file exists although exec said ENOENT or ENOTDIR: a script whose
+// interpreter, or a program whose loader, is missing. Runs in the child.
 //
 //go:nosplit
 //go:norace
-func Exec(cands []*byte, argv, envv []*byte) (e unix.Errno, which int, found bool) {
+func Exec(cands []*byte, argv, envv []*byte, sc *ExecScratch) (e unix.Errno, which int, found bool) {
 	for i, path := range cands {
-		// SAFETY: path, argv and envv are NUL-terminated, nil-terminated arrays the
-		// parent prepared.
-		_, _, err := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(path)),
-			uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+		err := checkChain(path, sc)
+		if err == 0 {
+			// SAFETY: path, argv and envv are NUL-terminated, nil-terminated arrays the
+			// parent prepared.
+			_, _, err = unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(path)),
+				uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+		}
 		if e != unix.EACCES || err == unix.EACCES {
 			e, which = err, i
 		}
-		if err == unix.ENOENT {
+		if err == unix.ENOENT || err == unix.ENOTDIR {
 			_, _, ae := unix.RawSyscall6(unix.SYS_FACCESSAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(path)), unix.F_OK, 0, 0, 0)
 			if ae == 0 {
 				return err, i, true
 			}
 		}
 		if err != unix.ENOENT && err != unix.EACCES && err != unix.ENOTDIR {
-			return e, which, false
+			return err, i, false
 		}
 	}
 	return e, which, false
+}
+
+// checkChain opens path, inside the root, as execve(2) would but refusing /proc magic
+// links (RESOLVE_NO_MAGICLINKS), and, if it starts with #!, does the same with its
+// interpreter, and so on. Until COMMAND's image replaces the child's, /proc/self/exe
+// and /proc/self/fd/N are the launcher's: they must not be how COMMAND is found. What
+// it cannot read (a file only executable, by a --user) or cannot see (a kernel without
+// openat2) it leaves to execve, and to the Landlock rule of ExecBeneathRoot. It returns
+// 0, ELOOP for a magic link or too deep a chain, or what opening a missing file gave.
+//
+//go:nosplit
+//go:norace
+func checkChain(path *byte, sc *ExecScratch) unix.Errno {
+	p := path
+	for depth := 0; depth < maxInterp; depth++ {
+		how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
+		// SAFETY: p is NUL-terminated: prepared by the parent, or in sc.buf; how is on
+		// this stack.
+		fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(atFDCWD), uintptr(unsafe.Pointer(p)),
+			uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+		switch {
+		case e == unix.ENOSYS:
+			return 0
+		case e != 0:
+			return e
+		}
+		n, e := readHead(int(fd), sc)
+		unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+		if e != 0 || n < 2 || sc.buf[0] != '#' || sc.buf[1] != '!' {
+			return 0 // not a script, or not for launch to read: execve decides
+		}
+		// The kernel's reading of the line (fs/binfmt_script.c): blanks, then the
+		// interpreter up to a blank or the end of the line.
+		i := 2
+		for i < n && (sc.buf[i] == ' ' || sc.buf[i] == '\t') {
+			i++
+		}
+		start := i
+		for i < n && sc.buf[i] != ' ' && sc.buf[i] != '\t' && sc.buf[i] != '\n' && sc.buf[i] != 0 {
+			i++
+		}
+		if i == start || i >= n {
+			return 0 // no interpreter, or a line longer than the kernel reads: ENOEXEC
+		}
+		sc.buf[i] = 0
+		p = &sc.buf[start]
+	}
+	return unix.ELOOP
+}
+
+// readHead reads the first BinprmBuf bytes of the regular file fd (O_PATH) names into
+// sc.buf, through /proc/self/fd/FD: the same file, reopened for reading. Anything but
+// a regular file, or one the child may not read, gives an error.
+//
+//go:nosplit
+//go:norace
+func readHead(fd int, sc *ExecScratch) (int, unix.Errno) {
+	// SAFETY: sc is the child's own scratch memory.
+	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&sc.st)), 0); e != 0 {
+		return 0, e
+	}
+	if sc.st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, unix.EACCES
+	}
+	p := fdPath(&sc.path, fd)
+	r, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(p)),
+		unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, r, uintptr(unsafe.Pointer(&sc.buf[0])), BinprmBuf)
+	unix.RawSyscall(unix.SYS_CLOSE, r, 0, 0)
+	return int(n), e
+}
+
+// fdPath writes "/proc/self/fd/<fd>" with a NUL into buf and returns it.
+//
+//go:nosplit
+//go:norace
+func fdPath(buf *[32]byte, fd int) *byte {
+	const prefix = "/proc/self/fd/"
+	n := 0
+	for ; n < len(prefix); n++ {
+		buf[n] = prefix[n]
+	}
+	var digits [12]byte
+	d := 0
+	for v := uint(fd); ; v /= 10 {
+		digits[d] = byte('0' + v%10)
+		d++
+		if v < 10 {
+			break
+		}
+	}
+	for d > 0 {
+		d--
+		buf[n] = digits[d]
+		n++
+	}
+	buf[n] = 0
+	return &buf[0]
+}
+
+// Chdir changes to dir, a path in the container, refusing /proc magic links on the way
+// (see checkChain: /proc/self/fd/N of the launcher must not become COMMAND's working
+// directory). Runs in the child.
+//
+//go:nosplit
+//go:norace
+func Chdir(dir *byte) unix.Errno {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
+	// SAFETY: dir is prepared by the parent; how is on this stack.
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(atFDCWD), uintptr(unsafe.Pointer(dir)),
+		uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+	if e == unix.ENOSYS {
+		_, _, e = unix.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(dir)), 0, 0)
+		return e
+	}
+	if e != 0 {
+		return e
+	}
+	_, _, e = unix.RawSyscall(unix.SYS_FCHDIR, fd, 0, 0)
+	unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	return e
 }

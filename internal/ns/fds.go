@@ -8,17 +8,37 @@ import (
 
 var procSelfFD = unsafe.StringData("/proc/self/fd\x00")
 
-// CloseOnExec marks every descriptor from 3 up close-on-exec, so that COMMAND starts
-// with stdin, stdout and stderr only, whatever the launcher inherited or opened: a
-// leaked directory descriptor of the host is a way out of the root (runc
-// CVE-2024-21626). Marking instead of closing keeps the error pipe open until exec.
-// close_range(CLOSE_RANGE_CLOEXEC) is Linux 5.11; before that, /proc/self/fd is listed.
-// Runs in the child, after /proc is mounted.
+// CloseAll closes every descriptor from 3 up but keep1 and keep2 (the child's pipes to
+// the launcher, or -1). Marking them close-on-exec is not enough: until execve is
+// done with COMMAND's #! interpreter and its dynamic loader, every descriptor is still
+// open, and /proc/self/fd/N/.. climbs from a directory of the host to the host's /
+// (runc CVE-2024-21626; found in this project by attacking it). A pipe leads nowhere.
+// close_range(2) is Linux 5.11; before that, /proc/self/fd is listed. Runs in the
+// child, after pivot_root: /proc is then the container's, which lists the child's own
+// descriptors.
 //
 //go:nosplit
 //go:norace
-func CloseOnExec() unix.Errno {
-	_, _, e := unix.RawSyscall(unix.SYS_CLOSE_RANGE, 3, ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
+func CloseAll(keep1, keep2 int) unix.Errno {
+	if keep1 > keep2 {
+		keep1, keep2 = keep2, keep1
+	}
+	lo := 3
+	e := unix.Errno(0)
+	for _, k := range [2]int{keep1, keep2} {
+		if k < lo {
+			continue
+		}
+		if k > lo {
+			if e = closeRange(lo, k-1); e != 0 {
+				break
+			}
+		}
+		lo = k + 1
+	}
+	if e == 0 {
+		e = closeRange(lo, -1)
+	}
 	if e != unix.ENOSYS && e != unix.EINVAL {
 		return e
 	}
@@ -39,22 +59,51 @@ func CloseOnExec() unix.Errno {
 		if n == 0 {
 			break
 		}
-		// struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, char name[].
 		for off := uintptr(0); off < n; {
-			reclen := uintptr(buf[off+16]) | uintptr(buf[off+17])<<8
-			if isBigEndian {
-				reclen = uintptr(buf[off+16])<<8 | uintptr(buf[off+17])
-			}
-			fd, ok := 0, false
-			for i := off + 19; i < off+reclen && buf[i] != 0; i++ {
-				fd, ok = fd*10+int(buf[i]-'0'), buf[i] >= '0' && buf[i] <= '9'
-			}
-			if ok && fd > 2 {
-				unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+			reclen := direntReclen(&buf, off)
+			fd, ok := direntFD(&buf, off, reclen)
+			if ok && fd > 2 && fd != keep1 && fd != keep2 && uintptr(fd) != dir {
+				unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 			}
 			off += reclen
 		}
 	}
 	unix.RawSyscall(unix.SYS_CLOSE, dir, 0, 0)
 	return 0
+}
+
+// closeRange closes lo to hi (-1: every descriptor from lo up).
+//
+//go:nosplit
+//go:norace
+func closeRange(lo, hi int) unix.Errno {
+	_, _, e := unix.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(lo), uintptr(hi), 0)
+	return e
+}
+
+// direntReclen returns d_reclen of the struct linux_dirent64 at off in buf: u64 ino,
+// s64 off, u16 reclen, u8 type, char name[].
+//
+//go:nosplit
+//go:norace
+func direntReclen(buf *[256]byte, off uintptr) uintptr {
+	if isBigEndian {
+		return uintptr(buf[off+16])<<8 | uintptr(buf[off+17])
+	}
+	return uintptr(buf[off+16]) | uintptr(buf[off+17])<<8
+}
+
+// direntFD parses the name of the dirent at off as a descriptor number.
+//
+//go:nosplit
+//go:norace
+func direntFD(buf *[256]byte, off, reclen uintptr) (int, bool) {
+	fd, ok := 0, false
+	for i := off + 19; i < off+reclen && buf[i] != 0; i++ {
+		if buf[i] < '0' || buf[i] > '9' {
+			return 0, false
+		}
+		fd, ok = fd*10+int(buf[i]-'0'), true
+	}
+	return fd, ok
 }

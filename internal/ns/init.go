@@ -35,13 +35,19 @@ func SetSignalMask(set *unix.Sigset_t) unix.Errno {
 // none is lost before it waits for them; the new process sets the mask back to
 // unblock before it execs. With a terminal (tty >= 0), COMMAND takes the terminal's
 // foreground in a process group of its own first, so that keystrokes signal it and not
-// PID 1, which then forwards only what the launcher sends. PID 1 never returns: it
-// reaps until COMMAND exits and then exits with COMMAND's status (128+N for signal N),
-// which takes every process left in the namespace with it.
+// PID 1, which then forwards only what the launcher sends; when COMMAND stops (Ctrl-Z),
+// PID 1, which the kernel does not let stop, writes a byte to stopped, the launcher's
+// pipe, so that the launcher can stop as the job it is. PID 1 never returns: it reaps
+// until COMMAND exits and then exits with COMMAND's status (128+N for signal N), which
+// takes every process left in the namespace with it.
+//
+// PID 1 stays the launcher's code: its argument memory, which /proc/1/cmdline shows
+// to everyone in the container, is overwritten with a fixed name (args, see HideArgs),
+// and it keeps no descriptor but stdio and stopped.
 //
 //go:nosplit
 //go:norace
-func ForkInit(block, wait, unblock *unix.Sigset_t, tty int) unix.Errno {
+func ForkInit(block, wait, unblock *unix.Sigset_t, tty, stopped int, args *Args) unix.Errno {
 	// PID 1 is not dumpable from before the fork, so that no process of the container
 	// can ptrace it even for an instant; COMMAND's exec makes itself dumpable again.
 	if _, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0); e != 0 {
@@ -61,17 +67,22 @@ func ForkInit(block, wait, unblock *unix.Sigset_t, tty int) unix.Errno {
 				return e
 			}
 		}
+		if stopped >= 0 {
+			unix.RawSyscall(unix.SYS_CLOSE, uintptr(stopped), 0, 0)
+		}
 		return SetSignalMask(unblock)
 	}
-	// PID 1 keeps nothing the container could use: no descriptor past stdio.
-	unix.RawSyscall(unix.SYS_CLOSE_RANGE, 3, ^uintptr(0), 0)
-	reap(int(pid), wait)
+	// PID 1 keeps nothing the container could use: no descriptor past stdio but the
+	// launcher's pipe, and not the launcher's command line.
+	CloseAll(stopped, -1)
+	HideArgs(args)
+	reap(int(pid), wait, tty >= 0, stopped)
 	return 0
 }
 
 //go:nosplit
 //go:norace
-func reap(child int, wait *unix.Sigset_t) {
+func reap(child int, wait *unix.Sigset_t, tty bool, stopped int) {
 	for {
 		// SAFETY: wait is prepared by the parent; no siginfo or timeout is passed.
 		sig, _, e := unix.RawSyscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(wait)), 0, 0, sigsetSize, 0, 0)
@@ -79,13 +90,19 @@ func reap(child int, wait *unix.Sigset_t) {
 			continue // EINTR
 		}
 		if unix.Signal(sig) != unix.SIGCHLD {
-			unix.RawSyscall(unix.SYS_KILL, uintptr(child), sig, 0)
+			// With a terminal COMMAND leads a process group, its job: a continue goes to
+			// all of it, as a shell's fg does.
+			target := uintptr(child)
+			if tty && unix.Signal(sig) == unix.SIGCONT {
+				target = uintptr(-child)
+			}
+			unix.RawSyscall(unix.SYS_KILL, target, sig, 0)
 			continue
 		}
 		for {
 			var ws unix.WaitStatus
 			// SAFETY: ws is on this stack.
-			pid, _, e := unix.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(&ws)), unix.WNOHANG, 0, 0, 0)
+			pid, _, e := unix.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(&ws)), unix.WNOHANG|unix.WUNTRACED, 0, 0, 0)
 			if e != 0 || pid == 0 {
 				break
 			}
@@ -97,7 +114,76 @@ func reap(child int, wait *unix.Sigset_t) {
 				Exit(ws.ExitStatus())
 			case ws.Signaled():
 				Exit(128 + int(ws.Signal()))
+			case ws.Stopped() && stopped >= 0:
+				b := byte(ws.StopSignal())
+				// SAFETY: b is on this stack.
+				unix.RawSyscall(unix.SYS_WRITE, uintptr(stopped), uintptr(unsafe.Pointer(&b)), 1)
 			}
 		}
+	}
+}
+
+// Args is the memory of the launcher's command line (its argv strings, one block
+// that the kernel laid out), for HideArgs.
+type Args struct {
+	Mem []byte
+}
+
+// initName is what /proc/1/cmdline shows under --init.
+const initName = "launch-init"
+
+// HideArgs overwrites the launcher's argument strings with initName and NUL bytes.
+// The block ends in a NUL, so that the kernel does not read past it into the
+// environment. Runs in PID 1 under --init.
+//
+//go:nosplit
+//go:norace
+func HideArgs(a *Args) {
+	if a == nil {
+		return
+	}
+	// Mem is the argv block of this process, which the parent measured from os.Args;
+	// PID 1 writes its own copy.
+	for i := range a.Mem {
+		if i < len(initName) && i < len(a.Mem)-1 {
+			a.Mem[i] = initName[i]
+		} else {
+			a.Mem[i] = 0
+		}
+	}
+}
+
+// SetDumpable makes the child not dumpable (PR_SET_DUMPABLE 0) until COMMAND's exec,
+// which restores it: meanwhile no process of the container may open the child's
+// /proc/PID/exe (the launcher's binary, CVE-2019-5736), fd or mem. Runs in the child.
+//
+//go:nosplit
+//go:norace
+func SetDumpable() unix.Errno {
+	_, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0)
+	return e
+}
+
+// WaitGo blocks until the launcher writes a byte to the pipe fd, and exits if it
+// closes the pipe instead (it died). The launcher first attaches to the child as its
+// tracer (see launch.supervise). Runs in the child.
+//
+//go:nosplit
+//go:norace
+func WaitGo(fd int) unix.Errno {
+	var b [1]byte
+	for {
+		// SAFETY: b is on this stack.
+		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return e
+		}
+		if n == 0 {
+			Exit(125)
+		}
+		return 0
 	}
 }
