@@ -42,7 +42,7 @@ type abiStats struct {
 	segments int
 }
 
-func emitFilter(t *tables, tg target, prog []bpf.RawInstruction, stats []abiStats) ([]byte, error) {
+func emitFilter(t *tables, tg target, prog []bpf.RawInstruction, stats []abiStats, lifts map[string][]int) ([]byte, error) {
 	b := header(seccompCmd, "syscalls.txt", t, "linux && "+tg.goarch)
 	b.WriteString("package seccomp\n\nimport \"golang.org/x/sys/unix\"\n\n")
 	worst := 0
@@ -64,7 +64,39 @@ func emitFilter(t *tables, tg target, prog []bpf.RawInstruction, stats []abiStat
 		fmt.Fprintf(b, "\t{Code: %#04x, Jt: %d, Jf: %d, K: %#08x}, // %3d: %v\n", ri.Op, ri.Jt, ri.Jf, ri.K, pc, ri.Disassemble())
 	}
 	b.WriteString("}\n\n")
-	fmt.Fprintf(b, "// maxPath is the most instructions any system call runs through in filter.\nconst maxPath = %d\n", worst)
+	fmt.Fprintf(b, "// maxPath is the most instructions any system call runs through in filter.\nconst maxPath = %d\n\n", worst)
+	b.WriteString("// lifts are the tests of filter that each --allow-socket name turns off.\n")
+	b.WriteString("var lifts = []lift{\n")
+	names := make([]string, 0, len(lifts))
+	for name := range lifts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(b, "\t{%q, []uint16{", name)
+		for i, pc := range lifts[name] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(b, "%d", pc)
+		}
+		b.WriteString("}},\n")
+	}
+	b.WriteString("}\n")
+	return format.Source(b.Bytes())
+}
+
+// emitLiftNames is the file that lists every name of a lift, on any target.
+func emitLiftNames(t *tables, names map[string]bool) ([]byte, error) {
+	b := header(seccompCmd, "syscalls.txt", t, "linux")
+	b.WriteString("package seccomp\n\n")
+	list := make([]string, 0, len(names))
+	for n := range names {
+		list = append(list, n)
+	}
+	sort.Strings(list)
+	b.WriteString("// LiftNames are the refusals of syscalls.txt that an option may lift (name@lift).\n")
+	fmt.Fprintf(b, "var LiftNames = %#v\n", list)
 	return format.Source(b.Bytes())
 }
 
@@ -74,7 +106,7 @@ func emitUnsupported(t *tables) ([]byte, error) {
 	b := header(seccompCmd, "syscalls.txt", t, "linux && !("+strings.Join(allGoarches(), " || ")+")")
 	b.WriteString("package seccomp\n\nimport \"golang.org/x/sys/unix\"\n\n")
 	b.WriteString("// filter is empty: gen makes no filter for this GOARCH, and Program refuses to run without one.\n")
-	b.WriteString("var filter []unix.SockFilter\n\nconst maxPath = 0\n")
+	b.WriteString("var filter []unix.SockFilter\n\nconst maxPath = 0\n\nvar lifts []lift\n")
 	return format.Source(b.Bytes())
 }
 

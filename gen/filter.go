@@ -29,10 +29,37 @@ var (
 
 // An entry is a rule resolved for one ABI.
 type entry struct {
-	nr   uint32
-	name string
-	rule *rule
-	vals []uint32 // cond values, resolved
+	nr    uint32
+	name  string
+	rule  *rule
+	conds []*rcond
+}
+
+// An rcond is a cond resolved for one ABI.
+type rcond struct {
+	c     *cond
+	vals  []uint32
+	lifts []string // per value: the option that lifts its refusal, or ""
+	when  *rcond
+}
+
+// resolveCond resolves c for a.
+func resolveCond(file string, r *rule, c *cond, a *abi) (*rcond, []error) {
+	rc := &rcond{c: c}
+	var errs []error
+	for _, v := range c.values {
+		n, err := v.expr.resolve(a)
+		if err != nil {
+			errs = append(errs, &parseError{file, r.line, fmt.Sprintf("%s: %v", r.name, err)})
+		}
+		rc.vals = append(rc.vals, n)
+		rc.lifts = append(rc.lifts, v.lift)
+	}
+	if c.when != nil {
+		w, werrs := resolveCond(file, r, c.when, a)
+		rc.when, errs = w, append(errs, werrs...)
+	}
+	return rc, errs
 }
 
 // A segment is a run of system-call numbers [lo, next segment's lo) that share one
@@ -43,13 +70,13 @@ type segment struct {
 	e   *entry // non-nil: the argument test of e decides
 }
 
-// resolve returns the entries of rules for a, and the names that a lacks. It is also
-// where unknown constants are reported.
-func resolve(file string, rules []rule, a *abi) (entries []entry, skipped []string, err error) {
+// resolve returns the entries of rules for a, as a compat ABI or not, and the names
+// that a lacks. It is also where unknown constants are reported.
+func resolve(file string, rules []rule, a *abi, compat bool) (entries []entry, skipped []string, err error) {
 	var errs []error
 	for i := range rules {
 		r := &rules[i]
-		if !r.appliesTo(a.goarch) {
+		if !r.appliesTo(a.goarch, compat) {
 			continue
 		}
 		nr, ok := a.nr[r.name]
@@ -58,14 +85,10 @@ func resolve(file string, rules []rule, a *abi) (entries []entry, skipped []stri
 			continue
 		}
 		e := entry{nr: nr, name: r.name, rule: r}
-		if r.cond != nil {
-			for _, v := range r.cond.values {
-				n, err := v.resolve(a)
-				if err != nil {
-					errs = append(errs, &parseError{file, r.line, fmt.Sprintf("%s: %v", r.name, err)})
-				}
-				e.vals = append(e.vals, n)
-			}
+		for _, c := range r.conds {
+			rc, cerrs := resolveCond(file, r, c, a)
+			errs = append(errs, cerrs...)
+			e.conds = append(e.conds, rc)
 		}
 		entries = append(entries, e)
 	}
@@ -90,7 +113,7 @@ func segments(a *abi, entries []entry) []segment {
 	explicit := make(map[uint32]segment)
 	for i := range entries {
 		e := &entries[i]
-		if e.rule.cond != nil {
+		if len(e.conds) > 0 {
 			explicit[e.nr] = segment{lo: e.nr, e: e}
 		} else {
 			explicit[e.nr] = segment{lo: e.nr, ret: retAllow}
@@ -151,16 +174,45 @@ func loadLow(p *seccomp.Program, n uint32, targetBig bool) {
 	}
 }
 
+// placeholders stand for the values of refusals that an option may lift while a tree
+// is assembled: go-seccomp-bpf inserts instructions for long jumps, so where a test ends
+// up is only known afterwards, found by its unique placeholder value.
+type placeholders struct {
+	next uint32
+	vals map[uint32]placeheld
+	real map[uint32]bool // the values tested for real, which no placeholder may be
+}
+
+type placeheld struct {
+	lift string
+	val  uint32
+}
+
+// placeholderBase is the first placeholder: far above any value syscalls.txt tests.
+const placeholderBase = 0xfffff000
+
+func (ph *placeholders) add(lift string, v uint32) uint32 {
+	if ph.vals == nil {
+		ph.vals, ph.next = make(map[uint32]placeheld), placeholderBase
+	}
+	k := ph.next
+	ph.next++
+	ph.vals[k] = placeheld{lift, v}
+	return k
+}
+
 // tree assembles a binary search over segs (seccomp_data.nr already in A). Each inner
 // node is one jge; a path runs through about log2(len(segs)) of them, where a linear
 // list of comparisons would run through up to one per allowed call. Kernels before 5.11
-// have no seccomp action cache and run this program on every system call.
-func tree(segs []segment, big bool) ([]bpf.Instruction, error) {
+// have no seccomp action cache and run this program on every system call. It also
+// returns, for each lift, the indices of its tests in the tree.
+func tree(segs []segment, big bool) ([]bpf.Instruction, map[string][]int, error) {
 	p := seccomp.NewProgram()
+	var ph placeholders
 	var emit func(segs []segment)
 	emit = func(segs []segment) {
 		if len(segs) == 1 {
-			leaf(&p, segs[0], big)
+			leaf(&p, segs[0], big, &ph)
 			return
 		}
 		mid := len(segs) / 2
@@ -172,44 +224,90 @@ func tree(segs []segment, big bool) ([]bpf.Instruction, error) {
 		emit(segs[mid:])
 	}
 	emit(segs)
-	return p.Assemble()
+	insns, err := p.Assemble()
+	if err != nil {
+		return nil, nil, err
+	}
+	for v := range ph.real {
+		if _, ok := ph.vals[v]; ok {
+			return nil, nil, fmt.Errorf("value %#x is tested, and also a placeholder", v)
+		}
+	}
+	lifts := make(map[string][]int)
+	for i, in := range insns {
+		j, ok := in.(bpf.JumpIf)
+		if !ok {
+			continue
+		}
+		held, ok := ph.vals[j.Val]
+		if !ok {
+			continue
+		}
+		j.Val = held.val
+		insns[i] = j
+		lifts[held.lift] = append(lifts[held.lift], i)
+	}
+	return insns, lifts, nil
 }
 
-// leaf returns the outcome of s, testing the argument where s has a test.
-func leaf(p *seccomp.Program, s segment, big bool) {
+// leaf returns the outcome of s, testing the arguments where s has tests: every one
+// must hold, or the call fails with EPERM.
+func leaf(p *seccomp.Program, s segment, big bool, ph *placeholders) {
 	if s.e == nil {
 		p.Ret(s.ret)
 		return
 	}
-	c := s.e.rule.cond
-	allow, deny := p.NewLabel(), p.NewLabel()
-	loadLow(p, c.arg, big)
-	switch c.op {
-	case "in", "not in":
-		match, miss := allow, deny
-		if c.op == "not in" {
-			match, miss = deny, allow
+	deny := p.NewLabel()
+	for _, rc := range s.e.conds {
+		next := p.NewLabel()
+		if rc.when != nil {
+			applies := p.NewLabel()
+			test(p, rc.when, applies, next, big, nil)
+			p.SetLabel(applies)
 		}
-		for i, v := range s.e.vals {
-			if i < len(s.e.vals)-1 {
+		test(p, rc, next, deny, big, ph)
+		p.SetLabel(next)
+	}
+	p.Ret(retAllow)
+	p.SetLabel(deny)
+	p.Ret(retEPERM)
+}
+
+// test emits rc's test of its argument, going to pass if it holds and to fail if not.
+// A value that an option may lift is tested against a placeholder (see tree).
+func test(p *seccomp.Program, rc *rcond, pass, fail seccomp.Label, big bool, ph *placeholders) {
+	loadLow(p, rc.c.arg, big)
+	switch rc.c.op {
+	case "in", "not in":
+		match, miss := pass, fail
+		if rc.c.op == "not in" {
+			match, miss = fail, pass
+		}
+		for i, v := range rc.vals {
+			if rc.lifts[i] != "" {
+				v = ph.add(rc.lifts[i], v)
+			} else if ph != nil {
+				if ph.real == nil {
+					ph.real = make(map[uint32]bool)
+				}
+				ph.real[v] = true
+			}
+			if i < len(rc.vals)-1 {
 				p.JmpIfTrue(bpf.JumpEqual, v, match)
 			} else {
 				p.JmpIf(bpf.JumpEqual, v, match, miss)
 			}
 		}
 	case "mask":
-		p.JmpIf(bpf.JumpBitsSet, s.e.vals[0], deny, allow)
+		p.JmpIf(bpf.JumpBitsSet, rc.vals[0], fail, pass)
 	}
-	p.SetLabel(allow)
-	p.Ret(retAllow)
-	p.SetLabel(deny)
-	p.Ret(retEPERM)
 }
 
 // program assembles the filter of one target: the arch check, then one search tree per
 // ABI the target accepts, the native one first. Any other audit arch kills the process:
-// its numbers mean other calls, and no tree here describes them.
-func program(native *abi, compat []*abi, trees map[string][]bpf.Instruction) []bpf.Instruction {
+// its numbers mean other calls, and no tree here describes them. It also returns where
+// each ABI's tree starts.
+func program(native *abi, compat []*abi, trees map[string][]bpf.Instruction) ([]bpf.Instruction, map[string]int) {
 	// Layout:
 	//	ld [arch]
 	//	jeq native, +k        ; k skips the compat checks and the kill
@@ -233,9 +331,11 @@ func program(native *abi, compat []*abi, trees map[string][]bpf.Instruction) []b
 		blockStart += 1 + len(trees[c.goarch])
 	}
 	prog = append(prog, bpf.RetConstant{Val: uint32(retKill)})
+	starts := make(map[string]int)
 	for _, a := range append([]*abi{native}, compat...) {
 		prog = append(prog, bpf.LoadAbsolute{Off: offNr, Size: 4})
+		starts[a.goarch] = len(prog)
 		prog = append(prog, trees[a.goarch]...)
 	}
-	return prog
+	return prog, starts
 }

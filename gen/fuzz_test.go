@@ -86,7 +86,9 @@ func FuzzParseSyscalls(f *testing.F) {
 		"read\nwrite\n", "read # why\n\n# comment\nwrite\r\n",
 		"clone [!s390x] arg0 & CLONE_NEWNS|CLONE_NEWUSER == 0\nclone [s390x] arg1 & CLONE_NEWNS == 0\n",
 		"ioctl arg1 not in TIOCSTI TIOCLINUX\n", "personality arg0 in 0 8 0x20000 0xffffffff\n",
-		"socket arg0 != 40\n", "x [amd64 arm64]\n", "x [ amd64 ]\n", "x [!amd64 !arm64]\n", "x [amd64\n", "x []\n",
+		"socket arg0 != 40\n", "socket arg0 not in 38 40@vsock; if arg0 == 16 then arg2 not in 9@audit 15\n",
+		"socketcall [compat] arg0 != 1@socketcall\nsocketcall [!compat]\n", "x [compat amd64]\n", "x if arg0 == 1 then\n",
+		"x if arg0 == 1@a then arg1 == 2\n", "x arg0 in 1@a\n", "x arg0 == 1;\n", "x [amd64 arm64]\n", "x [ amd64 ]\n", "x [!amd64 !arm64]\n", "x [amd64\n", "x []\n",
 		"x ]\n", "x [amd64] [arm64]\n", "x arg6 == 1\n", "x arg0 == |1\n", "x arg0 == A||B\n", "x arg0 == 1a\n",
 		"b\na\n", "a\na\n", "a [amd64]\na [arm64]\n", "a [amd64]\na [!arm64]\n", "Read\n", "a-b\n", "a\x00\n",
 		"read\n"+strings.Repeat("x", 70000)+"\nwrite\n", strings.Repeat("a\n", 3)+"zz\n"+strings.Repeat("#\n", 5000)+"zzz\n")
@@ -118,16 +120,24 @@ func FuzzParseSyscalls(f *testing.F) {
 			if r.arches != nil && len(r.arches) == 0 {
 				t.Fatalf("rule %q: empty arch list", r.name)
 			}
-			if c := r.cond; c != nil {
-				if c.arg > 5 || len(c.values) == 0 || (c.op != "in" && c.op != "not in" && c.op != "mask") || (c.op == "mask" && len(c.values) != 1) {
-					t.Fatalf("rule %q: condition %+v", r.name, c)
-				}
-				for _, v := range c.values {
-					for _, term := range v {
-						if !isNumber(term) && !validConst(term) {
-							t.Fatalf("rule %q: value term %q", r.name, term)
+			for _, c := range r.conds {
+				for c := range chain(c) {
+					if c.arg > 5 || len(c.values) == 0 || (c.op != "in" && c.op != "not in" && c.op != "mask") || (c.op == "mask" && len(c.values) != 1) {
+						t.Fatalf("rule %q: condition %+v", r.name, c)
+					}
+					for _, v := range c.values {
+						if v.lift != "" && (c.op != "not in" || !validLift(v.lift)) {
+							t.Fatalf("rule %q: lift %q on %q", r.name, v.lift, c.op)
+						}
+						for _, term := range v.expr {
+							if !isNumber(term) && !validConst(term) {
+								t.Fatalf("rule %q: value term %q", r.name, term)
+							}
 						}
 					}
+				}
+				if c.when != nil && (c.when.when != nil || c.when.lifts()) {
+					t.Fatalf("rule %q: an if with an if, or with a lift: %+v", r.name, c.when)
 				}
 			}
 			for _, o := range rules[:i] {
@@ -140,6 +150,17 @@ func FuzzParseSyscalls(f *testing.F) {
 			t.Fatalf("parseSyscalls(%.200q) differs the second time: %v", data, err)
 		}
 	})
+}
+
+// chain yields c and the conds it depends on.
+func chain(c *cond) func(func(*cond) bool) {
+	return func(yield func(*cond) bool) {
+		for ; c != nil; c = c.when {
+			if !yield(c) {
+				return
+			}
+		}
+	}
 }
 
 // capConsts are the CAP_* constants as loadTables finds them in x/sys.

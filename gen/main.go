@@ -105,6 +105,7 @@ func allGoarches() []string {
 type filterSet struct {
 	prog  map[string][]bpf.RawInstruction
 	stats map[string][]abiStats
+	lifts map[string]map[string][]int // target -> lift -> the program's tests it turns off
 }
 
 // compile builds and validates the filter of every target from rules.
@@ -115,7 +116,7 @@ func compile(file string, rules []rule, t *tables) (*filterSet, error) {
 		for _, a := range t.abis {
 			if _, ok := a.nr[r.name]; ok {
 				anywhere = true
-				found = found || r.appliesTo(a.goarch)
+				found = found || r.appliesTo(a.goarch, false) || r.appliesTo(a.goarch, true)
 			}
 		}
 		switch {
@@ -125,7 +126,8 @@ func compile(file string, rules []rule, t *tables) (*filterSet, error) {
 			return nil, &parseError{file, r.line, fmt.Sprintf("syscall %q exists on none of the arches its line selects", r.name)}
 		}
 	}
-	fs := &filterSet{prog: make(map[string][]bpf.RawInstruction), stats: make(map[string][]abiStats)}
+	fs := &filterSet{prog: make(map[string][]bpf.RawInstruction), stats: make(map[string][]abiStats),
+		lifts: make(map[string]map[string][]int)}
 	for _, tg := range targets {
 		native := t.abis[tg.goarch]
 		var compat []*abi
@@ -133,27 +135,40 @@ func compile(file string, rules []rule, t *tables) (*filterSet, error) {
 			compat = append(compat, t.abis[c])
 		}
 		trees := make(map[string][]bpf.Instruction)
+		treeLifts := make(map[string]map[string][]int)
 		var stats []abiStats
-		for _, a := range append([]*abi{native}, compat...) {
-			entries, skipped, err := resolve(file, rules, a)
+		for i, a := range append([]*abi{native}, compat...) {
+			entries, skipped, err := resolve(file, rules, a, i > 0)
 			if err != nil {
 				return nil, err
 			}
 			segs := segments(a, entries)
-			tr, err := tree(segs, a.bigEndian)
+			tr, lifts, err := tree(segs, a.bigEndian)
 			if err != nil {
 				return nil, fmt.Errorf("%s: assemble %s tree: %w", tg.goarch, a.goarch, err)
 			}
-			trees[a.goarch] = tr
+			trees[a.goarch], treeLifts[a.goarch] = tr, lifts
 			s := abiStats{a: a, allowed: len(entries), skipped: skipped, segments: len(segs)}
 			for _, e := range entries {
-				if e.rule.cond != nil {
+				if len(e.conds) > 0 {
 					s.cond++
 				}
 			}
 			stats = append(stats, s)
 		}
-		insns := program(native, compat, trees)
+		insns, starts := program(native, compat, trees)
+		lifts := make(map[string][]int)
+		for goarch, l := range treeLifts {
+			for name, pcs := range l {
+				for _, pc := range pcs {
+					lifts[name] = append(lifts[name], starts[goarch]+pc)
+				}
+			}
+		}
+		for _, pcs := range lifts {
+			sort.Ints(pcs)
+		}
+		fs.lifts[tg.goarch] = lifts
 		raw, err := bpf.Assemble(insns)
 		if err != nil {
 			return nil, fmt.Errorf("%s: assemble: %w", tg.goarch, err)
@@ -162,15 +177,14 @@ func compile(file string, rules []rule, t *tables) (*filterSet, error) {
 			return nil, fmt.Errorf("%s: invalid program: %w", tg.goarch, err)
 		}
 		// The native ABI pays for the arch load and its jeq; a compat ABI also for the
-		// failed native jeq, its own jeq and the ja to its block.
-		start := 2 + 2*len(compat) + 1
+		// failed native jeq, its own jeq and the ja to its block. Each block starts
+		// with the load of the call's number, just before its tree.
 		for i := range stats {
 			cost := 2
 			if i > 0 {
 				cost = 4
 			}
-			stats[i].maxPath = cost + longestPath(raw, start)
-			start += 1 + len(trees[stats[i].a.goarch])
+			stats[i].maxPath = cost + longestPath(raw, starts[stats[i].a.goarch]-1)
 		}
 		fs.prog[tg.goarch] = raw
 		fs.stats[tg.goarch] = stats
@@ -192,7 +206,7 @@ func genSeccomp(file string, rules []rule, t *tables, log io.Writer) (map[string
 				fmt.Fprintf(log, "gen: %-8s skipped, not in its table: %v\n", tg.goarch, s.skipped)
 			}
 		}
-		src, err := emitFilter(t, tg, fs.prog[tg.goarch], fs.stats[tg.goarch])
+		src, err := emitFilter(t, tg, fs.prog[tg.goarch], fs.stats[tg.goarch], fs.lifts[tg.goarch])
 		if err != nil {
 			return nil, fmt.Errorf("%s: format: %w", tg.goarch, err)
 		}
@@ -203,6 +217,16 @@ func genSeccomp(file string, rules []rule, t *tables, log io.Writer) (map[string
 		return nil, err
 	}
 	files["zfilter_linux_other.go"] = src
+	names := make(map[string]bool)
+	for _, l := range fs.lifts {
+		for name := range l {
+			names[name] = true
+		}
+	}
+	if src, err = emitLiftNames(t, names); err != nil {
+		return nil, err
+	}
+	files["zlifts.go"] = src
 	return files, nil
 }
 

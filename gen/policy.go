@@ -11,31 +11,44 @@ import (
 )
 
 // A rule is one line of syscalls.txt: a system call a container may make, on some
-// ABIs, maybe only when an argument passes a test.
+// ABIs, maybe only when its arguments pass tests.
 type rule struct {
 	line   int
 	name   string
 	arches []string // GOARCHes of the ABIs it applies to; nil means all
 	not    bool     // arches lists the ABIs it does not apply to
-	cond   *cond
+	compat int      // +1: only as a 64-bit kernel's compat ABI; -1: never as one; 0: both
+	conds  []*cond  // all must hold
 }
 
 // A cond tests the low 32 bits of one argument. The kernel declares each argument that
 // syscalls.txt tests as int or unsigned int and truncates the register to 32 bits, so a
 // test on all 64 bits could be passed with high bits set and still reach the kernel as
-// the refused value.
+// the refused value. A cond with a when holds whenever its when does not.
 type cond struct {
 	arg    uint32
-	op     string    // "in", "not in", "mask"
-	values []valExpr // "in"/"not in": any of; "mask": one mask that must be clear
+	op     string  // "in", "not in", "mask"
+	values []value // "in"/"not in": any of; "mask": one mask that must be clear
+	when   *cond   // if ... then: the test that makes this one apply
+}
+
+// A value is a valExpr and, for a refused value of a "not in" test, the name of the
+// run-time option that lifts its refusal ("AF_PACKET@packet"), or "".
+type value struct {
+	expr valExpr
+	lift string
 }
 
 // A valExpr is a value as written: numbers and x/sys constant names joined by "|". It is
 // resolved per ABI, because constants such as TIOCSTI differ between GOARCHes.
 type valExpr []string
 
-// appliesTo reports whether r applies to the ABI of goarch.
-func (r *rule) appliesTo(goarch string) bool {
+// appliesTo reports whether r applies to the ABI of goarch, used as a compat ABI or
+// not.
+func (r *rule) appliesTo(goarch string, compat bool) bool {
+	if (r.compat > 0 && !compat) || (r.compat < 0 && compat) {
+		return false
+	}
 	if r.arches == nil {
 		return true
 	}
@@ -124,6 +137,14 @@ func parseRule(f []string) (rule, error) {
 		if len(list) == 0 {
 			return r, fmt.Errorf("%s: empty arch list", r.name)
 		}
+		f = f[end+1:]
+		if len(list) == 1 && strings.TrimPrefix(list[0], "!") == "compat" {
+			r.compat = 1
+			if list[0] == "!compat" {
+				r.compat = -1
+			}
+			list = nil
+		}
 		for i, a := range list {
 			neg := strings.HasPrefix(a, "!")
 			if i == 0 {
@@ -137,21 +158,56 @@ func parseRule(f []string) (rule, error) {
 			}
 			r.arches = append(r.arches, a)
 		}
-		f = f[end+1:]
 	}
 	if len(f) == 0 {
 		return r, nil
 	}
-	c, err := parseCond(f)
-	if err != nil {
-		return r, fmt.Errorf("%s: %w", r.name, err)
+	for _, part := range strings.Split(strings.Join(f, " "), ";") {
+		c, err := parseClause(strings.Fields(part))
+		if err != nil {
+			return r, fmt.Errorf("%s: %w", r.name, err)
+		}
+		r.conds = append(r.conds, c)
 	}
-	r.cond = c
 	return r, nil
 }
 
+// parseClause parses one of a rule's conditions: COND, or if COND then COND.
+func parseClause(f []string) (*cond, error) {
+	if len(f) == 0 || f[0] != "if" {
+		return parseCond(f)
+	}
+	then := slices.Index(f, "then")
+	if then < 0 {
+		return nil, fmt.Errorf("if without then in %q", strings.Join(f, " "))
+	}
+	when, err := parseCond(f[1:then])
+	if err != nil {
+		return nil, err
+	}
+	if when.lifts() {
+		return nil, fmt.Errorf("a lift (@) in the if of %q", strings.Join(f, " "))
+	}
+	c, err := parseCond(f[then+1:])
+	if err != nil {
+		return nil, err
+	}
+	c.when = when
+	return c, nil
+}
+
+// lifts reports whether c has a value that a run-time option may lift.
+func (c *cond) lifts() bool {
+	return slices.ContainsFunc(c.values, func(v value) bool { return v.lift != "" })
+}
+
 // parseCond parses argN == V | argN != V | argN in V... | argN not in V... | argN & V == 0.
+// A value of a "not in" (or "!=") may end in @NAME: an option of that name lifts its
+// refusal at run time.
 func parseCond(f []string) (*cond, error) {
+	if len(f) == 0 {
+		return nil, fmt.Errorf("empty condition")
+	}
 	num, ok := strings.CutPrefix(f[0], "arg")
 	n, err := strconv.Atoi(num)
 	if !ok || err != nil || n < 0 || n > 5 {
@@ -174,15 +230,28 @@ func parseCond(f []string) (*cond, error) {
 		return nil, fmt.Errorf("bad condition %q (want argN == V, != V, in V..., not in V..., or & V == 0)", strings.Join(f, " "))
 	}
 	for _, v := range rest {
-		e := valExpr(strings.Split(v, "|"))
+		text, lift, hasLift := strings.Cut(v, "@")
+		if hasLift && (c.op != "not in" || !validLift(lift)) {
+			return nil, fmt.Errorf("bad value %q (a lift @name, lowercase, only on a refused value of != or not in)", v)
+		}
+		e := valExpr(strings.Split(text, "|"))
 		for _, term := range e {
 			if term == "" || !(isNumber(term) || validConst(term)) {
 				return nil, fmt.Errorf("bad value %q", v)
 			}
 		}
-		c.values = append(c.values, e)
+		c.values = append(c.values, value{expr: e, lift: lift})
 	}
 	return c, nil
+}
+
+func validLift(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // resolve computes e for a, or says which constant a lacks.
@@ -211,8 +280,10 @@ func (e valExpr) resolve(a *abi) (uint32, error) {
 
 func overlap(a, b *rule) bool {
 	for ga := range auditArches {
-		if a.appliesTo(ga) && b.appliesTo(ga) {
-			return true
+		for _, compat := range []bool{false, true} {
+			if a.appliesTo(ga, compat) && b.appliesTo(ga, compat) {
+				return true
+			}
 		}
 	}
 	return false

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"os"
+	"slices"
 	"testing"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
@@ -73,16 +74,31 @@ func TestFilterVM(t *testing.T) {
 		high = 1 << 32 // a high bit that the kernel drops from int arguments
 	)
 	for _, tg := range targets {
-		insns, ok := bpf.Disassemble(fs.prog[tg.goarch])
-		if !ok {
-			t.Fatalf("%s: program does not disassemble", tg.goarch)
+		// vmWith is the target's filter with the refusals of lift lifted, as the
+		// launcher's --allow-socket does it (seccomp.Program): each of their tests' true
+		// branch sent where its false branch goes.
+		vmWith := func(lift ...string) *bpf.VM {
+			raw := slices.Clone(fs.prog[tg.goarch])
+			for _, name := range lift {
+				for _, pc := range fs.lifts[tg.goarch][name] {
+					raw[pc].Jt = raw[pc].Jf
+				}
+			}
+			insns, ok := bpf.Disassemble(raw)
+			if !ok {
+				t.Fatalf("%s: program does not disassemble", tg.goarch)
+			}
+			vm, err := bpf.NewVM(insns)
+			if err != nil {
+				t.Fatalf("%s: %v", tg.goarch, err)
+			}
+			return vm
 		}
-		vm, err := bpf.NewVM(insns)
-		if err != nil {
-			t.Fatalf("%s: %v", tg.goarch, err)
-		}
-		for _, ga := range append([]string{tg.goarch}, tg.compat...) {
+		plain, packet, all := vmWith(), vmWith("packet"), vmWith("packet", "audit", "uevent", "socketcall")
+		vm := plain
+		for i, ga := range append([]string{tg.goarch}, tg.compat...) {
 			a := tb.abis[ga]
+			compat := i > 0
 			run := func(name string, nr uint32, args []uint64, want seccomp.Action) {
 				t.Helper()
 				got, err := vm.Run(seccompData(a, a.auditArch, nr, args...))
@@ -133,6 +149,38 @@ func TestFilterVM(t *testing.T) {
 			call("ioctl", retAllow, 1, a.consts["TCGETS"])
 			call("ioctl", retEPERM, 1, a.consts["TIOCSTI"])
 			call("ioctl", retEPERM, 1, a.consts["TIOCSTI"]|high)
+			call("ioctl", retEPERM, 1, a.consts["TIOCSETD"])
+			call("ioctl", retEPERM, 1, a.consts["TIOCCONS"])
+			call("ioctl", retEPERM, 1, a.consts["TIOCSSERIAL"])
+
+			// Socket families, and the refusals that --allow-socket lifts.
+			call("socket", retEPERM, unix.AF_ALG, unix.SOCK_SEQPACKET)
+			call("socket", retAllow, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
+			call("socket", retAllow, unix.AF_INET, unix.SOCK_RAW, unix.NETLINK_AUDIT) // only netlink's protocols are tested
+			for _, tt := range []struct {
+				vm     *bpf.VM
+				packet seccomp.Action
+				audit  seccomp.Action
+			}{{plain, retEPERM, retEPERM}, {packet, retAllow, retEPERM}, {all, retAllow, retAllow}} {
+				vm = tt.vm
+				call("socket", tt.packet, unix.AF_PACKET, unix.SOCK_RAW, 0x300)
+				call("socket", tt.audit, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_AUDIT)
+				call("socket", tt.audit, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_KOBJECT_UEVENT)
+				call("socket", tt.audit, unix.AF_NETLINK, unix.SOCK_DGRAM, unix.NETLINK_AUDIT|high)
+				call("socket", retEPERM, unix.AF_VSOCK)
+			}
+			// socketcall(2) hides the family in memory: as a 64-bit kernel's compat ABI
+			// its SYS_SOCKET (1) is refused unless lifted; natively it is allowed.
+			vm = plain
+			socketcall := retAllow
+			if compat {
+				socketcall = retEPERM
+			}
+			call("socketcall", socketcall, 1)
+			call("socketcall", retAllow, 3) // SYS_CONNECT
+			vm = all
+			call("socketcall", retAllow, 1)
+			vm = plain
 			run("past the table", a.maxNr+1, nil, retENOSYS)
 			run("far past the table", 0xfffffff0, nil, retENOSYS)
 			if ga == "amd64" {

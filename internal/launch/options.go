@@ -12,6 +12,7 @@ import (
 	"launch/internal/cgroup"
 	"launch/internal/mount"
 	"launch/internal/procview"
+	"launch/internal/seccomp"
 )
 
 // Config is what the command line asks for.
@@ -25,6 +26,8 @@ type Config struct {
 	CapAdd   []string
 	CapDrop  []string
 	Seccomp  bool // false with --seccomp=unconfined
+	// AllowSocket are the refusals of the filter to lift (seccomp.LiftNames).
+	AllowSocket []string
 	Env      []string
 	User     *User
 	Workdir  string
@@ -115,6 +118,13 @@ var options = []option{
 		default:
 			return errors.New("want default or unconfined")
 		}
+		return nil
+	}},
+	{[]string{"allow-socket"}, "NAME", "lift a refusal of the system-call filter (repeatable): packet (AF_PACKET), audit (NETLINK_AUDIT), uevent (NETLINK_KOBJECT_UEVENT), socketcall (SYS_SOCKET through socketcall(2) in a 64-bit kernel's 32-bit ABI)", func(c *Config, v string) error {
+		if !slices.Contains(seccomp.LiftNames, v) {
+			return errors.New("want one of " + strings.Join(seccomp.LiftNames, ", "))
+		}
+		c.AllowSocket = append(c.AllowSocket, v)
 		return nil
 	}},
 	{[]string{"env", "e"}, "K=V", "set environment variable K in the container (repeatable)", func(c *Config, v string) error {

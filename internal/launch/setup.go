@@ -206,9 +206,9 @@ func (s *setup) steps() ([]step, error) {
 		add(step{op: opWaitGo, what: "wait for the launcher", path: "tracer", fd: s.lifeR})
 	}
 	// From here on paths resolve inside the container: nothing of the host may be open
-	// by then, not even close-on-exec (DESIGN.md, lesson 13). The error pipe leads
-	// nowhere.
-	add(step{op: opCloseAll, what: "close descriptors", path: "all but the error pipe", fd: s.errW, fd2: -1})
+	// by then, not even close-on-exec (DESIGN.md, lesson 13). The error pipe, and
+	// under --init with a terminal PID 1's stop pipe, lead nowhere.
+	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipes to the launcher", fd: s.errW, fd2: s.stoppedW})
 	add(step{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"})
 
 	if s.tty {
@@ -229,7 +229,7 @@ func (s *setup) steps() ([]step, error) {
 	add(step{op: opSetCaps, what: "capset", path: "0x" + strconv.FormatUint(uint64(s.keep), 16), caps: cp})
 	add(step{op: opNoNewPrivs, what: "set no_new_privs"})
 	if s.cfg.Seccomp {
-		prog, err := seccomp.Program()
+		prog, err := seccomp.Program(s.cfg.AllowSocket...)
 		if err != nil {
 			return nil, err
 		}

@@ -229,6 +229,10 @@ func (t *terminal) watchHangup(quit chan struct{}, send func(unix.Signal)) {
 // group and continues it.
 func (t *terminal) jobControl(stopped int, send func(unix.Signal)) {
 	b := make([]byte, 1)
+	// kill(2) returns before the stop takes effect: the launcher learns that it has
+	// been continued from the SIGCONT that continues it.
+	cont := make(chan os.Signal, 1)
+	signal.Notify(cont, unix.SIGCONT)
 	for {
 		n, err := unix.Read(stopped, b)
 		if errors.Is(err, unix.EINTR) {
@@ -242,7 +246,12 @@ func (t *terminal) jobControl(stopped int, send func(unix.Signal)) {
 			return
 		}
 		t.foreground(t.pgrp)
+		select {
+		case <-cont: // a stale one
+		default:
+		}
 		unix.Kill(os.Getpid(), unix.SIGTSTP)
+		<-cont
 		t.foreground(job)
 		send(unix.SIGCONT)
 	}

@@ -7,8 +7,8 @@ package seccomp
 
 import "golang.org/x/sys/unix"
 
-// filter is the seccomp program for GOARCH loong64: 165 instructions.
-//   - AUDIT_ARCH_LOONGARCH64 (native): 264 calls allowed, 4 of them by argument; at most 16 instructions per call
+// filter is the seccomp program for GOARCH loong64: 174 instructions.
+//   - AUDIT_ARCH_LOONGARCH64 (native): 264 calls allowed, 4 of them by argument; at most 19 instructions per call
 //
 // Any other audit arch kills the process.
 var filter = []unix.SockFilter{
@@ -16,10 +16,10 @@ var filter = []unix.SockFilter{
 	{Code: 0x0015, Jt: 1, Jf: 0, K: 0xc0000102},  //   1: jeq #3221225730,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x80000000},  //   2: ret #2147483648
 	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000000},  //   3: ld [0]
-	{Code: 0x0035, Jt: 89, Jf: 0, K: 0x000000eb}, //   4: jge #235,89
-	{Code: 0x0035, Jt: 46, Jf: 0, K: 0x0000006b}, //   5: jge #107,46
-	{Code: 0x0035, Jt: 21, Jf: 0, K: 0x0000003c}, //   6: jge #60,21
-	{Code: 0x0035, Jt: 11, Jf: 0, K: 0x0000001e}, //   7: jge #30,11
+	{Code: 0x0035, Jt: 98, Jf: 0, K: 0x000000eb}, //   4: jge #235,98
+	{Code: 0x0035, Jt: 49, Jf: 0, K: 0x0000006b}, //   5: jge #107,49
+	{Code: 0x0035, Jt: 24, Jf: 0, K: 0x0000003c}, //   6: jge #60,24
+	{Code: 0x0035, Jt: 14, Jf: 0, K: 0x0000001e}, //   7: jge #30,14
 	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000013},  //   8: jge #19,3
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000012},  //   9: jge #18,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  10: ret #2147418112
@@ -27,157 +27,173 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000001d},  //  12: jge #29,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  13: ret #2147418112
 	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000018},  //  14: ld [24]
-	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x00005412},  //  15: jeq #21522,2
-	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x0000541c},  //  16: jeq #21532,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  17: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  18: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000002b},  //  19: jge #43,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000026},  //  20: jge #38,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  21: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  22: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000003a},  //  23: jge #58,1
+	{Code: 0x0015, Jt: 5, Jf: 0, K: 0x00005412},  //  15: jeq #21522,5
+	{Code: 0x0015, Jt: 4, Jf: 0, K: 0x0000541c},  //  16: jeq #21532,4
+	{Code: 0x0015, Jt: 3, Jf: 0, K: 0x00005423},  //  17: jeq #21539,3
+	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x0000541d},  //  18: jeq #21533,2
+	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x0000541f},  //  19: jeq #21535,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  20: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  21: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000002b},  //  22: jge #43,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000026},  //  23: jge #38,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  24: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000003b},  //  25: jge #59,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  26: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  25: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000003a},  //  26: jge #58,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  27: ret #2147418112
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x0000005c},  //  28: jge #92,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000059},  //  29: jge #89,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000003d},  //  30: jge #61,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  31: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  32: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000005a},  //  33: jge #90,1
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000003b},  //  28: jge #59,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  29: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  30: ret #2147418112
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x0000005c},  //  31: jge #92,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000059},  //  32: jge #89,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000003d},  //  33: jge #61,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  34: ret #327681
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  35: ret #2147418112
-	{Code: 0x0035, Jt: 10, Jf: 0, K: 0x00000061}, //  36: jge #97,10
-	{Code: 0x0035, Jt: 8, Jf: 0, K: 0x0000005d},  //  37: jge #93,8
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},  //  38: ld [16]
-	{Code: 0x0015, Jt: 4, Jf: 0, K: 0x00000000},  //  39: jeq #0,4
-	{Code: 0x0015, Jt: 3, Jf: 0, K: 0x00000008},  //  40: jeq #8,3
-	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x00020000},  //  41: jeq #131072,2
-	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x00020008},  //  42: jeq #131080,1
-	{Code: 0x0015, Jt: 0, Jf: 1, K: 0xffffffff},  //  43: jneq #4294967295,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  44: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  45: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  46: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000062},  //  47: jge #98,1
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000005a},  //  36: jge #90,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  37: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  38: ret #2147418112
+	{Code: 0x0035, Jt: 10, Jf: 0, K: 0x00000061}, //  39: jge #97,10
+	{Code: 0x0035, Jt: 8, Jf: 0, K: 0x0000005d},  //  40: jge #93,8
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},  //  41: ld [16]
+	{Code: 0x0015, Jt: 4, Jf: 0, K: 0x00000000},  //  42: jeq #0,4
+	{Code: 0x0015, Jt: 3, Jf: 0, K: 0x00000008},  //  43: jeq #8,3
+	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x00020000},  //  44: jeq #131072,2
+	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x00020008},  //  45: jeq #131080,1
+	{Code: 0x0015, Jt: 0, Jf: 1, K: 0xffffffff},  //  46: jneq #4294967295,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  47: ret #2147418112
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  48: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000068},  //  49: jge #104,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  50: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  49: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000062},  //  50: jge #98,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  51: ret #327681
-	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x000000aa}, //  52: jge #170,17
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000075},  //  53: jge #117,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000071},  //  54: jge #113,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000070},  //  55: jge #112,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  56: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  57: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000074},  //  58: jge #116,1
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000068},  //  52: jge #104,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  53: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  54: ret #327681
+	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x000000aa}, //  55: jge #170,17
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000075},  //  56: jge #117,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000071},  //  57: jge #113,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000070},  //  58: jge #112,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  59: ret #2147418112
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  60: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000008f},  //  61: jge #143,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000008e},  //  62: jge #142,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  63: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  64: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000a1},  //  65: jge #161,1
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000074},  //  61: jge #116,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  62: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  63: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000008f},  //  64: jge #143,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000008e},  //  65: jge #142,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  66: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000a5},  //  67: jge #165,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  68: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  67: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000a1},  //  68: jge #161,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  69: ret #2147418112
-	{Code: 0x0035, Jt: 11, Jf: 0, K: 0x000000d9}, //  70: jge #217,11
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000000c6},  //  71: jge #198,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000ab},  //  72: jge #171,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  73: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  74: ret #2147418112
-	{Code: 0x0035, Jt: 5, Jf: 0, K: 0x000000c7},  //  75: jge #199,5
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},  //  76: ld [16]
-	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x00000026},  //  77: jeq #38,2
-	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x00000028},  //  78: jeq #40,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  79: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  80: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  81: ret #2147418112
-	{Code: 0x0035, Jt: 6, Jf: 0, K: 0x000000dd},  //  82: jge #221,6
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000dc},  //  83: jge #220,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  84: ret #327681
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},  //  85: ld [16]
-	{Code: 0x0045, Jt: 1, Jf: 0, K: 0x7e020000},  //  86: jset #2114060288,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  87: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  88: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000e0},  //  89: jge #224,1
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000a5},  //  70: jge #165,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  71: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  72: ret #2147418112
+	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x000000d9}, //  73: jge #217,17
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000000c6},  //  74: jge #198,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000ab},  //  75: jge #171,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  76: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  77: ret #2147418112
+	{Code: 0x0035, Jt: 11, Jf: 0, K: 0x000000c7}, //  78: jge #199,11
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},  //  79: ld [16]
+	{Code: 0x0015, Jt: 8, Jf: 0, K: 0x00000026},  //  80: jeq #38,8
+	{Code: 0x0015, Jt: 7, Jf: 0, K: 0x00000028},  //  81: jeq #40,7
+	{Code: 0x0015, Jt: 6, Jf: 0, K: 0x00000011},  //  82: jeq #17,6
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},  //  83: ld [16]
+	{Code: 0x0015, Jt: 0, Jf: 3, K: 0x00000010},  //  84: jneq #16,3
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000020},  //  85: ld [32]
+	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x00000009},  //  86: jeq #9,2
+	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x0000000f},  //  87: jeq #15,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  88: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  89: ret #327681
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  90: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000e2},  //  91: jge #226,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  92: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  93: ret #2147418112
-	{Code: 0x0035, Jt: 35, Jf: 0, K: 0x00000126}, //  94: jge #294,35
-	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x0000010a}, //  95: jge #266,17
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000000f4},  //  96: jge #244,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000000f1},  //  97: jge #241,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000f0},  //  98: jge #240,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  99: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 100: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000f2},  // 101: jge #242,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 102: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 103: ret #2147418112
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000106},  // 104: jge #262,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000104},  // 105: jge #260,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 106: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 107: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000107},  // 108: jge #263,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 109: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000109},  // 110: jge #265,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 111: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 112: ret #327681
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000112},  // 113: jge #274,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000010d},  // 114: jge #269,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000010c},  // 115: jge #268,1
+	{Code: 0x0035, Jt: 6, Jf: 0, K: 0x000000dd},  //  91: jge #221,6
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000dc},  //  92: jge #220,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  93: ret #327681
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},  //  94: ld [16]
+	{Code: 0x0045, Jt: 1, Jf: 0, K: 0x7e020000},  //  95: jset #2114060288,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  96: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  //  97: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000e0},  //  98: jge #224,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  //  99: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000e2},  // 100: jge #226,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 101: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 102: ret #2147418112
+	{Code: 0x0035, Jt: 35, Jf: 0, K: 0x00000126}, // 103: jge #294,35
+	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x0000010a}, // 104: jge #266,17
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000000f4},  // 105: jge #244,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000000f1},  // 106: jge #241,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000f0},  // 107: jge #240,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 108: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 109: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000f2},  // 110: jge #242,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 111: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 112: ret #2147418112
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000106},  // 113: jge #262,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000104},  // 114: jge #260,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 115: ret #327681
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 116: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 117: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000110},  // 118: jge #272,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 119: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 120: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000119},  // 121: jge #281,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000118},  // 122: jge #280,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 123: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 124: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000011a},  // 125: jge #282,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 126: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000011b},  // 127: jge #283,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 128: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 129: ret #2147418112
-	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x000001b9}, // 130: jge #441,17
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001b3},  // 131: jge #435,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001a9},  // 132: jge #425,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001a8},  // 133: jge #424,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 134: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000107},  // 117: jge #263,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 118: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000109},  // 119: jge #265,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 120: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 121: ret #327681
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000112},  // 122: jge #274,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000010d},  // 123: jge #269,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000010c},  // 124: jge #268,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 125: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 126: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000110},  // 127: jge #272,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 128: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 129: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000119},  // 130: jge #281,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000118},  // 131: jge #280,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 132: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 133: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000011a},  // 134: jge #282,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 135: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b2},  // 136: jge #434,1
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000011b},  // 136: jge #283,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 137: ret #327681
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 138: ret #2147418112
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b6},  // 139: jge #438,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b4},  // 140: jge #436,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},  // 141: ret #327718
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 142: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b7},  // 143: jge #439,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 144: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b8},  // 145: jge #440,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 146: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 147: ret #327681
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001c3},  // 148: jge #451,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001bc},  // 149: jge #444,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ba},  // 150: jge #442,1
+	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x000001b9}, // 139: jge #441,17
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001b3},  // 140: jge #435,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001a9},  // 141: jge #425,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001a8},  // 142: jge #424,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 143: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 144: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b2},  // 145: jge #434,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 146: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 147: ret #2147418112
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b6},  // 148: jge #438,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b4},  // 149: jge #436,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},  // 150: ret #327718
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 151: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 152: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c2},  // 153: jge #450,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 154: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 155: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001ce},  // 156: jge #462,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001cb},  // 157: jge #459,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 158: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 159: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d3},  // 160: jge #467,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 161: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d8},  // 162: jge #472,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 163: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},  // 164: ret #327718
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b7},  // 152: jge #439,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 153: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b8},  // 154: jge #440,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 155: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 156: ret #327681
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001c3},  // 157: jge #451,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001bc},  // 158: jge #444,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ba},  // 159: jge #442,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 160: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 161: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c2},  // 162: jge #450,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 163: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 164: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001ce},  // 165: jge #462,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001cb},  // 166: jge #459,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 167: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 168: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d3},  // 169: jge #467,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},  // 170: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d8},  // 171: jge #472,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},  // 172: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},  // 173: ret #327718
 }
 
 // maxPath is the most instructions any system call runs through in filter.
-const maxPath = 16
+const maxPath = 19
+
+// lifts are the tests of filter that each --allow-socket name turns off.
+var lifts = []lift{
+	{"audit", []uint16{86}},
+	{"packet", []uint16{82}},
+	{"uevent", []uint16{87}},
+}

@@ -11,3 +11,5 @@ import "golang.org/x/sys/unix"
 var filter []unix.SockFilter
 
 const maxPath = 0
+
+var lifts []lift

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/testutil"
+)
+
+// TestLifetimeKilledLauncher: PID 1 tries to outlive its launcher: it clears its
+// parent-death signal with prctl(2), or changes its user (as su-exec and gosu do,
+// which clears it too). The launcher is killed with SIGKILL: every process of the
+// container must die with it. The test is a child subreaper: whatever the kill orphans
+// becomes its child, where it is seen.
+func TestLifetimeKilledLauncher(t *testing.T) {
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	for _, mode := range []string{"pdeath", "setuid"} {
+		for _, opts := range [][]string{nil, {"--init"}} {
+			s := w.start(append(append([]string{}, opts...), rootfs, "/probe", "try", "orphan", mode)...)
+			if l := s.line(t); l != "ready 0" {
+				t.Fatalf("%s %v: the container said %q, want %q (its parent-death signal cleared); stderr %s", mode, opts, l, "ready 0", s.stderr)
+			}
+			s.cmd.Process.Kill()
+			s.cmd.Wait()
+			for _, pid := range children(os.Getpid()) {
+				if !reaped(pid) {
+					b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+					t.Errorf("%s %v: process %d (%q) survived its launcher", mode, opts, pid, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+					unix.Kill(pid, unix.SIGKILL)
+					reaped(pid)
+				}
+			}
+		}
+	}
+	if r := w.run(rootfs, "/probe", "exit", "0"); r.code != 0 {
+		t.Fatalf("next launch: exit %d, %s", r.code, r.stderr)
+	}
+	w.check()
+}
+
+// TestLifetimeUmask: COMMAND gets the caller's umask, not the 0 the child uses to make
+// device nodes: files it creates in a --bind directory are not world-writable.
+func TestLifetimeUmask(t *testing.T) {
+	testutil.RequireBusybox(t)
+	rootfs := testutil.Rootfs(t)
+	dir, _ := hostDir(t)
+	for _, tt := range []struct {
+		umask string
+		mode  os.FileMode
+	}{{"022", 0o644}, {"077", 0o600}} {
+		name := "f" + tt.umask
+		script := "umask " + tt.umask + " && exec " + launcher(t) + " --bind " + dir + ":/data " + rootfs + " /probe try create /data/" + name
+		out, err := exec.Command(testutil.Busybox(), "sh", "-c", script).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "ok" {
+			t.Fatalf("umask %s: %v, %q", tt.umask, err, out)
+		}
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != tt.mode {
+			t.Errorf("with the caller's umask %s, COMMAND created a file with mode %#o, want %#o", tt.umask, fi.Mode().Perm(), tt.mode)
+		}
+	}
+}
+
+// TestLifetimeInitCmdline: with --init, PID 1 is a fork of the launcher, and
+// /proc/1/cmdline, which every process of the container may read, must not show the
+// launcher's command line (its path, ROOTFS, the --env values, bind sources).
+func TestLifetimeInitCmdline(t *testing.T) {
+	testutil.RequireBusybox(t)
+	rootfs := testutil.Rootfs(t)
+	dir, _ := hostDir(t)
+	r := runLaunch(t, "--init", "--env", "TOKEN=s3cret", "--bind", dir+":/data", rootfs, "/bin/sh", "-c", "cat /proc/1/cmdline; echo; cat /proc/1/comm")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 || strings.TrimRight(lines[0], "\x00") != "launch-init" {
+		t.Errorf("/proc/1/cmdline and comm = %q, want launch-init", r.stdout)
+	}
+	for _, secret := range []string{"s3cret", dir, rootfs, launcher(t)} {
+		if strings.Contains(r.stdout, secret) {
+			t.Errorf("PID 1 shows %q: %q", secret, r.stdout)
+		}
+	}
+}
+
+// ptyShell runs script in a shell of the host that leads a new session on a new
+// pseudo-terminal, as a login shell would, and returns it, the terminal's master and
+// what the terminal shows.
+func ptyShell(t *testing.T, script string) (*exec.Cmd, *os.File, *screen) {
+	t.Helper()
+	master, slave := openPTY(t)
+	cmd := exec.Command(testutil.Busybox(), "sh", "-c", script)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, master, watchScreen(master)
+}
+
+// A screen collects what a terminal's master reads, in the background: a read of a
+// master can block whatever deadline is set.
+type screen struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func watchScreen(master *os.File) *screen {
+	s := &screen{}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			s.mu.Lock()
+			s.buf.Write(b[:n])
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return s
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func (s *screen) Reset() {
+	s.mu.Lock()
+	s.buf.Reset()
+	s.mu.Unlock()
+}
+
+// until waits for the screen to show want.
+func (s *screen) until(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("terminal never showed %q:\n%s", want, s.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLifetimeTerminalRestored: COMMAND turns echo off, takes the terminal for
+// exclusive use, tries the N_NULL line discipline (refused) and suspends output. After
+// launch, the caller's terminal is as it was: echo on, not exclusive, output flowing.
+func TestLifetimeTerminalRestored(t *testing.T) {
+	testutil.RequireBusybox(t)
+	rootfs := testutil.Rootfs(t)
+	// The shell shows the terminal's state after launch: the exclusive flag (which
+	// /proc does not show, so TIOCGEXCL through the probe run on the host), and echo.
+	script := launcher(t) + " " + rootfs + " /probe try tty; echo; echo status $?; " +
+		testutil.Build(t, "./internal/probe") + " try ttystate; echo end"
+	cmd, _, out := ptyShell(t, script)
+	out.until(t, "end")
+	got := out.String()
+	for _, want := range []string{"echo=ok", "excl=ok", "ldisc=EPERM", "flow=ok", "status 0", "excl=0 echo=1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output lacks %q:\n%s", want, got)
+		}
+	}
+	cmd.Wait()
+}
+
+// TestLifetimeInitJobControl: with --init and a terminal, Ctrl-Z stops COMMAND (PID 2),
+// and the launcher stops too, as the job the caller's shell sees; fg continues both.
+// Without --init, a process of the container that stops PID 1 (ptrace, then a detach
+// that leaves it stopped) cannot stop the launcher, nor can it attach: the launcher
+// traces PID 1.
+func TestLifetimeInitJobControl(t *testing.T) {
+	testutil.RequireBusybox(t)
+	rootfs := testutil.Rootfs(t)
+	// An interactive shell of the host, with job control, runs launch in the
+	// foreground; COMMAND prints ready and waits for a line. (What the terminal shows
+	// includes the command lines typed: the words looked for are split there.)
+	cmd, master, out := ptyShell(t, "exec "+testutil.Busybox()+" sh -i")
+	master.Write([]byte(launcher(t) + " --init " + rootfs + " /bin/sh -c 'echo re\"\"ady; read x; echo got $x'\n"))
+	out.until(t, "ready")
+	master.Write([]byte{26}) // Ctrl-Z
+	out.until(t, "Stopped")
+	master.Write([]byte("fg\n"))
+	time.Sleep(200 * time.Millisecond)
+	master.Write([]byte("hello\n"))
+	out.until(t, "got hello")
+	master.Write([]byte("echo status $?\n"))
+	out.until(t, "status 0")
+
+	// Without --init: a process of the container tries to stop PID 1.
+	out.Reset()
+	master.Write([]byte(launcher(t) + " " + rootfs + " /bin/sh -c '/probe try ptracestop 1; sleep 0.3; echo do\"\"ne'; echo sta\"\"tus $?\n"))
+	out.until(t, "status")
+	if !strings.Contains(out.String(), "attach EPERM") || !strings.Contains(out.String(), "done") || strings.Contains(out.String(), "Stopped") {
+		t.Errorf("without --init, a container that tries to stop its PID 1:\n%s", out.String())
+	}
+	master.Write([]byte("exit\n"))
+	cmd.Wait()
+}
+
+// TestLifetimeHangup: when the terminal goes away (its session leader and emulator
+// gone), a container that ignores SIGHUP still ends, and its launcher with it.
+func TestLifetimeHangup(t *testing.T) {
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	master, slave := openPTY(t)
+	cmd := exec.Command(launcher(t), rootfs, "/bin/sh", "-c", "trap '' HUP; echo ready; sleep 60")
+	// ready as a word of its own is only what the container prints: nothing is typed.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.started(cmd.Process.Pid)
+	// Read until ready, and no further: a read still waiting on the master would keep
+	// it open, and the terminal would never hang up.
+	seen := make(chan string, 1)
+	go func() {
+		var b []byte
+		buf := make([]byte, 256)
+		for !bytes.Contains(b, []byte("ready")) {
+			n, err := master.Read(buf)
+			if err != nil {
+				break
+			}
+			b = append(b, buf[:n]...)
+		}
+		seen <- string(b)
+	}()
+	select {
+	case <-seen:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the container never said ready")
+	}
+	slave.Close()
+	master.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the terminal hung up, but launch still runs after 10 s")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 128+int(unix.SIGKILL) && code != 128+int(unix.SIGHUP) {
+		t.Errorf("launch exited %d after the hangup, want 137 (or 129)", code)
+	}
+	w.check()
+}

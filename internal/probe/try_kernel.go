@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/binary"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/probe/report"
+)
+
+// Operations of probe try on the kernel's shared state: memory it allocates without
+// charging the container, and the host's log and device events.
+//
+//	try packetring MIB       an AF_PACKET socket with an RX ring of MIB MiB
+//	try audit TEXT           send TEXT to the audit subsystem (AUDIT_USER_AVC), which
+//	                         writes it to the host's kernel log
+//	try uevent SECONDS       listen for the kernel's device events; print the first
+//	try compatsocket FAMILY  socketcall(SYS_SOCKET, FAMILY, SOCK_STREAM) through the
+//	                         32-bit ABI (int 0x80 on amd64), and socket(2) likewise
+func init() {
+	moreOps["packetring"] = tryPacketRing
+	moreOps["audit"] = tryAudit
+	moreOps["uevent"] = tryUevent
+	moreOps["compatsocket"] = tryCompatSocket
+}
+
+func tryPacketRing(a []string) string {
+	mib, _ := strconv.Atoi(arg(a, 0))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		return "socket " + report.ErrName(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return "version " + report.ErrName(err)
+	}
+	const block = 1 << 20
+	req := unix.TpacketReq3{Block_size: block, Block_nr: uint32(mib), Frame_size: 1 << 11, Frame_nr: uint32(mib) * (block >> 11)}
+	return report.ErrName(unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req))
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func tryAudit(a []string) string {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_AUDIT)
+	if err != nil {
+		return report.ErrName(err)
+	}
+	defer unix.Close(fd)
+	text := strings.Join(a, " ")
+	msg := make([]byte, unix.SizeofNlMsghdr+len(text)+1)
+	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
+	binary.NativeEndian.PutUint16(msg[4:], unix.AUDIT_USER_AVC)
+	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	copy(msg[unix.SizeofNlMsghdr:], text)
+	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return "send " + report.ErrName(err)
+	}
+	return "ok"
+}
+
+func tryUevent(a []string) string {
+	secs, _ := strconv.ParseFloat(arg(a, 0), 64)
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_KOBJECT_UEVENT)
+	if err != nil {
+		return report.ErrName(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1}); err != nil {
+		return "bind " + report.ErrName(err)
+	}
+	tv := unix.NsecToTimeval(int64(secs * float64(time.Second)))
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	buf := make([]byte, 4096)
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	if err != nil {
+		return "none " + report.ErrName(err)
+	}
+	return "event " + strings.ReplaceAll(string(buf[:n]), "\x00", " ")
+}
+
+// socketcall's operation number for socket(2) (linux/net.h); x/sys has no SYS_SOCKET
+// of socketcall's own.
+const sockcallSocket = 1
+
+func tryCompatSocket(a []string) (out string) {
+	family, _ := strconv.Atoi(arg(a, 0))
+	// A kernel without the 32-bit ABI (or with it turned off) answers int 0x80 with a
+	// general protection fault: SIGSEGV, a panic here.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			out = "no32bit"
+		}
+	}()
+	// The 32-bit ABI takes 32-bit pointers: the arguments must sit below 4 GiB.
+	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|map32bit)
+	if err != nil {
+		return "mmap " + report.ErrName(err)
+	}
+	defer unix.Munmap(mem)
+	args := (*[3]uint32)(unsafe.Pointer(&mem[0]))
+	args[0], args[1], args[2] = uint32(family), unix.SOCK_STREAM, 0
+	out = "socketcall=" + compatResult(compatSyscall(compatSocketcall, sockcallSocket, uintptr(unsafe.Pointer(&mem[0])), 0))
+	return out + " socket=" + compatResult(compatSyscall(compatSocket, uintptr(family), unix.SOCK_STREAM, 0))
+}
+
+// compatResult names a 32-bit system call's result: a descriptor is closed and "ok".
+func compatResult(r int32) string {
+	if r >= 0 {
+		unix.Close(int(r))
+		return "ok"
+	}
+	return report.ErrName(unix.Errno(-r))
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/probe/report"
+)
+
+// Operations of probe try about the container's lifetime and its terminal.
+//
+//	try orphan MODE     try to outlive the launcher: MODE pdeath clears the
+//	                    parent-death signal, setuid changes the user (which clears it
+//	                    too); print "ready SIGNAL" (the signal left) and sleep
+//	try ptracestop PID  attach to PID with ptrace, and detach leaving it stopped
+//	try tty             change the terminal on 0: no echo, exclusive use, output
+//	                    suspended, the N_NULL line discipline; print what worked
+//	try ttystate        the terminal on 0: "excl=0|1 echo=0|1"
+func init() {
+	moreOps["orphan"] = tryOrphan
+	moreOps["ptracestop"] = tryPtraceStop
+	moreOps["tty"] = tryTTY
+	moreOps["ttystate"] = tryTTYState
+}
+
+func tryTTYState([]string) string {
+	excl, err := unix.IoctlGetInt(0, unix.TIOCGEXCL)
+	if err != nil {
+		return "tiocgexcl " + report.ErrName(err)
+	}
+	tio, err := unix.IoctlGetTermios(0, unix.TCGETS)
+	if err != nil {
+		return "tcgets " + report.ErrName(err)
+	}
+	echo := 0
+	if tio.Lflag&unix.ECHO != 0 {
+		echo = 1
+	}
+	return "excl=" + strconv.Itoa(excl) + " echo=" + strconv.Itoa(echo)
+}
+
+func tryOrphan(a []string) string {
+	var err error
+	switch arg(a, 0) {
+	case "pdeath":
+		err = unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+	case "setuid":
+		err = unix.Setresuid(65534, 65534, 65534)
+	default:
+		return "usage: orphan pdeath|setuid"
+	}
+	if err != nil {
+		return report.ErrName(err)
+	}
+	var sig int
+	unix.RawSyscall(unix.SYS_PRCTL, unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0)
+	fmt.Println("ready", sig)
+	time.Sleep(time.Minute)
+	return "survived"
+}
+
+func tryPtraceStop(a []string) string {
+	pid, _ := strconv.Atoi(arg(a, 0))
+	if err := unix.PtraceAttach(pid); err != nil {
+		return "attach " + report.ErrName(err)
+	}
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, unix.WALL, nil)
+	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(pid), 0, uintptr(unix.SIGSTOP), 0, 0)
+	return report.ErrName(errOrNil(e))
+}
+
+func tryTTY([]string) string {
+	tio, err := unix.IoctlGetTermios(0, unix.TCGETS)
+	if err != nil {
+		return "tcgets " + report.ErrName(err)
+	}
+	tio.Lflag &^= unix.ECHO
+	out := "echo=" + report.ErrName(unix.IoctlSetTermios(0, unix.TCSETS, tio))
+	out += " excl=" + report.ErrName(unix.IoctlSetInt(0, unix.TIOCEXCL, 0))
+	nnull := 27 // N_NULL, include/uapi/linux/tty.h; x/sys has no N_* line disciplines
+	out += " ldisc=" + report.ErrName(unix.IoctlSetPointerInt(0, unix.TIOCSETD, nnull))
+	// Last, and nothing written after it: a write to a terminal whose output is
+	// suspended waits until it is resumed, which the launcher does once the container
+	// has ended.
+	os.Stdout.WriteString(out + " flow=ok\n")
+	if err := unix.IoctlSetInt(0, unix.TCXONC, unix.TCOOFF); err != nil {
+		os.Exit(1)
+	}
+	os.Exit(0)
+	return ""
+}
