@@ -28,14 +28,14 @@ type Config struct {
 	Seccomp  bool // false with --seccomp=unconfined
 	// AllowSocket are the refusals of the filter to lift (seccomp.LiftNames).
 	AllowSocket []string
-	Env      []string
-	User     *User
-	Workdir  string
-	Init     bool
-	Verbose  bool
-	Limits   Limits
-	GC       bool   // --gc: only remove cgroups left by killed launchers
-	ProcView string // --proc-view: "auto" (the default), "on" or "off"
+	Env         []string
+	User        *User
+	Workdir     string
+	Init        bool
+	Verbose     bool
+	Limits      Limits
+	GC          bool   // --gc: only remove cgroups left by killed launchers
+	ProcView    string // --proc-view: "auto" (the default), "on" or "off"
 
 	Help, Version bool
 }
