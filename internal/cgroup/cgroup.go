@@ -3,7 +3,6 @@ package cgroup
 import (
 	"errors"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -39,6 +38,7 @@ type Cgroups struct {
 	Name     string
 	Layout   *Layout
 	Warnings []string // limits that could not be set, for the user
+	Hint     string   // what to do about the warnings, if anything can be done
 	Notes    []string // what -v reports (where the cgroups are, kmem)
 
 	dirs      []string     // created directories, in creation order
@@ -56,7 +56,8 @@ func NameFor(pid int, start uint64) string {
 	return "launch-" + strconv.Itoa(pid) + "-" + strconv.FormatUint(start, 10)
 }
 
-// Create makes the container's cgroups and sets lim. On error, nothing it made is left.
+// Create makes the container's cgroups, named name, below each hierarchy's Parent, and
+// sets lim. On error, nothing it made is left.
 func Create(l *Layout, name string, lim Limits) (_ *Cgroups, err error) {
 	c := &Cgroups{Name: name, Layout: l, v2Dir: -1, v2Procs: -1}
 	defer func() {
@@ -72,7 +73,7 @@ func Create(l *Layout, name string, lim Limits) (_ *Cgroups, err error) {
 		if err := c.createV2(lim); err != nil {
 			return nil, err
 		}
-	} else if err := c.checkMissing(lim, v2Controllers(lim), nil); err != nil {
+	} else if err := c.checkMissing(lim, v2Controllers(lim), nil, nil); err != nil {
 		return nil, err
 	}
 	if len(c.dirs) == 0 {
@@ -82,13 +83,34 @@ func Create(l *Layout, name string, lim Limits) (_ *Cgroups, err error) {
 }
 
 // lack records that the controller for limit option is missing: an error if the user
-// asked for it, a warning otherwise.
+// asked for that limit, a warning otherwise.
 func (c *Cgroups) lack(lim Limits, option, what string) error {
-	if lim.Explicit[option] {
+	if asked(lim, option) {
 		return errors.New("--" + option + ": " + what)
 	}
 	c.Warnings = append(c.Warnings, what+"; running without the "+option+" limit")
 	return nil
+}
+
+// asked reports whether the user set the limit of option to a value by option, not to
+// none ("--memory max" needs no memory controller).
+func asked(lim Limits, option string) bool {
+	if !lim.Explicit[option] {
+		return false
+	}
+	switch option {
+	case "memory":
+		return lim.Memory > 0
+	case "cpu-shares":
+		return lim.CPUShares > 0
+	case "cpus":
+		return lim.CPUs > 0
+	case "pids":
+		return lim.Pids > 0
+	case "io-weight":
+		return lim.IOWeight > 0
+	}
+	return true
 }
 
 // noWeight records that the I/O controller is there but offers no weight, as on a
@@ -119,7 +141,7 @@ func (c *Cgroups) createV1(lim Limits) error {
 		if !slices.ContainsFunc(v1Controllers, h.Has) && !(h.Has("cpuset") && lim.CPUSet != "") {
 			continue
 		}
-		dir := filepath.Join(h.Dir, c.Name)
+		dir := filepath.Join(h.Parent, c.Name)
 		if err := c.mkdir(dir); err != nil {
 			return err
 		}
@@ -166,15 +188,38 @@ func option(lim Limits, ctl string) string {
 }
 
 // checkMissing reports the controllers in need that neither a v1 hierarchy nor the
-// v2 leaf (whose controllers are avail) provides.
-func (c *Cgroups) checkMissing(lim Limits, need, avail []string) error {
+// v2 leaf (whose controllers are avail) provides. why says why the v2 leaf lacks one
+// the kernel has; the others the kernel lacks.
+func (c *Cgroups) checkMissing(lim Limits, need, avail []string, why map[string]string) error {
+	var without, reasons []string // default limits run without, and why
 	for _, ctl := range need {
 		if c.Layout.inV1(ctl) || slices.Contains(avail, ctl) {
 			continue
 		}
-		if err := c.lack(lim, option(lim, ctl), "the kernel has no "+v1Name[ctl]+" cgroup controller"); err != nil {
-			return err
+		opt := option(lim, ctl)
+		reason, ok := why[ctl]
+		switch {
+		case !ok:
+			if err := c.lack(lim, opt, "the kernel has no "+v1Name[ctl]+" cgroup controller"); err != nil {
+				return err
+			}
+		case asked(lim, opt):
+			return errs.Wrap("--"+opt+": cgroup v2: no "+ctl+" controller: "+reason, ErrNoDelegation)
+		default:
+			without = append(without, opt)
+			if !slices.Contains(reasons, reason) {
+				reasons = append(reasons, reason)
+			}
 		}
+	}
+	if n := len(without); n > 0 {
+		list := without[n-1]
+		if n > 1 {
+			list = strings.Join(without[:n-1], ", ") + " and " + list
+		}
+		c.Warnings = append(c.Warnings, "cgroup v2: "+strings.Join(reasons, "; ")+"; running without the "+list+
+			" limits, within those of the cgroups launch runs in")
+		c.Hint = DelegationHint
 	}
 	return nil
 }
@@ -230,7 +275,7 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 	if h.Has("cpuset") && lim.CPUSet != "" {
 		// cpuset.mems must be set before cpuset.cpus can be, and before any task
 		// joins: the parent's memory nodes.
-		mems, err := readFile(h.Dir, "cpuset.mems")
+		mems, err := readFile(h.Parent, "cpuset.mems")
 		if err != nil {
 			return err
 		}
@@ -294,15 +339,25 @@ func (c *Cgroups) createV2(lim Limits) error {
 			need = append(need, ctl)
 		}
 	}
-	parent, avail, err := delegatingParent(h, need)
-	if err != nil {
-		return err
+	parent := h.Parent
+	var (
+		avail []string
+		why   map[string]string
+	)
+	if len(need) > 0 {
+		s, err := readSite(h.Mount, parent, parent == h.Dir, os.Getpid())
+		if err != nil {
+			return err
+		}
+		p, notes, err := delegate(parent, place(s, need))
+		if err != nil {
+			return err
+		}
+		c.Notes = append(c.Notes, notes...)
+		avail, why = p.avail, p.why
 	}
-	if err := c.checkMissing(lim, need, avail); err != nil {
+	if err := c.checkMissing(lim, need, avail, why); err != nil {
 		return err
-	}
-	if parent != h.Dir {
-		c.Notes = append(c.Notes, "cgroup v2: "+h.Dir+" holds processes and cannot hand controllers down; using "+parent)
 	}
 	dir := filepath.Join(parent, c.Name)
 	if err := c.mkdir(dir); err != nil {
@@ -357,6 +412,7 @@ func (c *Cgroups) createV2(lim Limits) error {
 			return err
 		}
 	}
+	var err error
 	if c.v2Dir, err = unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		return &os.PathError{Op: "open", Path: dir, Err: err}
 	}
@@ -364,40 +420,6 @@ func (c *Cgroups) createV2(lim Limits) error {
 		return &os.PathError{Op: "open", Path: filepath.Join(dir, "cgroup.procs"), Err: err}
 	}
 	return nil
-}
-
-// delegatingParent finds where a v2 leaf with the controllers in need can go: the
-// launcher's own cgroup if it can enable them for its children, else the nearest
-// ancestor that can. A non-root cgroup with processes in it, as the launcher's own
-// is, cannot enable controllers for children (the "no internal processes" rule of
-// cgroups(7)); the root cgroup always can. It returns the directory and the
-// controllers its children get.
-func delegatingParent(h *Hierarchy, need []string) (string, []string, error) {
-	dir := h.Dir
-	for {
-		data, err := readFile(dir, "cgroup.controllers")
-		if err != nil {
-			return "", nil, err
-		}
-		avail := strings.Fields(data)
-		var enable []string
-		for _, ctl := range need {
-			if slices.Contains(avail, ctl) {
-				enable = append(enable, ctl)
-			}
-		}
-		if len(enable) == 0 {
-			return dir, nil, nil
-		}
-		err = writeFile(dir, "cgroup.subtree_control", "+"+strings.Join(enable, " +"))
-		if err == nil {
-			return dir, enable, nil
-		}
-		if !errors.Is(err, unix.EBUSY) || dir == h.Mount {
-			return "", nil, err
-		}
-		dir = path.Dir(dir)
-	}
 }
 
 // MemoryDir returns the container's memory cgroup and whether it is a v2 one; "" if

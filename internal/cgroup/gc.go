@@ -55,18 +55,20 @@ func alive(pid int, start uint64) bool {
 }
 
 // GC removes the cgroups that launchers which no longer exist (killed with SIGKILL,
-// say) left behind, where Create would make its own: each v1 hierarchy's own cgroup,
-// and on v2 the own cgroup and its ancestors. It returns what it removed.
+// say) left behind, where Create would make them: below each hierarchy's Parent, and,
+// when that is the launcher's own cgroup, on v2 below its ancestors too, where earlier
+// versions of launch made them. It returns what it removed.
 func GC(l *Layout) ([]string, error) {
 	var dirs []string
 	for _, h := range l.V1 {
-		dirs = append(dirs, h.Dir)
+		dirs = append(dirs, h.Parent)
 	}
 	if h := l.V2; h != nil {
-		for d := h.Dir; ; d = path.Dir(d) {
-			dirs = append(dirs, d)
-			if d == h.Mount || d == "/" {
-				break
+		dirs = append(dirs, h.Parent)
+		if h.Parent == h.Dir {
+			for d := h.Dir; d != h.Mount && d != "/"; {
+				d = path.Dir(d)
+				dirs = append(dirs, d)
 			}
 		}
 	}

@@ -51,6 +51,12 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if cfg.CgroupParent != "" {
+		if err := layout.SetParent(cfg.CgroupParent); err != nil {
+			return 0, &Error{Code: ExitFailure, Err: errs.Wrap("--cgroup-parent "+cfg.CgroupParent, err),
+				Hint: "--cgroup-parent names an existing cgroup, in every cgroup hierarchy launch uses"}
+		}
+	}
 	if cfg.GC {
 		removed, err := cgroup.GC(layout)
 		for _, dir := range removed {
@@ -115,7 +121,11 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	}
 	cg, err := cgroup.Create(layout, cgroup.NameFor(os.Getpid(), start), cfg.Limits)
 	if err != nil {
-		return 0, &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+layout.String()+")", err)}
+		e := &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+layout.String()+")", err)}
+		if errors.Is(err, cgroup.ErrNoDelegation) {
+			e.Hint = cgroup.DelegationHint
+		}
+		return 0, e
 	}
 	defer func() {
 		if err := cg.Destroy(); err != nil {
@@ -124,6 +134,9 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	}()
 	for _, w := range cg.Warnings {
 		warn(stdio.Err, w)
+	}
+	if cg.Hint != "" {
+		hint(stdio.Err, cg.Hint)
 	}
 	if cfg.Verbose {
 		for _, n := range cg.Notes {
@@ -147,7 +160,11 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		return 0, err
 	}
 	if ws := unix.WaitStatus(status); ws.Signaled() && ws.Signal() == unix.SIGKILL && cg.OOMKills() > 0 {
-		io.WriteString(stdio.Err, "launch: memory limit reached: "+formatSize(cfg.Limits.Memory)+": COMMAND was killed\n")
+		limit := formatSize(cfg.Limits.Memory)
+		if cfg.Limits.Memory == 0 {
+			limit = "that of a cgroup above the container's"
+		}
+		io.WriteString(stdio.Err, "launch: memory limit reached: "+limit+": COMMAND was killed\n")
 	}
 	if err := cg.Destroy(); err != nil {
 		warn(stdio.Err, err.Error())
