@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
@@ -184,7 +187,7 @@ func TestCgroupPlacement(t *testing.T) {
 		if !slices.Contains([]string{"memory", "pids", "cpu", "cpuacct", "cpu,cpuacct", "blkio", ""}, f[1]) {
 			continue
 		}
-		// The same line of the launcher, plus /launch-PID-START.
+		// The same line of the launcher, plus /launch-PID-START-PIDNS.
 		for _, ol := range strings.Split(string(own), "\n") {
 			of := strings.SplitN(ol, ":", 3)
 			if len(of) == 3 && of[1] == f[1] {
@@ -339,6 +342,147 @@ func cgroupParent(t *testing.T) string {
 		})
 	}
 	return p
+}
+
+// gcLine reports whether the output of launch --gc has a line that starts with verb
+// and dir, followed by ": " and why for a "left" line.
+func gcLine(out, verb, dir, why string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if verb == "removed" && line == "removed "+dir {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(line, verb+" "+dir+": "); ok && strings.HasPrefix(rest, why) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestGCAcrossPIDNamespaces: launch --gc run in a PID namespace of its own, with its
+// own /proc, where no pid of the host means anything (unshare -p -f --mount-proc),
+// while containers run. It never kills and removes only what is free: the running
+// containers go on, their cgroups stay and are reported as in use, in the default
+// place and below --cgroup-parent; the cgroups of a launcher killed with SIGKILL,
+// whose container died with it, are removed and reported; those of a killed launcher
+// with a process still in them are left and reported, until the process is gone.
+func TestGCAcrossPIDNamespaces(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		testutil.Skip(t, "needs unshare(1) of util-linux")
+	}
+	before := snapshot(t)
+	parent := cgroupParent(t)
+	a := startLaunch(t, rootfs, "/probe", "signals")
+	b := startLaunch(t, "--cgroup-parent", parent, rootfs, "/probe", "signals")
+	killed := startLaunch(t, "--cgroup-parent", parent, rootfs, "/probe", "signals")
+	occupied := startLaunch(t, "--cgroup-parent", parent, rootfs, "/probe", "signals")
+	dirs := map[*started][]string{}
+	for _, s := range []*started{a, b, killed, occupied} {
+		if l := s.line(t); l != "ready" {
+			t.Fatalf("probe said %q; stderr %s", l, s.stderr)
+		}
+		dirs[s] = cgroupDirs(t, s.cmd.Process.Pid)
+		if len(dirs[s]) < 2 {
+			t.Fatalf("launcher %d has cgroups %v", s.cmd.Process.Pid, dirs[s])
+		}
+	}
+	for _, s := range []*started{b, killed, occupied} {
+		for _, d := range dirs[s] {
+			if !strings.Contains(d, parent+"/launch-") {
+				t.Errorf("--cgroup-parent %s: the container's cgroup is %s", parent, d)
+			}
+		}
+	}
+
+	// A process of the test in the cgroups of occupied.
+	sleep := exec.Command("sleep", "600")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleep.Process.Kill(); sleep.Wait() })
+	for _, d := range dirs[occupied] {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(sleep.Process.Pid)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []*started{killed, occupied} {
+		kids := children(s.cmd.Process.Pid)
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		for _, k := range kids {
+			if !gone(k) {
+				t.Fatalf("container process %d survived its launcher", k)
+			}
+		}
+	}
+
+	gc := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(unshare, append([]string{"-p", "-f", "--mount-proc", launcher(t), "--gc"}, args...)...)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("unshare -p -f --mount-proc launch --gc %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+		}
+		return out.String()
+	}
+	outDefault := gc()
+	outParent := gc("--cgroup-parent", parent)
+	t.Logf("launch --gc in a new PID namespace:\n%s--cgroup-parent %s:\n%s", outDefault, parent, outParent)
+
+	for _, s := range []*started{a, b} {
+		if err := s.cmd.Process.Signal(unix.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		if l := s.line(t); l != "SIGUSR1" {
+			t.Errorf("a running container after the GC: said %q, want SIGUSR1", l)
+		}
+	}
+	for _, tt := range []struct {
+		s        *started
+		out      string
+		verb     string
+		why      string
+		exists   bool
+		whatItIs string
+	}{
+		{a, outDefault, "left", "in use", true, "running container"},
+		{b, outParent, "left", "in use", true, "running container below --cgroup-parent"},
+		{killed, outParent, "removed", "", false, "killed launcher's"},
+		{occupied, outParent, "left", "holds processes", true, "killed launcher's, with a process in them,"},
+	} {
+		for _, d := range dirs[tt.s] {
+			if !gcLine(tt.out, tt.verb, d, tt.why) {
+				t.Errorf("launch --gc does not say %q of the %s cgroup %s", tt.verb+" "+tt.why, tt.whatItIs, d)
+			}
+			if _, err := os.Stat(d); (err == nil) != tt.exists {
+				t.Errorf("the %s cgroup %s: exists %v after launch --gc, want %v", tt.whatItIs, d, err == nil, tt.exists)
+			}
+		}
+	}
+	if err := sleep.Process.Signal(unix.Signal(0)); err != nil {
+		t.Errorf("the process in the cgroups of the killed launcher: %v", err)
+	}
+
+	sleep.Process.Kill()
+	sleep.Wait()
+	out := gc("--cgroup-parent", parent)
+	for _, d := range dirs[occupied] {
+		if !gcLine(out, "removed", d, "") {
+			t.Errorf("launch --gc once the process is gone does not remove %s:\n%s", d, out)
+		}
+	}
+	for _, s := range []*started{a, b} {
+		s.cmd.Process.Signal(unix.SIGTERM)
+		if l := s.line(t); l != "SIGTERM" {
+			t.Errorf("container said %q, want SIGTERM", l)
+		}
+		if err := s.cmd.Wait(); err != nil {
+			t.Errorf("launch: %v; stderr %s", err, s.stderr)
+		}
+	}
+	before.unchanged(t)
 }
 
 // TestCgroupParent: --cgroup-parent names an existing cgroup; the container gets its

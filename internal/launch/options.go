@@ -190,7 +190,7 @@ var options = []option{
 		c.CgroupParent = path.Clean(v)
 		return nil
 	}},
-	{[]string{"gc"}, "", "remove the cgroups of launches that were killed (with --cgroup-parent: below PATH), and exit", func(c *Config, _ string) error { c.GC = true; return nil }},
+	{[]string{"gc"}, "", "remove the cgroups of launches that were killed (with --cgroup-parent: below PATH), say what stays, and exit", func(c *Config, _ string) error { c.GC = true; return nil }},
 	{[]string{"verbose", "v"}, "", "print each setup step with its duration on stderr", func(c *Config, _ string) error { c.Verbose = true; return nil }},
 	{[]string{"version"}, "", "print version information and exit", func(c *Config, _ string) error { c.Version = true; return nil }},
 	{[]string{"help", "h"}, "", "print this help and exit", func(c *Config, _ string) error { c.Help = true; return nil }},

@@ -58,9 +58,12 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		}
 	}
 	if cfg.GC {
-		removed, err := cgroup.GC(layout)
-		for _, dir := range removed {
+		c, err := cgroup.GC(layout)
+		for _, dir := range c.Removed {
 			io.WriteString(stdio.Out, "removed "+dir+"\n")
+		}
+		for _, l := range c.Left {
+			io.WriteString(stdio.Out, "left "+l.Dir+": "+l.Why+"\n")
 		}
 		return 0, err
 	}
@@ -115,11 +118,11 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	}
 	t.mark("prepare", "options, ROOTFS and COMMAND")
 
-	start, err := cgroup.StartTime(os.Getpid())
+	name, err := cgroup.Name()
 	if err != nil {
 		return 0, err
 	}
-	cg, err := cgroup.Create(layout, cgroup.NameFor(os.Getpid(), start), cfg.Limits)
+	cg, err := cgroup.Create(layout, name, cfg.Limits)
 	if err != nil {
 		e := &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+layout.String()+")", err)}
 		if errors.Is(err, cgroup.ErrNoDelegation) {
@@ -127,6 +130,8 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		}
 		return 0, e
 	}
+	// Every way out removes the cgroups; after COMMAND, this tries once more those
+	// that the removal below could not, and reports what still stays.
 	defer func() {
 		if err := cg.Destroy(); err != nil {
 			warn(stdio.Err, err.Error())
@@ -166,9 +171,7 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		}
 		io.WriteString(stdio.Err, "launch: memory limit reached: "+limit+": COMMAND was killed\n")
 	}
-	if err := cg.Destroy(); err != nil {
-		warn(stdio.Err, err.Error())
-	}
+	cg.Destroy() // what fails is retried, and reported, on the way out
 	t.mark("cleanup", "remove cgroups")
 	t.summary()
 	return exitStatus(unix.WaitStatus(status)), nil
@@ -258,10 +261,17 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	}
 
 	// COMMAND runs: remove the cgroups of launchers killed earlier while it does.
-	if removed, err := cgroup.GC(s.cg.Layout); err != nil {
+	if c, err := cgroup.GC(s.cg.Layout); err != nil {
 		warn(stdio.Err, "removing cgroups of earlier launches: "+err.Error())
-	} else if len(removed) > 0 && cfg.Verbose {
-		note(stdio.Err, "removed "+strconv.Itoa(len(removed))+" cgroups left by killed launches")
+	} else if cfg.Verbose {
+		if len(c.Removed) > 0 {
+			note(stdio.Err, "removed "+strconv.Itoa(len(c.Removed))+" cgroups left by killed launches")
+		}
+		for _, l := range c.Left {
+			if l.Why != cgroup.InUse {
+				note(stdio.Err, "left "+l.Dir+": "+l.Why)
+			}
+		}
 	}
 
 	ws, err := supervise(pid, s.tty, sigs, stdio.In)
