@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
@@ -169,7 +173,11 @@ func TestCgroupPlacement(t *testing.T) {
 	}
 	own, _ := os.ReadFile("/proc/self/cgroup")
 	launcherCg, _ := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/cgroup")
-	if string(own) != string(launcherCg) {
+	// On pure v2, a launcher alone in a cgroup other than the root moves into a leaf
+	// of it, so that the cgroup can hand controllers down.
+	pureV2 := strings.HasPrefix(string(own), "0::") && !strings.Contains(strings.TrimSpace(string(own)), "\n")
+	moved := "0::" + path.Join(v2Own(string(own)), "launch-supervisor") + "\n"
+	if string(launcherCg) != string(own) && !(pureV2 && string(launcherCg) == moved) {
 		t.Errorf("the launcher moved out of its own cgroups:\n%s\nwant\n%s", launcherCg, own)
 	}
 	kid := children(s.cmd.Process.Pid)[0]
@@ -179,7 +187,7 @@ func TestCgroupPlacement(t *testing.T) {
 		if !slices.Contains([]string{"memory", "pids", "cpu", "cpuacct", "cpu,cpuacct", "blkio", ""}, f[1]) {
 			continue
 		}
-		// The same line of the launcher, plus /launch-PID-START.
+		// The same line of the launcher, plus /launch-PID-START-PIDNS.
 		for _, ol := range strings.Split(string(own), "\n") {
 			of := strings.SplitN(ol, ":", 3)
 			if len(of) == 3 && of[1] == f[1] {
@@ -283,4 +291,219 @@ func TestNoCgroupLeftAfterManyRuns(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	before.unchanged(t)
+}
+
+// v2Own returns the cgroup v2 path of a /proc/PID/cgroup file, "" if it has none.
+func v2Own(procCgroup string) string {
+	for _, line := range strings.Split(procCgroup, "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p
+		}
+	}
+	return ""
+}
+
+// cgroupParent makes a cgroup of the test's own in every mounted hierarchy, at the
+// same path, for --cgroup-parent: what launchers place there is the test's alone, and
+// no other launcher on the machine looks there. It returns the path; the cleanup
+// removes what is left there, then the cgroup.
+func cgroupParent(t *testing.T) string {
+	t.Helper()
+	p := fmt.Sprintf("/launch-test-parent-%d-%d", os.Getpid(), time.Now().UnixNano())
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(mi)), "\n") {
+		m := parseMount(line)
+		if (m.fstype != "cgroup" && m.fstype != "cgroup2") || m.root != "/" {
+			continue
+		}
+		dir := filepath.Join(m.point, p)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			// Only the test's own launchers made cgroups here; they may still be
+			// on their way out.
+			for i := 0; i < 200; i++ {
+				ents, _ := os.ReadDir(dir)
+				for _, e := range ents {
+					if e.IsDir() {
+						os.Remove(filepath.Join(dir, e.Name()))
+					}
+				}
+				if os.Remove(dir) == nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			t.Errorf("cannot remove the test's cgroup %s", dir)
+		})
+	}
+	return p
+}
+
+// gcLine reports whether the output of launch --gc has a line that starts with verb
+// and dir, followed by ": " and why for a "left" line.
+func gcLine(out, verb, dir, why string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if verb == "removed" && line == "removed "+dir {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(line, verb+" "+dir+": "); ok && strings.HasPrefix(rest, why) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestGCAcrossPIDNamespaces: launch --gc run in a PID namespace of its own, with its
+// own /proc, where no pid of the host means anything (unshare -p -f --mount-proc),
+// while containers run. It never kills and removes only what is free: the running
+// containers go on, their cgroups stay and are reported as in use, in the default
+// place and below --cgroup-parent; the cgroups of a launcher killed with SIGKILL,
+// whose container died with it, are removed and reported; those of a killed launcher
+// with a process still in them are left and reported, until the process is gone.
+func TestGCAcrossPIDNamespaces(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		testutil.Skip(t, "needs unshare(1) of util-linux")
+	}
+	before := snapshot(t)
+	parent := cgroupParent(t)
+	a := startLaunch(t, rootfs, "/probe", "signals")
+	b := startLaunch(t, "--cgroup-parent", parent, rootfs, "/probe", "signals")
+	killed := startLaunch(t, "--cgroup-parent", parent, rootfs, "/probe", "signals")
+	occupied := startLaunch(t, "--cgroup-parent", parent, rootfs, "/probe", "signals")
+	dirs := map[*started][]string{}
+	for _, s := range []*started{a, b, killed, occupied} {
+		if l := s.line(t); l != "ready" {
+			t.Fatalf("probe said %q; stderr %s", l, s.stderr)
+		}
+		dirs[s] = cgroupDirs(t, s.cmd.Process.Pid)
+		if len(dirs[s]) < 2 {
+			t.Fatalf("launcher %d has cgroups %v", s.cmd.Process.Pid, dirs[s])
+		}
+	}
+	for _, s := range []*started{b, killed, occupied} {
+		for _, d := range dirs[s] {
+			if !strings.Contains(d, parent+"/launch-") {
+				t.Errorf("--cgroup-parent %s: the container's cgroup is %s", parent, d)
+			}
+		}
+	}
+
+	// A process of the test in the cgroups of occupied.
+	sleep := exec.Command("sleep", "600")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleep.Process.Kill(); sleep.Wait() })
+	for _, d := range dirs[occupied] {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(sleep.Process.Pid)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []*started{killed, occupied} {
+		kids := children(s.cmd.Process.Pid)
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		for _, k := range kids {
+			if !gone(k) {
+				t.Fatalf("container process %d survived its launcher", k)
+			}
+		}
+	}
+
+	gc := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(unshare, append([]string{"-p", "-f", "--mount-proc", launcher(t), "--gc"}, args...)...)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("unshare -p -f --mount-proc launch --gc %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+		}
+		return out.String()
+	}
+	outDefault := gc()
+	outParent := gc("--cgroup-parent", parent)
+	t.Logf("launch --gc in a new PID namespace:\n%s--cgroup-parent %s:\n%s", outDefault, parent, outParent)
+
+	for _, s := range []*started{a, b} {
+		if err := s.cmd.Process.Signal(unix.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		if l := s.line(t); l != "SIGUSR1" {
+			t.Errorf("a running container after the GC: said %q, want SIGUSR1", l)
+		}
+	}
+	for _, tt := range []struct {
+		s        *started
+		out      string
+		verb     string
+		why      string
+		exists   bool
+		whatItIs string
+	}{
+		{a, outDefault, "left", "in use", true, "running container"},
+		{b, outParent, "left", "in use", true, "running container below --cgroup-parent"},
+		{killed, outParent, "removed", "", false, "killed launcher's"},
+		{occupied, outParent, "left", "holds processes", true, "killed launcher's, with a process in them,"},
+	} {
+		for _, d := range dirs[tt.s] {
+			if !gcLine(tt.out, tt.verb, d, tt.why) {
+				t.Errorf("launch --gc does not say %q of the %s cgroup %s", tt.verb+" "+tt.why, tt.whatItIs, d)
+			}
+			if _, err := os.Stat(d); (err == nil) != tt.exists {
+				t.Errorf("the %s cgroup %s: exists %v after launch --gc, want %v", tt.whatItIs, d, err == nil, tt.exists)
+			}
+		}
+	}
+	if err := sleep.Process.Signal(unix.Signal(0)); err != nil {
+		t.Errorf("the process in the cgroups of the killed launcher: %v", err)
+	}
+
+	sleep.Process.Kill()
+	sleep.Wait()
+	out := gc("--cgroup-parent", parent)
+	for _, d := range dirs[occupied] {
+		if !gcLine(out, "removed", d, "") {
+			t.Errorf("launch --gc once the process is gone does not remove %s:\n%s", d, out)
+		}
+	}
+	for _, s := range []*started{a, b} {
+		s.cmd.Process.Signal(unix.SIGTERM)
+		if l := s.line(t); l != "SIGTERM" {
+			t.Errorf("container said %q, want SIGTERM", l)
+		}
+		if err := s.cmd.Wait(); err != nil {
+			t.Errorf("launch: %v; stderr %s", err, s.stderr)
+		}
+	}
+	before.unchanged(t)
+}
+
+// TestCgroupParent: --cgroup-parent names an existing cgroup; the container gets its
+// limits there.
+func TestCgroupParent(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	parent := cgroupParent(t)
+	rep := probe(t, rootfs, "--cgroup-parent", parent)
+	if got := limit(t, rep.Limits, "pids.max"); got != "64" {
+		t.Errorf("pids.max below --cgroup-parent = %q, want 64", got)
+	}
+	for _, tt := range []struct {
+		arg, stderr string
+	}{
+		{parent + "-missing", "launch: error: --cgroup-parent " + parent + "-missing: find cgroup /sys/fs/cgroup/"},
+		{"relative", "launch: error: --cgroup-parent relative: want an absolute path"},
+		{"/a/../b", "launch: error: --cgroup-parent /a/../b: want an absolute path"},
+	} {
+		r := runLaunch(t, "--cgroup-parent", tt.arg, rootfs, "/probe", "exit", "0")
+		if r.code != 125 || !strings.HasPrefix(r.stderr, tt.stderr) {
+			t.Errorf("--cgroup-parent %s: exit %d, stderr %q; want 125 and %q...", tt.arg, r.code, r.stderr, tt.stderr)
+		}
+	}
 }

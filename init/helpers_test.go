@@ -30,7 +30,7 @@ func recordStart(pid int) {
 	startedMu.Unlock()
 }
 
-// startedByUs reports whether a cgroup named launch-PID-START belongs to one of the
+// startedByUs reports whether a cgroup named launch-PID-START-PIDNS belongs to one of the
 // launchers this test binary started.
 func startedByUs(cgroupPath string) bool {
 	startedMu.Lock()

@@ -104,10 +104,10 @@ func (w *watch) check() {
 	}
 }
 
-// owner returns the pid of the launcher that named a cgroup launch-PID-START.
+// owner returns the pid of the launcher that named a cgroup launch-PID-START-PIDNS.
 func owner(name string) int {
 	f := strings.Split(name, "-")
-	if len(f) != 3 || f[0] != "launch" {
+	if len(f) != 4 || f[0] != "launch" {
 		return 0
 	}
 	pid, _ := strconv.Atoi(f[1])

@@ -3,7 +3,6 @@ package cgroup
 import (
 	"errors"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -39,24 +38,20 @@ type Cgroups struct {
 	Name     string
 	Layout   *Layout
 	Warnings []string // limits that could not be set, for the user
+	Hint     string   // what to do about the warnings, if anything can be done
 	Notes    []string // what -v reports (where the cgroups are, kmem)
 
-	dirs      []string     // created directories, in creation order
+	made      []made       // cgroups made and not yet removed, in creation order, locked
 	joined    []*Hierarchy // hierarchies with a cgroup of the container, for Mounts
 	memoryDir string
 	v2Leaf    string
-	tasks     []int // v1 tasks files, open for writing, for the child to join
+	tasks     []int // v1 tasks files, open for writing, for the child to join (the locks of made)
 	v2Dir     int   // the v2 leaf, O_PATH, for clone3; -1 if none
-	v2Procs   int   // its cgroup.procs, for kernels without CLONE_INTO_CGROUP; -1 if none
+	v2Procs   int   // its cgroup.procs, for kernels without CLONE_INTO_CGROUP (its lock); -1 if none
 }
 
-// NameFor returns the cgroup name of the launcher with the given pid and start time
-// (field 22 of /proc/PID/stat).
-func NameFor(pid int, start uint64) string {
-	return "launch-" + strconv.Itoa(pid) + "-" + strconv.FormatUint(start, 10)
-}
-
-// Create makes the container's cgroups and sets lim. On error, nothing it made is left.
+// Create makes the container's cgroups, named name (see Name), below each hierarchy's
+// Parent, and sets lim. On error, nothing it made is left.
 func Create(l *Layout, name string, lim Limits) (_ *Cgroups, err error) {
 	c := &Cgroups{Name: name, Layout: l, v2Dir: -1, v2Procs: -1}
 	defer func() {
@@ -72,23 +67,44 @@ func Create(l *Layout, name string, lim Limits) (_ *Cgroups, err error) {
 		if err := c.createV2(lim); err != nil {
 			return nil, err
 		}
-	} else if err := c.checkMissing(lim, v2Controllers(lim), nil); err != nil {
+	} else if err := c.checkMissing(lim, v2Controllers(lim), nil, nil); err != nil {
 		return nil, err
 	}
-	if len(c.dirs) == 0 {
+	if len(c.made) == 0 {
 		return nil, errors.New("no usable cgroup hierarchy is mounted (see /proc/self/mountinfo)")
 	}
 	return c, nil
 }
 
 // lack records that the controller for limit option is missing: an error if the user
-// asked for it, a warning otherwise.
+// asked for that limit, a warning otherwise.
 func (c *Cgroups) lack(lim Limits, option, what string) error {
-	if lim.Explicit[option] {
+	if asked(lim, option) {
 		return errors.New("--" + option + ": " + what)
 	}
 	c.Warnings = append(c.Warnings, what+"; running without the "+option+" limit")
 	return nil
+}
+
+// asked reports whether the user set the limit of option to a value by option, not to
+// none ("--memory max" needs no memory controller).
+func asked(lim Limits, option string) bool {
+	if !lim.Explicit[option] {
+		return false
+	}
+	switch option {
+	case "memory":
+		return lim.Memory > 0
+	case "cpu-shares":
+		return lim.CPUShares > 0
+	case "cpus":
+		return lim.CPUs > 0
+	case "pids":
+		return lim.Pids > 0
+	case "io-weight":
+		return lim.IOWeight > 0
+	}
+	return true
 }
 
 // noWeight records that the I/O controller is there but offers no weight, as on a
@@ -103,12 +119,15 @@ func (c *Cgroups) noWeight(lim Limits, what string) error {
 	return nil
 }
 
-func (c *Cgroups) mkdir(dir string) error {
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return errs.Wrap("create cgroup", err)
+// mkdir makes the cgroup dir, locked; it returns the lock file's descriptor, open for
+// writing, through which the child joins.
+func (c *Cgroups) mkdir(dir string, v2 bool) (int, error) {
+	m, err := mkdirLocked(dir, v2)
+	if err != nil {
+		return -1, err
 	}
-	c.dirs = append(c.dirs, dir)
-	return nil
+	c.made = append(c.made, m)
+	return m.fd, nil
 }
 
 func (c *Cgroups) createV1(lim Limits) error {
@@ -119,19 +138,16 @@ func (c *Cgroups) createV1(lim Limits) error {
 		if !slices.ContainsFunc(v1Controllers, h.Has) && !(h.Has("cpuset") && lim.CPUSet != "") {
 			continue
 		}
-		dir := filepath.Join(h.Dir, c.Name)
-		if err := c.mkdir(dir); err != nil {
+		dir := filepath.Join(h.Parent, c.Name)
+		fd, err := c.mkdir(dir, false)
+		if err != nil {
 			return err
 		}
+		c.tasks = append(c.tasks, fd)
 		c.joined = append(c.joined, h)
 		if err := c.limitV1(h, dir, lim); err != nil {
 			return err
 		}
-		fd, err := unix.Open(filepath.Join(dir, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return &os.PathError{Op: "open", Path: filepath.Join(dir, "tasks"), Err: err}
-		}
-		c.tasks = append(c.tasks, fd)
 	}
 	return nil
 }
@@ -166,15 +182,38 @@ func option(lim Limits, ctl string) string {
 }
 
 // checkMissing reports the controllers in need that neither a v1 hierarchy nor the
-// v2 leaf (whose controllers are avail) provides.
-func (c *Cgroups) checkMissing(lim Limits, need, avail []string) error {
+// v2 leaf (whose controllers are avail) provides. why says why the v2 leaf lacks one
+// the kernel has; the others the kernel lacks.
+func (c *Cgroups) checkMissing(lim Limits, need, avail []string, why map[string]string) error {
+	var without, reasons []string // default limits run without, and why
 	for _, ctl := range need {
 		if c.Layout.inV1(ctl) || slices.Contains(avail, ctl) {
 			continue
 		}
-		if err := c.lack(lim, option(lim, ctl), "the kernel has no "+v1Name[ctl]+" cgroup controller"); err != nil {
-			return err
+		opt := option(lim, ctl)
+		reason, ok := why[ctl]
+		switch {
+		case !ok:
+			if err := c.lack(lim, opt, "the kernel has no "+v1Name[ctl]+" cgroup controller"); err != nil {
+				return err
+			}
+		case asked(lim, opt):
+			return errs.Wrap("--"+opt+": cgroup v2: no "+ctl+" controller: "+reason, ErrNoDelegation)
+		default:
+			without = append(without, opt)
+			if !slices.Contains(reasons, reason) {
+				reasons = append(reasons, reason)
+			}
 		}
+	}
+	if n := len(without); n > 0 {
+		list := without[n-1]
+		if n > 1 {
+			list = strings.Join(without[:n-1], ", ") + " and " + list
+		}
+		c.Warnings = append(c.Warnings, "cgroup v2: "+strings.Join(reasons, "; ")+"; running without the "+list+
+			" limits, within those of the cgroups launch runs in")
+		c.Hint = DelegationHint
 	}
 	return nil
 }
@@ -230,7 +269,7 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 	if h.Has("cpuset") && lim.CPUSet != "" {
 		// cpuset.mems must be set before cpuset.cpus can be, and before any task
 		// joins: the parent's memory nodes.
-		mems, err := readFile(h.Dir, "cpuset.mems")
+		mems, err := readFile(h.Parent, "cpuset.mems")
 		if err != nil {
 			return err
 		}
@@ -294,20 +333,32 @@ func (c *Cgroups) createV2(lim Limits) error {
 			need = append(need, ctl)
 		}
 	}
-	parent, avail, err := delegatingParent(h, need)
+	parent := h.Parent
+	var (
+		avail []string
+		why   map[string]string
+	)
+	if len(need) > 0 {
+		s, err := readSite(h.Mount, parent, parent == h.Dir, os.Getpid())
+		if err != nil {
+			return err
+		}
+		p, notes, err := delegate(parent, place(s, need))
+		if err != nil {
+			return err
+		}
+		c.Notes = append(c.Notes, notes...)
+		avail, why = p.avail, p.why
+	}
+	if err := c.checkMissing(lim, need, avail, why); err != nil {
+		return err
+	}
+	dir := filepath.Join(parent, c.Name)
+	procs, err := c.mkdir(dir, true)
 	if err != nil {
 		return err
 	}
-	if err := c.checkMissing(lim, need, avail); err != nil {
-		return err
-	}
-	if parent != h.Dir {
-		c.Notes = append(c.Notes, "cgroup v2: "+h.Dir+" holds processes and cannot hand controllers down; using "+parent)
-	}
-	dir := filepath.Join(parent, c.Name)
-	if err := c.mkdir(dir); err != nil {
-		return err
-	}
+	c.v2Procs = procs
 	c.v2Leaf = dir
 	c.joined = append(c.joined, h)
 	if slices.Contains(avail, "memory") {
@@ -360,44 +411,7 @@ func (c *Cgroups) createV2(lim Limits) error {
 	if c.v2Dir, err = unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		return &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	if c.v2Procs, err = unix.Open(filepath.Join(dir, "cgroup.procs"), unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
-		return &os.PathError{Op: "open", Path: filepath.Join(dir, "cgroup.procs"), Err: err}
-	}
 	return nil
-}
-
-// delegatingParent finds where a v2 leaf with the controllers in need can go: the
-// launcher's own cgroup if it can enable them for its children, else the nearest
-// ancestor that can. A non-root cgroup with processes in it, as the launcher's own
-// is, cannot enable controllers for children (the "no internal processes" rule of
-// cgroups(7)); the root cgroup always can. It returns the directory and the
-// controllers its children get.
-func delegatingParent(h *Hierarchy, need []string) (string, []string, error) {
-	dir := h.Dir
-	for {
-		data, err := readFile(dir, "cgroup.controllers")
-		if err != nil {
-			return "", nil, err
-		}
-		avail := strings.Fields(data)
-		var enable []string
-		for _, ctl := range need {
-			if slices.Contains(avail, ctl) {
-				enable = append(enable, ctl)
-			}
-		}
-		if len(enable) == 0 {
-			return dir, nil, nil
-		}
-		err = writeFile(dir, "cgroup.subtree_control", "+"+strings.Join(enable, " +"))
-		if err == nil {
-			return dir, enable, nil
-		}
-		if !errors.Is(err, unix.EBUSY) || dir == h.Mount {
-			return "", nil, err
-		}
-		dir = path.Dir(dir)
-	}
 }
 
 // MemoryDir returns the container's memory cgroup and whether it is a v2 one; "" if
@@ -425,17 +439,22 @@ func (c *Cgroups) JoinFDs() []int { return c.tasks }
 // cgroup.procs, open for writing, for kernels where that fails; -1 without a v2 leaf.
 func (c *Cgroups) V2() (dir, procs int) { return c.v2Dir, c.v2Procs }
 
-// Dirs returns the container's cgroup directories.
-func (c *Cgroups) Dirs() []string { return c.dirs }
-
-// Close closes the descriptors kept for the child.
-func (c *Cgroups) Close() {
-	for _, fd := range append(c.tasks, c.v2Dir, c.v2Procs) {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
+// Dirs returns the container's cgroup directories that are not removed yet.
+func (c *Cgroups) Dirs() []string {
+	dirs := make([]string, len(c.made))
+	for i, m := range c.made {
+		dirs[i] = m.dir
 	}
-	c.tasks, c.v2Dir, c.v2Procs = nil, -1, -1
+	return dirs
+}
+
+// Close closes what only the fork needed: the v2 leaf's directory. The lock files,
+// which the child joins through, stay open until Destroy removes their cgroups.
+func (c *Cgroups) Close() {
+	if c.v2Dir >= 0 {
+		unix.Close(c.v2Dir)
+	}
+	c.v2Dir = -1
 }
 
 // OOMKills returns how many processes the memory limit has killed in the container.
@@ -458,38 +477,56 @@ func (c *Cgroups) OOMKills() int {
 // Destroy kills whatever still runs in the container's cgroups and removes them.
 // When PID 1 of the container's PID namespace has exited, the kernel has already
 // killed every other process in it, so the cgroups are usually empty; a process that
-// was moved in from outside is killed here.
+// was moved in from outside is killed here. Only the cgroups Create made are touched,
+// and only while their path still leads to them (see made.ours): whatever took the
+// name of one that someone else removed is left alone. A cgroup that cannot be removed
+// stays locked and listed, and the next Destroy tries it again; the error names each.
 func (c *Cgroups) Destroy() error {
-	var errs []error
-	for i := len(c.dirs) - 1; i >= 0; i-- {
-		if err := removeCgroup(c.dirs[i]); err != nil {
+	var (
+		errs []error
+		kept []made
+	)
+	for i := len(c.made) - 1; i >= 0; i-- {
+		m := c.made[i]
+		if err := m.remove(); err != nil {
 			errs = append(errs, err)
+			kept = append(kept, m)
+			continue
 		}
+		unix.Close(m.fd)
 	}
-	c.dirs = nil
+	slices.Reverse(kept)
+	c.made = kept
+	if len(kept) == 0 {
+		c.tasks, c.v2Procs = nil, -1
+	}
 	return errors.Join(errs...)
 }
 
-// removeCgroup kills the processes of dir and removes it, retrying while the kernel
-// still counts exiting processes in it (EBUSY), for up to about a second.
-func removeCgroup(dir string) error {
+// remove kills the processes of m's cgroup and removes it, retrying while the kernel
+// still counts exiting processes in it (EBUSY), for up to about half a second.
+func (m made) remove() error {
 	delay := 100 * time.Microsecond
 	for {
-		err := unix.Rmdir(dir)
+		if !m.ours() {
+			return nil // removed by someone else (a launch GC cannot, while the lock is held): nothing of ours is left
+		}
+		err := unix.Rmdir(m.dir)
 		if err == nil || errors.Is(err, unix.ENOENT) {
 			return nil
 		}
 		if !errors.Is(err, unix.EBUSY) || delay > 250*time.Millisecond {
-			return &os.PathError{Op: "remove cgroup", Path: dir, Err: err}
+			return &os.PathError{Op: "remove cgroup", Path: m.dir, Err: err}
 		}
-		killAll(dir)
+		killAll(m.dir)
 		time.Sleep(delay)
 		delay *= 2
 	}
 }
 
 // killAll sends SIGKILL to every process in the cgroup dir: at once with cgroup.kill
-// (v2, Linux 5.14), else one by one from cgroup.procs.
+// (v2, Linux 5.14), else one by one from cgroup.procs. Only Destroy calls it, on a
+// cgroup of its own container.
 func killAll(dir string) {
 	if writeFile(dir, "cgroup.kill", "1") == nil {
 		return

@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,5 +133,42 @@ func TestStartTime(t *testing.T) {
 	}
 	if _, err := StartTime(1 << 30); err == nil {
 		t.Error("StartTime of a pid that cannot exist succeeded")
+	}
+}
+
+// TestCheckMissing: limits whose controller the v2 parent cannot hand down are one
+// warning per reason, with the hint, when they are defaults, and an error that
+// ErrNoDelegation marks when asked for by option ("--memory max" asks for none).
+func TestCheckMissing(t *testing.T) {
+	busy := "/x holds processes other than launch"
+	need := []string{"cpu", "io", "memory", "pids"}
+	why := map[string]string{"cpu": busy, "io": busy, "memory": busy, "pids": busy}
+	c := &Cgroups{Layout: &Layout{}}
+	if err := c.checkMissing(seedLimits, need, nil, why); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	want := "cgroup v2: " + busy + "; running without the cpu-shares, io-weight, memory and pids limits, within those of the cgroups launch runs in"
+	if len(c.Warnings) != 1 || c.Warnings[0] != want || c.Hint != DelegationHint {
+		t.Errorf("defaults: warnings %q, hint %q; want [%q] and the hint", c.Warnings, c.Hint, want)
+	}
+
+	lim := seedLimits
+	lim.Memory, lim.Explicit = 0, map[string]bool{"memory": true}
+	c = &Cgroups{Layout: &Layout{}}
+	if err := c.checkMissing(lim, need, nil, why); err != nil || len(c.Warnings) != 1 {
+		t.Errorf("--memory max: %v, warnings %q; want no error and one warning", err, c.Warnings)
+	}
+
+	lim = seedLimits
+	lim.Explicit = map[string]bool{"pids": true}
+	err := (&Cgroups{Layout: &Layout{}}).checkMissing(lim, need, []string{"cpu"}, why)
+	if !errors.Is(err, ErrNoDelegation) || !strings.HasPrefix(err.Error(), "--pids: ") {
+		t.Errorf("--pids 64: %v, want an error on --pids that wraps ErrNoDelegation", err)
+	}
+
+	c = &Cgroups{Layout: &Layout{}}
+	if err := c.checkMissing(seedLimits, []string{"pids"}, nil, nil); err != nil || len(c.Warnings) != 1 ||
+		!strings.Contains(c.Warnings[0], "the kernel has no pids cgroup controller") || c.Hint != "" {
+		t.Errorf("a controller the kernel lacks: %v, warnings %q, hint %q", err, c.Warnings, c.Hint)
 	}
 }

@@ -39,6 +39,12 @@ func exists(dir, name string) bool {
 	return err == nil
 }
 
+// isDir reports whether p is a directory.
+func isDir(p string) bool {
+	var st unix.Stat_t
+	return unix.Stat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
 // missing reports whether err means a cgroup file or controller is not there.
 func missing(err error) bool {
 	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOTSUP)

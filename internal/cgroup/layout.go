@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"os"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // A Hierarchy is one mounted cgroup hierarchy and the launcher's place in it.
@@ -15,8 +18,20 @@ type Hierarchy struct {
 	ID          int      // hierarchy ID of /proc/self/cgroup; 0 for v2
 	Controllers []string // v1 controllers bound to it, as /proc/self/cgroup lists them
 	Mount       string   // where it is mounted
+	Root        string   // the cgroup mounted there, "/" unless the mount shows a subtree
 	Own         string   // the launcher's cgroup in the hierarchy, e.g. /user.slice
 	Dir         string   // the directory of that cgroup under Mount
+	Parent      string   // where containers' cgroups go: Dir, or SetParent's choice
+}
+
+// dirOf returns the directory under Mount of the cgroup p, a path as /proc/self/cgroup
+// names cgroups; false if the mount does not reach it.
+func (h *Hierarchy) dirOf(p string) (string, bool) {
+	rel, found := strings.CutPrefix(p, h.Root)
+	if !found || (rel != "" && !strings.HasPrefix(rel, "/") && h.Root != "/") {
+		return "", false
+	}
+	return path.Join(h.Mount, rel), true
 }
 
 // V2 reports whether h is the unified hierarchy.
@@ -104,12 +119,17 @@ func Detect(mountinfo, procCgroup []byte) (*Layout, error) {
 			}
 			// The mount shows the hierarchy from mi.root down; the launcher's cgroup
 			// must be at or below it to be reachable.
-			rel, found := strings.CutPrefix(m.path, mi.root)
-			if !found || (rel != "" && !strings.HasPrefix(rel, "/") && mi.root != "/") {
+			h := Hierarchy{ID: m.id, Controllers: m.controllers, Mount: mi.point, Root: mi.root, Own: m.path}
+			dir, found := h.dirOf(m.path)
+			if !found {
 				continue
 			}
-			h := Hierarchy{ID: m.id, Controllers: m.controllers, Mount: mi.point, Own: m.path,
-				Dir: path.Join(mi.point, rel)}
+			h.Dir, h.Parent = dir, dir
+			// A launcher started in the leaf launchers move into (see delegate.go),
+			// as systemd's DelegateSubgroup= does, has moved already.
+			if h.V2() && path.Base(dir) == supervisorLeaf && dir != h.Mount {
+				h.Parent = path.Dir(dir)
+			}
 			if h.V2() {
 				l.V2 = &h
 			} else {
@@ -119,6 +139,35 @@ func Detect(mountinfo, procCgroup []byte) (*Layout, error) {
 		}
 	}
 	return l, nil
+}
+
+// SetParent makes the containers' cgroups go below the cgroup p (an absolute path in
+// each hierarchy, as /proc/self/cgroup names cgroups) instead of below the launcher's
+// own: --cgroup-parent. p must exist in v2 and in every v1 hierarchy with a controller
+// that containers always join (the cpuset one only with --cpuset-cpus, where Create
+// says so); the error, an *os.PathError, names the directory that does not.
+func (l *Layout) SetParent(p string) error {
+	hs := make([]*Hierarchy, 0, len(l.V1)+1)
+	for i := range l.V1 {
+		hs = append(hs, &l.V1[i])
+	}
+	if l.V2 != nil {
+		hs = append(hs, l.V2)
+	}
+	for _, h := range hs {
+		dir, ok := h.dirOf(p)
+		if !ok {
+			return &os.PathError{Op: "find cgroup", Path: p, Err: errors.New("outside the cgroups mounted at " + h.Mount)}
+		}
+		h.Parent = dir
+		if !h.V2() && !slices.ContainsFunc(v1Controllers, h.Has) {
+			continue
+		}
+		if !isDir(dir) {
+			return &os.PathError{Op: "find cgroup", Path: dir, Err: unix.ENOENT}
+		}
+	}
+	return nil
 }
 
 // sameControllers reports whether a v1 mount with super options opts is the hierarchy

@@ -2,9 +2,14 @@ package cgroup
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"launch/internal/testutil"
 )
@@ -17,7 +22,11 @@ func render(l *Layout) string {
 		fmt.Fprintf(&b, "v1 %d %v %s\n", h.ID, h.Controllers, h.Dir)
 	}
 	if l.V2 != nil {
-		fmt.Fprintf(&b, "v2 %s\n", l.V2.Dir)
+		fmt.Fprintf(&b, "v2 %s", l.V2.Dir)
+		if l.V2.Parent != l.V2.Dir {
+			fmt.Fprintf(&b, " parent %s", l.V2.Parent)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -75,5 +84,38 @@ func TestKeyValue(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(data), []byte("oom_kill")) {
 		t.Fatal("fixture")
+	}
+}
+
+// TestSetParent: --cgroup-parent names a cgroup as /proc/self/cgroup does, which
+// must be reachable through the mount and exist.
+func TestSetParent(t *testing.T) {
+	mnt := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(mnt, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		root, parent string
+		ok           bool
+		want         string // the Parent set, below the mount
+		errIs        error  // for an error, what it must wrap, if anything
+	}{
+		{"/", "/a/b", true, "a/b", nil},
+		{"/", "/", true, "", nil},
+		{"/", "/c", false, "", unix.ENOENT},
+		{"/docker/abc", "/docker/abc/a", true, "a", nil},
+		{"/docker/abc", "/docker/abcd", false, "", nil},
+		{"/docker/abc", "/other", false, "", nil},
+	} {
+		l := &Layout{V2: &Hierarchy{Mount: mnt, Root: tt.root, Dir: mnt, Parent: mnt}}
+		err := l.SetParent(tt.parent)
+		switch {
+		case tt.ok && (err != nil || l.V2.Parent != filepath.Join(mnt, tt.want)):
+			t.Errorf("root %s: SetParent(%s) = %v, Parent %s; want %s", tt.root, tt.parent, err, l.V2.Parent, filepath.Join(mnt, tt.want))
+		case !tt.ok && err == nil:
+			t.Errorf("root %s: SetParent(%s) = nil, Parent %s; want an error", tt.root, tt.parent, l.V2.Parent)
+		case !tt.ok && tt.errIs != nil && !errors.Is(err, tt.errIs):
+			t.Errorf("root %s: SetParent(%s) = %v, want %v", tt.root, tt.parent, err, tt.errIs)
+		}
 	}
 }

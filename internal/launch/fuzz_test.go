@@ -33,6 +33,7 @@ func FuzzParseArgs(f *testing.F) {
 		{"--cap-add", "SYS_ADMIN", "--cap-drop", "ALL", "--init", "/r", "cmd"},
 		{"--seccomp", "unconfined", "/r", "cmd"},
 		{"--help"}, {"--version"}, {"--gc"}, {},
+		{"--cgroup-parent", "/a/", "/r", "cmd"}, {"--gc", "--cgroup-parent=/a/../b"},
 		{"/r"}, {"", "cmd"}, {"/r", ""}, {"--nope", "/r", "cmd"},
 		{"--memory", "lots", "/r", "cmd"}, {"--memory", "3M", "/r", "cmd"}, {"--memory", "8589934591G", "/r", "cmd"},
 		{"--read-only=yes", "/r", "cmd"}, {"--hostname"},
@@ -112,6 +113,9 @@ func FuzzParseArgs(f *testing.F) {
 			check("--env", e)
 		}
 		clean("--workdir", c.Workdir)
+		if c.CgroupParent != "" {
+			clean("--cgroup-parent", c.CgroupParent)
+		}
 		if u := c.User; u != nil && (u.UID < 0 || u.GID < 0 || u.UID >= math.MaxUint32 || u.GID >= math.MaxUint32) {
 			t.Fatalf("ParseArgs(%q): user %d:%d", args, u.UID, u.GID)
 		}

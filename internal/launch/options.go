@@ -37,6 +37,8 @@ type Config struct {
 	GC          bool   // --gc: only remove cgroups left by killed launchers
 	ProcView    string // --proc-view: "auto" (the default), "on" or "off"
 
+	CgroupParent string // --cgroup-parent: the cgroup to make the container's below, "" for the launcher's own
+
 	Help, Version bool
 }
 
@@ -191,7 +193,14 @@ var options = []option{
 		c.ProcView = v
 		return nil
 	}},
-	{[]string{"gc"}, "", "remove the cgroups of launches that were killed, and exit", func(c *Config, _ string) error { c.GC = true; return nil }},
+	{[]string{"cgroup-parent"}, "PATH", "make the container's cgroups below the existing cgroup PATH (as /proc/self/cgroup names cgroups) instead of launch's own", func(c *Config, v string) error {
+		if !path.IsAbs(v) || (v != "/" && path.Clean(v) != strings.TrimSuffix(v, "/")) {
+			return errors.New("want an absolute path without . or .. elements")
+		}
+		c.CgroupParent = path.Clean(v)
+		return nil
+	}},
+	{[]string{"gc"}, "", "remove the cgroups of launches that were killed (with --cgroup-parent: below PATH), say what stays, and exit", func(c *Config, _ string) error { c.GC = true; return nil }},
 	{[]string{"verbose", "v"}, "", "print each setup step with its duration on stderr", func(c *Config, _ string) error { c.Verbose = true; return nil }},
 	{[]string{"version"}, "", "print version information and exit", func(c *Config, _ string) error { c.Version = true; return nil }},
 	{[]string{"help", "h"}, "", "print this help and exit", func(c *Config, _ string) error { c.Help = true; return nil }},

@@ -50,6 +50,10 @@ func TestParseArgs(t *testing.T) {
 		{"help needs nothing else", []string{"--help"}, func(c *Config) { c.Help = true }},
 		{"version", []string{"--version"}, func(c *Config) { c.Version = true }},
 		{"gc", []string{"--gc"}, func(c *Config) { c.GC = true }},
+		{"cgroup parent", []string{"--cgroup-parent", "/system.slice/app.service/", "/r", "cmd"}, func(c *Config) {
+			c.CgroupParent, c.Rootfs, c.Command = "/system.slice/app.service", "/r", []string{"cmd"}
+		}},
+		{"cgroup parent root, with --gc", []string{"--gc", "--cgroup-parent=/"}, func(c *Config) { c.GC, c.CgroupParent = true, "/" }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseArgs(tt.args)
@@ -102,6 +106,10 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--bind", "/a:/", "/r", "cmd"}, "root"},
 		{[]string{"--bind", "/a:/b:rx", "/r", "cmd"}, "SRC:DST"},
 		{[]string{"--cap-add", "FROB", "/r", "cmd"}, "unknown capability"},
+		{[]string{"--cgroup-parent", "app.service", "/r", "cmd"}, "want an absolute path"},
+		{[]string{"--cgroup-parent", "/a/../b", "/r", "cmd"}, "without . or .."},
+		{[]string{"--cgroup-parent", "/a/./b", "/r", "cmd"}, "without . or .."},
+		{[]string{"--cgroup-parent", "//a", "/r", "cmd"}, "without . or .."},
 		{[]string{"/r", "cmd", "a\x00b"}, "NUL"},
 	} {
 		_, err := ParseArgs(tt.args)

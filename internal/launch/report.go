@@ -3,7 +3,8 @@ package launch
 // Everything launch tells the user about a failure goes through this file: one line
 // "launch: error: <what failed>: <path or value>: <reason>", optionally followed by
 // "launch: hint: ...", and the exit status of the CLI contract. Warnings are one line
-// "launch: warning: ...". Nothing else prints errors, and no error ends in a panic.
+// "launch: warning: ...", a hint may follow them too. Nothing else prints errors, and
+// no error ends in a panic.
 
 import (
 	"errors"
@@ -52,26 +53,29 @@ func fail(code int, msg string) *Error { return &Error{Code: code, Err: errors.N
 // Report prints err for the user and returns the exit status it ends in: the Error's
 // code, ExitFailure for anything else.
 func Report(w io.Writer, err error) int {
-	code, hint := ExitFailure, ""
+	code, h := ExitFailure, ""
 	var e *Error
 	if errors.As(err, &e) {
-		code, hint = e.Code, e.Hint
+		code, h = e.Code, e.Hint
 	}
 	var u *UsageError
 	if errors.As(err, &u) {
-		hint = "see launch --help"
+		h = "see launch --help"
 	}
 	// One line, whatever the error's text holds.
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	io.WriteString(w, "launch: error: "+msg+"\n")
-	if hint != "" {
-		io.WriteString(w, "launch: hint: "+hint+"\n")
+	if h != "" {
+		hint(w, h)
 	}
 	return code
 }
 
 // warn prints a warning.
 func warn(w io.Writer, msg string) { io.WriteString(w, "launch: warning: "+msg+"\n") }
+
+// hint prints what to do about the error or the warnings before it.
+func hint(w io.Writer, msg string) { io.WriteString(w, "launch: hint: "+msg+"\n") }
 
 // note prints something -v shows.
 func note(w io.Writer, msg string) { io.WriteString(w, "launch: note: "+msg+"\n") }

@@ -50,10 +50,19 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if cfg.CgroupParent != "" {
+		if err := layout.SetParent(cfg.CgroupParent); err != nil {
+			return 0, &Error{Code: ExitFailure, Err: errs.Wrap("--cgroup-parent "+cfg.CgroupParent, err),
+				Hint: "--cgroup-parent names an existing cgroup, in every cgroup hierarchy launch uses"}
+		}
+	}
 	if cfg.GC {
-		removed, err := cgroup.GC(layout)
-		for _, dir := range removed {
+		c, err := cgroup.GC(layout)
+		for _, dir := range c.Removed {
 			io.WriteString(stdio.Out, "removed "+dir+"\n")
+		}
+		for _, l := range c.Left {
+			io.WriteString(stdio.Out, "left "+l.Dir+": "+l.Why+"\n")
 		}
 		return 0, err
 	}
@@ -108,14 +117,20 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	}
 	t.mark("prepare", "options, ROOTFS and COMMAND")
 
-	start, err := cgroup.StartTime(os.Getpid())
+	name, err := cgroup.Name()
 	if err != nil {
 		return 0, err
 	}
-	cg, err := cgroup.Create(layout, cgroup.NameFor(os.Getpid(), start), cfg.Limits)
+	cg, err := cgroup.Create(layout, name, cfg.Limits)
 	if err != nil {
-		return 0, &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+layout.String()+")", err)}
+		e := &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+layout.String()+")", err)}
+		if errors.Is(err, cgroup.ErrNoDelegation) {
+			e.Hint = cgroup.DelegationHint
+		}
+		return 0, e
 	}
+	// Every way out removes the cgroups; after COMMAND, this tries once more those
+	// that the removal below could not, and reports what still stays.
 	defer func() {
 		if err := cg.Destroy(); err != nil {
 			warn(stdio.Err, err.Error())
@@ -123,6 +138,9 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	}()
 	for _, w := range cg.Warnings {
 		warn(stdio.Err, w)
+	}
+	if cg.Hint != "" {
+		hint(stdio.Err, cg.Hint)
 	}
 	if cfg.Verbose {
 		for _, n := range cg.Notes {
@@ -151,11 +169,13 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		return 0, err
 	}
 	if ws := unix.WaitStatus(status); ws.Signaled() && ws.Signal() == unix.SIGKILL && cg.OOMKills() > 0 {
-		io.WriteString(stdio.Err, "launch: memory limit reached: "+formatSize(cfg.Limits.Memory)+": COMMAND was killed\n")
+		limit := formatSize(cfg.Limits.Memory)
+		if cfg.Limits.Memory == 0 {
+			limit = "that of a cgroup above the container's"
+		}
+		io.WriteString(stdio.Err, "launch: memory limit reached: "+limit+": COMMAND was killed\n")
 	}
-	if err := cg.Destroy(); err != nil {
-		warn(stdio.Err, err.Error())
-	}
+	cg.Destroy() // what fails is retried, and reported, on the way out
 	t.mark("cleanup", "remove cgroups")
 	t.summary()
 	return exitStatus(unix.WaitStatus(status)), nil
@@ -281,10 +301,17 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	}
 
 	// COMMAND runs: remove the cgroups of launchers killed earlier while it does.
-	if removed, err := cgroup.GC(s.cg.Layout); err != nil {
+	if c, err := cgroup.GC(s.cg.Layout); err != nil {
 		warn(stdio.Err, "removing cgroups of earlier launches: "+err.Error())
-	} else if len(removed) > 0 && cfg.Verbose {
-		note(stdio.Err, "removed "+strconv.Itoa(len(removed))+" cgroups left by killed launches")
+	} else if cfg.Verbose {
+		if len(c.Removed) > 0 {
+			note(stdio.Err, "removed "+strconv.Itoa(len(c.Removed))+" cgroups left by killed launches")
+		}
+		for _, l := range c.Left {
+			if l.Why != cgroup.InUse {
+				note(stdio.Err, "left "+l.Dir+": "+l.Why)
+			}
+		}
 	}
 
 	ws, err := sv.wait(sigs, stoppedR)

@@ -17,7 +17,12 @@
 //     the integration tests check on the development machine: PID 1 and the
 //     namespaces, hostname, network, mounts and /dev, capabilities, seccomp, a denied
 //     call (EPERM) and clone3 (ENOSYS), the cgroup v2 limits and namespace, and the
-//     memory-limit kill; after every run, that no launch-* cgroup is left.
+//     memory-limit kill; after every run, that no launch-* cgroup is left;
+//  3. starts the launcher as a service manager does, in a cgroup of its own with
+//     memory.max 100M (alone, in the leaf launchers move into, and with another
+//     process), and with --cgroup-parent: the container's cgroup is below that cgroup,
+//     its 100M hold (a 200M allocation is killed), and no cgroup.subtree_control above
+//     it changes; and reports what the launcher's move costs (delegate.go).
 //
 // Each check is one console line, "CHECK <name> PASS|FAIL <detail>", followed at the
 // end by "RESULT PASS" or "RESULT FAIL <n>"; then the machine powers off. Every wait

@@ -55,6 +55,7 @@ func main() {
 	} else {
 		say("INFO switch_root: / is now a tmpfs holding a copy of /launch and /rootfs, as on a board with a root file system")
 		c.container()
+		c.delegation()
 	}
 	c.cleanup()
 	if c.failed > 0 {

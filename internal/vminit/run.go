@@ -8,7 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // runTimeout bounds each run of the launcher. Under emulation (TCG) a run takes a
@@ -42,6 +45,7 @@ func (c *checker) report(name string, err error, detail string) {
 // A run is how one launcher run ended.
 type run struct {
 	args           []string
+	in             string // the cgroup the launcher was started in; "" for vminit's
 	code           int
 	stdout, stderr string
 	err            error // the launcher could not be started, or was killed after runTimeout
@@ -50,6 +54,9 @@ type run struct {
 // String names the run for messages.
 func (r *run) String() string {
 	words := []string{"launch"}
+	if r.in != "" {
+		words = []string{"(in " + r.in + ")", "launch"}
+	}
 	for _, a := range r.args {
 		if strings.ContainsAny(a, " \"$;") {
 			a = "'" + a + "'"
@@ -74,8 +81,13 @@ func (r *run) failure(want int) error {
 // launch runs /launch with args, stdin from /dev/null, and afterwards looks for
 // cgroups the run left behind. The command line and whatever the launcher writes to
 // stderr (warnings, errors, the -v trace) go to the console as RUN and LOG lines.
-func (c *checker) launch(args ...string) *run {
-	r := &run{args: args}
+func (c *checker) launch(args ...string) *run { return c.launchIn("", args...) }
+
+// launchIn is launch with the launcher started in the cgroup v2 directory dir, as a
+// service manager starts a service in a cgroup of its own (clone3 with
+// CLONE_INTO_CGROUP); "" for vminit's own cgroup.
+func (c *checker) launchIn(dir string, args ...string) *run {
+	r := &run{args: args, in: dir}
 	say("RUN %s", r)
 	defer func() {
 		if s := strings.TrimSpace(r.stderr); s != "" {
@@ -89,6 +101,15 @@ func (c *checker) launch(args ...string) *run {
 	cmd := exec.CommandContext(ctx, "/launch", args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if dir != "" {
+		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			r.err = &os.PathError{Op: "open", Path: dir, Err: err}
+			return r
+		}
+		defer unix.Close(fd)
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	}
 	// Bounded also if something the launcher started keeps its output open.
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()

@@ -16,8 +16,11 @@
 //     release binary), /SHA256SUMS, and /rootfs, the container's root file system
 //     (busybox, its applets, /probe);
 //  3. boots qemu-system-aarch64 (virt, Cortex-A57, TCG) and qemu-system-x86_64 (KVM when
-//     /dev/kvm opens, TCG otherwise), without network, console on the serial port,
-//     both at once, and echoes each console line prefixed by the arch;
+//     /dev/kvm makes a virtual machine, TCG otherwise), without network, console on
+//     the serial port, both at once, and echoes each console line prefixed by the
+//     arch. A KVM boot that ends, or says nothing for 90 s, before the guest's init
+//     speaks (qemu aborting with "failed to set MSR" on some hosts) is done again with
+//     TCG, and the log and the summary say so;
 //  4. fails on any "CHECK ... FAIL" line, on "RESULT FAIL", on a machine that ends
 //     without a RESULT line, and on a machine still running after -timeout (qemu is
 //     killed).

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,17 +35,77 @@ var machines = []machine{
 	{arch: "amd64", qemu: "qemu-system-x86_64", qemuPkg: "qemu-system-x86", console: "ttyS0", tcgCPU: "max"},
 }
 
-// accel returns the qemu arguments that choose the accelerator and CPU of m: KVM when
-// the host is of m's arch and /dev/kvm opens, TCG otherwise. The second result names
-// the accelerator.
-func (m machine) accel() ([]string, string) {
-	if m.arch == runtime.GOARCH {
-		if fd, err := unix.Open("/dev/kvm", unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
-			unix.Close(fd)
-			return []string{"-enable-kvm", "-cpu", "host"}, "KVM"
-		}
+// An accel is how qemu runs a guest's CPUs.
+type accel struct {
+	name string // KVM or TCG
+	args []string
+}
+
+// accels returns the accelerators to boot m with, in order: KVM, when the host is of
+// m's arch and dev (/dev/kvm) can make a virtual machine, then TCG should KVM fail
+// (see kvmFailed); TCG alone otherwise. The second result says why KVM is not tried.
+func (m machine) accels(dev string) ([]accel, string) {
+	tcg := accel{"TCG", []string{"-accel", "tcg", "-cpu", m.tcgCPU}}
+	if m.arch != runtime.GOARCH {
+		return []accel{tcg}, "the host is " + runtime.GOARCH
 	}
-	return []string{"-accel", "tcg", "-cpu", m.tcgCPU}, "TCG"
+	if err := kvmWorks(dev); err != nil {
+		return []accel{tcg}, err.Error()
+	}
+	return []accel{{"KVM", []string{"-enable-kvm", "-cpu", "host"}}, tcg}, ""
+}
+
+// The ioctls of the KVM API (linux/kvm.h): _IO(KVMIO, 0x00) and _IO(KVMIO, 0x01).
+const (
+	kvmGetAPIVersion = 0xAE00
+	kvmCreateVM      = 0xAE01
+	kvmAPIVersion    = 12 // the only one there has been since Linux 2.6.22
+)
+
+// kvmWorks checks that dev opens and makes a virtual machine, as qemu does first:
+// some hosts have a /dev/kvm whose every VM fails. It costs a millisecond.
+func kvmWorks(dev string) error {
+	fd, err := unix.Open(dev, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dev, Err: err}
+	}
+	defer unix.Close(fd)
+	if v, err := unix.IoctlRetInt(fd, kvmGetAPIVersion); err != nil || v != kvmAPIVersion {
+		return fmt.Errorf("%s: KVM_GET_API_VERSION: %d, %v (want %d)", dev, v, err, kvmAPIVersion)
+	}
+	vm, err := unix.IoctlRetInt(fd, kvmCreateVM)
+	if err != nil {
+		return fmt.Errorf("%s: KVM_CREATE_VM: %w", dev, err)
+	}
+	unix.Close(vm)
+	return nil
+}
+
+// kvmFirstLine bounds how long a guest under KVM may take to say VMINIT: it boots in
+// seconds, so a silent minute means KVM does not run it.
+var kvmFirstLine = 90 * time.Second
+
+// kvmFailed decides whether a boot under KVM failed for KVM's sake, and is to be
+// done again with TCG, and why: qemu ended, or was stopped after kvmFirstLine, before
+// the guest's init said anything (VMINIT). A KVM that qemu cannot use fails there
+// (an abort such as "failed to set MSR 0x10a" and the assertion in kvm_buf_set_msrs,
+// or an error at start); once the guest runs, a failure is the guest's, and stands.
+func kvmFailed(b *boot) (bool, string) {
+	if b.started {
+		return false, ""
+	}
+	why := "qemu ended before the guest said anything"
+	switch {
+	case b.silent:
+		why = fmt.Sprintf("no word from the guest within %s", kvmFirstLine)
+	case b.exit != nil:
+		why = "qemu: " + b.exit.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(b.stderr), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		why += ": " + last
+	}
+	return true, why
 }
 
 // A boot is how one machine's run ended.
@@ -54,24 +116,56 @@ type boot struct {
 	result   string   // the RESULT line
 	problems []string // why it failed; none if it passed
 	took     time.Duration
+	started  bool   // vminit said VMINIT: the guest runs
+	silent   bool   // stopped for want of VMINIT within kvmFirstLine (KVM only)
+	exit     error  // how qemu ended: nil for status 0
+	stderr   string // what qemu wrote on its standard error
 }
 
 // ansi matches the terminal control sequences firmware writes to the serial port.
 var ansi = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|c)`)
 
-// run boots m with kernel and initrd and the kernel parameters extra, echoes its
-// console prefixed by the arch, and reads the checks' lines. The machine is killed
-// after timeout; vminit is told to give up a little earlier (vminit.timeout), so that
-// it can still say why.
+// run boots m with kernel and initrd and the kernel parameters extra, with KVM if it
+// works and TCG otherwise (see accels), echoes its console prefixed by the arch, and
+// reads the checks' lines. A KVM boot that fails for KVM's sake is done again with
+// TCG, and the log and the summary say so.
 func (m machine) run(kernel, initrd, extra string, timeout time.Duration) *boot {
-	accel, name := m.accel()
-	b := &boot{arch: m.arch, accel: name}
+	accels, why := m.accels("/dev/kvm")
+	if why != "" {
+		logf("%s: TCG: KVM not tried: %s", m.arch, why)
+	}
+	return m.runWith(accels, kernel, initrd, extra, timeout)
+}
+
+// runWith boots with each accelerator of accels in turn until one is not a failed KVM.
+func (m machine) runWith(accels []accel, kernel, initrd, extra string, timeout time.Duration) *boot {
+	var fellBack string
+	for i, a := range accels {
+		b := m.boot(a, kernel, initrd, extra, timeout)
+		if a.name == "KVM" && i+1 < len(accels) {
+			if failed, why := kvmFailed(b); failed {
+				logf("%s: KVM failed (%s): booting again with %s", m.arch, why, accels[i+1].name)
+				fellBack = " after KVM failed: " + why
+				continue
+			}
+		}
+		b.accel += fellBack
+		return b
+	}
+	panic("vmtest: no accelerator") // not reached: accels ends with TCG
+}
+
+// boot boots m once with a. The machine is killed after timeout, and under KVM after
+// kvmFirstLine without a word from the guest; vminit is told to give up a little
+// earlier than timeout (vminit.timeout), so that it can still say why.
+func (m machine) boot(a accel, kernel, initrd, extra string, timeout time.Duration) *boot {
+	b := &boot{arch: m.arch, accel: a.name}
 	t0 := time.Now()
 	guestTimeout := timeout - 30*time.Second
 	if guestTimeout < timeout/2 {
 		guestTimeout = timeout / 2
 	}
-	args := append(append([]string{}, m.board...), accel...)
+	args := append(append([]string{}, m.board...), a.args...)
 	args = append(args, "-smp", "2", "-m", "512", "-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", kernel, "-initrd", initrd,
 		// quiet: kernel messages could cut the checks' lines; panic=-1: a crash of
@@ -91,7 +185,23 @@ func (m machine) run(kernel, initrd, extra string, timeout time.Duration) *boot 
 	}
 	if err != nil {
 		b.problems = append(b.problems, fmt.Sprintf("start %s: %v", m.qemu, err))
+		b.exit = err
 		return b
+	}
+	var (
+		mu     sync.Mutex
+		silent *time.Timer
+	)
+	if a.name == "KVM" {
+		silent = time.AfterFunc(kvmFirstLine, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !b.started {
+				b.silent = true
+				cmd.Process.Kill()
+			}
+		})
+		defer silent.Stop()
 	}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(nil, 1<<20)
@@ -108,16 +218,25 @@ func (m machine) run(kernel, initrd, extra string, timeout time.Duration) *boot 
 				b.problems = append(b.problems, line)
 			}
 		case len(f) >= 1 && f[0] == "VMINIT":
+			mu.Lock()
+			b.started = true
+			mu.Unlock()
 			if _, k, ok := strings.Cut(line, "kernel="); ok {
 				b.uname = strings.Trim(strings.Split(k, "\" ")[0], "\"")
 			}
 		}
 	}
 	err = cmd.Wait()
-	b.took = time.Since(t0)
-	if ctx.Err() != nil {
+	b.took, b.exit, b.stderr = time.Since(t0), err, stderr.String()
+	mu.Lock()
+	silentKill := b.silent
+	mu.Unlock()
+	switch {
+	case ctx.Err() != nil:
 		b.problems = append(b.problems, fmt.Sprintf("timed out after %s: qemu killed", timeout))
-	} else if err != nil {
+	case silentKill:
+		b.problems = append(b.problems, fmt.Sprintf("no word from the guest within %s under KVM: qemu killed", kvmFirstLine))
+	case err != nil:
 		b.problems = append(b.problems, fmt.Sprintf("%s: %v: %s", m.qemu, err, strings.TrimSpace(stderr.String())))
 	}
 	if b.result == "" {
