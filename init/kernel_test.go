@@ -3,9 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"launch/internal/testutil"
 )
@@ -145,5 +149,52 @@ func TestAttackCompatSocketcall(t *testing.T) {
 	if got := w.try(rootfs, []string{"--allow-socket", "socketcall"}, "compatsocket", afInet); got != "socketcall=ok socket=ok" {
 		t.Errorf("with --allow-socket socketcall, AF_INET through the 32-bit ABI = %q, want both ok", got)
 	}
+	w.check()
+}
+
+// TestAttackSharedBudgets: without a user namespace, container root and host root
+// are one user to the kernel, with one count of POSIX message-queue bytes and of
+// queued signals. A container that takes all it can must leave the host its own:
+// while it holds what it took, the host still opens a message queue and queues a
+// signal.
+func TestAttackSharedBudgets(t *testing.T) {
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+
+	s := w.start(rootfs, "/probe", "try", "mqfill")
+	if l := s.line(t); !strings.HasPrefix(l, "held ") {
+		t.Fatalf("mqfill said %q; stderr %s", l, s.stderr)
+	}
+	name, _ := unix.BytePtrFromString(fmt.Sprintf("launch-test-mq-%d", os.Getpid()))
+	attr := [4]int{0, 10, 8192, 0}
+	fd, _, e := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(name)), unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600,
+		uintptr(unsafe.Pointer(&attr)), 0, 0)
+	if e != 0 {
+		t.Errorf("while a container holds all the message queues it can, the host's mq_open: %v", e)
+	} else {
+		unix.Close(int(fd))
+		unix.Syscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(name)), 0, 0)
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	s.cmd.Wait()
+
+	s = w.start(rootfs, "/probe", "try", "sigfill")
+	if l := s.line(t); !strings.HasPrefix(l, "held ") {
+		t.Fatalf("sigfill said %q; stderr %s", l, s.stderr)
+	}
+	sleeper := exec.Command(testutil.Busybox(), "sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	unix.Kill(sleeper.Process.Pid, unix.SIGSTOP)
+	info := unix.Siginfo{Signo: 35, Code: -1} // SIGRTMIN+1, SI_QUEUE
+	if _, _, e := unix.RawSyscall(unix.SYS_RT_SIGQUEUEINFO, uintptr(sleeper.Process.Pid), 35, uintptr(unsafe.Pointer(&info))); e != 0 {
+		t.Errorf("while a container holds all the queued signals it can, the host's sigqueue: %v", e)
+	}
+	sleeper.Process.Kill()
+	sleeper.Wait()
+	s.cmd.Process.Signal(os.Interrupt)
+	s.cmd.Wait()
 	w.check()
 }

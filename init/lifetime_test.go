@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,4 +270,68 @@ func TestLifetimeHangup(t *testing.T) {
 		t.Errorf("launch exited %d after the hangup, want 137 (or 129)", code)
 	}
 	w.check()
+}
+
+// TestLifetimeInflightDescriptors: a container sends its stdout and stderr, a socket
+// pair and an open file of its /tmp over that pair to itself, and exits. The
+// descriptors live on in the socket until the kernel's collector runs (43 s to more
+// than 300 s were seen): the caller's pipe kept a writer, so $(launch ...) did not
+// return, and the file's memory stayed in use. launch ends at once, its output
+// complete, and the memory is given back.
+func TestLifetimeInflightDescriptors(t *testing.T) {
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	before := shmem(t)
+	start := time.Now()
+	cmd := exec.Command(launcher(t), "--memory", "0", rootfs, "/probe", "try", "inflight", "256")
+	cmd.Env = append(os.Environ(), "TMPDIR="+launchTmp)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.started(cmd.Process.Pid)
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(out) // until every writer of the pipe is gone
+		got <- b
+	}()
+	select {
+	case b := <-got:
+		if string(b) != "sent\n" {
+			t.Errorf("stdout = %q, want %q", b, "sent\n")
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the caller's pipe is still open 10 s after the container ended")
+	}
+	cmd.Wait()
+	t.Logf("the pipe closed after %v", time.Since(start).Round(time.Millisecond))
+	deadline := time.Now().Add(5 * time.Second)
+	for shmem(t) > before+128<<20 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if after := shmem(t); after > before+128<<20 {
+		t.Errorf("the container's 256 MiB file in /tmp is still in memory after it ended: Shmem %d MiB, was %d MiB", after>>20, before>>20)
+	}
+	w.check()
+}
+
+// shmem returns the host's Shmem (tmpfs and shared memory) in bytes.
+func shmem(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		var kb int64
+		if _, err := fmt.Sscanf(l, "Shmem: %d kB", &kb); err == nil {
+			return kb << 10
+		}
+	}
+	t.Fatal("no Shmem in /proc/meminfo")
+	return 0
 }

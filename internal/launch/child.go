@@ -51,6 +51,8 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 		switch s.op {
 		case opDumpable:
 			e = ns.SetDumpable()
+		case opStdio:
+			e = ns.Dup(s.fd, s.fd2)
 		case opDieWithParent:
 			unix.RawSyscall(unix.SYS_CLOSE, uintptr(s.fd2), 0, 0)
 			e = ns.DieWithParent(s.fd)
@@ -88,6 +90,8 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = ns.CloseAll(s.fd, s.fd2)
 		case opLandlock:
 			e = ns.ExecBeneathRoot()
+		case opRlimit:
+			e = ns.SetRlimit(s.n, s.rlim)
 		case opNofile:
 			e = ns.SetNofile(s.rlim)
 		case opSetsid:
@@ -99,7 +103,7 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 		case opDropBounding:
 			e = s.caps.DropBounding()
 		case opUser:
-			e = ns.SetUser(s.uid, s.gid)
+			e = ns.SetUser(s.uid, s.gid, s.groups)
 		case opSetCaps:
 			e = s.caps.Set()
 		case opNoNewPrivs:

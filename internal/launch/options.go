@@ -30,6 +30,7 @@ type Config struct {
 	AllowSocket []string
 	Env         []string
 	User        *User
+	Groups      []uint32 // supplementary groups of COMMAND (--group-add)
 	Workdir     string
 	Init        bool
 	Verbose     bool
@@ -141,6 +142,17 @@ var options = []option{
 		u, err := parseUser(v)
 		c.User = u
 		return err
+	}},
+	{[]string{"group-add"}, "GID", "give COMMAND this numeric supplementary group (repeatable; default none)", func(c *Config, v string) error {
+		g, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || g == math.MaxUint32 {
+			return errors.New("want a numeric group ID")
+		}
+		if len(c.Groups) >= 64 {
+			return errors.New("at most 64 groups")
+		}
+		c.Groups = append(c.Groups, uint32(g))
+		return nil
 	}},
 	{[]string{"workdir", "w"}, "DIR", "working directory of COMMAND in the container (default /)", func(c *Config, v string) error {
 		if !path.IsAbs(v) {

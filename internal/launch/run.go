@@ -218,6 +218,14 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 		}
 	}
 	s.traced = !s.cfg.Init
+	var err error
+	if s.relay, err = newRelay(stdio); err != nil {
+		closeChildEnds()
+		return 0, err
+	}
+	if s.relay != nil {
+		defer s.relay.close()
+	}
 	steps, err := s.steps()
 	if err != nil {
 		closeChildEnds()
@@ -254,6 +262,9 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	t.mark("prepare", strconv.Itoa(len(steps))+" setup steps")
 	pid, errno := p.start()
 	closeChildEnds()
+	if s.relay != nil {
+		s.relay.closeChildEnds()
+	}
 	s.cg.Close()
 	runtime.KeepAlive(p)
 	if errno != 0 {
@@ -299,6 +310,9 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	if s.view != nil {
 		s.view.Start()
 	}
+	if s.relay != nil {
+		s.relay.start()
+	}
 
 	// COMMAND runs: remove the cgroups of launchers killed earlier while it does.
 	if c, err := cgroup.GC(s.cg.Layout); err != nil {
@@ -315,6 +329,10 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	}
 
 	ws, err := sv.wait(sigs, stoppedR)
+	if s.relay != nil {
+		s.relay.stop()
+	}
+	collect()
 	t.mark("run", strings.Join(cfg.Command, " "))
 	return int(ws), err
 }

@@ -19,6 +19,7 @@ type op uint8
 
 const (
 	opDumpable op = iota
+	opStdio
 	opDieWithParent
 	opJoinCgroup
 	opJoinCgroupV2
@@ -34,6 +35,7 @@ const (
 	opPivot
 	opMoveRoot
 	opNofile
+	opRlimit
 	opSetsid
 	opForeground
 	opSignals
@@ -52,10 +54,10 @@ const (
 
 // phase groups the ops for -v's summary.
 var phase = [...]string{
-	opDumpable: "process", opDieWithParent: "namespaces", opJoinCgroup: "cgroup join", opJoinCgroupV2: "cgroup join", opClose: "cgroup join",
+	opDumpable: "process", opStdio: "process", opDieWithParent: "namespaces", opJoinCgroup: "cgroup join", opJoinCgroupV2: "cgroup join", opClose: "cgroup join",
 	opUnshare: "namespaces", opHostname: "namespaces", opLoopback: "namespaces",
 	opUmask: "mounts", opPrivate: "mounts", opRoot: "mounts", opMount: "mounts", opNode: "mounts",
-	opPivot: "pivot_root", opMoveRoot: "pivot_root", opNofile: "process", opSetsid: "process", opForeground: "process", opSignals: "process",
+	opPivot: "pivot_root", opMoveRoot: "pivot_root", opNofile: "process", opRlimit: "process", opSetsid: "process", opForeground: "process", opSignals: "process",
 	opDropBounding: "capabilities", opUser: "process", opSetCaps: "capabilities", opNoNewPrivs: "capabilities",
 	opCloseAll: "process", opLandlock: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process",
 	opWaitGo: "process", opExec: "exec",
@@ -64,27 +66,28 @@ var phase = [...]string{
 // A step is one prepared action of the child. Only the fields its op needs are set.
 // The child reads them and nothing else: no field is written after the fork.
 type step struct {
-	op    op
-	what  string // what the step does, for messages: "mount proc"
-	path  string // the path or value it concerns
-	fd    int
-	fd2   int
-	str   *byte
-	n     int
-	mount *mount.Mount
-	node  *mount.Node
-	caps  *caps.Plan
-	prog  *unix.SockFprog
-	ifr   *unix.Ifreq
-	uid   int
-	gid   int
-	block *unix.Sigset_t
-	wait  *unix.Sigset_t
-	none  *unix.Sigset_t
-	cmd   *command
-	rlim  *unix.Rlimit
-	fds   []int
-	args  *ns.Args
+	op     op
+	what   string // what the step does, for messages: "mount proc"
+	path   string // the path or value it concerns
+	fd     int
+	fd2    int
+	str    *byte
+	n      int
+	mount  *mount.Mount
+	node   *mount.Node
+	caps   *caps.Plan
+	prog   *unix.SockFprog
+	ifr    *unix.Ifreq
+	uid    int
+	gid    int
+	block  *unix.Sigset_t
+	wait   *unix.Sigset_t
+	none   *unix.Sigset_t
+	cmd    *command
+	rlim   *unix.Rlimit
+	fds    []int
+	args   *ns.Args
+	groups []uint32
 }
 
 // zero is "0", the pid that stands for the writer itself in a cgroup's tasks file.
@@ -114,6 +117,7 @@ type setup struct {
 	stoppedW  int      // --init with a terminal: PID 1's end of the stop pipe, else -1
 	traced    bool     // the launcher traces COMMAND (see supervise): the child waits for it
 	args      *ns.Args // the launcher's command line, hidden in PID 1 under --init
+	relay     *relay   // COMMAND's stdout and stderr, when they are not terminals; or nil
 }
 
 // steps returns the child's steps, in the order they run. The order matters:
@@ -133,6 +137,13 @@ func (s *setup) steps() ([]step, error) {
 	add := func(x step) { st = append(st, x) }
 
 	add(step{op: opDumpable, what: "set not dumpable"})
+	if s.relay != nil {
+		for fd := 1; fd <= 2; fd++ {
+			if s.relay.child[fd] >= 0 {
+				add(step{op: opStdio, what: "dup", path: "the relay pipe as " + strconv.Itoa(fd), fd: s.relay.child[fd], fd2: fd})
+			}
+		}
+	}
 	add(step{op: opDieWithParent, what: "set parent-death signal", fd: s.lifeR, fd2: s.lifeW})
 	joins := s.cg.JoinFDs()
 	for i, fd := range joins {
@@ -220,12 +231,23 @@ func (s *setup) steps() ([]step, error) {
 	if s.nofile != nil {
 		add(step{op: opNofile, what: "restore RLIMIT_NOFILE", path: strconv.FormatUint(s.nofile.Cur, 10), rlim: s.nofile})
 	}
+	for _, l := range sharedBudgets {
+		lim := capped(l.resource, l.max)
+		add(step{op: opRlimit, what: "set " + l.name, path: strconv.FormatUint(lim.Cur, 10), n: l.resource, rlim: lim})
+	}
 	root := s.cfg.User == nil || s.cfg.User.UID == 0
 	cp := caps.NewPlan(s.keep, s.capLast, root)
 	add(step{op: opDropBounding, what: "drop capabilities", path: "bounding set", caps: cp})
-	if u := s.cfg.User; u != nil {
-		add(step{op: opUser, what: "set user", path: strconv.Itoa(u.UID) + ":" + strconv.Itoa(u.GID), uid: u.UID, gid: u.GID})
+	// Always: without it COMMAND would keep the caller's supplementary groups.
+	u := User{}
+	if s.cfg.User != nil {
+		u = *s.cfg.User
 	}
+	who := strconv.Itoa(u.UID) + ":" + strconv.Itoa(u.GID)
+	for _, g := range s.cfg.Groups {
+		who += "," + strconv.FormatUint(uint64(g), 10)
+	}
+	add(step{op: opUser, what: "set user and groups", path: who, uid: u.UID, gid: u.GID, groups: s.cfg.Groups})
 	add(step{op: opSetCaps, what: "capset", path: "0x" + strconv.FormatUint(uint64(s.keep), 16), caps: cp})
 	add(step{op: opNoNewPrivs, what: "set no_new_privs"})
 	if s.cfg.Seccomp {
@@ -252,6 +274,31 @@ func (s *setup) steps() ([]step, error) {
 	}
 	add(step{op: opExec, what: "exec", path: s.cfg.Command[0], cmd: s.cmd})
 	return st, nil
+}
+
+// sharedBudgets are the per-user budgets of the kernel that container root, being
+// host root without a user namespace, shares with the host's root: the total is the
+// user's, the limit is each process's. COMMAND's own limit caps what the whole
+// container can take, so that the host keeps the rest (a container took all of root's
+// message-queue bytes and queued signals, and the host's mq_open and sigqueue failed).
+// inotify's limits are sysctls, not rlimits, and stay shared (README, security model).
+var sharedBudgets = []struct {
+	name     string
+	resource int
+	max      uint64
+}{
+	{"RLIMIT_MSGQUEUE", unix.RLIMIT_MSGQUEUE, 256 << 10}, // of the default 800 KiB
+	{"RLIMIT_SIGPENDING", unix.RLIMIT_SIGPENDING, 1024},
+}
+
+// capped returns the launcher's own limit of resource, lowered to at most max.
+func capped(resource int, max uint64) *unix.Rlimit {
+	var lim unix.Rlimit
+	if unix.Getrlimit(resource, &lim) != nil {
+		lim = unix.Rlimit{Cur: max, Max: max}
+	}
+	lim.Cur, lim.Max = min(lim.Cur, max), min(lim.Max, max)
+	return &lim
 }
 
 // report is what the child writes to the error pipe when a step fails.

@@ -132,3 +132,23 @@ func SetNofile(lim *unix.Rlimit) unix.Errno {
 	_, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, uintptr(unsafe.Pointer(lim)), 0, 0, 0)
 	return e
 }
+
+// SetRlimit sets the limit resource to lim. Runs in the child.
+//
+//go:nosplit
+//go:norace
+func SetRlimit(resource int, lim *unix.Rlimit) unix.Errno {
+	// SAFETY: lim is prepared by the parent.
+	_, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, uintptr(resource), uintptr(unsafe.Pointer(lim)), 0, 0, 0)
+	return e
+}
+
+// Dup makes newfd a copy of oldfd, without close-on-exec: COMMAND's stdout or stderr
+// from the launcher's relay pipe. Runs in the child.
+//
+//go:nosplit
+//go:norace
+func Dup(oldfd, newfd int) unix.Errno {
+	_, _, e := unix.RawSyscall(unix.SYS_DUP3, uintptr(oldfd), uintptr(newfd), 0)
+	return e
+}

@@ -1,16 +1,26 @@
 package ns
 
-import "golang.org/x/sys/unix"
+import (
+	"unsafe"
 
-// SetUser switches the child to uid and gid with no supplementary groups. The kernel
-// empties the permitted and effective capabilities when the user IDs leave 0 (no
-// PR_SET_KEEPCAPS), and clears the parent-death signal when the effective IDs change,
-// so DieWithParent's prctl is made again. Runs in the child.
+	"golang.org/x/sys/unix"
+)
+
+// SetUser switches the child to uid and gid with exactly the supplementary groups
+// groups (none, unless asked for: the caller's groups are not the container's). The
+// kernel empties the permitted and effective capabilities when the user IDs leave 0
+// (no PR_SET_KEEPCAPS), and clears the parent-death signal when the effective IDs
+// change, so DieWithParent's prctl is made again. Runs in the child.
 //
 //go:nosplit
 //go:norace
-func SetUser(uid, gid int) unix.Errno {
-	if _, _, e := unix.RawSyscall(sysSetgroups, 0, 0, 0); e != 0 {
+func SetUser(uid, gid int, groups []uint32) unix.Errno {
+	var list uintptr
+	if len(groups) > 0 {
+		// SAFETY: groups is prepared by the parent; gid_t is 32 bits on Linux.
+		list = uintptr(unsafe.Pointer(&groups[0]))
+	}
+	if _, _, e := unix.RawSyscall(sysSetgroups, uintptr(len(groups)), list, 0); e != 0 {
 		return e
 	}
 	if _, _, e := unix.RawSyscall(sysSetresgid, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -117,4 +119,58 @@ func compatResult(r int32) string {
 		return "ok"
 	}
 	return report.ErrName(unix.Errno(-r))
+}
+
+// Per-user budgets of the kernel, which container root shares with host root.
+//
+//	try mqfill     create POSIX message queues until the kernel refuses one; print
+//	               "held N ERRNO" and keep them for a minute
+//	try sigfill    queue real-time signals to a stopped child until the kernel
+//	               refuses one; print "held N ERRNO" and keep them for a minute
+func init() {
+	moreOps["mqfill"] = tryMqFill
+	moreOps["sigfill"] = trySigFill
+}
+
+func tryMqFill([]string) string {
+	// struct mq_attr: four longs (flags, maxmsg, msgsize, curmsgs); int is a long's
+	// size on every Linux GOARCH.
+	attr := [4]int{0, 10, 8192, 0}
+	n := 0
+	var err error
+	for ; n < 100000; n++ {
+		name, _ := unix.BytePtrFromString("launch-probe-fill-" + strconv.Itoa(n))
+		fd, _, e := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(name)), unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600,
+			uintptr(unsafe.Pointer(&attr)), 0, 0)
+		if e != 0 {
+			err = e
+			break
+		}
+		_ = fd
+	}
+	fmt.Println("held", n, report.ErrName(err))
+	time.Sleep(time.Minute)
+	return "done"
+}
+
+func trySigFill([]string) string {
+	child, err := os.StartProcess("/proc/self/exe", []string{"probe", "sleep", "60"}, &os.ProcAttr{})
+	if err != nil {
+		return "start " + report.ErrName(err)
+	}
+	defer child.Kill()
+	unix.Kill(child.Pid, unix.SIGSTOP)
+	// A stopped process takes every signal but SIGKILL and SIGCONT into its queue.
+	const sigrtmin1 = 35                             // SIGRTMIN+1, which x/sys does not name
+	info := unix.Siginfo{Signo: sigrtmin1, Code: -1} // SI_QUEUE
+	n := 0
+	var e unix.Errno
+	for ; n < 1000000; n++ {
+		if _, _, e = unix.RawSyscall(unix.SYS_RT_SIGQUEUEINFO, uintptr(child.Pid), sigrtmin1, uintptr(unsafe.Pointer(&info))); e != 0 {
+			break
+		}
+	}
+	fmt.Println("held", n, report.ErrName(errOrNil(e)))
+	time.Sleep(time.Minute)
+	return "done"
 }

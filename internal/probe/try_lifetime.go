@@ -95,3 +95,32 @@ func tryTTY([]string) string {
 	os.Exit(0)
 	return ""
 }
+
+// tryInflight sends the process's stdout and stderr, and both ends of a socket pair,
+// over that very pair to itself (SCM_RIGHTS), fills a file of /tmp, and exits. The
+// descriptors then live on in the socket, out of any process, until the kernel's
+// garbage collector finds the cycle.
+//
+//	try inflight MIB   the same, with a file of MIB MiB in /tmp held open in flight
+func init() { moreOps["inflight"] = tryInflight }
+
+func tryInflight(a []string) string {
+	mib, _ := strconv.Atoi(arg(a, 0))
+	f, err := os.Create("/tmp/inflight")
+	if err != nil {
+		return "create " + report.ErrName(err)
+	}
+	f.Write(make([]byte, mib<<20))
+	os.Remove("/tmp/inflight")
+	sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return "socketpair " + report.ErrName(err)
+	}
+	rights := unix.UnixRights(1, 2, sv[0], sv[1], int(f.Fd()))
+	if err := unix.Sendmsg(sv[0], []byte{0}, rights, nil, 0); err != nil {
+		return "sendmsg " + report.ErrName(err)
+	}
+	fmt.Println("sent")
+	os.Exit(0)
+	return ""
+}
