@@ -35,9 +35,10 @@ func SetSignalMask(set *unix.Sigset_t) unix.Errno {
 // none is lost before it waits for them; the new process sets the mask back to
 // unblock before it execs. With a terminal (tty >= 0), COMMAND takes the terminal's
 // foreground in a process group of its own first, so that keystrokes signal it and not
-// PID 1, which then forwards only what the launcher sends. PID 1 never returns: it
-// reaps until COMMAND exits and then exits with COMMAND's status (128+N for signal N),
-// which takes every process left in the namespace with it.
+// PID 1, which then forwards only what the launcher sends. PID 1 returns only if it
+// cannot close its descriptors: it reaps until COMMAND exits and then exits with
+// COMMAND's status (128+N for signal N), which takes every process left in the
+// namespace with it.
 //
 //go:nosplit
 //go:norace
@@ -63,8 +64,12 @@ func ForkInit(block, wait, unblock *unix.Sigset_t, tty int) unix.Errno {
 		}
 		return SetSignalMask(unblock)
 	}
-	// PID 1 keeps nothing the container could use: no descriptor past stdio.
-	unix.RawSyscall(unix.SYS_CLOSE_RANGE, 3, ^uintptr(0), 0)
+	// PID 1 keeps nothing the container could use, and not the error pipe, which
+	// the launcher reads until COMMAND's exec closes the last copy: no descriptor past
+	// stdio. If that fails, the step fails, and PID 2 dies with PID 1.
+	if e := CloseAll(); e != 0 {
+		return e
+	}
 	reap(int(pid), wait)
 	return 0
 }
