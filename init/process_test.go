@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,8 +27,14 @@ type started struct {
 
 func startLaunch(t *testing.T, args ...string) *started {
 	t.Helper()
-	cmd := exec.Command(launcher(t), args...)
-	cmd.Env = append(os.Environ(), "TMPDIR="+launchTmp)
+	return startWith(t, launchIO{}, args...)
+}
+
+// startWith starts the launcher in the background with args as l says (its stdin,
+// environment, descriptors and ENOSYS calls; not its output, which it keeps).
+func startWith(t *testing.T, l launchIO, args ...string) *started {
+	t.Helper()
+	cmd := launchCmd(context.Background(), t, l, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
