@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"math/rand"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -276,4 +279,65 @@ func TestTerminal(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("shell: %v\n%s", err, out.String())
 	}
+}
+
+// TestSignalDuringStart: SIGTERM to the launcher at 50 random moments of a start,
+// from its exec to a little after COMMAND runs. Before COMMAND runs, the launch ends
+// with 143 (or, before the launcher catches signals, by the signal itself, which a
+// shell shows as 143 too); once it runs, the signal reaches it. COMMAND, under --init
+// so that a signal it has no handler for yet ends it, exits 7 on SIGTERM and 0 after a
+// moment if none came: 0 means a lost signal. Nothing is left on the host each time.
+func TestSignalDuringStart(t *testing.T) {
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	args := []string{"--init", rootfs, "/bin/sh", "-c", "trap 'exit 7' TERM; echo started; sleep 0.2; exit 0"}
+	// How long a start takes here, to COMMAND's first line (the median of three).
+	var times []time.Duration
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		s := w.start(args...)
+		if l := s.line(t); l != "started" {
+			t.Fatalf("the container said %q; stderr %s", l, s.stderr)
+		}
+		times = append(times, time.Since(start))
+		s.cmd.Wait()
+	}
+	slices.Sort(times)
+	setup := times[1]
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d; a start takes %v here", seed, setup.Round(time.Microsecond))
+	rng := rand.New(rand.NewSource(seed))
+	var killed, stopped, handled int
+	for i := 0; i < 50; i++ {
+		s := w.start(args...)
+		delay := time.Duration(rng.Int63n(int64(setup) * 6 / 5))
+		time.Sleep(delay)
+		s.cmd.Process.Signal(unix.SIGTERM)
+		out, _ := io.ReadAll(s.stdout)
+		err := s.cmd.Wait()
+		var ws syscall.WaitStatus
+		if ee, ok := err.(*exec.ExitError); ok {
+			ws = ee.Sys().(syscall.WaitStatus)
+		}
+		switch {
+		case ws.Signaled() && ws.Signal() == unix.SIGTERM:
+			killed++
+		case ws.Exited() && ws.ExitStatus() == 143:
+			stopped++
+		case ws.Exited() && ws.ExitStatus() == 7:
+			handled++
+		default:
+			t.Errorf("trial %d, SIGTERM after %v: %v, output %q, stderr %q; want 143, or 7 from COMMAND", i, delay, err, out, s.stderr)
+		}
+		if left := w.cgroups(); len(left) > 0 {
+			t.Errorf("trial %d, SIGTERM after %v: cgroups left: %v", i, delay, left)
+		}
+		if left := w.processes(); len(left) > 0 {
+			t.Errorf("trial %d, SIGTERM after %v: processes left: %v", i, delay, left)
+		}
+	}
+	t.Logf("the signal killed %d launchers before they caught it, ended %d launches with 143, reached COMMAND's handler %d times",
+		killed, stopped, handled)
+	w.check()
 }

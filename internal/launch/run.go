@@ -1,7 +1,6 @@
 package launch
 
 import (
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -32,7 +31,15 @@ type Stdio struct{ In, Out, Err *os.File }
 // Run runs the container cfg describes and returns COMMAND's exit status (128+N when
 // a signal N killed it). A non-nil error is launch's own failure; Report prints it
 // and gives its exit status.
-func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
+//
+// SIGINT, SIGTERM or SIGHUP before COMMAND runs ends the launch with 128+N, once what
+// was set up is undone; afterwards, they and the other forwarded signals go to
+// COMMAND.
+func Run(cfg *Config, stdio Stdio) (int, error) {
+	// Signals are caught from here to the end, on one channel: none is lost between
+	// the preparation and the forwarding. Before, their default action ends the
+	// launcher, which has done nothing yet.
+	sigs := catchSignals()
 	t := newTrace(stdio.Err, cfg.Verbose)
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/fd", &st); err != nil {
@@ -55,6 +62,9 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		removed, err := cgroup.GC(layout)
 		for _, dir := range removed {
 			io.WriteString(stdio.Out, "removed "+dir+"\n")
+		}
+		if sig := sigs.stop(); sig != 0 && err == nil {
+			return 128 + int(sig), nil
 		}
 		return 0, err
 	}
@@ -104,8 +114,8 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	if !cfg.Seccomp {
 		warn(stdio.Err, "--seccomp=unconfined: the container may make any system call its capabilities allow")
 	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
+	if sig := sigs.stop(); sig != 0 {
+		return 128 + int(sig), nil
 	}
 	t.mark("prepare", "options, ROOTFS and COMMAND")
 
@@ -141,7 +151,7 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		t.mark("proc view", "open /dev/fuse")
 	}
 
-	status, err := run(cfg, stdio, t, &setup{cfg: cfg, rootfs: rootfs, cg: cg, keep: keep, capLast: capLast,
+	status, err := run(cfg, stdio, t, sigs, &setup{cfg: cfg, rootfs: rootfs, cg: cg, keep: keep, capLast: capLast,
 		cmd: cmd, rootFlag: rootFlags, tty: isTerminal(stdio.In), initramfs: initramfs, nofile: callerNofile(), view: view})
 	if err != nil {
 		return 0, err
@@ -158,8 +168,9 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 }
 
 // run starts the container and supervises it until COMMAND exits; it returns the
-// wait status of the child.
-func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
+// wait status of the child. A launch that a signal N ends before COMMAND runs returns
+// the status of a child killed by N: launch exits with 128+N either way.
+func run(cfg *Config, stdio Stdio, t *trace, sigs *signals, s *setup) (int, error) {
 	var pipe, life [2]int
 	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
 		return 0, os.NewSyscallError("pipe2", err)
@@ -195,15 +206,13 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 		}
 	}
 
-	// Signals are caught from before the fork, so none sent meanwhile is lost.
-	sigs := make(chan os.Signal, 16)
-	notify := make([]os.Signal, len(forwarded))
-	for i, s := range forwarded {
-		notify[i] = s
+	// The last moment to stop without a child: a signal that comes later is
+	// caught on the same channel and dealt with once the child has exec'd.
+	if sig := sigs.stop(); sig != 0 {
+		unix.Close(pipe[1])
+		unix.Close(life[0])
+		return int(sig), nil
 	}
-	// No signal.Stop: it waits for the runtime's signal loop to go idle, which costs
-	// about a millisecond, and launch exits right after.
-	signal.Notify(sigs, notify...)
 
 	t.mark("prepare", strconv.Itoa(len(steps))+" setup steps")
 	pid, errno := p.start()
@@ -226,16 +235,22 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	n := readFull(pipe[0], (*[sizeofReport]byte)(unsafe.Pointer(&rep))[:])
 	end := monotonic()
 	if n > 0 {
-		var ws unix.WaitStatus
-		for {
-			if _, err := unix.Wait4(pid, &ws, 0, nil); !errors.Is(err, unix.EINTR) {
-				break
-			}
-		}
+		reap(pid)
 		t.childSteps(p.times, steps, end)
 		return 0, stepFailure(s, steps, rep, n)
 	}
 	t.childSteps(p.times, steps, end)
+	// A signal to stop that came while the child set up still ends the launch:
+	// COMMAND has only just been exec'd, and may not handle it yet (as PID 1, it
+	// would ignore it). The container dies with its PID 1.
+	if sig := sigs.stop(); sig != 0 {
+		unix.Kill(pid, unix.SIGKILL)
+		reap(pid)
+		if s.tty {
+			foreground(stdio.In, unix.Getpgrp())
+		}
+		return int(sig), nil
+	}
 	if s.view != nil {
 		s.view.Start()
 	}
@@ -250,6 +265,16 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	ws, err := supervise(pid, s.tty, sigs, stdio.In)
 	t.mark("run", strings.Join(cfg.Command, " "))
 	return int(ws), err
+}
+
+// reap waits for the child pid to exit.
+func reap(pid int) {
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
 }
 
 // readFull reads from fd until b is full or the write end is closed (by exec).
@@ -298,9 +323,10 @@ func stepFailure(s *setup, steps []step, rep report, n int) error {
 	return e
 }
 
-// supervise waits for the child, forwarding signals to it and, with a terminal,
-// passing job control on. It returns the child's wait status.
-func supervise(pid int, tty bool, sigs chan os.Signal, stdin *os.File) (unix.WaitStatus, error) {
+// supervise waits for the child, forwarding signals to it (first those caught before
+// it ran) and, with a terminal, passing job control on. It returns the child's wait
+// status.
+func supervise(pid int, tty bool, sigs *signals, stdin *os.File) (unix.WaitStatus, error) {
 	// A pidfd names the child itself, not its pid, which the kernel reuses once the
 	// child is reaped: a signal that arrives late cannot hit another process.
 	pidfd, err := unix.PidfdOpen(pid, 0)
@@ -315,21 +341,27 @@ func supervise(pid int, tty bool, sigs chan os.Signal, stdin *os.File) (unix.Wai
 		quit = make(chan struct{})
 	)
 	defer close(quit)
+	send := func(sig unix.Signal) {
+		mu.Lock()
+		if !done {
+			if pidfd >= 0 {
+				unix.PidfdSendSignal(pidfd, sig, nil, 0)
+			} else {
+				unix.Kill(pid, sig)
+			}
+		}
+		mu.Unlock()
+	}
 	go func() {
+		for _, sig := range sigs.pending {
+			send(sig)
+		}
 		for {
 			select {
 			case <-quit:
 				return
-			case sig := <-sigs:
-				mu.Lock()
-				if !done {
-					if pidfd >= 0 {
-						unix.PidfdSendSignal(pidfd, sig.(unix.Signal), nil, 0)
-					} else {
-						unix.Kill(pid, sig.(unix.Signal))
-					}
-				}
-				mu.Unlock()
+			case sig := <-sigs.c:
+				send(sig.(unix.Signal))
 			}
 		}
 	}()
