@@ -341,3 +341,34 @@ func TestSignalDuringStart(t *testing.T) {
 		killed, stopped, handled)
 	w.check()
 }
+
+// TestCallerNofile: COMMAND gets the soft RLIMIT_NOFILE of the launcher's caller,
+// which the launcher's runtime raised for itself, and not that of the launcher's
+// parent process: here a shell lowers its own and execs the launcher.
+func TestCallerNofile(t *testing.T) {
+	bb := testutil.RequireBusybox(t)
+	rootfs := testutil.Rootfs(t)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max < 256 {
+		testutil.Skip(t, "needs a hard RLIMIT_NOFILE of 256 or more")
+	}
+	before := snapshot(t)
+	cmd := exec.Command(bb, "sh", "-c", `ulimit -Sn 100 && exec "$0" "$@"`, launcher(t), rootfs, "/bin/sh", "-c", "ulimit -Sn; ulimit -Hn")
+	cmd.Env = append(os.Environ(), "TMPDIR="+launchTmp)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	recordStart(cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("launch: %v\n%s", err, out.String())
+	}
+	if got, want := out.String(), "100\n"+strconv.FormatUint(lim.Max, 10)+"\n"; got != want {
+		t.Errorf("RLIMIT_NOFILE in the container (soft, hard) = %q, want %q", got, want)
+	}
+	before.unchanged(t)
+}

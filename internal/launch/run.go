@@ -23,6 +23,7 @@ import (
 	"launch/internal/ns"
 	"launch/internal/procview"
 	"launch/internal/rawfile"
+	"launch/internal/rlimit"
 )
 
 // Stdio are the launcher's standard files; COMMAND inherits them as 0, 1 and 2.
@@ -445,19 +446,21 @@ func newView(cfg *Config, cg *cgroup.Cgroups, stdio Stdio) (*procview.View, erro
 	return v, nil
 }
 
-// callerNofile returns the RLIMIT_NOFILE that the launcher's caller gave it, which
-// the Go runtime raised to the hard limit at start, or nil if it is the one in force.
-// The caller's own limit is read from the caller (the parent process), as the runtime
-// keeps the original to itself.
+// callerNofile returns the RLIMIT_NOFILE the launcher was started with, if the Go
+// runtime raised it (to the hard limit less one, go.dev/issue/46279), or nil. COMMAND
+// gets the caller's limit, as os/exec would give it: programs that use select(2)
+// need a soft limit of 1024. As os/exec does, a limit that someone else changed
+// since (prlimit(1) on the launcher) is left as it is.
 func callerNofile() *unix.Rlimit {
-	var ours, theirs unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &ours) != nil || unix.Prlimit(os.Getppid(), unix.RLIMIT_NOFILE, nil, &theirs) != nil {
+	start, ok := rlimit.AtStart(unix.RLIMIT_NOFILE)
+	var now unix.Rlimit
+	if !ok || unix.Getrlimit(unix.RLIMIT_NOFILE, &now) != nil {
 		return nil
 	}
-	if theirs.Cur >= ours.Cur || theirs.Max != ours.Max {
+	if start.Cur == now.Cur || now.Max != start.Max || now.Cur != start.Max-1 {
 		return nil
 	}
-	return &unix.Rlimit{Cur: theirs.Cur, Max: ours.Max}
+	return &unix.Rlimit{Cur: start.Cur, Max: start.Max}
 }
 
 // exitStatus is launch's exit status for COMMAND's wait status.
