@@ -38,9 +38,13 @@ type Target struct {
 // NewTarget prepares p, an absolute path in the container, resolved with resolve
 // (InRoot or NoSymlinks) and created as create says when missing. p may not contain
 // "..": callers clean user input first, which removes every ".." from an absolute path.
+// Nor may it hold a NUL byte, which no path can.
 func NewTarget(p string, resolve uint64, create uint32) (Target, error) {
 	if !path.IsAbs(p) || path.Clean(p) != p {
 		return Target{}, errors.New("mount target " + strconv.Quote(p) + ": not a clean absolute path")
+	}
+	if strings.IndexByte(p, 0) >= 0 {
+		return Target{}, errors.New("mount target " + strconv.Quote(p) + ": holds a NUL byte")
 	}
 	rel := strings.TrimPrefix(p, "/")
 	if rel == "" {
@@ -51,28 +55,18 @@ func NewTarget(p string, resolve uint64, create uint32) (Target, error) {
 	if parent == "" {
 		parent = "."
 	}
-	t := Target{
-		Path:    p,
-		rel:     cstr(rel),
-		parent:  cstr(parent),
-		name:    cstr(name),
-		resolve: resolve,
-		create:  create,
-	}
+	// No error is possible below: p holds no NUL byte.
+	t := Target{Path: p, resolve: resolve, create: create}
+	t.rel, _ = CString(rel)
+	t.parent, _ = CString(parent)
+	t.name, _ = CString(name)
 	if rel != "." {
 		for _, c := range strings.Split(rel, "/") {
-			t.comps = append(t.comps, cstr(c))
+			b, _ := CString(c)
+			t.comps = append(t.comps, b)
 		}
 	}
 	return t, nil
-}
-
-func cstr(s string) *byte {
-	b, err := unix.BytePtrFromString(s)
-	if err != nil {
-		panic("mount: string with NUL byte: " + strconv.Quote(s))
-	}
-	return b
 }
 
 // CString returns s as a NUL-terminated string for the child, or an error if s holds a
