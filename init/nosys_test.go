@@ -213,6 +213,32 @@ func TestNosys(t *testing.T) {
 	w.check()
 }
 
+// TestNosysRequired: without a call that a container cannot do without (here calls
+// every kernel since 2.6 has, which a seccomp profile around launch might refuse), the
+// launch fails at once with one error line naming the step, exit 125, and leaves the
+// host as it was.
+func TestNosysRequired(t *testing.T) {
+	if _, err := nosysABIs(); err != nil {
+		testutil.Skip(t, err.Error())
+	}
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	for _, tt := range []struct{ call, want string }{
+		{"unshare", "launch: error: unshare: cgroup namespace: function not implemented\n"},
+		{"pivot_root", "launch: error: pivot_root: " + rootfs + ": function not implemented\n"},
+		{"capset", "launch: error: capset: 0xa80425fb: function not implemented\n"},
+	} {
+		r, err := w.exec(launchIO{nosys: []string{tt.call}, timeout: 20 * time.Second}, "--init", rootfs, "/probe", "exit", "0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.code != 125 || r.stderr != tt.want {
+			t.Errorf("without %s: exit %d, stderr %q; want 125 and %q", tt.call, r.code, r.stderr, tt.want)
+		}
+	}
+	w.check()
+}
+
 // nosysNotes are what -v says of a missing call, which shows that the harness works.
 var nosysNotes = map[string]string{
 	"openat2": "no openat2 (Linux 5.6)",
