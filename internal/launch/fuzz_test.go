@@ -161,7 +161,7 @@ func checkParseArgs(t *testing.T, args []string) {
 			check("--env", e)
 		}
 		clean("--workdir", c.Workdir)
-		if u := c.User; u != nil && (u.UID < 0 || u.GID < 0 || u.UID >= math.MaxUint32 || u.GID >= math.MaxUint32) {
+		if u := c.User; u != nil && (u.UID < 0 || u.GID < 0 || int64(u.UID) >= math.MaxUint32 || int64(u.GID) >= math.MaxUint32) {
 			t.Fatalf("ParseArgs(%q): user %d:%d", args, u.UID, u.GID)
 		}
 		for _, cp := range append(append([]string{}, c.CapAdd...), c.CapDrop...) {
