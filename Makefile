@@ -67,10 +67,12 @@ generate:
 FUZZTIME ?= 200000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseArgs$$' -fuzztime $(FUZZTIME) ./internal/launch
+	$(GO) test -run '^$$' -fuzz '^FuzzOptionValue$$' -fuzztime $(FUZZTIME) ./internal/launch
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSyscalls$$' -fuzztime $(FUZZTIME) ./gen
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCaps$$' -fuzztime $(FUZZTIME) ./gen
 	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./internal/cgroup
 	$(GO) test -run '^$$' -fuzz '^FuzzRootIsInitramfs$$' -fuzztime $(FUZZTIME) ./internal/mount
+	$(GO) test -run '^$$' -fuzz '^FuzzNewTarget$$' -fuzztime $(FUZZTIME) ./internal/mount
 
 # What CI checks besides the tests. The cross builds use the release's settings, so
 # that the standard library they compile for each arch serves make release too.

@@ -45,6 +45,11 @@ func TestBadInput(t *testing.T) {
 		{"flag with a value", []string{"--read-only=yes", rootfs, "/probe"}, 125, "takes no value"},
 		{"workdir missing", []string{"--workdir", "/nope", rootfs, "/probe"}, 125, "chdir: /nope: no such file or directory"},
 		{"bind source missing", []string{"--bind", "/nonexistent:/x", rootfs, "/probe"}, 125, "--bind /nonexistent"},
+		{"hostname with a newline", []string{"--hostname", "a\nb", rootfs, "/probe", "exit", "0"}, 125, `--hostname "a\nb": want 1 to 64 letters, digits, - and .`},
+		{"hostname with an underscore", []string{"--hostname", "a_b", rootfs, "/probe", "exit", "0"}, 125, "--hostname a_b: want"},
+		{"long option with one dash", []string{"-memory", "64M", rootfs, "/probe", "exit", "0"}, 125, "unknown option: -memory (long options take two dashes: --memory)"},
+		{"long option with three dashes", []string{"---memory", "64M", rootfs, "/probe", "exit", "0"}, 125, "unknown option: ---memory"},
+		{"--gc with arguments", []string{"--gc", "extra", "words"}, 125, "--gc takes no ROOTFS or COMMAND: extra"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := snapshot(t)

@@ -42,6 +42,9 @@ func startedByUs(cgroupPath string) bool {
 var launchTmp string
 
 func TestMain(m *testing.M) {
+	if calls := os.Getenv(nosysEnv); calls != "" {
+		nosysExec(calls) // see nosys_test.go; does not return
+	}
 	dir, err := os.MkdirTemp("", "launch-test-tmpdir-")
 	if err != nil {
 		panic(err)
@@ -80,19 +83,21 @@ func runLaunch(t *testing.T, args ...string) result {
 // started with its pid. It returns an error instead of ending the test, for
 // goroutines other than the test's.
 func execLaunch(t *testing.T, l launchIO, started func(pid int), args ...string) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	limit := time.Minute
+	if l.timeout > 0 {
+		limit = l.timeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, launcher(t), args...)
+	cmd := launchCmd(ctx, t, l, args...)
 	var out, errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = l.stdin, &out, &errb
+	cmd.Stdout, cmd.Stderr = &out, &errb
 	if l.stdout != nil {
 		cmd.Stdout = l.stdout
 	}
 	if l.stderr != nil {
 		cmd.Stderr = l.stderr
 	}
-	cmd.Env = append(append(os.Environ(), "TMPDIR="+launchTmp), l.env...)
-	cmd.ExtraFiles = l.files
 	if err := cmd.Start(); err != nil {
 		return result{}, fmt.Errorf("launch %q: %w", args, err)
 	}
@@ -108,6 +113,22 @@ func execLaunch(t *testing.T, l launchIO, started func(pid int), args ...string)
 		return r, fmt.Errorf("launch %q: timed out\nstderr: %s", args, r.stderr)
 	}
 	return r, nil
+}
+
+// launchCmd is the command that runs the launcher with args as l says, killed when
+// ctx is done.
+func launchCmd(ctx context.Context, t *testing.T, l launchIO, args ...string) *exec.Cmd {
+	name := launcher(t)
+	env := append(append(os.Environ(), "TMPDIR="+launchTmp), l.env...)
+	if len(l.nosys) > 0 {
+		// The test binary, re-executed, makes these calls answer ENOSYS and execs the
+		// launcher, which keeps the pid.
+		name, args = os.Args[0], append([]string{name}, args...)
+		env = append(env, nosysEnv+"="+strings.Join(l.nosys, ","))
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin, cmd.Env, cmd.ExtraFiles = l.stdin, env, l.files
+	return cmd
 }
 
 // probe runs /probe report in a container on rootfs with options opts and returns the

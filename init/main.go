@@ -11,14 +11,10 @@
 package main
 
 import (
-	"context"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/debug"
-
-	"golang.org/x/sys/unix"
 
 	"launch/internal/launch"
 )
@@ -52,11 +48,9 @@ func run() int {
 		io.WriteString(stdio.Out, "launch "+version+" "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n")
 		return 0
 	}
-	// Cancelled by a signal only while the container is being prepared; once it runs,
-	// Run forwards signals to it instead.
-	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
-	defer stop()
-	status, err := launch.Run(ctx, cfg, stdio)
+	// Run catches the signals it forwards from its start; before, their default
+	// action ends the launcher, which has done nothing yet.
+	status, err := launch.Run(cfg, stdio)
 	if err != nil {
 		return launch.Report(stdio.Err, err)
 	}

@@ -3,9 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"math/rand"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,8 +30,14 @@ type started struct {
 
 func startLaunch(t *testing.T, args ...string) *started {
 	t.Helper()
-	cmd := exec.Command(launcher(t), args...)
-	cmd.Env = append(os.Environ(), "TMPDIR="+launchTmp)
+	return startWith(t, launchIO{}, args...)
+}
+
+// startWith starts the launcher in the background with args as l says (its stdin,
+// environment, descriptors and ENOSYS calls; not its output, which it keeps).
+func startWith(t *testing.T, l launchIO, args ...string) *started {
+	t.Helper()
+	cmd := launchCmd(context.Background(), t, l, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -269,4 +279,94 @@ func TestTerminal(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("shell: %v\n%s", err, out.String())
 	}
+}
+
+// TestSignalDuringStart: SIGTERM to the launcher at 50 random moments of a start,
+// from its exec to a little after COMMAND runs. Before COMMAND runs, the launch ends
+// with 143 (or, before the launcher catches signals, by the signal itself, which a
+// shell shows as 143 too); once it runs, the signal reaches it. COMMAND, under --init
+// so that a signal it has no handler for yet ends it, exits 7 on SIGTERM and 0 after a
+// moment if none came: 0 means a lost signal. Nothing is left on the host each time.
+func TestSignalDuringStart(t *testing.T) {
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	args := []string{"--init", rootfs, "/bin/sh", "-c", "trap 'exit 7' TERM; echo started; sleep 0.2; exit 0"}
+	// How long a start takes here, to COMMAND's first line (the median of three).
+	var times []time.Duration
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		s := w.start(args...)
+		if l := s.line(t); l != "started" {
+			t.Fatalf("the container said %q; stderr %s", l, s.stderr)
+		}
+		times = append(times, time.Since(start))
+		s.cmd.Wait()
+	}
+	slices.Sort(times)
+	setup := times[1]
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d; a start takes %v here", seed, setup.Round(time.Microsecond))
+	rng := rand.New(rand.NewSource(seed))
+	var killed, stopped, handled int
+	for i := 0; i < 50; i++ {
+		s := w.start(args...)
+		delay := time.Duration(rng.Int63n(int64(setup) * 6 / 5))
+		time.Sleep(delay)
+		s.cmd.Process.Signal(unix.SIGTERM)
+		out, _ := io.ReadAll(s.stdout)
+		err := s.cmd.Wait()
+		var ws syscall.WaitStatus
+		if ee, ok := err.(*exec.ExitError); ok {
+			ws = ee.Sys().(syscall.WaitStatus)
+		}
+		switch {
+		case ws.Signaled() && ws.Signal() == unix.SIGTERM:
+			killed++
+		case ws.Exited() && ws.ExitStatus() == 143:
+			stopped++
+		case ws.Exited() && ws.ExitStatus() == 7:
+			handled++
+		default:
+			t.Errorf("trial %d, SIGTERM after %v: %v, output %q, stderr %q; want 143, or 7 from COMMAND", i, delay, err, out, s.stderr)
+		}
+		failed := t.Failed()
+		w.check()
+		if t.Failed() && !failed {
+			t.Fatalf("trial %d, SIGTERM after %v: the host changed", i, delay)
+		}
+	}
+	t.Logf("the signal killed %d launchers before they caught it, ended %d launches with 143, reached COMMAND's handler %d times",
+		killed, stopped, handled)
+}
+
+// TestCallerNofile: COMMAND gets the soft RLIMIT_NOFILE of the launcher's caller,
+// which the launcher's runtime raised for itself, and not that of the launcher's
+// parent process: here a shell lowers its own and execs the launcher.
+func TestCallerNofile(t *testing.T) {
+	bb := testutil.RequireBusybox(t)
+	rootfs := testutil.Rootfs(t)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max < 256 {
+		testutil.Skip(t, "needs a hard RLIMIT_NOFILE of 256 or more")
+	}
+	before := snapshot(t)
+	cmd := exec.Command(bb, "sh", "-c", `ulimit -Sn 100 && exec "$0" "$@"`, launcher(t), rootfs, "/bin/sh", "-c", "ulimit -Sn; ulimit -Hn")
+	cmd.Env = append(os.Environ(), "TMPDIR="+launchTmp)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	recordStart(cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("launch: %v\n%s", err, out.String())
+	}
+	if got, want := out.String(), "100\n"+strconv.FormatUint(lim.Max, 10)+"\n"; got != want {
+		t.Errorf("RLIMIT_NOFILE in the container (soft, hard) = %q, want %q", got, want)
+	}
+	before.unchanged(t)
 }

@@ -66,51 +66,61 @@ func TestRaceMountTargets(t *testing.T) {
 	if os.Getenv("LAUNCH_TEST_LONG") == "1" {
 		starts = 200
 	}
-	for _, pair := range [][2]string{{"sys", "proc"}, {"dev", "tmp"}, {"data", "link"}, {"data", "other"}, {"proc", "data"}} {
-		t.Run(pair[0]+"<->"+pair[1], func(t *testing.T) {
-			var stop atomic.Bool
-			var swaps atomic.Int64
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				runtime.LockOSThread()
-				a, b := filepath.Join(rootfs, pair[0]), filepath.Join(rootfs, pair[1])
-				for !stop.Load() {
-					if unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE) == nil {
-						swaps.Add(1)
+	// Kernels before 5.2 have no mount API of descriptors: launch mounts with mount(2)
+	// there and finds each mount again, checking it is the one it made.
+	type mode struct {
+		name  string
+		nosys []string
+	}
+	modes := []mode{{"descriptors", nil}, {"mount(2)", []string{"fsopen", "fsconfig", "fsmount", "move_mount", "open_tree"}}}
+	for _, md := range modes {
+		for _, pair := range [][2]string{{"sys", "proc"}, {"dev", "tmp"}, {"data", "link"}, {"data", "other"}, {"proc", "data"}} {
+			t.Run(md.name+"/"+pair[0]+"<->"+pair[1], func(t *testing.T) {
+				var stop atomic.Bool
+				var swaps atomic.Int64
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					runtime.LockOSThread()
+					a, b := filepath.Join(rootfs, pair[0]), filepath.Join(rootfs, pair[1])
+					for !stop.Load() {
+						if unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE) == nil {
+							swaps.Add(1)
+						}
+					}
+				}()
+				ran, failed := 0, 0
+				for i := 0; i < starts; i++ {
+					s := startWith(t, launchIO{nosys: md.nosys}, "--bind", src+":/data:ro", rootfs, "/probe", "sleep", "0.1")
+					w.started(s.cmd.Process.Pid)
+					mi, ok := containerMounts(s)
+					if !ok {
+						s.cmd.Wait()
+						failed++
+						continue
+					}
+					ran++
+					if bad := wrongFlags(mi, src); len(bad) > 0 {
+						t.Errorf("start %d: the container runs with mounts that lack their flags:\n%s\n(mountinfo:\n%s)", i, strings.Join(bad, "\n"), mi)
+					}
+					s.cmd.Wait()
+				}
+				stop.Store(true)
+				wg.Wait()
+				// Put the names back for the next pair.
+				for _, n := range pair {
+					if fi, err := os.Lstat(filepath.Join(rootfs, n)); err == nil && (n == "link") != (fi.Mode()&os.ModeSymlink != 0) {
+						unix.Renameat2(unix.AT_FDCWD, filepath.Join(rootfs, pair[0]), unix.AT_FDCWD, filepath.Join(rootfs, pair[1]), unix.RENAME_EXCHANGE)
+						break
 					}
 				}
-			}()
-			ran, failed := 0, 0
-			for i := 0; i < starts; i++ {
-				s := w.start("--bind", src+":/data:ro", rootfs, "/probe", "sleep", "0.1")
-				mi, ok := containerMounts(s)
-				if !ok {
-					s.cmd.Wait()
-					failed++
-					continue
+				t.Logf("%d starts while %d swaps: %d containers ran, every mount flagged; %d refused", starts, swaps.Load(), ran, failed)
+				if ran == 0 {
+					t.Errorf("no container ran at all")
 				}
-				ran++
-				if bad := wrongFlags(mi, src); len(bad) > 0 {
-					t.Errorf("start %d: the container runs with mounts that lack their flags:\n%s\n(mountinfo:\n%s)", i, strings.Join(bad, "\n"), mi)
-				}
-				s.cmd.Wait()
-			}
-			stop.Store(true)
-			wg.Wait()
-			// Put the names back for the next pair.
-			for _, n := range pair {
-				if fi, err := os.Lstat(filepath.Join(rootfs, n)); err == nil && (n == "link") != (fi.Mode()&os.ModeSymlink != 0) {
-					unix.Renameat2(unix.AT_FDCWD, filepath.Join(rootfs, pair[0]), unix.AT_FDCWD, filepath.Join(rootfs, pair[1]), unix.RENAME_EXCHANGE)
-					break
-				}
-			}
-			t.Logf("%d starts while %d swaps: %d containers ran, every mount flagged; %d refused", starts, swaps.Load(), ran, failed)
-			if ran == 0 {
-				t.Errorf("no container ran at all")
-			}
-		})
+			})
+		}
 	}
 	w.check()
 }

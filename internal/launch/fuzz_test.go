@@ -6,6 +6,7 @@ import (
 	"math"
 	"path"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -44,6 +45,8 @@ func FuzzParseArgs(f *testing.F) {
 		{"--cpu-shares", "1", "/r", "cmd"}, {"--io-weight", "1001", "/r", "cmd"}, {"--pids", "-5", "/r", "cmd"},
 		{"-", "cmd"}, {"---hostname", "h", "/r", "cmd"}, {"--hostname", "a b", "/r", "cmd"},
 		{"--hostname", strings.Repeat("h", 65), "/r", "cmd"}, {"/r", "cmd\x00"}, {"--cap-add", "CAP_NOPE", "/r", "cmd"},
+		{"--hostname", "a\tb", "/r", "cmd"}, {"-memory", "64M", "/r", "cmd"}, {"--gc", "extra", "words"}, {"--v", "/r", "cmd"},
+		{"-m=64M", "/r", "cmd"}, {"--help", "-x", "junk"}, {"-h", "--gc", "x"}, {"\x7f0"},
 	} {
 		f.Add(strings.Join(args, "\n"))
 	}
@@ -52,6 +55,46 @@ func FuzzParseArgs(f *testing.F) {
 		if in != "" {
 			args = strings.Split(in, "\n")
 		}
+		checkParseArgs(t, args)
+	})
+}
+
+// FuzzOptionValue: every option, with any value, as FuzzParseArgs checks a command
+// line: each option's own parser gets the whole input, which FuzzParseArgs reaches
+// only once it has found the option's name.
+//
+//	go test -run '^$' -fuzz FuzzOptionValue -fuzztime 30s ./internal/launch
+func FuzzOptionValue(f *testing.F) {
+	for _, v := range []string{"", "0", "max", "64M", "1.5", "0-2,4", "/a:/b:ro", "1000:100", "K=V", "/srv",
+		"host", "default", "on", "ALL", "a-1.b", "a\x00b", "-1", "9223372036854775807", "1e308", "NaN", "\xff"} {
+		for i := range options {
+			f.Add(uint8(i), v, false)
+		}
+	}
+	f.Fuzz(func(t *testing.T, i uint8, value string, equals bool) {
+		o := options[int(i)%len(options)]
+		name := "--" + o.names[0]
+		var args []string
+		switch {
+		case o.arg == "" && equals:
+			args = []string{name + "=" + value, "/r", "cmd"}
+		case o.arg == "":
+			args = []string{name, "/r", "cmd"}
+		case equals:
+			args = []string{name + "=" + value, "/r", "cmd"}
+		default:
+			args = []string{name, value, "/r", "cmd"}
+		}
+		checkParseArgs(t, args)
+	})
+}
+
+// checkParseArgs checks what ParseArgs makes of args: a usage error that Report prints
+// as one error line and a hint, with exit status 125, or a Config that is consistent
+// (see FuzzParseArgs).
+func checkParseArgs(t *testing.T, args []string) {
+	t.Helper()
+	{
 		c, err := ParseArgs(args)
 		if err != nil {
 			var u *UsageError
@@ -64,8 +107,14 @@ func FuzzParseArgs(f *testing.F) {
 			if code != ExitFailure || len(lines) != 2 || !strings.HasPrefix(lines[0], "launch: error: ") || lines[1] != "launch: hint: see launch --help" {
 				t.Fatalf("Report(ParseArgs(%q)) = %d, %q; want 125, an error line and the hint", args, code, out.String())
 			}
+			for _, r := range lines[0] {
+				if r < ' ' || r == 0x7f {
+					t.Fatalf("Report(ParseArgs(%q)): the error line %q holds a control character", args, lines[0])
+				}
+			}
 			return
 		}
+		checkOptionForms(t, args, c)
 		if again, _ := ParseArgs(args); !reflect.DeepEqual(c, again) {
 			t.Fatalf("ParseArgs(%q) = %+v, then %+v", args, c, again)
 		}
@@ -93,7 +142,7 @@ func FuzzParseArgs(f *testing.F) {
 				check("COMMAND", a)
 			}
 		}
-		if h := c.Hostname; h == "" || len(h) > 64 || strings.ContainsAny(h, "/\x00 ") {
+		if h := c.Hostname; len(h) > 64 || !hostnameRE.MatchString(h) {
 			t.Fatalf("ParseArgs(%q): hostname %q", args, h)
 		}
 		for _, b := range c.Binds {
@@ -116,7 +165,7 @@ func FuzzParseArgs(f *testing.F) {
 		if c.CgroupParent != "" {
 			clean("--cgroup-parent", c.CgroupParent)
 		}
-		if u := c.User; u != nil && (u.UID < 0 || u.GID < 0 || u.UID >= math.MaxUint32 || u.GID >= math.MaxUint32) {
+		if u := c.User; u != nil && (u.UID < 0 || u.GID < 0 || int64(u.UID) >= math.MaxUint32 || int64(u.GID) >= math.MaxUint32) {
 			t.Fatalf("ParseArgs(%q): user %d:%d", args, u.UID, u.GID)
 		}
 		for _, cp := range append(append([]string{}, c.CapAdd...), c.CapDrop...) {
@@ -142,5 +191,47 @@ func FuzzParseArgs(f *testing.F) {
 				t.Fatalf("ParseArgs(%q): explicit limit %q", args, k)
 			}
 		}
-	})
+	}
+}
+
+// hostnameRE is RFC 1123's hostname: dot-separated labels of 1 to 63 letters, digits
+// and hyphens, neither first nor last a hyphen.
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+
+// checkOptionForms checks a command line ParseArgs accepted: every argument before
+// ROOTFS (or, with --help, --version or --gc, every argument) is "--", --LONG[=V] or
+// -S[=V] of an option of the table, or the value of the one before; nothing follows
+// --gc's options.
+func checkOptionForms(t *testing.T, args []string, c *Config) {
+	t.Helper()
+	end := len(args)
+	if c.Rootfs != "" {
+		end = len(args) - len(c.Command) - 1
+	}
+	for i := 0; i < end; i++ {
+		a := args[i]
+		if a == "--" {
+			if c.GC && i != len(args)-1 {
+				t.Fatalf("ParseArgs(%q): --gc accepted with arguments after --", args)
+			}
+			break
+		}
+		name, _, hasValue := strings.Cut(a, "=")
+		var o *option
+		for j := range options {
+			for _, n := range options[j].names {
+				if (len(n) > 1 && name == "--"+n) || (len(n) == 1 && name == "-"+n) {
+					o = &options[j]
+				}
+			}
+		}
+		switch {
+		case o == nil && (c.Help || c.Version) && !c.GC:
+			return // --help and --version ignore what follows them
+		case o == nil:
+			t.Fatalf("ParseArgs(%q): accepted %q where an option belongs", args, a)
+		case o.arg != "" && !hasValue:
+			i++ // its value
+		}
+	}
 }

@@ -78,9 +78,9 @@ type option struct {
 }
 
 var options = []option{
-	{[]string{"hostname"}, "NAME", "hostname of the container (default launch)", func(c *Config, v string) error {
-		if v == "" || len(v) > 64 || strings.ContainsAny(v, "/\x00 ") {
-			return errors.New("want 1 to 64 characters, no space or /")
+	{[]string{"hostname"}, "NAME", "hostname of the container: letters, digits, - and ., at most 64 (default launch)", func(c *Config, v string) error {
+		if !validHostname(v) {
+			return errors.New("want 1 to 64 letters, digits, - and ., in labels of at most 63 that neither start nor end with - (RFC 1123)")
 		}
 		c.Hostname = v
 		return nil
@@ -250,10 +250,15 @@ func ParseArgs(args []string) (*Config, error) {
 		if len(a) < 2 || a[0] != '-' {
 			break
 		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		// --NAME for a long name, -N for a one-letter one: nothing else is an option.
+		long := strings.HasPrefix(a, "--")
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
 		o := lookup(name)
-		if o == nil {
-			return nil, usage("unknown option: " + a)
+		if o == nil || long != (len(name) > 1) {
+			if o != nil && !long {
+				return nil, usage("unknown option: " + quote(a) + " (long options take two dashes: --" + name + ")")
+			}
+			return nil, usage("unknown option: " + quote(a))
 		}
 		if o.arg == "" {
 			if hasValue {
@@ -267,28 +272,60 @@ func ParseArgs(args []string) (*Config, error) {
 			value = args[i]
 		}
 		if err := o.set(c, value); err != nil {
-			return nil, usage("--" + o.names[0] + " " + value + ": " + err.Error())
+			return nil, usage("--" + o.names[0] + " " + quote(value) + ": " + err.Error())
 		}
 		if slices.Contains(limitOptions, o.names[0]) {
 			c.Limits.Explicit[o.names[0]] = true
 		}
 	}
+	rest := args[i:]
+	if c.GC && len(rest) > 0 {
+		return nil, usage("--gc takes no ROOTFS or COMMAND: " + quote(rest[0]))
+	}
 	if c.Help || c.Version || c.GC {
 		return c, nil
 	}
-	rest := args[i:]
 	switch {
 	case len(rest) == 0:
 		return nil, usage("missing ROOTFS and COMMAND (see launch --help)")
 	case rest[0] == "":
 		return nil, usage("ROOTFS is empty")
 	case len(rest) == 1:
-		return nil, usage("missing COMMAND after ROOTFS " + rest[0])
+		return nil, usage("missing COMMAND after ROOTFS " + quote(rest[0]))
 	case rest[1] == "":
 		return nil, usage("COMMAND is empty")
 	}
 	c.Rootfs, c.Command = rest[0], rest[1:]
 	return c, nil
+}
+
+// quote returns s as it is if it is plain text, else Go-quoted: an error line shows no
+// control characters.
+func quote(s string) string {
+	if q := strconv.Quote(s); q[1:len(q)-1] != s {
+		return q
+	}
+	return s
+}
+
+// validHostname reports whether h is a hostname RFC 1123 allows and sethostname(2)
+// takes: 1 to 64 bytes of letters, digits, '-' and '.', in labels of 1 to 63 bytes
+// that neither start nor end with '-'.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 64 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func lookup(name string) *option {

@@ -54,6 +54,12 @@ func TestParseArgs(t *testing.T) {
 			c.CgroupParent, c.Rootfs, c.Command = "/system.slice/app.service", "/r", []string{"cmd"}
 		}},
 		{"cgroup parent root, with --gc", []string{"--gc", "--cgroup-parent=/"}, func(c *Config) { c.GC, c.CgroupParent = true, "/" }},
+		{"gc with options", []string{"-v", "--gc"}, func(c *Config) { c.GC, c.Verbose = true, true }},
+		{"hostnames", []string{"--hostname", "a-1.B2.c", "/r", "cmd"}, func(c *Config) { c.Hostname, c.Rootfs, c.Command = "a-1.B2.c", "/r", []string{"cmd"} }},
+		{"short forms", []string{"-e", "A=1", "-u", "7", "-w", "/x", "-m", "8M", "-v", "-h", "/r", "cmd"}, func(c *Config) {
+			c.Env, c.User, c.Workdir, c.Verbose, c.Help = []string{"A=1"}, &User{UID: 7, GID: 7}, "/x", true, true
+			c.Limits.Memory, c.Limits.Explicit = 8<<20, map[string]bool{"memory": true}
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseArgs(tt.args)
@@ -94,8 +100,23 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--cpus", "NaN", "/r", "cmd"}, "want a number of CPUs"},
 		{[]string{"--net", "bridge", "/r", "cmd"}, "want none or host"},
 		{[]string{"--seccomp", "off", "/r", "cmd"}, "want default or unconfined"},
-		{[]string{"--hostname", "a b", "/r", "cmd"}, "no space"},
+		{[]string{"--hostname", "a b", "/r", "cmd"}, "RFC 1123"},
+		{[]string{"--hostname", "a\nb", "/r", "cmd"}, `--hostname "a\nb": want 1 to 64`},
 		{[]string{"--hostname", strings.Repeat("h", 65), "/r", "cmd"}, "1 to 64"},
+		{[]string{"--hostname", strings.Repeat("h", 64), "/r", "cmd"}, "at most 63"},
+		{[]string{"--hostname", "-a", "/r", "cmd"}, "RFC 1123"},
+		{[]string{"--hostname", "a-.b", "/r", "cmd"}, "RFC 1123"},
+		{[]string{"--hostname", "a..b", "/r", "cmd"}, "RFC 1123"},
+		{[]string{"--hostname", ".a", "/r", "cmd"}, "RFC 1123"},
+		{[]string{"--hostname", "a_b", "/r", "cmd"}, "RFC 1123"},
+		{[]string{"--hostname", "h\u00e9", "/r", "cmd"}, "RFC 1123"},
+		{[]string{"-memory", "64M", "/r", "cmd"}, "unknown option: -memory (long options take two dashes: --memory)"},
+		{[]string{"---memory", "64M", "/r", "cmd"}, "unknown option: ---memory"},
+		{[]string{"--m", "64M", "/r", "cmd"}, "unknown option: --m"},
+		{[]string{"-gc"}, "unknown option: -gc"},
+		{[]string{"-\x1b[2J", "/r", "cmd"}, `unknown option: "-\x1b[2J"`},
+		{[]string{"--gc", "extra", "words"}, "--gc takes no ROOTFS or COMMAND: extra"},
+		{[]string{"--gc", "--", "/r"}, "--gc takes no ROOTFS or COMMAND"},
 		{[]string{"--env", "NOEQUALS", "/r", "cmd"}, "want K=V"},
 		{[]string{"--env", "=x", "/r", "cmd"}, "want K=V"},
 		{[]string{"--user", "root", "/r", "cmd"}, "numeric"},

@@ -1,11 +1,9 @@
 package launch
 
 import (
-	"context"
 	"errors"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -23,6 +21,7 @@ import (
 	"launch/internal/ns"
 	"launch/internal/procview"
 	"launch/internal/rawfile"
+	"launch/internal/rlimit"
 )
 
 // Stdio are the launcher's standard files; COMMAND inherits them as 0, 1 and 2.
@@ -31,7 +30,15 @@ type Stdio struct{ In, Out, Err *os.File }
 // Run runs the container cfg describes and returns COMMAND's exit status (128+N when
 // a signal N killed it). A non-nil error is launch's own failure; Report prints it
 // and gives its exit status.
-func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
+//
+// SIGINT, SIGTERM or SIGHUP before COMMAND runs ends the launch with 128+N, once what
+// was set up is undone; afterwards, they and the other forwarded signals go to
+// COMMAND.
+func Run(cfg *Config, stdio Stdio) (int, error) {
+	// Signals are caught from here to the end, on one channel: none is lost between
+	// the preparation and the forwarding. Before, their default action ends the
+	// launcher, which has done nothing yet.
+	sigs := catchSignals()
 	t := newTrace(stdio.Err, cfg.Verbose)
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/fd", &st); err != nil {
@@ -63,6 +70,9 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 		}
 		for _, l := range c.Left {
 			io.WriteString(stdio.Out, "left "+l.Dir+": "+l.Why+"\n")
+		}
+		if sig := sigs.stop(); sig != 0 && err == nil {
+			return 128 + int(sig), nil
 		}
 		return 0, err
 	}
@@ -112,8 +122,8 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	if !cfg.Seccomp {
 		warn(stdio.Err, "--seccomp=unconfined: the container may make any system call its capabilities allow")
 	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
+	if sig := sigs.stop(); sig != 0 {
+		return 128 + int(sig), nil
 	}
 	t.mark("prepare", "options, ROOTFS and COMMAND")
 
@@ -162,7 +172,7 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 	if term != nil {
 		defer term.restore()
 	}
-	status, err := run(cfg, stdio, t, &setup{cfg: cfg, rootfs: rootfs, cg: cg, keep: keep, capLast: capLast,
+	status, err := run(cfg, stdio, t, sigs, &setup{cfg: cfg, rootfs: rootfs, cg: cg, keep: keep, capLast: capLast,
 		cmd: cmd, rootFlag: rootFlags, tty: term != nil, term: term, initramfs: initramfs, nofile: callerNofile(), view: view,
 		umask: callerUmask(), args: launcherArgs()})
 	if err != nil {
@@ -182,8 +192,9 @@ func Run(ctx context.Context, cfg *Config, stdio Stdio) (int, error) {
 }
 
 // run starts the container and supervises it until COMMAND exits; it returns the
-// wait status of the child.
-func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
+// wait status of the child. A launch that a signal N ends before COMMAND runs returns
+// the status of a child killed by N: launch exits with 128+N either way.
+func run(cfg *Config, stdio Stdio, t *trace, sigs *signals, s *setup) (int, error) {
 	var pipe, life [2]int
 	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
 		return 0, os.NewSyscallError("pipe2", err)
@@ -246,15 +257,12 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 		}
 	}
 
-	// Signals are caught from before the fork, so none sent meanwhile is lost.
-	sigs := make(chan os.Signal, 16)
-	notify := make([]os.Signal, len(forwarded))
-	for i, s := range forwarded {
-		notify[i] = s
+	// The last moment to stop without a child: a signal that comes later is
+	// caught on the same channel and dealt with once the child has exec'd.
+	if sig := sigs.stop(); sig != 0 {
+		closeChildEnds()
+		return int(sig), nil
 	}
-	// No signal.Stop: it waits for the runtime's signal loop to go idle, which costs
-	// about a millisecond, and launch exits right after.
-	signal.Notify(sigs, notify...)
 
 	// The child's parent-death signal and its tracer are this thread (see supervisor).
 	runtime.LockOSThread()
@@ -293,12 +301,7 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	end := monotonic()
 	if n > 0 {
 		if exited == nil {
-			var ws unix.WaitStatus
-			for {
-				if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); !errors.Is(err, unix.EINTR) {
-					break
-				}
-			}
+			reap(pid)
 		}
 		t.childSteps(p.times, steps, end)
 		return 0, stepFailure(s, steps, rep, n)
@@ -306,6 +309,14 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	t.childSteps(p.times, steps, end)
 	if exited != nil {
 		return int(*exited), nil
+	}
+	// A signal to stop that came while the child set up still ends the launch:
+	// COMMAND has only just been exec'd, and may not handle it yet (as PID 1, it
+	// would ignore it). The container dies with its PID 1.
+	if sig := sigs.stop(); sig != 0 {
+		unix.Kill(pid, unix.SIGKILL)
+		reap(pid)
+		return int(sig), nil
 	}
 	if s.view != nil {
 		s.view.Start()
@@ -335,6 +346,16 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 	collect()
 	t.mark("run", strings.Join(cfg.Command, " "))
 	return int(ws), err
+}
+
+// reap waits for the child pid to exit.
+func reap(pid int) {
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
 }
 
 // readFull reads from fd until b is full or the write end is closed (by exec).
@@ -425,19 +446,21 @@ func newView(cfg *Config, cg *cgroup.Cgroups, stdio Stdio) (*procview.View, erro
 	return v, nil
 }
 
-// callerNofile returns the RLIMIT_NOFILE that the launcher's caller gave it, which
-// the Go runtime raised to the hard limit at start, or nil if it is the one in force.
-// The caller's own limit is read from the caller (the parent process), as the runtime
-// keeps the original to itself.
+// callerNofile returns the RLIMIT_NOFILE the launcher was started with, if the Go
+// runtime raised it (to the hard limit less one, go.dev/issue/46279), or nil. COMMAND
+// gets the caller's limit, as os/exec would give it: programs that use select(2)
+// need a soft limit of 1024. As os/exec does, a limit that someone else changed
+// since (prlimit(1) on the launcher) is left as it is.
 func callerNofile() *unix.Rlimit {
-	var ours, theirs unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &ours) != nil || unix.Prlimit(os.Getppid(), unix.RLIMIT_NOFILE, nil, &theirs) != nil {
+	start, ok := rlimit.AtStart(unix.RLIMIT_NOFILE)
+	var now unix.Rlimit
+	if !ok || unix.Getrlimit(unix.RLIMIT_NOFILE, &now) != nil {
 		return nil
 	}
-	if theirs.Cur >= ours.Cur || theirs.Max != ours.Max {
+	if start.Cur == now.Cur || now.Max != start.Max || now.Cur != start.Max-1 {
 		return nil
 	}
-	return &unix.Rlimit{Cur: theirs.Cur, Max: ours.Max}
+	return &unix.Rlimit{Cur: start.Cur, Max: start.Max}
 }
 
 // exitStatus is launch's exit status for COMMAND's wait status.

@@ -74,9 +74,10 @@ func (s *supervisor) untilExec(errR int, b []byte) (n int, exited *unix.WaitStat
 	}
 }
 
-// wait waits for the child to exit, forwarding signals to it and resuming it from
-// its tracing stops. It returns the child's wait status.
-func (s *supervisor) wait(sigs chan os.Signal, stopped int) (unix.WaitStatus, error) {
+// wait waits for the child to exit, forwarding signals to it (first those caught
+// before it ran) and resuming it from its tracing stops. It returns the child's wait
+// status.
+func (s *supervisor) wait(sigs *signals, stopped int) (unix.WaitStatus, error) {
 	// A pidfd names the child itself, not its pid, which the kernel reuses once the
 	// child is reaped: a signal that arrives late cannot hit another process.
 	pidfd, err := unix.PidfdOpen(s.pid, 0)
@@ -106,11 +107,14 @@ func (s *supervisor) wait(sigs chan os.Signal, stopped int) (unix.WaitStatus, er
 		mu.Unlock()
 	}
 	go func() {
+		for _, sig := range sigs.pending {
+			forward(sig)
+		}
 		for {
 			select {
 			case <-quit:
 				return
-			case sig := <-sigs:
+			case sig := <-sigs.c:
 				forward(sig.(unix.Signal))
 			}
 		}

@@ -38,6 +38,7 @@ type Mount struct {
 	flags    uintptr // per-mount MS_* flags the mount ends with
 	attr     uint64  // the same as MOUNT_ATTR_* for fsmount(2)
 	magic    int64   // the file system's statfs type, checked on the legacy path
+	shared   bool    // its superblock may be the host's (sysfs, cgroups): read-only per mount only
 	keep     int     // the slot to keep the new mount's descriptor in, or -1
 	ref      int     // kindFlags: the slot of the mount to change
 	optional bool    // a missing target is skipped
@@ -66,10 +67,16 @@ var magics = map[string]int64{
 	"cgroup2": unix.CGROUP2_SUPER_MAGIC, "fuse": unix.FUSE_SUPER_MAGIC,
 }
 
+// sharedSuper are the file systems whose new mount may share its superblock with the
+// host's mounts: sysfs under --net host, and the hierarchies of the cgroups. A
+// read-only flag on the mount would make the superblock, and so the host's mounts,
+// read-only with mount(2); see legacyMount.
+var sharedSuper = map[string]bool{"sysfs": true, "cgroup": true, "cgroup2": true}
+
 // newFS prepares the mount of a new file system on t.
 func newFS(t Target, o MountOpts) (*Mount, error) {
 	m := &Mount{Target: t, kind: kindNew, flags: o.Flags, attr: attrs(o.Flags), magic: magics[o.FSType],
-		optional: o.Optional, keep: keepSlot(o.Keep), closeFD: -1}
+		shared: sharedSuper[o.FSType], optional: o.Optional, keep: keepSlot(o.Keep), closeFD: -1}
 	if o.CloseFD != nil {
 		m.closeFD = *o.CloseFD
 	}
@@ -165,7 +172,7 @@ func (m *Mount) Do(s *State) unix.Errno {
 	}
 	if m.keep >= 0 {
 		s.slot[m.keep] = mfd
-	} else {
+	} else if mfd >= 0 {
 		closeFD(mfd)
 	}
 	return 0
@@ -344,11 +351,14 @@ func (s *State) goLegacy() unix.Errno {
 }
 
 // legacyMount makes the mount with mount(2), for kernels before 5.2. mount(2) cannot
-// make a mount without attaching it, and a bind takes its flags only from a second
-// call, so the new mount is found again by its path; the child then checks that what
-// it found is the mount it just made: a mount it has not seen before (its mount ID),
-// of the right file system or source, and fails with ESTALE otherwise. It returns an
-// O_PATH descriptor of the new mount's root.
+// make a mount without attaching it, and a bind (or a read-only mount of a shared
+// superblock) takes its flags only from a second call, so the new mount is found again
+// by its path; the child then checks that what it found is the mount it just made: a
+// mount it has not seen before (its mount ID), of the right file system or source, and
+// fails with ESTALE otherwise. A new file system of its own gets its flags at once, and
+// is found again only if a slot keeps it: never a FUSE file of the /proc view, whose
+// server answers nothing before COMMAND runs. It returns an O_PATH descriptor of the
+// new mount's root, or -1.
 //
 //go:nosplit
 //go:norace
@@ -358,11 +368,12 @@ func (m *Mount) legacyMount(s *State, t int) (int, unix.Errno) {
 	// SAFETY: every pointer is a NUL-terminated string prepared by the parent or in s.
 	switch m.kind {
 	case kindNew:
-		// The read-only flag goes on with the remount below: on a new mount it would
-		// also make a shared superblock (sysfs with --net host, a cgroup hierarchy)
-		// read-only for the host.
+		flags := m.flags
+		if m.shared {
+			flags &^= unix.MS_RDONLY // with the remount below
+		}
 		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.source)), uintptr(unsafe.Pointer(tp)),
-			uintptr(unsafe.Pointer(m.fstype)), m.flags&^unix.MS_RDONLY, uintptr(unsafe.Pointer(m.data)), 0)
+			uintptr(unsafe.Pointer(m.fstype)), flags, uintptr(unsafe.Pointer(m.data)), 0)
 	case kindBind:
 		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.bindSrc)), uintptr(unsafe.Pointer(tp)),
 			0, unix.MS_BIND, 0, 0)
@@ -372,6 +383,10 @@ func (m *Mount) legacyMount(s *State, t int) (int, unix.Errno) {
 	}
 	if e != 0 {
 		return -1, e
+	}
+	again := m.kind != kindNew || (m.shared && m.flags&unix.MS_RDONLY != 0)
+	if !again && m.keep < 0 {
+		return -1, 0
 	}
 	if m.kind == kindSelf {
 		// SAFETY: s is the child's own memory.
@@ -383,7 +398,7 @@ func (m *Mount) legacyMount(s *State, t int) (int, unix.Errno) {
 	if e != 0 {
 		return -1, e
 	}
-	if e = m.check(s, r); e == 0 && (m.kind != kindNew || m.flags&unix.MS_RDONLY != 0) {
+	if e = m.check(s, r); e == 0 && again {
 		e = remount(s, r, m.flags)
 	}
 	if e != 0 {

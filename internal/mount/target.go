@@ -69,7 +69,7 @@ func newTarget(base int, p string, resolve uint64, create uint32) (Target, error
 		return Target{}, errors.New("mount target " + strconv.Quote(p) + ": not a clean absolute path")
 	}
 	if strings.IndexByte(p, 0) >= 0 {
-		return Target{}, errors.New("mount target " + strconv.Quote(p) + ": contains a NUL byte")
+		return Target{}, errors.New("mount target " + strconv.Quote(p) + ": holds a NUL byte")
 	}
 	rel := strings.TrimPrefix(p, "/")
 	if base != SlotRoot {

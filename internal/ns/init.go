@@ -43,7 +43,8 @@ func SetSignalMask(set *unix.Sigset_t) unix.Errno {
 //
 // PID 1 stays the launcher's code: its argument memory, which /proc/1/cmdline shows
 // to everyone in the container, is overwritten with a fixed name (args, see HideArgs),
-// and it keeps no descriptor but stdio and stopped.
+// and it keeps no descriptor but stdio and stopped. PID 1 returns only if it cannot
+// close its descriptors.
 //
 //go:nosplit
 //go:norace
@@ -73,8 +74,12 @@ func ForkInit(block, wait, unblock *unix.Sigset_t, tty, stopped int, args *Args)
 		return SetSignalMask(unblock)
 	}
 	// PID 1 keeps nothing the container could use: no descriptor past stdio but the
-	// launcher's pipe, and not the launcher's command line.
-	CloseAll(stopped, -1)
+	// launcher's stop pipe (not the error pipe, which the launcher reads until
+	// COMMAND's exec closes the last copy), and not the launcher's command line. If
+	// the descriptors cannot be closed, the step fails, and PID 2 dies with PID 1.
+	if e := CloseAll(stopped, -1); e != 0 {
+		return e
+	}
 	HideArgs(args)
 	reap(int(pid), wait, tty >= 0, stopped)
 	return 0

@@ -81,6 +81,7 @@ func TestParseCPUList(t *testing.T) {
 	}{
 		{"0", []int{0}, true}, {"0-2,4", []int{0, 1, 2, 4}, true}, {"3,1,3", []int{3, 1}, true},
 		{"", nil, false}, {"a", nil, false}, {"2-1", nil, false}, {"-1", nil, false}, {"0-99999", nil, false},
+		{"4095", []int{4095}, true}, {"4096", nil, false}, {"9223372036854775807", nil, false}, // once an endless loop
 	} {
 		got, err := ParseCPUList(tt.in)
 		if (err == nil) != tt.ok || (tt.ok && !slices.Equal(got, tt.want)) {

@@ -282,23 +282,30 @@ func VisibleCPUs(cpuset []int, quota float64) ([]int, error) {
 	return cpus, nil
 }
 
-// ParseCPUList parses a kernel CPU list such as "0-2,4".
+// maxCPU is the highest CPU number a CPU list may name.
+const maxCPU = 4095
+
+// ParseCPUList parses a kernel CPU list such as "0-2,4", of CPUs 0 to maxCPU.
 func ParseCPUList(s string) ([]int, error) {
-	var out []int
+	var (
+		out  []int
+		seen [maxCPU + 1]bool
+	)
 	for _, part := range strings.Split(s, ",") {
 		lo, hi, isRange := strings.Cut(part, "-")
 		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
+		if err != nil || a < 0 || a > maxCPU {
 			return nil, errors.New("bad CPU list " + strconv.Quote(s))
 		}
 		b := a
 		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a || b > 4095 {
+			if b, err = strconv.Atoi(hi); err != nil || b < a || b > maxCPU {
 				return nil, errors.New("bad CPU list " + strconv.Quote(s))
 			}
 		}
 		for c := a; c <= b; c++ {
-			if !slices.Contains(out, c) {
+			if !seen[c] {
+				seen[c] = true
 				out = append(out, c)
 			}
 		}
