@@ -22,6 +22,9 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(filepath.Join(rootfs, "noexec"), []byte("#!/bin/sh\n"), 0o644)
 	os.WriteFile(filepath.Join(rootfs, "script"), []byte("#!/no/such/interpreter\n"), 0o755)
 	os.Mkdir(filepath.Join(rootfs, "adir"), 0o755)
+	// A directory a container could write, where it planted out -> /.
+	planted := filepath.Join(base, "out")
+	os.Symlink("/", planted)
 
 	for _, tt := range []struct {
 		name string
@@ -45,6 +48,7 @@ func TestBadInput(t *testing.T) {
 		{"flag with a value", []string{"--read-only=yes", rootfs, "/probe"}, 125, "takes no value"},
 		{"workdir missing", []string{"--workdir", "/nope", rootfs, "/probe"}, 125, "chdir: /nope: no such file or directory"},
 		{"bind source missing", []string{"--bind", "/nonexistent:/x", rootfs, "/probe"}, 125, "--bind /nonexistent"},
+		{"bind source a symlink", []string{"--bind", planted + ":/out:ro", rootfs, "/probe"}, 125, "--bind " + planted + ": lstat " + planted + ": is a symlink: give the path it points to"},
 		{"hostname with a newline", []string{"--hostname", "a\nb", rootfs, "/probe", "exit", "0"}, 125, `--hostname "a\nb": want 1 to 64 letters, digits, - and .`},
 		{"hostname with an underscore", []string{"--hostname", "a_b", rootfs, "/probe", "exit", "0"}, 125, "--hostname a_b: want"},
 		{"long option with one dash", []string{"-memory", "64M", rootfs, "/probe", "exit", "0"}, 125, "unknown option: -memory (long options take two dashes: --memory)"},

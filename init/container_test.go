@@ -103,7 +103,8 @@ func TestMaskedAndReadOnlyPaths(t *testing.T) {
 		m := parseMount(l)
 		points[m.point] = m
 	}
-	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats"} {
+	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
+		"/proc/slabinfo", "/proc/vmallocinfo", "/sys/kernel/vmcoreinfo"} {
 		if _, err := os.Stat(p); err != nil {
 			continue // this kernel has no such file: nothing to mask
 		}

@@ -181,7 +181,7 @@ func wrongFlags(mountinfo, bindSrc string) []string {
 		return out
 	}
 	masks := 0
-	for _, p := range []string{"kcore", "keys", "latency_stats", "sched_debug", "timer_list", "timer_stats"} {
+	for _, p := range []string{"kcore", "keys", "latency_stats", "sched_debug", "timer_list", "timer_stats", "slabinfo", "vmallocinfo"} {
 		if _, err := os.Stat("/proc/" + p); err == nil {
 			masks++
 		}

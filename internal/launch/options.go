@@ -85,7 +85,7 @@ var options = []option{
 		c.Hostname = v
 		return nil
 	}},
-	{[]string{"net", "network"}, "MODE", "none: a network namespace with loopback only (default); host: the host's network", func(c *Config, v string) error {
+	{[]string{"net", "network"}, "MODE", "none: a network namespace with loopback only (default); host: the host's network, its abstract unix sockets included", func(c *Config, v string) error {
 		switch v {
 		case "none":
 			c.HostNet = false

@@ -75,10 +75,12 @@ const PtyMax = 256
 
 // Masked paths: what a container must not read. Files are covered by the host's
 // /dev/null, directories by an empty read-only tmpfs; paths the kernel lacks are
-// skipped. The list is Docker's.
+// skipped. The list is Docker's, and three more files that container root could read
+// and has no use for: /proc/slabinfo and /proc/vmallocinfo (the kernel's heap, which
+// exploits groom), and /sys/kernel/vmcoreinfo (the kernel's load address: KASLR).
 var (
 	maskedFiles = []string{"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug",
-		"/proc/timer_list", "/proc/timer_stats"}
+		"/proc/timer_list", "/proc/timer_stats", "/proc/slabinfo", "/proc/vmallocinfo", "/sys/kernel/vmcoreinfo"}
 	maskedDirs    = []string{"/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/devices/virtual/powercap", "/sys/firmware"}
 	readOnlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 )
