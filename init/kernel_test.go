@@ -198,3 +198,28 @@ func TestAttackSharedBudgets(t *testing.T) {
 	s.cmd.Wait()
 	w.check()
 }
+
+// TestAttackPtyPool: one container that opens pseudo-terminals until the kernel
+// refuses took all of them (3071, kernel.pty.max less the host's reserve), and every
+// other container's /dev/ptmx failed with ENOSPC. Each container's devpts instance is
+// bounded: while one holds all it may, another still gets a terminal.
+func TestAttackPtyPool(t *testing.T) {
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	s := w.start(rootfs, "/probe", "try", "ptyfill")
+	l := s.line(t)
+	var n int
+	var why string
+	if _, err := fmt.Sscanf(l, "held %d %s", &n, &why); err != nil {
+		t.Fatalf("ptyfill said %q; stderr %s", l, s.stderr)
+	}
+	if n > 256 {
+		t.Errorf("one container holds %d pseudo-terminals (%s), want at most 256", n, why)
+	}
+	if got := w.try(rootfs, nil, "ptmx"); got != "ok" {
+		t.Errorf("while another container holds all the pseudo-terminals it may, /dev/ptmx = %q, want ok", got)
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	s.cmd.Wait()
+	w.check()
+}

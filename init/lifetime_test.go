@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -334,4 +335,44 @@ func shmem(t *testing.T) int64 {
 	}
 	t.Fatal("no Shmem in /proc/meminfo")
 	return 0
+}
+
+// TestLifetimeGroups: a caller in supplementary groups 6, 26 and 999 started a
+// container whose processes kept them, and with --cap-drop ALL it read a file of a
+// bind that only group 999 may read. The container has no supplementary group unless
+// --group-add gives it one.
+func TestLifetimeGroups(t *testing.T) {
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	dir, _ := hostDir(t)
+	secret := filepath.Join(dir, "group-only")
+	if err := os.WriteFile(secret, []byte("x"), 0o040); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(secret, 1234, 999); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		opts         []string
+		groups, read string
+	}{
+		{nil, "", "EACCES"},
+		{[]string{"--group-add", "999"}, "999", "ok"},
+	} {
+		args := append(append([]string{"--cap-drop", "ALL", "--bind", dir + ":/data:ro"}, tt.opts...),
+			rootfs, "/bin/sh", "-c", "grep Groups /proc/self/status; /probe try read /data/group-only")
+		cmd := launchCmd(context.Background(), t, launchIO{}, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{6, 26, 999}}}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%v: %v", tt.opts, err)
+		}
+		w.started(cmd.Process.Pid)
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != 2 || strings.TrimSpace(strings.TrimPrefix(lines[0], "Groups:")) != tt.groups || lines[1] != tt.read {
+			t.Errorf("caller in groups 6 26 999, %v: %q; want groups %q and the group-only file %s", tt.opts, out, tt.groups, tt.read)
+		}
+	}
+	w.check()
 }

@@ -174,3 +174,36 @@ func trySigFill([]string) string {
 	time.Sleep(time.Minute)
 	return "done"
 }
+
+// Pseudo-terminals, a pool of the kernel's (kernel.pty.max) shared by every container.
+//
+//	try ptyfill    open /dev/ptmx until the kernel refuses; print "held N ERRNO" and
+//	               keep them for a minute
+//	try ptmx       open /dev/ptmx once
+func init() {
+	moreOps["ptyfill"] = tryPtyFill
+	moreOps["ptmx"] = func([]string) string {
+		fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return report.ErrName(err)
+	}
+}
+
+func tryPtyFill([]string) string {
+	var lim unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	lim.Cur = lim.Max
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	n := 0
+	var err error
+	for ; n < 100000; n++ {
+		if _, err = unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0); err != nil {
+			break
+		}
+	}
+	fmt.Println("held", n, report.ErrName(err))
+	time.Sleep(time.Minute)
+	return "done"
+}
