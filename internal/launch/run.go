@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,6 +237,13 @@ func run(cfg *Config, stdio Stdio, t *trace, s *setup) (int, error) {
 		return 0, stepFailure(s, steps, rep, n)
 	}
 	t.childSteps(p.times, steps, end)
+	// The garbage collector is off until here (main): a collection during the start
+	// would cost time, and write to pages the child shared copy-on-write. From now on
+	// the launcher lives as long as its container, serving the /proc view and
+	// forwarding signals for it, for as long as the container likes: collect, so that
+	// nothing the container makes it do can grow it for ever (DESIGN.md, lesson 14).
+	// The view allocates nothing per request in the steady state; this bounds the rest.
+	debug.SetGCPercent(100)
 	if s.view != nil {
 		s.view.Start()
 	}
