@@ -80,7 +80,11 @@ func runLaunch(t *testing.T, args ...string) result {
 // started with its pid. It returns an error instead of ending the test, for
 // goroutines other than the test's.
 func execLaunch(t *testing.T, l launchIO, started func(pid int), args ...string) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	timeout := l.timeout
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, launcher(t), args...)
 	var out, errb bytes.Buffer

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The hardening tests (attack_test.go, hostile_test.go, load_test.go) run many
@@ -44,9 +45,10 @@ func (w *watch) started(pid int) {
 // A launchIO is how one run of the launcher is made.
 type launchIO struct {
 	stdin          io.Reader
-	stdout, stderr *os.File   // instead of capturing the output
-	env            []string   // added to the test's environment and TMPDIR (launchTmp)
-	files          []*os.File // descriptors 3 and up of the launcher
+	stdout, stderr *os.File      // instead of capturing the output
+	env            []string      // added to the test's environment and TMPDIR (launchTmp)
+	files          []*os.File    // descriptors 3 and up of the launcher
+	timeout        time.Duration // how long it may run; 0 for a minute
 }
 
 // run runs the launcher with args and waits for it, within a minute.
