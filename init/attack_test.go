@@ -628,8 +628,15 @@ func TestAttackProcSys(t *testing.T) {
 		t.Run("rewrite all of "+dir, func(t *testing.T) {
 			got := w.try(rootfs, nil, "rewriteall", dir)
 			counts := map[string]int{}
+			masked := 0
 			for _, l := range strings.Split(got, "\n") {
 				f := strings.Fields(l)
+				// A file masked with the host's /dev/null (a device, which a read-only
+				// mount does not stop) takes the write, which goes nowhere.
+				if l == "/sys/kernel/vmcoreinfo" {
+					masked++
+					continue
+				}
 				n, err := strconv.Atoi(f[len(f)-1])
 				if len(f) != 2 || err != nil {
 					t.Errorf("a write below %s got through: %s", dir, l)
@@ -637,8 +644,9 @@ func TestAttackProcSys(t *testing.T) {
 				}
 				counts[f[0]] = n
 			}
+			counts["ok"] -= masked
 			for res, n := range counts {
-				if res != "EROFS" && res != "EACCES" {
+				if n > 0 && res != "EROFS" && res != "EACCES" {
 					t.Errorf("%d files below %s: %s, want EROFS or EACCES", n, dir, res)
 				}
 			}

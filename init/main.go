@@ -23,8 +23,9 @@ import (
 var version = "dev"
 
 func main() {
-	// The launcher allocates well under a megabyte and lives as long as its container:
-	// a garbage collection would only cost time at start. Three Ps, whatever the
+	// The launcher allocates well under a megabyte before its container runs: a
+	// garbage collection would only cost time at start, so the collector is off until
+	// the child has exec'd (launch.Run turns it on then). Three Ps, whatever the
 	// number of CPUs: the launcher's goroutines (waiting for the container, serving
 	// the /proc view, forwarding signals) spend their time blocked in system calls,
 	// and each keeps its P meanwhile; with fewer, a request of the /proc view could

@@ -55,6 +55,12 @@ func startWith(t *testing.T, l launchIO, args ...string) *started {
 // line reads the next line the container prints, within a few seconds.
 func (s *started) line(t *testing.T) string {
 	t.Helper()
+	return s.lineWithin(t, 10*time.Second)
+}
+
+// lineWithin reads the next line the container prints, within d.
+func (s *started) lineWithin(t *testing.T, d time.Duration) string {
+	t.Helper()
 	c := make(chan string, 1)
 	go func() {
 		l, _ := s.stdout.ReadString('\n')
@@ -63,8 +69,8 @@ func (s *started) line(t *testing.T) string {
 	select {
 	case l := <-c:
 		return l
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no output from the container; stderr: %s", s.stderr)
+	case <-time.After(d):
+		t.Fatalf("no output from the container within %v; stderr: %s", d, s.stderr)
 		return ""
 	}
 }

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bufio"
+	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"launch/internal/testutil"
 )
@@ -145,4 +149,130 @@ func TestProcViewOff(t *testing.T) {
 	if n != 5 {
 		t.Errorf("%d /proc view mounts by default, want 5:\n%s", n, strings.Join(rep.Mounts, "\n"))
 	}
+}
+
+// viewFiles are the files of the /proc view.
+var viewFiles = []string{"/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/uptime", "/sys/devices/system/cpu/online"}
+
+// TestProcViewStress reads every file of the view in every way at once for a minute
+// (10 s with -short): busybox cat (sendfile, falling back to read), head -c1 and dd,
+// read(2), splice(2), mmap(2), pread from 0 on a file kept open, byte by byte, ten
+// readers of each file at once; then only the readers through the page cache. Every
+// read must be answered (a server that blocks, as one that wrote into a page a reader
+// held locked did, hangs the container and the test times out), and every content
+// read must be whole: what the kernel reads into its shared page cache is always as
+// long as the size it holds.
+func TestProcViewStress(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	all, cached := 45, 15
+	if testing.Short() {
+		all, cached = 8, 2
+	}
+	files := strings.Join(viewFiles, " ")
+	script := fmt.Sprintf("/probe try viewstress %d all %s; /probe try viewstress %d pagecache %s", all, files, cached, files)
+	// Limits that leave the readers room: tens of processes and threads at once.
+	r, err := w.exec(launchIO{timeout: time.Duration(all+cached)*time.Second + 2*time.Minute},
+		"--memory", "256M", "--pids", "1024", rootfs, "/bin/sh", "-c", script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 0 || strings.Contains(r.stdout, "FAIL") || strings.Count(r.stdout, "\nok\n") != 2 {
+		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	} else {
+		t.Logf("\n%s", r.stdout)
+	}
+	w.check()
+}
+
+// TestProcViewPageCache: a reader alone reads each file through the page cache:
+// splice(2) and mmap(2) of one open file give the same whole content.
+func TestProcViewPageCache(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	for _, f := range viewFiles {
+		if got := try(t, rootfs, []string{"--memory", "64M"}, "pagecache", f); got != "ok" {
+			t.Errorf("%s through the page cache: %s", f, got)
+		}
+	}
+}
+
+// TestProcViewLauncherMemory: a container that reads /proc/meminfo 100 000 times, by
+// opens, reads again from 0, byte by byte, four readers at once, and with as many
+// files left open as the view allows, does not grow its launcher, whose memory its
+// limits do not cover: at most 16 MiB, and no more than 512 KiB more after the last
+// read than after the 1 000th (what is first touched meanwhile: the open-file table,
+// the buffers of the contents kept).
+func TestProcViewLauncherMemory(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	w := newWatch(t)
+	s := w.startPiped("--memory", "64M", rootfs, "/probe", "try", "viewload", "100000", "4", "pause")
+	if l := s.lineWithin(t, time.Minute); l != "1000" {
+		t.Fatalf("the container said %q; stderr %s", l, s.stderr)
+	}
+	first := vmRSS(t, s.cmd.Process.Pid)
+	io.WriteString(s.stdin, "\n")
+	if l := s.lineWithin(t, 5*time.Minute); l != "100000" {
+		t.Fatalf("the container said %q; stderr %s", l, s.stderr)
+	}
+	last := vmRSS(t, s.cmd.Process.Pid)
+	io.WriteString(s.stdin, "\n")
+	res := s.lineWithin(t, 10*time.Second)
+	if err := s.cmd.Wait(); err != nil {
+		t.Errorf("launch: %v; stderr %s", err, s.stderr)
+	}
+	t.Logf("launcher VmRSS: %d KiB after 1 000 reads, %d KiB after 100 000 (%s)", first, last, res)
+	if last > 16<<10 {
+		t.Errorf("launcher VmRSS %d KiB after 100 000 reads, want at most 16 MiB", last)
+	}
+	if last-first > 512 {
+		t.Errorf("launcher VmRSS grew from %d to %d KiB between the 1 000th and the 100 000th read", first, last)
+	}
+	if !strings.Contains(res, "files left open: ENFILE after") {
+		t.Errorf("files left open were not capped: %s", res)
+	}
+	w.check()
+}
+
+// vmRSS returns the resident set size of process pid in KiB.
+func vmRSS(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				t.Fatalf("VmRSS of %d: %q", pid, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// TestProcViewKillStorm: an unprivileged user of the container starts readers of
+// every file of the view and SIGKILLs them, 200 rounds (50 with -short), so that
+// requests vanish from the kernel's queues between the server's poll(2) and its read;
+// afterwards every file still answers within a second. A server that read a
+// connection without O_NONBLOCK waited there for ever, and the other files with it.
+func TestProcViewKillStorm(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	w := newWatch(t)
+	rounds := "200"
+	if testing.Short() {
+		rounds = "50"
+	}
+	args := tryArgs(rootfs, []string{"--user", "1000:1000", "--memory", "64M", "--pids", "1024"}, []string{"killstorm", rounds})
+	r, err := w.exec(launchIO{timeout: 3 * time.Minute}, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tryOutput(t, args, r); got != "ok" {
+		t.Errorf("after %s rounds of readers killed: %s", rounds, got)
+	}
+	w.check()
 }

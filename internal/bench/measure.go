@@ -19,6 +19,7 @@ import (
 type results struct {
 	startup    [2]*startup // back to back, spaced
 	rss        []*entry
+	viewRSS    *entry // launch with a container reading its /proc view
 	seccomp    []*entry
 	mounts     []*entry
 	mountCount map[*entry]int // mount table size launch started from
@@ -44,6 +45,7 @@ type entry struct {
 	ex      executor                 // nil: the peer's own
 	argv    func(id string) []string // nil: the peer's command for pay
 	rss     bool
+	timeout time.Duration // 0: runtimeTimeout
 	samples []sample
 	failed  int
 	err     error // the last failure
@@ -61,7 +63,11 @@ func (e *entry) once() (sample, error) {
 	if e.argv != nil {
 		argv = e.argv(id)
 	}
-	smp, err := ex.run(job{Argv: argv, RSS: e.rss, Timeout: runtimeTimeout})
+	timeout := e.timeout
+	if timeout == 0 {
+		timeout = runtimeTimeout
+	}
+	smp, err := ex.run(job{Argv: argv, RSS: e.rss, Timeout: timeout})
 	if err == nil && smp.Status != 0 {
 		err = runError(smp)
 	}
@@ -171,13 +177,26 @@ func phases(e *entry) (names []string, mean map[string]float64) {
 	return names, mean
 }
 
+// viewReads is how many times the container of the /proc view's RSS measurement
+// reads /proc/meminfo.
+const viewReads = 100000
+
 // measureRSS runs every peer with sleep 0.3 and reads the peak RSS of the process the
-// bench started while it runs.
+// bench started while it runs. Then launch with a container that reads its /proc view
+// viewReads times, in every way the probe knows (issue 12): the launcher serves each
+// read, and its memory must not grow with them.
 func (b *bench) measureRSS(ctx context.Context) {
 	for _, p := range b.peers {
 		b.res.rss = append(b.res.rss, &entry{label: p.name, peer: p, pay: payloadSleep, rss: true})
 	}
 	b.rounds(ctx, runnable(b.res.rss), 1, 3, 0)
+	if !b.probe || b.peers[0].err != nil {
+		return
+	}
+	args := []string{b.launch, "--memory", "64M", b.rootfs, "/bin/probe", "try", "viewload", strconv.Itoa(viewReads), "4"}
+	b.res.viewRSS = &entry{label: "launch, /proc view", peer: b.peers[0], rss: true, timeout: 5 * time.Minute,
+		argv: func(string) []string { return args }}
+	b.rounds(ctx, []*entry{b.res.viewRSS}, 0, 2, 0)
 }
 
 // runnable returns the entries whose peer can run here.

@@ -243,6 +243,18 @@ func (b *bench) rssTable(w *strings.Builder) {
 		fmt.Fprintf(w, "| %s | %d | %.2f | %s |\n", e.label, peakRSS(e), float64(peakRSS(e))/1024, runs(e))
 	}
 	fmt.Fprintln(w)
+	if e := b.res.viewRSS; e != nil {
+		fmt.Fprintf(w, "The launcher serves the /proc view of its container: with `launch --memory 64M ROOTFS "+
+			"/bin/probe try viewload %d 4`, the container reads /proc/meminfo %d times (opens, reads again from 0, "+
+			"byte by byte, four readers at once, files left open until the view refuses more), and the peak VmHWM "+
+			"of the launcher is:\n\n", viewReads, viewReads)
+		if len(e.samples) == 0 {
+			fmt.Fprintf(w, "%s\n\n", failure(e))
+		} else {
+			fmt.Fprintf(w, "%d KiB (%.2f MiB), %s; what the container saw: %s\n\n", peakRSS(e), float64(peakRSS(e))/1024,
+				runs(e), strings.TrimSpace(e.samples[len(e.samples)-1].Stdout))
+		}
+	}
 }
 
 func peakRSS(e *entry) int64 {

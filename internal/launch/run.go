@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -318,6 +319,13 @@ func run(cfg *Config, stdio Stdio, t *trace, sigs *signals, s *setup) (int, erro
 		reap(pid)
 		return int(sig), nil
 	}
+	// The garbage collector is off until here (main): a collection during the start
+	// would cost time, and write to pages the child shared copy-on-write. From now on
+	// the launcher lives as long as its container, serving the /proc view and
+	// forwarding signals for it, for as long as the container likes: collect, so that
+	// nothing the container makes it do can grow it for ever (DESIGN.md, lesson 14).
+	// The view allocates nothing per request in the steady state; this bounds the rest.
+	debug.SetGCPercent(100)
 	if s.view != nil {
 		s.view.Start()
 	}

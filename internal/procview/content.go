@@ -1,25 +1,104 @@
 package procview
 
 import (
-	"bufio"
 	"bytes"
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 )
 
+// The files' contents. Each function appends a file to dst and returns the result,
+// as strconv's Append functions do, and allocates nothing once dst has room: the
+// server computes a file for every look a container takes at it, into buffers it
+// reuses, and the launcher's memory must not grow with the number of looks (DESIGN.md,
+// lesson 14).
+
 // Stats are what the files are computed from: the container's cgroup counters and
-// the host's own files, read at each open.
+// the host's own files, read at each look.
 type Stats struct {
-	MemLimit uint64            // bytes; the host's total if the container has no limit
-	MemUsage uint64            // bytes charged to the container
-	MemStat  map[string]uint64 // memory.stat, with v1's total_* names mapped to v2's
-	CPUs     []int             // host CPU numbers the container may use, in order
-	CPUUser  []uint64          // per visible CPU, nanoseconds
-	CPUSys   []uint64
-	Uptime   float64 // seconds since the container started
-	Boot     int64   // the container's start, seconds since the epoch (btime)
+	MemLimit uint64  // bytes; the host's total if the container has no limit
+	MemUsage uint64  // bytes charged to the container
+	Mem      MemStat // memory.stat
+	CPUs     []int   // host CPU numbers the container may use, in order
+	CPUUser  []uint64
+	CPUSys   []uint64 // per visible CPU, nanoseconds
+	Uptime   float64  // seconds since the container started
+	Boot     int64    // the container's start, seconds since the epoch (btime)
+}
+
+// MemStat holds the counters of a memory cgroup's memory.stat that /proc/meminfo
+// shows, in bytes, under cgroup v2's names (v1 says total_cache for file, total_rss
+// for anon, and so on).
+type MemStat struct {
+	File, Anon, Shmem, FileMapped, FileDirty, FileWriteback, Unevictable uint64
+	ActiveAnon, InactiveAnon, ActiveFile, InactiveFile                   uint64
+}
+
+// field returns the counter that key of memory.stat holds, or nil. v1's file has
+// both the cgroup's own counters and, prefixed total_, those of its whole subtree,
+// which are the ones that count a container's processes in child cgroups too.
+func (m *MemStat) field(key []byte, v2 bool) *uint64 {
+	if !v2 {
+		k, ok := bytes.CutPrefix(key, []byte("total_"))
+		if !ok {
+			return nil
+		}
+		switch string(k) {
+		case "cache":
+			return &m.File
+		case "rss":
+			return &m.Anon
+		case "mapped_file":
+			return &m.FileMapped
+		case "dirty":
+			return &m.FileDirty
+		case "writeback":
+			return &m.FileWriteback
+		case "shmem", "unevictable", "active_anon", "inactive_anon", "active_file", "inactive_file":
+			key = k // the same name as v2's
+		default:
+			return nil
+		}
+	}
+	switch string(key) {
+	case "file":
+		return &m.File
+	case "anon":
+		return &m.Anon
+	case "shmem":
+		return &m.Shmem
+	case "file_mapped":
+		return &m.FileMapped
+	case "file_dirty":
+		return &m.FileDirty
+	case "file_writeback":
+		return &m.FileWriteback
+	case "unevictable":
+		return &m.Unevictable
+	case "active_anon":
+		return &m.ActiveAnon
+	case "inactive_anon":
+		return &m.InactiveAnon
+	case "active_file":
+		return &m.ActiveFile
+	case "inactive_file":
+		return &m.InactiveFile
+	}
+	return nil
+}
+
+// parseMemStat reads a memory.stat ("key value" lines) into m.
+func parseMemStat(m *MemStat, data []byte, v2 bool) {
+	*m = MemStat{}
+	for line := range lines(data) {
+		k, v, ok := bytes.Cut(line, []byte(" "))
+		if !ok {
+			continue
+		}
+		if p := m.field(k, v2); p != nil {
+			*p, _ = parseUint(v)
+		}
+	}
 }
 
 // userHZ is the unit of /proc/stat (USER_HZ, 100 on every Linux arch).
@@ -29,117 +108,209 @@ const userHZ = 100
 // the limit, MemFree and MemAvailable the limit minus what is charged, the page cache
 // and LRU lines come from memory.stat, and swap is 0 (the container has none). Other
 // lines, which describe the kernel and not the container, are the host's.
-func meminfo(host []byte, st Stats) []byte {
+func meminfo(dst, host []byte, st *Stats) []byte {
 	free := uint64(0)
 	if st.MemLimit > st.MemUsage {
 		free = st.MemLimit - st.MemUsage
 	}
-	m := st.MemStat
-	set := map[string]uint64{
-		"MemTotal": st.MemLimit, "MemFree": free, "MemAvailable": free,
-		"Buffers": 0, "Cached": m["file"], "SwapCached": 0,
-		"Active": m["active_anon"] + m["active_file"], "Inactive": m["inactive_anon"] + m["inactive_file"],
-		"Active(anon)": m["active_anon"], "Inactive(anon)": m["inactive_anon"],
-		"Active(file)": m["active_file"], "Inactive(file)": m["inactive_file"],
-		"Unevictable": m["unevictable"], "Mlocked": m["unevictable"],
-		"SwapTotal": 0, "SwapFree": 0, "Dirty": m["file_dirty"], "Writeback": m["file_writeback"],
-		"AnonPages": m["anon"], "Mapped": m["file_mapped"], "Shmem": m["shmem"],
-	}
-	var b bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(host))
-	for sc.Scan() {
-		line := sc.Text()
-		key, _, ok := strings.Cut(line, ":")
-		v, known := set[key]
+	m := &st.Mem
+	for line := range lines(host) {
+		key, _, ok := bytes.Cut(line, []byte(":"))
+		known := true
+		var v uint64
+		switch string(key) {
+		case "MemTotal":
+			v = st.MemLimit
+		case "MemFree", "MemAvailable":
+			v = free
+		case "Buffers", "SwapCached", "SwapTotal", "SwapFree":
+			v = 0
+		case "Cached":
+			v = m.File
+		case "Active":
+			v = m.ActiveAnon + m.ActiveFile
+		case "Inactive":
+			v = m.InactiveAnon + m.InactiveFile
+		case "Active(anon)":
+			v = m.ActiveAnon
+		case "Inactive(anon)":
+			v = m.InactiveAnon
+		case "Active(file)":
+			v = m.ActiveFile
+		case "Inactive(file)":
+			v = m.InactiveFile
+		case "Unevictable", "Mlocked":
+			v = m.Unevictable
+		case "Dirty":
+			v = m.FileDirty
+		case "Writeback":
+			v = m.FileWriteback
+		case "AnonPages":
+			v = m.Anon
+		case "Mapped":
+			v = m.FileMapped
+		case "Shmem":
+			v = m.Shmem
+		default:
+			known = false
+		}
 		if !ok || !known {
-			b.WriteString(line)
-			b.WriteByte('\n')
+			dst = append(append(dst, line...), '\n')
 			continue
 		}
-		b.WriteString(pad(key+":", 16) + padLeft(strconv.FormatUint(v/1024, 10), 8) + " kB\n")
+		// The kernel's own layout (fs/proc/meminfo.c): the name and colon in 16
+		// columns, the number right-aligned in 8, then " kB".
+		n := len(dst)
+		dst = append(append(dst, key...), ':')
+		dst = pad(dst, n+16)
+		n = len(dst)
+		dst = strconv.AppendUint(dst, v/1024, 10)
+		dst = padLeft(dst, n, 8)
+		dst = append(dst, " kB\n"...)
 	}
-	return b.Bytes()
+	return dst
 }
 
 // cpuinfo keeps the host's entries for the visible CPUs, numbered from 0 as the
 // container's CPUs.
-func cpuinfo(host []byte, st Stats) []byte {
-	var b bytes.Buffer
-	for _, block := range strings.Split(strings.TrimRight(string(host), "\n"), "\n\n") {
-		first, rest, _ := strings.Cut(block, "\n")
-		k, v, _ := strings.Cut(first, ":")
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if strings.TrimSpace(k) != "processor" || err != nil {
+func cpuinfo(dst, host []byte, st *Stats) []byte {
+	host = bytes.TrimRight(host, "\n")
+	for len(host) > 0 {
+		block, rest, _ := bytes.Cut(host, []byte("\n\n"))
+		host = rest
+		first, body, _ := bytes.Cut(block, []byte("\n"))
+		k, v, _ := bytes.Cut(first, []byte(":"))
+		n, ok := parseUint(bytes.TrimSpace(v))
+		if !ok || string(bytes.TrimSpace(k)) != "processor" {
 			continue
 		}
-		idx := slices.Index(st.CPUs, n)
+		idx := slices.Index(st.CPUs, int(n))
 		if idx < 0 {
 			continue
 		}
-		b.WriteString(k + ": " + strconv.Itoa(idx) + "\n" + rest + "\n\n")
+		dst = append(append(dst, k...), ": "...)
+		dst = strconv.AppendInt(dst, int64(idx), 10)
+		dst = append(append(append(dst, '\n'), body...), "\n\n"...)
 	}
-	return b.Bytes()
+	return dst
 }
 
 // online is /sys/devices/system/cpu/online: the container's CPUs, 0 to n-1.
-func online(st Stats) []byte {
+func online(dst []byte, st *Stats) []byte {
 	if len(st.CPUs) <= 1 {
-		return []byte("0\n")
+		return append(dst, "0\n"...)
 	}
-	return []byte("0-" + strconv.Itoa(len(st.CPUs)-1) + "\n")
+	dst = strconv.AppendInt(append(dst, "0-"...), int64(len(st.CPUs)-1), 10)
+	return append(dst, '\n')
 }
 
 // stat rewrites /proc/stat: the cpu lines from the container's own CPU time, one per
 // visible CPU, idle being the rest of each CPU's time since the container started;
 // btime is the container's start. The other lines (interrupts, context switches,
 // processes) are the host's: the kernel counts them for it alone.
-func stat(host []byte, st Stats) []byte {
-	var b bytes.Buffer
+func stat(dst, host []byte, st *Stats) []byte {
+	total := uint64(math.Max(0, st.Uptime) * userHZ)
+	times := func(i int) (user, sys, idle uint64) {
+		user, sys = st.CPUUser[i]/(1e9/userHZ), st.CPUSys[i]/(1e9/userHZ)
+		if total > user+sys {
+			idle = total - user - sys
+		}
+		return user, sys, idle
+	}
 	var tu, ts, ti uint64
-	lines := make([]string, len(st.CPUs))
 	for i := range st.CPUs {
-		u, s := st.CPUUser[i]/(1e9/userHZ), st.CPUSys[i]/(1e9/userHZ)
-		total := uint64(math.Max(0, st.Uptime) * userHZ)
-		idle := uint64(0)
-		if total > u+s {
-			idle = total - u - s
-		}
+		u, s, idle := times(i)
 		tu, ts, ti = tu+u, ts+s, ti+idle
-		lines[i] = "cpu" + strconv.Itoa(i) + " " + u64(u) + " 0 " + u64(s) + " " + u64(idle) + " 0 0 0 0 0 0\n"
 	}
-	b.WriteString("cpu  " + u64(tu) + " 0 " + u64(ts) + " " + u64(ti) + " 0 0 0 0 0 0\n")
-	for _, l := range lines {
-		b.WriteString(l)
+	dst = cpuLine(append(dst, "cpu  "...), tu, ts, ti)
+	for i := range st.CPUs {
+		u, s, idle := times(i)
+		dst = strconv.AppendInt(append(dst, "cpu"...), int64(i), 10)
+		dst = cpuLine(append(dst, ' '), u, s, idle)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(host))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	for line := range lines(host) {
 		switch {
-		case strings.HasPrefix(line, "cpu"):
-		case strings.HasPrefix(line, "btime "):
-			b.WriteString("btime " + strconv.FormatInt(st.Boot, 10) + "\n")
+		case bytes.HasPrefix(line, []byte("cpu")):
+		case bytes.HasPrefix(line, []byte("btime ")):
+			dst = strconv.AppendInt(append(dst, "btime "...), st.Boot, 10)
+			dst = append(dst, '\n')
 		default:
-			b.WriteString(line)
-			b.WriteByte('\n')
+			dst = append(append(dst, line...), '\n')
 		}
 	}
-	return b.Bytes()
+	return dst
+}
+
+// cpuLine appends the ten times of a cpu line of /proc/stat (user nice system idle
+// iowait irq softirq steal guest guest_nice), of which the container has three.
+func cpuLine(dst []byte, user, sys, idle uint64) []byte {
+	dst = append(strconv.AppendUint(dst, user, 10), " 0 "...)
+	dst = append(strconv.AppendUint(dst, sys, 10), ' ')
+	dst = strconv.AppendUint(dst, idle, 10)
+	return append(dst, " 0 0 0 0 0 0\n"...)
 }
 
 // uptime is /proc/uptime: seconds since the container started, and the idle time of
 // its CPUs over that span.
-func uptime(st Stats) []byte {
+func uptime(dst []byte, st *Stats) []byte {
 	var busy uint64
 	for i := range st.CPUs {
 		busy += st.CPUUser[i] + st.CPUSys[i]
 	}
 	idle := math.Max(0, st.Uptime*float64(len(st.CPUs))-float64(busy)/1e9)
-	return []byte(strconv.FormatFloat(st.Uptime, 'f', 2, 64) + " " + strconv.FormatFloat(idle, 'f', 2, 64) + "\n")
+	dst = append(strconv.AppendFloat(dst, st.Uptime, 'f', 2, 64), ' ')
+	return append(strconv.AppendFloat(dst, idle, 'f', 2, 64), '\n')
 }
 
-func u64(n uint64) string { return strconv.FormatUint(n, 10) }
+// lines yields the lines of data without their newlines.
+func lines(data []byte) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(data) > 0 {
+			line, rest, _ := bytes.Cut(data, []byte("\n"))
+			data = rest
+			if !yield(line) {
+				return
+			}
+		}
+	}
+}
 
-// pad returns s followed by spaces up to n bytes; padLeft, preceded by them.
-func pad(s string, n int) string     { return s + strings.Repeat(" ", max(0, n-len(s))) }
-func padLeft(s string, n int) string { return strings.Repeat(" ", max(0, n-len(s))) + s }
+// parseUint parses a decimal number, as strconv.ParseUint would but from bytes and
+// without an error value to allocate; a number too large for 64 bits saturates.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return math.MaxUint64, true
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// pad appends spaces to dst up to length n; padLeft moves what dst holds from start
+// on to the right, behind spaces, to make it width bytes long.
+func pad(dst []byte, n int) []byte {
+	for len(dst) < n {
+		dst = append(dst, ' ')
+	}
+	return dst
+}
+
+func padLeft(dst []byte, start, width int) []byte {
+	if k := width - (len(dst) - start); k > 0 {
+		dst = pad(dst, len(dst)+k)
+		copy(dst[start+k:], dst[start:len(dst)-k])
+		for i := start; i < start+k; i++ {
+			dst[i] = ' '
+		}
+	}
+	return dst
+}

@@ -3,15 +3,20 @@
 // computed from the container's cgroups, so that free, top, htop and nproc inside it
 // see its memory and CPUs instead of the host's.
 //
-// The files are served by a small FUSE file system whose server is the launcher
-// itself, which waits for its container anyway: no daemon, nothing to install, and
-// nothing that outlives the container, whose mount namespace holds the only mounts.
-// The child mounts the file system read-only on a scratch directory of its /dev,
-// bind-mounts each file over the real one, and detaches the scratch mount. Every
-// open computes the file anew (at most once per millisecond), and reads are served
-// from that snapshot, so a reader never sees a torn or empty file. Nothing is done
-// while nobody reads. See docs/PROCVIEW.md for the design and its limits.
+// The files are served over FUSE by the launcher itself, which waits for its container
+// anyway: no daemon, nothing to install, and nothing that outlives the container,
+// whose mount namespace holds the only mounts. Each file is a FUSE file system of its
+// own, one connection, whose root is a regular file that the child mounts straight
+// over the file it covers; no name is ever looked up. One goroutine serves the five
+// connections, with non-blocking descriptors and poll(2), once the child has exec'd.
 //
-// x/sys has no FUSE types: the few structures of linux/fuse.h used here are written
-// out in fuse.go, with their sizes checked by a test.
+// Each open reads a snapshot of the file taken at most a millisecond before, so a
+// reader never sees a torn or empty file; a read from offset 0 after the first takes a
+// new look. What a container can make the server hold is bounded (open files per
+// file, snapshots kept), and once its buffers have grown the server allocates nothing
+// per request. Nothing is done while nobody reads. See docs/PROCVIEW.md for the design,
+// how the page cache (sendfile, splice, mmap) is served, and the limits.
+//
+// x/sys has no FUSE types: the structures of linux/fuse.h used here are written out in
+// fuse.go, and a test checks their sizes and offsets against the kernel's.
 package procview

@@ -1,7 +1,6 @@
 package procview
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -35,7 +33,7 @@ type File struct {
 	Target string // path in the container
 }
 
-// Files are the files the view covers.
+// Files are the files the view covers, in the order of View.Mounts.
 var Files = []File{
 	{"meminfo", "/proc/meminfo"},
 	{"cpuinfo", "/proc/cpuinfo"},
@@ -49,13 +47,18 @@ type View struct {
 	src   Source
 	conns []*conn
 
-	mu    sync.Mutex
-	cache map[string]cached // file name -> last content, for bursts of opens
+	// What the files are computed from, kept from one look to the next (the server is
+	// one goroutine): the host's files and the cgroup's, and the numbers read from them.
+	stats                                hostStats
+	meminfo, cpuinfo, stat               hostFile
+	memLimit, memUsage, memStat, cpuStat hostFile
+	cpuUser, cpuSys                      hostFile
 }
 
-type cached struct {
-	at   time.Time
-	data []byte
+// hostStats are Stats and what it takes to fill them in without allocating.
+type hostStats struct {
+	Stats
+	index []int // host CPU -> its position in CPUs, or -1
 }
 
 // New prepares the view of src: it opens /dev/fuse once per file; the child mounts
@@ -64,16 +67,54 @@ func New(src Source) (*View, error) {
 	if len(src.CPUs) == 0 {
 		return nil, errors.New("/proc view: no CPU to show")
 	}
-	v := &View{src: src, cache: make(map[string]cached)}
-	for _, f := range Files {
+	v := newView(src)
+	for i := range Files {
 		fd, err := openDevice()
 		if err != nil {
 			v.Close()
 			return nil, errs.Wrap("/proc view", err)
 		}
-		v.conns = append(v.conns, &conn{fd: fd, gen: v.generator(f.Name), open: make(map[uint64]*handle)})
+		v.conns = append(v.conns, newConn(fd, v.generator(i)))
 	}
 	return v, nil
+}
+
+// newView prepares what the files of src are computed from.
+func newView(src Source) *View {
+	v := &View{src: src}
+	v.stats.CPUs = src.CPUs
+	v.stats.CPUUser = make([]uint64, len(src.CPUs))
+	v.stats.CPUSys = make([]uint64, len(src.CPUs))
+	v.stats.index = make([]int, slices.Max(src.CPUs)+1)
+	for i := range v.stats.index {
+		v.stats.index[i] = slices.Index(src.CPUs, i)
+	}
+	v.meminfo = newHostFile("/proc/meminfo")
+	v.cpuinfo = newHostFile("/proc/cpuinfo")
+	v.stat = newHostFile("/proc/stat")
+	if d := src.MemoryDir; d != "" {
+		limit, usage := "memory.limit_in_bytes", "memory.usage_in_bytes"
+		if src.MemoryV2 {
+			limit, usage = "memory.max", "memory.current"
+		}
+		v.memLimit = newHostFile(filepath.Join(d, limit))
+		v.memUsage = newHostFile(filepath.Join(d, usage))
+		v.memStat = newHostFile(filepath.Join(d, "memory.stat"))
+	}
+	if d := src.CPUDir; d != "" {
+		if src.CPUV2 {
+			v.cpuStat = newHostFile(filepath.Join(d, "cpu.stat"))
+		} else {
+			v.cpuUser = newHostFile(filepath.Join(d, "cpuacct.usage_percpu_user"))
+			v.cpuSys = newHostFile(filepath.Join(d, "cpuacct.usage_percpu_sys"))
+		}
+	}
+	return v
+}
+
+// generator returns the function that appends the content of file i of Files.
+func (v *View) generator(i int) func([]byte) []byte {
+	return func(dst []byte) []byte { return v.generate(i, dst) }
 }
 
 // A Mount is what the child mounts for one file of the view.
@@ -86,7 +127,8 @@ type Mount struct {
 // Mounts lists the child's mounts. The data names the connection's descriptor; the
 // root is a regular file (rootmode=100444), mounted over the file it covers;
 // allow_other lets a container user other than root read it, and
-// default_permissions makes the kernel check the modes.
+// default_permissions makes the kernel check the modes, which it does with fresh
+// attributes at every open (see conn.getattr).
 func (v *View) Mounts() []Mount {
 	out := make([]Mount, len(v.conns))
 	for i, c := range v.conns {
@@ -100,7 +142,12 @@ func (v *View) Mounts() []Mount {
 // It is called once the child has exec'd: the child makes no request of its own, and
 // until its exec it shares the launcher's memory copy-on-write, which a serving
 // goroutine would write to.
-func (v *View) Start() { go serve(v.conns) }
+func (v *View) Start() {
+	go func() {
+		serve(v.conns)
+		v.closeHostFiles()
+	}()
+}
 
 // Close ends the connections.
 func (v *View) Close() {
@@ -109,142 +156,169 @@ func (v *View) Close() {
 	}
 }
 
-// generator returns the function computing file name. A file is computed at most once
-// a millisecond: a container that opens it in a loop costs the launcher (which its
-// limits do not cover) no more than that.
-func (v *View) generator(name string) func() []byte {
-	return func() []byte {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		if c, ok := v.cache[name]; ok && time.Since(c.at) < time.Millisecond {
-			return c.data
-		}
-		data := v.generate(name)
-		v.cache[name] = cached{time.Now(), data}
-		return data
-	}
-}
-
-func (v *View) generate(name string) []byte {
-	switch name {
+// generate appends the content of file i of Files to dst.
+func (v *View) generate(i int, dst []byte) []byte {
+	st := &v.stats.Stats
+	switch Files[i].Name {
 	case "meminfo":
-		host := readHost("/proc/meminfo")
-		return meminfo(host, v.memStats(host))
+		return meminfo(dst, v.memStats(), st)
 	case "cpuinfo":
-		return cpuinfo(readHost("/proc/cpuinfo"), Stats{CPUs: v.src.CPUs})
+		return cpuinfo(dst, v.cpuinfo.read(), st)
 	case "stat":
-		return stat(readHost("/proc/stat"), v.cpuStats())
+		v.cpuStats()
+		return stat(dst, v.stat.read(), st)
 	case "uptime":
-		return uptime(v.cpuStats())
+		v.cpuStats()
+		return uptime(dst, st)
 	case "online":
-		return online(Stats{CPUs: v.src.CPUs})
+		return online(dst, st)
 	}
-	return nil
+	return dst
 }
 
-// memStats reads the container's memory counters now; host is the host's
-// /proc/meminfo, whose MemTotal bounds the limit.
-func (v *View) memStats(host []byte) Stats {
-	hostTotal := hostMemTotal(host)
-	st := Stats{MemLimit: hostTotal, MemStat: map[string]uint64{}}
-	if d := v.src.MemoryDir; d != "" {
-		limitFile, usageFile := "memory.limit_in_bytes", "memory.usage_in_bytes"
-		if v.src.MemoryV2 {
-			limitFile, usageFile = "memory.max", "memory.current"
-		}
-		if l, ok := readUint(filepath.Join(d, limitFile)); ok && l < hostTotal {
+// memStats reads the container's memory counters now into v.stats and returns the
+// host's /proc/meminfo, whose MemTotal bounds the limit.
+func (v *View) memStats() []byte {
+	host := v.meminfo.read()
+	st := &v.stats
+	st.MemLimit, st.MemUsage, st.Mem = hostMemTotal(host), 0, MemStat{}
+	if v.src.MemoryDir != "" {
+		// v2's memory.max says "max" when there is no limit, which parses as none.
+		if l, ok := parseUint(bytes.TrimSpace(v.memLimit.read())); ok && l < st.MemLimit {
 			st.MemLimit = l
 		}
-		st.MemUsage, _ = readUint(filepath.Join(d, usageFile))
-		st.MemStat = memoryStat(readHost(filepath.Join(d, "memory.stat")), v.src.MemoryV2)
+		st.MemUsage, _ = parseUint(bytes.TrimSpace(v.memUsage.read()))
+		parseMemStat(&st.Mem, v.memStat.read(), v.src.MemoryV2)
 	}
-	return st
+	return host
 }
 
-// cpuStats reads the container's CPU times now.
-func (v *View) cpuStats() Stats {
-	st := Stats{CPUs: v.src.CPUs, Uptime: time.Since(v.src.Start).Seconds(), Boot: v.src.Start.Unix()}
-	st.CPUUser = make([]uint64, len(st.CPUs))
-	st.CPUSys = make([]uint64, len(st.CPUs))
-	if d := v.src.CPUDir; d != "" {
-		if v.src.CPUV2 {
-			// cpu.stat has totals only: spread them over the visible CPUs.
-			kv := memoryStat(readHost(filepath.Join(d, "cpu.stat")), true)
-			for i := range st.CPUs {
-				st.CPUUser[i] = kv["user_usec"] * 1000 / uint64(len(st.CPUs))
-				st.CPUSys[i] = kv["system_usec"] * 1000 / uint64(len(st.CPUs))
-			}
-		} else {
-			user := fields(readHost(filepath.Join(d, "cpuacct.usage_percpu_user")))
-			sys := fields(readHost(filepath.Join(d, "cpuacct.usage_percpu_sys")))
-			for i, c := range st.CPUs {
-				if c < len(user) && c < len(sys) {
-					st.CPUUser[i], st.CPUSys[i] = user[c], sys[c]
-				}
+// cpuStats reads the container's CPU times now into v.stats.
+func (v *View) cpuStats() {
+	st := &v.stats
+	st.Uptime, st.Boot = time.Since(v.src.Start).Seconds(), v.src.Start.Unix()
+	clear(st.CPUUser)
+	clear(st.CPUSys)
+	switch {
+	case v.src.CPUDir == "":
+	case v.src.CPUV2:
+		// cpu.stat has totals only: spread them over the visible CPUs.
+		var user, sys uint64
+		for line := range lines(v.cpuStat.read()) {
+			k, val, _ := bytes.Cut(line, []byte(" "))
+			switch string(k) {
+			case "user_usec":
+				user, _ = parseUint(val)
+			case "system_usec":
+				sys, _ = parseUint(val)
 			}
 		}
-	}
-	return st
-}
-
-// v1Names maps cgroup v1 memory.stat names (hierarchical totals) to v2's.
-var v1Names = map[string]string{
-	"total_cache": "file", "total_rss": "anon", "total_shmem": "shmem", "total_mapped_file": "file_mapped",
-	"total_dirty": "file_dirty", "total_writeback": "file_writeback", "total_unevictable": "unevictable",
-	"total_active_anon": "active_anon", "total_inactive_anon": "inactive_anon",
-	"total_active_file": "active_file", "total_inactive_file": "inactive_file",
-}
-
-// memoryStat parses a flat-keyed cgroup file ("key value" lines), with v1's names
-// mapped to v2's unless v2.
-func memoryStat(data []byte, v2 bool) map[string]uint64 {
-	out := make(map[string]uint64)
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		k, val, ok := strings.Cut(sc.Text(), " ")
-		n, err := strconv.ParseUint(strings.TrimSpace(val), 10, 64)
-		if !ok || err != nil {
-			continue
+		n := uint64(len(st.CPUs))
+		for i := range st.CPUs {
+			st.CPUUser[i], st.CPUSys[i] = user*1000/n, sys*1000/n
 		}
-		if !v2 {
-			var known bool
-			if k, known = v1Names[k]; !known {
-				continue
-			}
+	default:
+		// One number per host CPU, in nanoseconds.
+		st.perCPU(v.cpuUser.read(), st.CPUUser)
+		st.perCPU(v.cpuSys.read(), st.CPUSys)
+	}
+}
+
+// perCPU sets out[i] to the number for the host CPU CPUs[i] of data, a list of one
+// number per host CPU.
+func (st *hostStats) perCPU(data []byte, out []uint64) {
+	cpu := 0
+	for len(data) > 0 {
+		data = bytes.TrimLeft(data, " \n")
+		end := bytes.IndexAny(data, " \n")
+		if end < 0 {
+			end = len(data)
 		}
-		out[k] = n
+		if end == 0 {
+			break
+		}
+		if cpu < len(st.index) && st.index[cpu] >= 0 {
+			out[st.index[cpu]], _ = parseUint(data[:end])
+		}
+		data, cpu = data[end:], cpu+1
 	}
-	return out
-}
-
-func fields(data []byte) []uint64 {
-	var out []uint64
-	for _, f := range strings.Fields(string(data)) {
-		n, _ := strconv.ParseUint(f, 10, 64)
-		out = append(out, n)
-	}
-	return out
-}
-
-func readUint(path string) (uint64, bool) {
-	s := strings.TrimSpace(string(readHost(path)))
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
 }
 
 // hostMemTotal returns MemTotal of the host's /proc/meminfo text, in bytes.
 func hostMemTotal(meminfo []byte) uint64 {
-	for _, line := range strings.Split(string(meminfo), "\n") {
-		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+	for line := range lines(meminfo) {
+		if v, ok := bytes.CutPrefix(line, []byte("MemTotal:")); ok {
+			n, _ := parseUint(bytes.TrimSpace(bytes.TrimSuffix(v, []byte(" kB"))))
 			return n * 1024
 		}
 	}
 	return 0
 }
 
-// readHost reads a file of the host's /proc or of a cgroup; a file that cannot be
-// read reads as empty, and the view shows zeros rather than failing the reader.
+// A hostFile is a file of the host's /proc or of a cgroup that the view reads at each
+// look. It is opened at the first and read again from its start with pread(2), which
+// makes procfs and cgroupfs compute it anew (seq_file restarts at offset 0), into a
+// buffer kept from look to look. A file that cannot be read reads as empty, and the
+// view shows zeros rather than failing the reader.
+type hostFile struct {
+	path   string // "": none, which reads as empty
+	fd     int
+	opened bool // fd is open
+	failed bool // it could not be opened; not tried again, as the path would be copied each time
+	buf    []byte
+}
+
+func newHostFile(path string) hostFile { return hostFile{path: path} }
+
+func (f *hostFile) read() []byte {
+	if f.path == "" || f.failed {
+		return nil
+	}
+	if !f.opened {
+		fd, err := unix.Open(f.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			f.failed = true
+			return nil
+		}
+		f.fd, f.opened = fd, true
+	}
+	n := 0
+	for {
+		if n == len(f.buf) {
+			f.buf = slices.Grow(f.buf, 4096)
+			f.buf = f.buf[:cap(f.buf)]
+		}
+		m, err := unix.Pread(f.fd, f.buf[n:], int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil
+		}
+		if m == 0 {
+			return f.buf[:n]
+		}
+		n += m
+	}
+}
+
+// close closes the file if it was opened. A hostFile that was never set up (its
+// zero value) has nothing open: its fd 0 is the launcher's stdin.
+func (f *hostFile) close() {
+	if f.opened {
+		unix.Close(f.fd)
+	}
+	f.opened, f.failed = false, true
+}
+
+// closeHostFiles closes the host's files once the server is done with them.
+func (v *View) closeHostFiles() {
+	for _, f := range []*hostFile{&v.meminfo, &v.cpuinfo, &v.stat, &v.memLimit, &v.memUsage, &v.memStat, &v.cpuStat, &v.cpuUser, &v.cpuSys} {
+		f.close()
+	}
+}
+
+// readHost reads a file of the host: empty if it cannot be read.
 func readHost(path string) []byte {
 	b, _ := rawfile.ReadFile(path)
 	return b
