@@ -8,6 +8,11 @@ import (
 
 var procSelfFD = unsafe.StringData("/proc/self/fd\x00")
 
+// direntBuf is CloseAll's buffer for getdents64(2): on the stack it would not fit the
+// nosplit budget of 32-bit arches. The child, and PID 1 under --init, each write their
+// own copy of it.
+var direntBuf [256]byte
+
 // CloseAll closes every descriptor from 3 up but keep1 and keep2 (the child's pipes to
 // the launcher, or -1). Marking them close-on-exec is not enough: until execve is
 // done with COMMAND's #! interpreter and its dynamic loader, every descriptor is still
@@ -48,9 +53,9 @@ func CloseAll(keep1, keep2 int) unix.Errno {
 	if e != 0 {
 		return e
 	}
-	var buf [256]byte
+	buf := &direntBuf
 	for {
-		// SAFETY: buf is on this stack.
+		// SAFETY: buf is this process's own memory.
 		n, _, e := unix.RawSyscall(unix.SYS_GETDENTS64, dir, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
 		if e != 0 {
 			unix.RawSyscall(unix.SYS_CLOSE, dir, 0, 0)
@@ -60,8 +65,8 @@ func CloseAll(keep1, keep2 int) unix.Errno {
 			break
 		}
 		for off := uintptr(0); off < n; {
-			reclen := direntReclen(&buf, off)
-			fd, ok := direntFD(&buf, off, reclen)
+			reclen := direntReclen(buf, off)
+			fd, ok := direntFD(buf, off, reclen)
 			if ok && fd > 2 && fd != keep1 && fd != keep2 && uintptr(fd) != dir {
 				unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 			}
