@@ -5,9 +5,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/execve"
+	"launch/internal/fork"
+	"launch/internal/initproc"
 	"launch/internal/mount"
 	"launch/internal/ns"
+	"launch/internal/proc"
 	"launch/internal/seccomp"
+	"launch/internal/tty"
 )
 
 // slots is how many step start times -v records in its shared page.
@@ -16,7 +21,7 @@ const slots = 4096 / 8
 // A plan is a prepared container start: the steps and what the child needs besides.
 type plan struct {
 	steps []step
-	clone *ns.Clone
+	clone *fork.Clone
 	errW  int           // write end of the error pipe (close-on-exec)
 	times *[slots]int64 // start time of each step, in memory shared with the parent; nil without -v
 	mnt   *mount.State  // the child's mount steps' state
@@ -26,7 +31,7 @@ type plan struct {
 // returns the child's pid. The child never returns from here: it execs or exits 125
 // after writing a report of the failed step to the error pipe.
 //
-// From ns.BeforeFork on, this function calls only go:nosplit functions and does not
+// From fork.BeforeFork on, this function calls only go:nosplit functions and does not
 // allocate: see package ns. Its own frame was set up before the fork, so the loop and
 // its locals are safe; its callees' frames fit in the nosplit stack budget, which the
 // linker checks.
@@ -34,10 +39,10 @@ type plan struct {
 //go:norace
 //go:noinline
 func (p *plan) start() (pid int, errno unix.Errno) {
-	ns.BeforeFork()
+	fork.BeforeFork()
 	pid, inCgroup, e := p.clone.Fork()
 	if e != 0 || pid != 0 {
-		ns.AfterFork()
+		fork.AfterFork()
 		return pid, e
 	}
 
@@ -46,16 +51,16 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 	for i := range p.steps {
 		s := &p.steps[i]
 		if p.times != nil && i < len(p.times) {
-			p.times[i] = ns.Now()
+			p.times[i] = fork.Now()
 		}
 		switch s.op {
 		case opDumpable:
-			e = ns.SetDumpable()
+			e = proc.SetDumpable()
 		case opStdio:
-			e = ns.Dup(s.fd, s.fd2)
+			e = proc.Dup(s.fd, s.fd2)
 		case opDieWithParent:
 			unix.RawSyscall(unix.SYS_CLOSE, uintptr(s.fd2), 0, 0)
-			e = ns.DieWithParent(s.fd)
+			e = proc.DieWithParent(s.fd)
 		case opJoinCgroup:
 			e = ns.Write(s.fd, s.str, s.n)
 		case opJoinCgroupV2:
@@ -87,23 +92,23 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 		case opMoveRoot:
 			e = mount.MoveRoot(p.mnt)
 		case opCloseAll:
-			e = ns.CloseAll(s.fd, s.fd2)
+			e = execve.CloseAll(s.fd, s.fd2)
 		case opLandlock:
-			e = ns.ExecBeneathRoot()
+			e = execve.ExecBeneathRoot()
 		case opRlimit:
-			e = ns.SetRlimit(s.n, s.rlim)
+			e = proc.SetRlimit(s.n, s.rlim)
 		case opNofile:
-			e = ns.SetNofile(s.rlim)
+			e = proc.SetRlimit(unix.RLIMIT_NOFILE, s.rlim)
 		case opSetsid:
-			e = ns.Setsid()
+			e = tty.Setsid()
 		case opForeground:
-			e = ns.Foreground(s.fd)
+			e = tty.Foreground(s.fd)
 		case opSignals:
-			ns.AfterForkInChild()
+			fork.AfterForkInChild()
 		case opDropBounding:
 			e = s.caps.DropBounding()
 		case opUser:
-			e = ns.SetUser(s.uid, s.gid, s.groups)
+			e = proc.SetUser(s.uid, s.gid, s.groups)
 		case opSetCaps:
 			e = s.caps.Set()
 		case opNoNewPrivs:
@@ -111,15 +116,15 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 		case opSeccomp:
 			e = seccomp.Load(s.prog)
 		case opChdir:
-			e = ns.Chdir(s.str)
+			e = execve.Chdir(s.str)
 		case opInit:
-			e = ns.ForkInit(s.block, s.wait, s.none, s.fd, s.fd2, s.args)
+			e = initproc.ForkInit(s.block, s.wait, s.none, s.fd, s.fd2, s.args)
 		case opWaitGo:
-			e = ns.WaitGo(s.fd)
+			e = proc.WaitGo(s.fd)
 		case opExec:
 			var which int
 			var found bool
-			e, which, found = ns.Exec(s.cmd.cands, s.cmd.argv, s.cmd.envv, s.cmd.scratch)
+			e, which, found = execve.Exec(s.cmd.cands, s.cmd.argv, s.cmd.envv, s.cmd.scratch)
 			rep.Which = int32(which)
 			if found {
 				rep.Found = 1
@@ -129,9 +134,9 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			rep.Step, rep.Errno = int32(i), int32(e)
 			// SAFETY: rep is on this stack; its bytes are read by the parent.
 			ns.Write(p.errW, (*byte)(unsafe.Pointer(&rep)), sizeofReport)
-			ns.Exit(ExitFailure)
+			fork.Exit(ExitFailure)
 		}
 	}
-	ns.Exit(ExitFailure) // not reached: the last step execs or fails
+	fork.Exit(ExitFailure) // not reached: the last step execs or fails
 	return 0, 0
 }

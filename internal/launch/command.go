@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/execve"
 	"launch/internal/mount"
-	"launch/internal/ns"
 )
 
 // defaultPath is the container's PATH unless --env sets one.
@@ -21,8 +21,8 @@ type command struct {
 	cands []*byte
 	argv  []*byte // NUL-terminated strings, then nil
 	envv  []*byte
-	// scratch is where the child reads #! lines (see ns.Exec).
-	scratch *ns.ExecScratch
+	// scratch is where the child reads #! lines (see execve.Exec).
+	scratch *execve.ExecScratch
 }
 
 // environment returns COMMAND's environment: exactly PATH, HOME, TERM if the caller
@@ -56,7 +56,7 @@ func environment(cfg *Config) []string {
 func newCommand(cfg *Config) (*command, error) {
 	env := environment(cfg)
 	name := cfg.Command[0]
-	c := &command{scratch: new(ns.ExecScratch)}
+	c := &command{scratch: new(execve.ExecScratch)}
 	if strings.Contains(name, "/") {
 		c.paths = []string{name}
 	} else {

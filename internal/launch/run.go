@@ -17,12 +17,14 @@ import (
 	"launch/internal/caps"
 	"launch/internal/cgroup"
 	"launch/internal/errs"
+	"launch/internal/fork"
+	"launch/internal/initproc"
 	"launch/internal/kernel"
 	"launch/internal/mount"
-	"launch/internal/ns"
 	"launch/internal/procview"
 	"launch/internal/rawfile"
 	"launch/internal/rlimit"
+	"launch/internal/tty"
 )
 
 // Stdio are the launcher's standard files; COMMAND inherits them as 0, 1 and 2.
@@ -169,9 +171,9 @@ func Run(cfg *Config, stdio Stdio) (int, error) {
 		t.mark("proc view", "open /dev/fuse")
 	}
 
-	term := saveTerminal(stdio.In)
+	term := tty.Save(stdio.In)
 	if term != nil {
-		defer term.restore()
+		defer term.Restore()
 	}
 	status, err := run(cfg, stdio, t, sigs, &setup{cfg: cfg, rootfs: rootfs, cg: cg, keep: keep, capLast: capLast,
 		cmd: cmd, rootFlag: rootFlags, tty: term != nil, term: term, initramfs: initramfs, nofile: callerNofile(), view: view,
@@ -248,7 +250,7 @@ func run(cfg *Config, stdio Stdio, t *trace, sigs *signals, s *setup) (int, erro
 		flags |= unix.CLONE_NEWNET
 	}
 	v2dir, _ := s.cg.V2()
-	p := &plan{steps: steps, clone: ns.NewClone(flags, v2dir), errW: pipe[1], mnt: mount.NewState()}
+	p := &plan{steps: steps, clone: fork.NewClone(flags, v2dir), errW: pipe[1], mnt: mount.NewState()}
 	if cfg.Verbose {
 		mem, err := unix.Mmap(-1, 0, slots*8, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 		if err == nil {
@@ -491,7 +493,7 @@ func callerUmask() int {
 // launcherArgs returns the memory of the launcher's command line: os.Args point into
 // the block the kernel laid out for it (the runtime does not copy them), one string
 // after the other, each ended by a NUL.
-func launcherArgs() *ns.Args {
+func launcherArgs() *initproc.Args {
 	if len(os.Args) == 0 {
 		return nil
 	}
@@ -503,7 +505,7 @@ func launcherArgs() *ns.Args {
 		return nil
 	}
 	// SAFETY: [start, end) is the argv block, which lives as long as the process.
-	return &ns.Args{Mem: unsafe.Slice(unsafe.StringData(first), int(end-start))}
+	return &initproc.Args{Mem: unsafe.Slice(unsafe.StringData(first), int(end-start))}
 }
 
 // checkStdio refuses a directory as descriptor 0, 1 or 2, which COMMAND inherits: from

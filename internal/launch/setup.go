@@ -8,10 +8,12 @@ import (
 
 	"launch/internal/caps"
 	"launch/internal/cgroup"
+	"launch/internal/initproc"
 	"launch/internal/mount"
-	"launch/internal/ns"
+	"launch/internal/proc"
 	"launch/internal/procview"
 	"launch/internal/seccomp"
+	"launch/internal/tty"
 )
 
 // An op is what a step of the child does.
@@ -86,7 +88,7 @@ type step struct {
 	cmd    *command
 	rlim   *unix.Rlimit
 	fds    []int
-	args   *ns.Args
+	args   *initproc.Args
 	groups []uint32
 }
 
@@ -104,7 +106,7 @@ type setup struct {
 	keep      caps.Set
 	capLast   int
 	tty       bool
-	term      *terminal // the caller's terminal, or nil
+	term      *tty.Terminal // the caller's terminal, or nil
 	cmd       *command
 	lifeR     int
 	lifeW     int
@@ -112,12 +114,12 @@ type setup struct {
 	initramfs bool         // / is the initramfs: no pivot_root
 	nofile    *unix.Rlimit // RLIMIT_NOFILE to restore, or nil
 	view      *procview.View
-	umask     int      // the caller's, for COMMAND
-	errW      int      // the child's end of the error pipe
-	stoppedW  int      // --init with a terminal: PID 1's end of the stop pipe, else -1
-	traced    bool     // the launcher traces COMMAND (see supervise): the child waits for it
-	args      *ns.Args // the launcher's command line, hidden in PID 1 under --init
-	relay     *relay   // COMMAND's stdout and stderr, when they are not terminals; or nil
+	umask     int            // the caller's, for COMMAND
+	errW      int            // the child's end of the error pipe
+	stoppedW  int            // --init with a terminal: PID 1's end of the stop pipe, else -1
+	traced    bool           // the launcher traces COMMAND (see supervise): the child waits for it
+	args      *initproc.Args // the launcher's command line, hidden in PID 1 under --init
+	relay     *relay         // COMMAND's stdout and stderr, when they are not terminals; or nil
 }
 
 // steps returns the child's steps, in the order they run. The order matters:
@@ -269,8 +271,8 @@ func (s *setup) steps() ([]step, error) {
 		if s.tty {
 			tty = 0
 		}
-		add(step{op: opInit, what: "start init", block: ns.Signals(append(waitFor, unix.SIGTTOU)...),
-			wait: ns.Signals(waitFor...), none: ns.Signals(), fd: tty, fd2: s.stoppedW, args: s.args})
+		add(step{op: opInit, what: "start init", block: proc.Signals(append(waitFor, unix.SIGTTOU)...),
+			wait: proc.Signals(waitFor...), none: proc.Signals(), fd: tty, fd2: s.stoppedW, args: s.args})
 	}
 	add(step{op: opExec, what: "exec", path: s.cfg.Command[0], cmd: s.cmd})
 	return st, nil

@@ -3,9 +3,9 @@ package launch
 import (
 	"errors"
 	"os"
-	"os/signal"
 	"sync"
-	"time"
+
+	"launch/internal/tty"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,7 +26,7 @@ import (
 type supervisor struct {
 	pid    int
 	traced bool
-	tty    *terminal // nil without a terminal on stdin
+	tty    *tty.Terminal // nil without a terminal on stdin
 }
 
 // ptraceSeize attaches to pid as its tracer with PTRACE_O_EXITKILL.
@@ -120,9 +120,9 @@ func (s *supervisor) wait(sigs *signals, stopped int) (unix.WaitStatus, error) {
 		}
 	}()
 	if s.tty != nil {
-		go s.tty.watchHangup(quit, forward)
+		go s.tty.WatchHangup(quit, forward)
 		if stopped >= 0 {
-			go s.tty.jobControl(stopped, forward)
+			go s.tty.JobControl(stopped, forward)
 		}
 	}
 	for {
@@ -144,119 +144,5 @@ func (s *supervisor) wait(sigs *signals, stopped int) (unix.WaitStatus, error) {
 		done = true
 		mu.Unlock()
 		return ws, nil
-	}
-}
-
-// A terminal is the caller's terminal on stdin, as it was before the container got
-// it: COMMAND shares it, and what COMMAND changes of it (modes, exclusive use, the
-// line discipline, suspended output, the foreground group) is put back when the
-// container is gone, however it ended.
-type terminal struct {
-	fd      int
-	termios *unix.Termios
-	excl    bool
-	ldisc   int
-	pgrp    int // the launcher's own process group
-}
-
-// saveTerminal returns f's state if f is a terminal, else nil.
-func saveTerminal(f *os.File) *terminal {
-	fd := int(f.Fd())
-	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return nil
-	}
-	t := &terminal{fd: fd, termios: tio, pgrp: unix.Getpgrp()}
-	if x, err := unix.IoctlGetInt(fd, unix.TIOCGEXCL); err == nil {
-		t.excl = x != 0
-	}
-	if d, err := unix.IoctlGetInt(fd, unix.TIOCGETD); err == nil {
-		t.ldisc = d
-	}
-	return t
-}
-
-// restore gives the terminal back as it was. A background process that changes a
-// terminal is sent SIGTTOU, which is ignored meanwhile.
-func (t *terminal) restore() {
-	signal.Ignore(unix.SIGTTOU)
-	defer signal.Reset(unix.SIGTTOU)
-	unix.IoctlSetPointerInt(t.fd, unix.TIOCSPGRP, t.pgrp)
-	if d, err := unix.IoctlGetInt(t.fd, unix.TIOCGETD); err == nil && d != t.ldisc {
-		unix.IoctlSetPointerInt(t.fd, unix.TIOCSETD, t.ldisc)
-	}
-	unix.IoctlSetTermios(t.fd, unix.TCSETS, t.termios)
-	if t.excl {
-		unix.IoctlSetInt(t.fd, unix.TIOCEXCL, 0)
-	} else {
-		unix.IoctlSetInt(t.fd, unix.TIOCNXCL, 0)
-	}
-	unix.IoctlSetInt(t.fd, unix.TCXONC, unix.TCOON)
-}
-
-// foreground makes pgrp the terminal's foreground process group.
-func (t *terminal) foreground(pgrp int) {
-	signal.Ignore(unix.SIGTTOU)
-	defer signal.Reset(unix.SIGTTOU)
-	unix.IoctlSetPointerInt(t.fd, unix.TIOCSPGRP, pgrp)
-}
-
-// hangupGrace is how long a container whose terminal went away has to end after its
-// SIGHUP, before it is killed.
-const hangupGrace = time.Second
-
-// watchHangup ends the container when the terminal hangs up (its session was closed,
-// its emulator quit): SIGHUP, then SIGKILL, as nothing could ever read its output
-// again. poll(2) reports POLLHUP whatever the events asked for.
-func (t *terminal) watchHangup(quit chan struct{}, send func(unix.Signal)) {
-	fds := []unix.PollFd{{Fd: int32(t.fd)}}
-	for {
-		if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
-			return
-		}
-		if fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-			break
-		}
-	}
-	send(unix.SIGHUP)
-	select {
-	case <-quit:
-	case <-time.After(hangupGrace):
-		send(unix.SIGKILL)
-	}
-}
-
-// jobControl passes a stop of COMMAND on to the caller under --init with a terminal:
-// PID 1 writes the stop signal to the pipe stopped when COMMAND stops (Ctrl-Z, a
-// background read). The launcher takes the terminal back and stops itself, as the
-// job that it is; when continued (fg), it gives the terminal back to COMMAND's process
-// group and continues it.
-func (t *terminal) jobControl(stopped int, send func(unix.Signal)) {
-	b := make([]byte, 1)
-	// kill(2) returns before the stop takes effect: the launcher learns that it has
-	// been continued from the SIGCONT that continues it.
-	cont := make(chan os.Signal, 1)
-	signal.Notify(cont, unix.SIGCONT)
-	for {
-		n, err := unix.Read(stopped, b)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if n <= 0 {
-			return // PID 1 is gone
-		}
-		job, err := unix.IoctlGetInt(t.fd, unix.TIOCGPGRP)
-		if err != nil {
-			return
-		}
-		t.foreground(t.pgrp)
-		select {
-		case <-cont: // a stale one
-		default:
-		}
-		unix.Kill(os.Getpid(), unix.SIGTSTP)
-		<-cont
-		t.foreground(job)
-		send(unix.SIGCONT)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unsafe"
 
+	"launch/internal/raw"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -149,7 +151,7 @@ func (m *Mount) Do(s *State) unix.Errno {
 	}
 	if m.notRoot {
 		if sameFile(s, t, s.rootDev, s.rootIno) == 0 {
-			closeFD(t)
+			raw.Close(t)
 			return unix.EXDEV
 		}
 	}
@@ -163,9 +165,9 @@ func (m *Mount) Do(s *State) unix.Errno {
 	if s.legacy && e == 0 {
 		mfd, e = m.legacyMount(s, t)
 	}
-	closeFD(t)
+	raw.Close(t)
 	if m.closeFD >= 0 {
-		closeFD(m.closeFD)
+		raw.Close(m.closeFD)
 	}
 	if e != 0 {
 		return e
@@ -173,7 +175,7 @@ func (m *Mount) Do(s *State) unix.Errno {
 	if m.keep >= 0 {
 		s.slot[m.keep] = mfd
 	} else if mfd >= 0 {
-		closeFD(mfd)
+		raw.Close(mfd)
 	}
 	return 0
 }
@@ -193,10 +195,10 @@ func (m *Mount) attach(s *State, t int) (int, unix.Errno) {
 	case kindBind:
 		// The source is resolved again in the child's own mount namespace, which
 		// open_tree(2) needs; it must still be what the parent checked.
-		mfd, e = openTree(atFDCWD, m.bindSrc, unix.AT_SYMLINK_NOFOLLOW)
+		mfd, e = openTree(raw.AtFDCWD, m.bindSrc, unix.AT_SYMLINK_NOFOLLOW)
 		if e == 0 {
 			if e = sameFile(s, mfd, m.srcDev, m.srcIno); e != 0 {
-				closeFD(mfd)
+				raw.Close(mfd)
 			}
 		}
 	case kindSelf:
@@ -211,7 +213,7 @@ func (m *Mount) attach(s *State, t int) (int, unix.Errno) {
 		if e == unix.EINVAL {
 			e = mismatch(s, mfd, t)
 		}
-		closeFD(mfd)
+		raw.Close(mfd)
 		if e == unix.ENOSYS {
 			e = unix.EINVAL // open_tree worked: the API is there
 		}
@@ -221,7 +223,7 @@ func (m *Mount) attach(s *State, t int) (int, unix.Errno) {
 		// A clone keeps its source's flags; these are set through the new mount's own
 		// descriptor, which names that mount and nothing else.
 		if e = remount(s, mfd, m.flags); e != 0 {
-			closeFD(mfd)
+			raw.Close(mfd)
 			return -1, e
 		}
 	}
@@ -266,7 +268,7 @@ func (m *Mount) fsNew() (int, unix.Errno) {
 	// The source only names the mount in mountinfo.
 	if _, _, e = unix.RawSyscall6(unix.SYS_FSCONFIG, fs, unix.FSCONFIG_SET_STRING, uintptr(unsafe.Pointer(sourceKey)),
 		uintptr(unsafe.Pointer(m.source)), 0, 0); e != 0 {
-		closeFD(int(fs))
+		raw.Close(int(fs))
 		return -1, e
 	}
 	for i := range m.opts {
@@ -276,16 +278,16 @@ func (m *Mount) fsNew() (int, unix.Errno) {
 			cmd, val = unix.FSCONFIG_SET_STRING, uintptr(unsafe.Pointer(o.val))
 		}
 		if _, _, e = unix.RawSyscall6(unix.SYS_FSCONFIG, fs, cmd, uintptr(unsafe.Pointer(o.key)), val, 0, 0); e != 0 {
-			closeFD(int(fs))
+			raw.Close(int(fs))
 			return -1, e
 		}
 	}
 	if _, _, e = unix.RawSyscall6(unix.SYS_FSCONFIG, fs, unix.FSCONFIG_CMD_CREATE, 0, 0, 0, 0); e != 0 {
-		closeFD(int(fs))
+		raw.Close(int(fs))
 		return -1, e
 	}
 	mfd, _, e := unix.RawSyscall(unix.SYS_FSMOUNT, fs, unix.FSMOUNT_CLOEXEC, uintptr(m.attr))
-	closeFD(int(fs))
+	raw.Close(int(fs))
 	if e == unix.ENOSYS {
 		e = unix.EINVAL // fsopen worked: the API is there
 	}
@@ -311,7 +313,7 @@ func openTree(dirfd int, path *byte, flags uintptr) (int, unix.Errno) {
 //go:nosplit
 //go:norace
 func remount(s *State, mfd int, flags uintptr) unix.Errno {
-	p := fdPath(&s.path[0], mfd)
+	p := raw.FdPath(&s.path[0], mfd)
 	// SAFETY: p is NUL-terminated in s.
 	_, _, e := unix.RawSyscall6(unix.SYS_MOUNT, 0, uintptr(unsafe.Pointer(p)), 0, unix.MS_REMOUNT|unix.MS_BIND|flags, 0, 0)
 	return e
@@ -363,7 +365,7 @@ func (s *State) goLegacy() unix.Errno {
 //go:nosplit
 //go:norace
 func (m *Mount) legacyMount(s *State, t int) (int, unix.Errno) {
-	tp := fdPath(&s.path[0], t)
+	tp := raw.FdPath(&s.path[0], t)
 	var e unix.Errno
 	// SAFETY: every pointer is a NUL-terminated string prepared by the parent or in s.
 	switch m.kind {
@@ -402,7 +404,7 @@ func (m *Mount) legacyMount(s *State, t int) (int, unix.Errno) {
 		e = remount(s, r, m.flags)
 	}
 	if e != 0 {
-		closeFD(r)
+		raw.Close(r)
 		return -1, e
 	}
 	return r, 0
@@ -517,7 +519,7 @@ func (n *Node) Make(s *State) unix.Errno {
 	if n.kind == kindEnsureDir {
 		fd, e := open(s, &n.Target)
 		if e == 0 {
-			closeFD(fd)
+			raw.Close(fd)
 		}
 		return e
 	}
@@ -534,7 +536,7 @@ func (n *Node) Make(s *State) unix.Errno {
 	case kindDir:
 		_, _, e = unix.RawSyscall6(unix.SYS_MKDIRAT, uintptr(dfd), uintptr(unsafe.Pointer(n.Target.name)), uintptr(n.mode), 0, 0, 0)
 	}
-	closeFD(dfd)
+	raw.Close(dfd)
 	return e
 }
 
@@ -552,7 +554,7 @@ func (n *Node) Make(s *State) unix.Errno {
 //go:norace
 func OpenRoot(s *State, rootfs *byte) unix.Errno {
 	// SAFETY: rootfs is prepared by the parent.
-	dir, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(rootfs)),
+	dir, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(rootfs)),
 		unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
 		return e
@@ -563,13 +565,13 @@ func OpenRoot(s *State, rootfs *byte) unix.Errno {
 		_, _, e = unix.RawSyscall6(unix.SYS_MOVE_MOUNT, uintptr(mfd), uintptr(unsafe.Pointer(empty)), dir,
 			uintptr(unsafe.Pointer(empty)), unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0)
 		if e != 0 {
-			closeFD(mfd)
+			raw.Close(mfd)
 		}
 	} else if e == unix.ENOSYS {
 		s.legacy = true
 		mfd, e = legacyRoot(s, rootfs)
 	}
-	closeFD(int(dir))
+	raw.Close(int(dir))
 	if e != 0 {
 		return e
 	}
@@ -594,14 +596,14 @@ func legacyRoot(s *State, rootfs *byte) (int, unix.Errno) {
 		unix.MS_BIND, 0, 0); e != 0 {
 		return -1, e
 	}
-	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(rootfs)),
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(rootfs)),
 		unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
 		return -1, e
 	}
 	id, e := mountID(s, int(fd))
 	if e != 0 {
-		closeFD(int(fd))
+		raw.Close(int(fd))
 		return -1, e
 	}
 	s.seen[0], s.nseen = id, 1
@@ -689,10 +691,6 @@ func RootIsInitramfs(mountinfo []byte) bool {
 //go:nosplit
 //go:norace
 func Umask(mask int) { unix.RawSyscall(unix.SYS_UMASK, uintptr(mask), 0, 0) }
-
-// atFDCWD is AT_FDCWD as a variable: the constant is negative and cannot be
-// converted to uintptr directly.
-var atFDCWD = unix.AT_FDCWD
 
 // Dev encodes a device number the way mknodat(2) takes it: the kernel's 32-bit
 // new_encode_dev, which differs from glibc's dev_t (unix.Mkdev) for large numbers.

@@ -3,6 +3,8 @@ package mount
 import (
 	"unsafe"
 
+	"launch/internal/raw"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -83,10 +85,10 @@ func open(s *State, t *Target) (int, unix.Errno) {
 		f, _, e = unix.RawSyscall6(unix.SYS_OPENAT, uintptr(pfd), uintptr(unsafe.Pointer(t.name)),
 			unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644, 0, 0)
 		if e == 0 {
-			closeFD(int(f))
+			raw.Close(int(f))
 		}
 	}
-	closeFD(pfd)
+	raw.Close(pfd)
 	if e != 0 && e != unix.EEXIST {
 		return -1, e
 	}
@@ -151,61 +153,20 @@ func walk(root int, comps []*byte, wantDir bool) (int, unix.Errno) {
 	return int(cur), 0
 }
 
-//go:nosplit
-//go:norace
-func closeFD(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
-
-// fdPath writes "/proc/self/fd/<fd>" with a NUL into buf and returns it: the name of
-// the file fd refers to, for system calls that take paths. The launcher needs /proc
-// mounted on the host.
-//
-//go:nosplit
-//go:norace
-func fdPath(buf *[32]byte, fd int) *byte {
-	return procPath(buf, "/proc/self/fd/", fd)
-}
-
-// procPath writes prefix and the decimal fd, NUL-terminated, into buf.
-//
-//go:nosplit
-//go:norace
-func procPath(buf *[32]byte, prefix string, fd int) *byte {
-	n := 0
-	for ; n < len(prefix); n++ {
-		buf[n] = prefix[n]
-	}
-	var digits [12]byte
-	d := 0
-	for v := uint(fd); ; v /= 10 {
-		digits[d] = byte('0' + v%10)
-		d++
-		if v < 10 {
-			break
-		}
-	}
-	for d > 0 {
-		d--
-		buf[n] = digits[d]
-		n++
-	}
-	buf[n] = 0
-	return &buf[0]
-}
-
 // mountID returns the ID of the mount fd's file is on, as /proc/self/fdinfo/FD tells
 // it (the "mnt_id:" line, Linux 3.15), for kernels without the new mount API.
 //
 //go:nosplit
 //go:norace
 func mountID(s *State, fd int) (uint64, unix.Errno) {
-	p := procPath(&s.path[1], "/proc/self/fdinfo/", fd)
+	p := raw.ProcPath(&s.path[1], "/proc/self/fdinfo/", fd)
 	// SAFETY: p is NUL-terminated in s; s.buf is the child's own scratch space.
-	f, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(p)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	f, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(p)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
 	n, _, e := unix.RawSyscall(unix.SYS_READ, f, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)))
-	closeFD(int(f))
+	raw.Close(int(f))
 	if e != 0 {
 		return 0, e
 	}

@@ -1,13 +1,4 @@
-// Package ns creates the container's first process and gives it its namespaces.
-//
-// The launcher is a Go program and so multi-threaded from its first instruction, while
-// namespaces, credentials, capabilities and seccomp are properties of a thread or need
-// a single-threaded caller. The child is therefore made with a raw, fork-like
-// clone(2) or clone3(2) carrying the namespace flags: it starts with one thread, a copy
-// of the launcher's memory and the stack of the goroutine that forked. Until it execs,
-// it may only run functions marked go:nosplit that make raw system calls on data the
-// parent prepared: no allocation, no locks, no scheduler, no stack growth. The runtime
-// hooks that bracket the fork are the ones package syscall uses for the same purpose.
-//
-// Every function here that runs in the child says so and is go:nosplit and go:norace.
+// Package ns holds the child's steps on its namespaces: the cgroup namespace made after
+// the child has joined its cgroups, the UTS namespace's hostname, the network
+// namespace's loopback. The namespaces themselves come with the clone (package fork).
 package ns

@@ -1,7 +1,9 @@
-package ns
+package execve
 
 import (
 	"unsafe"
+
+	"launch/internal/raw"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,7 +39,7 @@ func ExecBeneathRoot() unix.Errno {
 		return e
 	}
 	// SAFETY: slash is a static string.
-	root, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(slash)),
+	root, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(slash)),
 		unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
 		unix.RawSyscall(unix.SYS_CLOSE, rs, 0, 0)

@@ -1,7 +1,10 @@
-package ns
+package execve
 
 import (
+	"encoding/binary"
 	"unsafe"
+
+	"launch/internal/raw"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,7 +51,7 @@ func CloseAll(keep1, keep2 int) unix.Errno {
 		return e
 	}
 	// SAFETY: procSelfFD is a static string.
-	dir, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(procSelfFD)),
+	dir, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(procSelfFD)),
 		unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
 		return e
@@ -112,3 +115,6 @@ func direntFD(buf *[256]byte, off, reclen uintptr) (int, bool) {
 	}
 	return fd, ok
 }
+
+// isBigEndian is the byte order of the running machine.
+var isBigEndian = binary.NativeEndian.Uint16([]byte{0, 1}) == 1

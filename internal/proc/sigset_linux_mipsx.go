@@ -1,6 +1,6 @@
 //go:build linux && (mips || mipsle || mips64 || mips64le)
 
-package ns
+package proc
 
 // MIPS has 128 signals: _NSIG / 8 = 16.
-const sigsetSize = 16
+const SigsetSize = 16

@@ -1,4 +1,4 @@
-package ns
+package proc
 
 import (
 	"unsafe"

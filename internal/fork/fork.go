@@ -1,10 +1,8 @@
-package ns
+package fork
 
 import (
 	"runtime"
 	"unsafe"
-
-	_ "unsafe" // go:linkname
 
 	"golang.org/x/sys/unix"
 )
@@ -105,17 +103,17 @@ func (c *Clone) Fork() (pid int, inCgroup bool, err unix.Errno) {
 			return 0, false, e
 		}
 	}
-	r, e := rawClone(c.flags)
+	r, e := RawClone(c.flags)
 	return int(r), false, e
 }
 
-// rawClone is a fork-like clone(2) with flags, the child signalling SIGCHLD at its
+// RawClone is a fork-like clone(2) with flags, the child signalling SIGCHLD at its
 // exit. Only the flags argument is set: a zero stack means "this one, copied", and
 // the tid and tls arguments are unused.
 //
 //go:nosplit
 //go:norace
-func rawClone(flags uintptr) (uintptr, unix.Errno) {
+func RawClone(flags uintptr) (uintptr, unix.Errno) {
 	if isS390x {
 		r, _, e := unix.RawSyscall6(unix.SYS_CLONE, 0, flags|uintptr(unix.SIGCHLD), 0, 0, 0, 0)
 		return r, e
@@ -135,4 +133,16 @@ func Exit(code int) {
 	for {
 		unix.RawSyscall(unix.SYS_EXIT_GROUP, uintptr(code), 0, 0)
 	}
+}
+
+// Now returns CLOCK_MONOTONIC in nanoseconds, for -v's step timings. The vDSO is
+// runtime code and not safe here; the system call costs well under a microsecond.
+//
+//go:nosplit
+//go:norace
+func Now() int64 {
+	var ts unix.Timespec
+	// SAFETY: ts is on this stack for the duration of the call.
+	unix.RawSyscall(unix.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
+	return int64(ts.Sec)*1e9 + int64(ts.Nsec)
 }

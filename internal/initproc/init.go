@@ -1,30 +1,15 @@
-package ns
+package initproc
 
 import (
 	"unsafe"
 
+	"launch/internal/execve"
+	"launch/internal/fork"
+	"launch/internal/proc"
+	"launch/internal/tty"
+
 	"golang.org/x/sys/unix"
 )
-
-// Signals builds a kernel signal set of sigs, for Block and Reap.
-func Signals(sigs ...unix.Signal) *unix.Sigset_t {
-	set := new(unix.Sigset_t)
-	bits := uint(unsafe.Sizeof(set.Val[0])) * 8
-	for _, s := range sigs {
-		set.Val[uint(s-1)/bits] |= 1 << (uint(s-1) % bits)
-	}
-	return set
-}
-
-// SetSignalMask sets the signal mask to set. Runs in the child.
-//
-//go:nosplit
-//go:norace
-func SetSignalMask(set *unix.Sigset_t) unix.Errno {
-	// SAFETY: set is prepared by the parent.
-	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(set)), 0, sigsetSize, 0, 0)
-	return e
-}
 
 // ForkInit splits the child for --init: the calling process stays PID 1 and becomes a
 // reaper, and a new process (PID 2) returns to run COMMAND. PID 1 of a PID namespace
@@ -33,7 +18,7 @@ func SetSignalMask(set *unix.Sigset_t) unix.Errno {
 //
 // Before the fork, PID 1 blocks block (the signals in wait, plus SIGTTOU), so that
 // none is lost before it waits for them; the new process sets the mask back to
-// unblock before it execs. With a terminal (tty >= 0), COMMAND takes the terminal's
+// unblock before it execs. With a terminal (term >= 0), COMMAND takes the terminal's
 // foreground in a process group of its own first, so that keystrokes signal it and not
 // PID 1, which then forwards only what the launcher sends; when COMMAND stops (Ctrl-Z),
 // PID 1, which the kernel does not let stop, writes a byte to stopped, the launcher's
@@ -48,40 +33,40 @@ func SetSignalMask(set *unix.Sigset_t) unix.Errno {
 //
 //go:nosplit
 //go:norace
-func ForkInit(block, wait, unblock *unix.Sigset_t, tty, stopped int, args *Args) unix.Errno {
+func ForkInit(block, wait, unblock *unix.Sigset_t, term, stopped int, args *Args) unix.Errno {
 	// PID 1 is not dumpable from before the fork, so that no process of the container
 	// can ptrace it even for an instant; COMMAND's exec makes itself dumpable again.
 	if _, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0); e != 0 {
 		return e
 	}
 	// SAFETY: the sets are prepared by the parent.
-	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(block)), 0, sigsetSize, 0, 0); e != 0 {
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(block)), 0, proc.SigsetSize, 0, 0); e != 0 {
 		return e
 	}
-	pid, e := rawClone(0)
+	pid, e := fork.RawClone(0)
 	if e != 0 {
 		return e
 	}
 	if pid == 0 {
-		if tty >= 0 {
-			if e := Foreground(tty); e != 0 {
+		if term >= 0 {
+			if e := tty.Foreground(term); e != 0 {
 				return e
 			}
 		}
 		if stopped >= 0 {
 			unix.RawSyscall(unix.SYS_CLOSE, uintptr(stopped), 0, 0)
 		}
-		return SetSignalMask(unblock)
+		return proc.SetSignalMask(unblock)
 	}
 	// PID 1 keeps nothing the container could use: no descriptor past stdio but the
 	// launcher's stop pipe (not the error pipe, which the launcher reads until
 	// COMMAND's exec closes the last copy), and not the launcher's command line. If
 	// the descriptors cannot be closed, the step fails, and PID 2 dies with PID 1.
-	if e := CloseAll(stopped, -1); e != 0 {
+	if e := execve.CloseAll(stopped, -1); e != 0 {
 		return e
 	}
 	HideArgs(args)
-	reap(int(pid), wait, tty >= 0, stopped)
+	reap(int(pid), wait, term >= 0, stopped)
 	return 0
 }
 
@@ -90,7 +75,7 @@ func ForkInit(block, wait, unblock *unix.Sigset_t, tty, stopped int, args *Args)
 func reap(child int, wait *unix.Sigset_t, tty bool, stopped int) {
 	for {
 		// SAFETY: wait is prepared by the parent; no siginfo or timeout is passed.
-		sig, _, e := unix.RawSyscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(wait)), 0, 0, sigsetSize, 0, 0)
+		sig, _, e := unix.RawSyscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(wait)), 0, 0, proc.SigsetSize, 0, 0)
 		if e != 0 {
 			continue // EINTR
 		}
@@ -116,9 +101,9 @@ func reap(child int, wait *unix.Sigset_t, tty bool, stopped int) {
 			}
 			switch {
 			case ws.Exited():
-				Exit(ws.ExitStatus())
+				fork.Exit(ws.ExitStatus())
 			case ws.Signaled():
-				Exit(128 + int(ws.Signal()))
+				fork.Exit(128 + int(ws.Signal()))
 			case ws.Stopped() && stopped >= 0:
 				b := byte(ws.StopSignal())
 				// SAFETY: b is on this stack.
@@ -155,40 +140,5 @@ func HideArgs(a *Args) {
 		} else {
 			a.Mem[i] = 0
 		}
-	}
-}
-
-// SetDumpable makes the child not dumpable (PR_SET_DUMPABLE 0) until COMMAND's exec,
-// which restores it: meanwhile no process of the container may open the child's
-// /proc/PID/exe (the launcher's binary, CVE-2019-5736), fd or mem. Runs in the child.
-//
-//go:nosplit
-//go:norace
-func SetDumpable() unix.Errno {
-	_, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0)
-	return e
-}
-
-// WaitGo blocks until the launcher writes a byte to the pipe fd, and exits if it
-// closes the pipe instead (it died). The launcher first attaches to the child as its
-// tracer (see launch.supervise). Runs in the child.
-//
-//go:nosplit
-//go:norace
-func WaitGo(fd int) unix.Errno {
-	var b [1]byte
-	for {
-		// SAFETY: b is on this stack.
-		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return e
-		}
-		if n == 0 {
-			Exit(125)
-		}
-		return 0
 	}
 }

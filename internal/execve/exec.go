@@ -1,7 +1,9 @@
-package ns
+package execve
 
 import (
 	"unsafe"
+
+	"launch/internal/raw"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,7 +48,7 @@ func Exec(cands []*byte, argv, envv []*byte, sc *ExecScratch) (e unix.Errno, whi
 			e, which = err, i
 		}
 		if err == unix.ENOENT || err == unix.ENOTDIR {
-			_, _, ae := unix.RawSyscall6(unix.SYS_FACCESSAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(path)), unix.F_OK, 0, 0, 0)
+			_, _, ae := unix.RawSyscall6(unix.SYS_FACCESSAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(path)), unix.F_OK, 0, 0, 0)
 			if ae == 0 {
 				return err, i, true
 			}
@@ -74,7 +76,7 @@ func checkChain(path *byte, sc *ExecScratch) unix.Errno {
 		how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
 		// SAFETY: p is NUL-terminated: prepared by the parent, or in sc.buf; how is on
 		// this stack.
-		fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(atFDCWD), uintptr(unsafe.Pointer(p)),
+		fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(p)),
 			uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
 		switch {
 		case e == unix.ENOSYS:
@@ -120,8 +122,8 @@ func readHead(fd int, sc *ExecScratch) (int, unix.Errno) {
 	if sc.st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return 0, unix.EACCES
 	}
-	p := fdPath(&sc.path, fd)
-	r, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(p)),
+	p := raw.FdPath(&sc.path, fd)
+	r, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(p)),
 		unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0, 0, 0)
 	if e != 0 {
 		return 0, e
@@ -129,34 +131,6 @@ func readHead(fd int, sc *ExecScratch) (int, unix.Errno) {
 	n, _, e := unix.RawSyscall(unix.SYS_READ, r, uintptr(unsafe.Pointer(&sc.buf[0])), BinprmBuf)
 	unix.RawSyscall(unix.SYS_CLOSE, r, 0, 0)
 	return int(n), e
-}
-
-// fdPath writes "/proc/self/fd/<fd>" with a NUL into buf and returns it.
-//
-//go:nosplit
-//go:norace
-func fdPath(buf *[32]byte, fd int) *byte {
-	const prefix = "/proc/self/fd/"
-	n := 0
-	for ; n < len(prefix); n++ {
-		buf[n] = prefix[n]
-	}
-	var digits [12]byte
-	d := 0
-	for v := uint(fd); ; v /= 10 {
-		digits[d] = byte('0' + v%10)
-		d++
-		if v < 10 {
-			break
-		}
-	}
-	for d > 0 {
-		d--
-		buf[n] = digits[d]
-		n++
-	}
-	buf[n] = 0
-	return &buf[0]
 }
 
 // Chdir changes to dir, a path in the container, refusing /proc magic links on the way
@@ -168,7 +142,7 @@ func fdPath(buf *[32]byte, fd int) *byte {
 func Chdir(dir *byte) unix.Errno {
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
 	// SAFETY: dir is prepared by the parent; how is on this stack.
-	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(atFDCWD), uintptr(unsafe.Pointer(dir)),
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(dir)),
 		uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
 	if e == unix.ENOSYS {
 		_, _, e = unix.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(dir)), 0, 0)

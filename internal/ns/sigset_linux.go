@@ -1,8 +1,0 @@
-//go:build linux && !(mips || mipsle || mips64 || mips64le)
-
-package ns
-
-// sigsetSize is the kernel's sizeof(sigset_t) (_NSIG / 8), which rt_sigprocmask and
-// rt_sigtimedwait insist on; unix.Sigset_t is libc's, far larger. The kernel reads
-// only the first sigsetSize bytes, which have the same layout in both.
-const sigsetSize = 8
