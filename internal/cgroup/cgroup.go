@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"launch/internal/errs"
+	"launch/internal/mount"
 )
 
 // Limits are a container's resource limits. Zero means unlimited (or the kernel's
@@ -542,20 +543,12 @@ func killAll(dir string) {
 	}
 }
 
-// Mount describes how a joined hierarchy is mounted inside the container.
-type Mount struct {
-	Dir     string   // below /sys/fs/cgroup; "" for cgroup2 at /sys/fs/cgroup itself
-	FSType  string   // cgroup or cgroup2
-	Options string   // controllers, for cgroup
-	Links   []string // names of symlinks to Dir, one per controller of a shared hierarchy
-}
-
 // Mounts returns the mounts that show the container its own cgroups under
 // /sys/fs/cgroup: on v1 (and hybrid) a tmpfs holding one directory per hierarchy, named
 // by its controllers as hosts do ("cpu,cpuacct", with cpu and cpuacct as symlinks), and
 // on hybrid the v2 tree as "unified"; on pure v2, cgroup2 itself.
-func (c *Cgroups) Mounts() []Mount {
-	var out []Mount
+func (c *Cgroups) Mounts() []mount.Cgroup {
+	var out []mount.Cgroup
 	v1 := false
 	for _, h := range c.joined {
 		if !h.V2() {
@@ -565,11 +558,11 @@ func (c *Cgroups) Mounts() []Mount {
 	for _, h := range c.joined {
 		switch {
 		case h.V2() && !v1:
-			out = append(out, Mount{FSType: "cgroup2"})
+			out = append(out, mount.Cgroup{FSType: "cgroup2"})
 		case h.V2():
-			out = append(out, Mount{Dir: "unified", FSType: "cgroup2"})
+			out = append(out, mount.Cgroup{Dir: "unified", FSType: "cgroup2"})
 		default:
-			m := Mount{Dir: strings.Join(h.Controllers, ","), FSType: "cgroup", Options: strings.Join(h.Controllers, ",")}
+			m := mount.Cgroup{Dir: strings.Join(h.Controllers, ","), FSType: "cgroup", Options: strings.Join(h.Controllers, ",")}
 			if len(h.Controllers) > 1 {
 				m.Links = h.Controllers
 			}

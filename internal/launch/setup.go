@@ -189,13 +189,9 @@ func (s *setup) steps() ([]step, error) {
 	// program that fills it should see ENOSPC before the OOM killer sees it.
 	spec := mount.Spec{ReadOnly: s.cfg.ReadOnly, RootFlags: s.rootFlag, TmpSize: s.cfg.Limits.Memory / 2}
 	spec.Binds = s.cfg.Binds
-	for _, m := range s.cg.Mounts() {
-		spec.Cgroups = append(spec.Cgroups, mount.Cgroup(m))
-	}
+	spec.Cgroups = s.cg.Mounts()
 	if s.view != nil {
-		for _, m := range s.view.Mounts() {
-			spec.View = append(spec.View, mount.View(m))
-		}
+		spec.View = s.view.Mounts()
 	}
 	layout, err := mount.Layout(spec)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"launch/internal/errs"
+	"launch/internal/mount"
 	"launch/internal/rawfile"
 )
 
@@ -117,22 +118,15 @@ func (v *View) generator(i int) func([]byte) []byte {
 	return func(dst []byte) []byte { return v.generate(i, dst) }
 }
 
-// A Mount is what the child mounts for one file of the view.
-type Mount struct {
-	Target string // the path it covers
-	FD     int    // the connection's descriptor, which the child closes once mounted
-	Data   string // the data argument of mount(2)
-}
-
 // Mounts lists the child's mounts. The data names the connection's descriptor; the
 // root is a regular file (rootmode=100444), mounted over the file it covers;
 // allow_other lets a container user other than root read it, and
 // default_permissions makes the kernel check the modes, which it does with fresh
 // attributes at every open (see conn.getattr).
-func (v *View) Mounts() []Mount {
-	out := make([]Mount, len(v.conns))
+func (v *View) Mounts() []mount.View {
+	out := make([]mount.View, len(v.conns))
 	for i, c := range v.conns {
-		out[i] = Mount{Target: Files[i].Target, FD: c.fd,
+		out[i] = mount.View{Target: Files[i].Target, FD: c.fd,
 			Data: "fd=" + strconv.Itoa(c.fd) + ",rootmode=100444,user_id=0,group_id=0,allow_other,default_permissions"}
 	}
 	return out
