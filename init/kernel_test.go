@@ -98,7 +98,7 @@ func TestAttackUevents(t *testing.T) {
 	if got := w.try(rootfs, nil, "uevent", "1"); got != "EPERM" {
 		t.Errorf("socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) = %q, want EPERM", got)
 	}
-	s := w.start("--allow-socket", "uevent", rootfs, "/bin/sh", "-c", "echo ready; exec /probe try uevent 5")
+	s := w.start("--allow-socket", "uevent", rootfs, "/bin/sh", "-c", "echo ready; exec /probe try uevent 5 /devices/virtual/mem/null")
 	if l := s.line(t); l != "ready" {
 		t.Fatalf("the container said %q; stderr %s", l, s.stderr)
 	}

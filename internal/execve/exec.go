@@ -76,16 +76,15 @@ func checkChain(path *byte, sc *ExecScratch) unix.Errno {
 		how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
 		// SAFETY: p is NUL-terminated: prepared by the parent, or in sc.buf; how is on
 		// this stack.
-		fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(p)),
-			uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+		fd, e := raw.Openat2(raw.AtFDCWD, p, &how)
 		switch {
 		case e == unix.ENOSYS:
 			return 0
 		case e != 0:
 			return e
 		}
-		n, e := readHead(int(fd), sc)
-		unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+		n, e := readHead(fd, sc)
+		raw.Close(fd)
 		if e != 0 || n < 2 || sc.buf[0] != '#' || sc.buf[1] != '!' {
 			return 0 // not a script, or not for launch to read: execve decides
 		}
@@ -142,8 +141,7 @@ func readHead(fd int, sc *ExecScratch) (int, unix.Errno) {
 func Chdir(dir *byte) unix.Errno {
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
 	// SAFETY: dir is prepared by the parent; how is on this stack.
-	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(dir)),
-		uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+	fd, e := raw.Openat2(raw.AtFDCWD, dir, &how)
 	if e == unix.ENOSYS {
 		_, _, e = unix.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(dir)), 0, 0)
 		return e
@@ -151,7 +149,7 @@ func Chdir(dir *byte) unix.Errno {
 	if e != 0 {
 		return e
 	}
-	_, _, e = unix.RawSyscall(unix.SYS_FCHDIR, fd, 0, 0)
-	unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	_, _, e = unix.RawSyscall(unix.SYS_FCHDIR, uintptr(fd), 0, 0)
+	raw.Close(fd)
 	return e
 }

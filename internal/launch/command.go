@@ -124,7 +124,7 @@ func (c *command) precheck(rootfs string, cfg *Config) error {
 				return nil
 			}
 		}
-		fd, err := unix.Openat2(dir, strings.TrimPrefix(p, "/"), &unix.OpenHow{
+		fd, err := openat2Retry(dir, strings.TrimPrefix(p, "/"), &unix.OpenHow{
 			Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
 		if errors.Is(err, unix.ENOSYS) {
 			return nil // no openat2: leave it to exec
@@ -173,4 +173,15 @@ func (c *command) execError(r report) error {
 			Hint: "COMMAND, or an interpreter on its #! line, is reached through a /proc magic link (such as /proc/self/exe) or a symlink loop: launch runs only files of the container"}
 	}
 	return &Error{Code: ExitCannotExec, Err: &StepError{What: "exec", Path: p, Err: errno}}
+}
+
+// openat2Retry is unix.Openat2, tried again on the EAGAIN that a scoped resolution
+// gets when something on the system was renamed meanwhile (see raw.Openat2).
+func openat2Retry(dirfd int, path string, how *unix.OpenHow) (int, error) {
+	for try := 0; ; try++ {
+		fd, err := unix.Openat2(dirfd, path, how)
+		if err != unix.EAGAIN || try == 255 {
+			return fd, err
+		}
+	}
 }

@@ -63,16 +63,18 @@ func sameFile(a, b *os.File) bool {
 	return unix.Fstat(int(a.Fd()), &sa) == nil && unix.Fstat(int(b.Fd()), &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
-// closeChildEnds closes the write ends, which only the child keeps.
+// closeChildEnds closes the write ends, which only the child keeps. Closing twice is
+// harmless.
 func (r *relay) closeChildEnds() {
 	for i, fd := range r.child {
 		if fd >= 0 && (i != 2 || fd != r.child[1]) {
 			unix.Close(fd)
 		}
 	}
+	r.child = [3]int{-1, -1, -1}
 }
 
-// close closes everything of r.
+// close closes everything of r. Closing twice is harmless.
 func (r *relay) close() {
 	r.closeChildEnds()
 	for _, fd := range append(append([]int{}, r.src...), r.wake[:]...) {
@@ -80,7 +82,7 @@ func (r *relay) close() {
 			unix.Close(fd)
 		}
 	}
-	r.src = nil
+	r.src, r.wake = nil, [2]int{-1, -1}
 }
 
 // start copies until stop: one goroutine for all streams, blocked in poll(2) between

@@ -3,8 +3,12 @@ package launch
 import (
 	"errors"
 	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 
+	"launch/internal/cgroup"
 	"launch/internal/tty"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +31,45 @@ type supervisor struct {
 	pid    int
 	traced bool
 	tty    *tty.Terminal // nil without a terminal on stdin
+}
+
+// supervise serves the container while COMMAND runs: the /proc view, the relay of its
+// output, signals, the terminal's job control; and removes meanwhile the cgroups
+// that killed launchers left. It returns COMMAND's wait status.
+func (l *launch) supervise(s *setup, c *child) (unix.WaitStatus, error) {
+	defer c.close()
+	// The garbage collector is off until here (main): a collection during the start
+	// would cost time, and write to pages the child shared copy-on-write. From now on
+	// the launcher lives as long as its container, serving the /proc view and
+	// forwarding signals for it, for as long as the container likes: collect, so that
+	// nothing the container makes it do can grow it for ever (DESIGN.md, lesson 14).
+	// The view allocates nothing per request in the steady state; this bounds the rest.
+	debug.SetGCPercent(100)
+	if s.view != nil {
+		s.view.Start()
+	}
+	if s.relay != nil {
+		s.relay.start()
+	}
+	if gc, err := cgroup.GC(l.host.cgroups); err != nil {
+		warn(l.stdio.Err, "removing cgroups of earlier launches: "+err.Error())
+	} else if l.cfg.Verbose {
+		if len(gc.Removed) > 0 {
+			note(l.stdio.Err, "removed "+strconv.Itoa(len(gc.Removed))+" cgroups left by killed launches")
+		}
+		for _, left := range gc.Left {
+			if left.Why != cgroup.InUse {
+				note(l.stdio.Err, "left "+left.Dir+": "+left.Why)
+			}
+		}
+	}
+	ws, err := c.sv.wait(l.sigs, c.stoppedR)
+	if s.relay != nil {
+		s.relay.stop()
+	}
+	collect()
+	l.t.mark("run", strings.Join(l.cfg.Command, " "))
+	return ws, err
 }
 
 // ptraceSeize attaches to pid as its tracer with PTRACE_O_EXITKILL.

@@ -110,9 +110,7 @@ func openat2(root int, rel *byte, resolve uint64, wantDir bool) (int, unix.Errno
 		how.Flags |= unix.O_DIRECTORY
 	}
 	// SAFETY: rel is prepared by the parent; how is on this stack.
-	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(root), uintptr(unsafe.Pointer(rel)),
-		uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
-	return int(fd), e
+	return raw.Openat2(root, rel, &how)
 }
 
 // walk opens comps one at a time from root with O_NOFOLLOW, refusing every symlink:

@@ -21,7 +21,9 @@ import (
 //	try packetring MIB       an AF_PACKET socket with an RX ring of MIB MiB
 //	try audit TEXT           send TEXT to the audit subsystem (AUDIT_USER_AVC), which
 //	                         writes it to the host's kernel log
-//	try uevent SECONDS       listen for the kernel's device events; print the first
+//	try uevent SECONDS [DEVPATH]
+//	                         listen for the kernel's device events; print the first (of
+//	                         DEVPATH, if given)
 //	try compatsocket FAMILY  socketcall(SYS_SOCKET, FAMILY, SOCK_STREAM) through the
 //	                         32-bit ABI (int 0x80 on amd64), and socket(2) likewise
 func init() {
@@ -79,11 +81,16 @@ func tryUevent(a []string) string {
 	tv := unix.NsecToTimeval(int64(secs * float64(time.Second)))
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	buf := make([]byte, 4096)
-	n, _, err := unix.Recvfrom(fd, buf, 0)
-	if err != nil {
-		return "none " + report.ErrName(err)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return "none " + report.ErrName(err)
+		}
+		ev := strings.ReplaceAll(string(buf[:n]), "\x00", " ")
+		if devpath := arg(a, 1); devpath == "" || strings.Contains(ev, "@"+devpath+" ") {
+			return "event " + ev
+		}
 	}
-	return "event " + strings.ReplaceAll(string(buf[:n]), "\x00", " ")
 }
 
 // socketcall's operation number for socket(2) (linux/net.h); x/sys has no SYS_SOCKET

@@ -4,7 +4,11 @@
 // package fork).
 package raw
 
-import "golang.org/x/sys/unix"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
 
 // AtFDCWD is AT_FDCWD as a variable: the constant is negative and cannot be converted
 // to uintptr directly.
@@ -52,3 +56,25 @@ func ProcPath(buf *[32]byte, prefix string, n int) *byte {
 //go:nosplit
 //go:norace
 func Close(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
+
+// Openat2 opens path below dirfd with openat2(2) (Linux 5.6; ENOSYS before). A
+// resolution scoped to a root (RESOLVE_IN_ROOT, RESOLVE_BENEATH) fails with EAGAIN when
+// anything on the system was renamed while it went through "..": it is tried again,
+// a bounded number of times, as openat2(2) asks of its callers.
+//
+//go:nosplit
+//go:norace
+func Openat2(dirfd int, path *byte, how *unix.OpenHow) (int, unix.Errno) {
+	var e unix.Errno
+	for try := 0; try < 256; try++ {
+		var fd uintptr
+		// SAFETY: path is NUL-terminated and how points to an OpenHow, both kept
+		// alive by the caller for the call.
+		fd, _, e = unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(dirfd), uintptr(unsafe.Pointer(path)),
+			uintptr(unsafe.Pointer(how)), unsafe.Sizeof(*how), 0, 0)
+		if e != unix.EAGAIN {
+			return int(fd), e
+		}
+	}
+	return -1, e
+}

@@ -1,0 +1,229 @@
+package launch
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/fork"
+	"launch/internal/mount"
+)
+
+// A child is the container's first process once COMMAND runs, and what the launcher
+// keeps for it until it ends.
+type child struct {
+	pid      int
+	sv       *supervisor
+	lifeW    int // the write end of the "launcher alive" pipe: open until the end
+	stoppedR int // --init with a terminal: PID 1's stop pipe, else -1
+}
+
+// close closes what the launcher kept for the child.
+func (c *child) close() {
+	for _, fd := range []int{c.lifeW, c.stoppedR} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// start makes the child's pipes and steps, forks it, and waits until it has exec'd
+// COMMAND. It returns the child; or, when the launch ends before COMMAND runs, nil
+// and the wait status to end with (a signal that came meanwhile, or the child's own
+// end) or the error that says why.
+func (l *launch) start(s *setup) (*child, int, error) {
+	cfg := l.cfg
+	var pipe, life [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		return nil, 0, os.NewSyscallError("pipe2", err)
+	}
+	defer unix.Close(pipe[0])
+	if err := unix.Pipe2(life[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(pipe[1])
+		return nil, 0, os.NewSyscallError("pipe2", err)
+	}
+	// The write end of life stays open in the launcher until the container is gone:
+	// the child watches it to notice a launcher that died before the child could
+	// arm its parent-death signal, and reads from it the go-ahead to exec.
+	c := &child{lifeW: life[1], stoppedR: -1}
+	s.lifeR, s.lifeW, s.errW = life[0], life[1], pipe[1]
+	s.stoppedW = -1
+	closeChildEnds := func() {
+		for _, fd := range []int{pipe[1], life[0], s.stoppedW} {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	}
+	fail := func(status int, err error) (*child, int, error) {
+		c.close()
+		if s.relay != nil {
+			s.relay.close()
+		}
+		return nil, status, err
+	}
+	if s.cfg.Init && s.tty {
+		var stop [2]int
+		if err := unix.Pipe2(stop[:], unix.O_CLOEXEC); err != nil {
+			closeChildEnds()
+			return fail(0, os.NewSyscallError("pipe2", err))
+		}
+		c.stoppedR, s.stoppedW = stop[0], stop[1]
+	}
+	s.traced = !s.cfg.Init
+	var err error
+	if s.relay, err = newRelay(l.stdio); err != nil {
+		closeChildEnds()
+		return fail(0, err)
+	}
+	steps, err := s.steps()
+	if err != nil {
+		closeChildEnds()
+		return fail(0, err)
+	}
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID)
+	if !cfg.HostNet {
+		flags |= unix.CLONE_NEWNET
+	}
+	v2dir, _ := s.cg.V2()
+	p := &plan{steps: steps, clone: fork.NewClone(flags, v2dir), errW: pipe[1], mnt: mount.NewState()}
+	if cfg.Verbose {
+		mem, err := unix.Mmap(-1, 0, slots*8, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
+		if err == nil {
+			defer unix.Munmap(mem)
+			// SAFETY: mem is a page of shared memory, aligned and slots*8 bytes long.
+			p.times = (*[slots]int64)(unsafe.Pointer(&mem[0]))
+		}
+	}
+
+	// The last moment to stop without a child: a signal that comes later is
+	// caught on the same channel and dealt with once the child has exec'd.
+	if sig := l.sigs.stop(); sig != 0 {
+		closeChildEnds()
+		return fail(int(sig), nil)
+	}
+
+	// The child's parent-death signal and its tracer are this thread (see
+	// supervisor): it stays locked to this goroutine until the launcher exits.
+	runtime.LockOSThread()
+	l.t.mark("prepare", strconv.Itoa(len(steps))+" setup steps")
+	pid, errno := p.start()
+	closeChildEnds()
+	if s.relay != nil {
+		s.relay.closeChildEnds()
+	}
+	s.cg.Close()
+	runtime.KeepAlive(p)
+	if errno != 0 {
+		e := &Error{Code: ExitFailure, Err: &StepError{What: "clone", Path: "new namespaces", Err: errno}}
+		if errno == unix.EPERM {
+			e.Hint = "creating namespaces needs root (CAP_SYS_ADMIN)"
+		}
+		return fail(0, e)
+	}
+	c.pid = pid
+	c.sv = &supervisor{pid: pid, traced: s.traced, tty: s.term}
+	if s.traced {
+		if err := ptraceSeize(pid); err != nil {
+			c.sv.traced = false
+			if cfg.Verbose {
+				note(l.stdio.Err, err.Error()+": if the launcher is killed, a PID 1 that cleared its parent-death signal outlives it")
+			}
+		}
+		unix.Write(life[1], []byte{1})
+	}
+
+	// Until the child execs, it shares the launcher's memory copy-on-write: every page
+	// the launcher writes meanwhile gets copied, with a TLB shootdown on the other
+	// CPUs, which is slow in a VM. So the launcher only waits here.
+	var rep report
+	n, exited := c.sv.untilExec(pipe[0], (*[sizeofReport]byte)(unsafe.Pointer(&rep))[:])
+	end := monotonic()
+	l.t.childSteps(p.times, steps, end)
+	if n > 0 {
+		if exited == nil {
+			reap(pid)
+		}
+		return fail(0, stepFailure(s, steps, rep, n))
+	}
+	if exited != nil {
+		return fail(int(*exited), nil)
+	}
+	// A signal to stop that came while the child set up still ends the launch:
+	// COMMAND has only just been exec'd, and may not handle it yet (as PID 1, it
+	// would ignore it). The container dies with its PID 1.
+	if sig := l.sigs.stop(); sig != 0 {
+		unix.Kill(pid, unix.SIGKILL)
+		reap(pid)
+		return fail(int(sig), nil)
+	}
+	return c, 0, nil
+}
+
+// reap waits for the child pid to exit.
+func reap(pid int) {
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
+}
+
+// readFull reads from fd until b is full or the write end is closed (by exec).
+func readFull(fd int, b []byte) int {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Read(fd, b[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || m <= 0 {
+			break
+		}
+		n += m
+	}
+	return n
+}
+
+// stepFailure turns the child's report into an error.
+func stepFailure(s *setup, steps []step, rep report, n int) error {
+	if n != sizeofReport || rep.Step < 0 || int(rep.Step) >= len(steps) {
+		return fail(ExitFailure, "the container's setup failed without a readable report ("+strconv.Itoa(n)+" bytes)")
+	}
+	st := steps[rep.Step]
+	errno := unix.Errno(rep.Errno)
+	if st.op == opExec {
+		return st.cmd.execError(rep)
+	}
+	path := st.path
+	e := &Error{Code: ExitFailure}
+	switch st.op {
+	case opMount, opNode:
+		path = filepath.Join(s.rootfs, st.path)
+		switch errno {
+		case unix.ELOOP:
+			e.Hint = "ROOTFS has a symlink on the way to " + st.path + ": launch does not follow symlinks at /proc, /dev, /sys and /tmp, nor any that leads out of ROOTFS"
+		case unix.ENOTDIR:
+			e.Hint = "ROOTFS has something other than a directory on the way to " + st.path
+		case unix.EROFS:
+			e.Hint = "ROOTFS is read-only and lacks this mount point: create it in the image"
+		case unix.EXDEV:
+			e.Hint = st.path + " is the container's root itself (a symlink in ROOTFS leads there): bind somewhere else"
+		case unix.ESTALE:
+			e.Hint = "what launch mounted was not where it found it again: is another process changing ROOTFS, or the --bind source, meanwhile?"
+		}
+	case opChdir:
+		e.Hint = "--workdir must exist in the container"
+		if errno == unix.ELOOP {
+			e.Hint = "--workdir is reached through a symlink loop or a /proc magic link, which launch refuses"
+		}
+	}
+	e.Err = &StepError{What: st.what, Path: path, Err: errno}
+	return e
+}
