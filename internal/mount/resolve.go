@@ -32,6 +32,7 @@ type State struct {
 	nseen   int
 	path    [2][32]byte
 	buf     [160]byte
+	how     unix.OpenHow
 	st      unix.Stat_t // a target's, before a legacy bind onto itself
 	st2     unix.Stat_t // sameFile's
 	sfs     unix.Statfs_t
@@ -60,14 +61,14 @@ func open(s *State, t *Target) (int, unix.Errno) {
 	if base < 0 {
 		return -1, unix.EBADF
 	}
-	fd, e := openat2(base, t.rel, t.resolve, false)
+	fd, e := openat2(s, base, t.rel, t.resolve, false)
 	if e == unix.ENOSYS {
 		fd, e = walk(base, t.comps, false)
 	}
 	if e != unix.ENOENT || t.create == MustExist {
 		return fd, e
 	}
-	pfd, e := openat2(base, t.parent, t.resolve, true)
+	pfd, e := openat2(s, base, t.parent, t.resolve, true)
 	if e == unix.ENOSYS {
 		var pcomps []*byte
 		if len(t.comps) > 1 {
@@ -92,7 +93,7 @@ func open(s *State, t *Target) (int, unix.Errno) {
 	if e != 0 && e != unix.EEXIST {
 		return -1, e
 	}
-	fd, e = openat2(base, t.rel, t.resolve, false)
+	fd, e = openat2(s, base, t.rel, t.resolve, false)
 	if e == unix.ENOSYS {
 		fd, e = walk(base, t.comps, false)
 	}
@@ -100,17 +101,18 @@ func open(s *State, t *Target) (int, unix.Errno) {
 }
 
 // openat2 opens rel below root with openat2(2) and resolve. wantDir asks for a
-// directory. ENOSYS means a kernel before 5.6.
+// directory. ENOSYS means a kernel before 5.6. The open_how is in s: the chain of
+// calls under Mount.Do is close to the nosplit stack budget on 64-bit ARM.
 //
 //go:nosplit
 //go:norace
-func openat2(root int, rel *byte, resolve uint64, wantDir bool) (int, unix.Errno) {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolve}
+func openat2(s *State, root int, rel *byte, resolve uint64, wantDir bool) (int, unix.Errno) {
+	s.how = unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolve}
 	if wantDir {
-		how.Flags |= unix.O_DIRECTORY
+		s.how.Flags |= unix.O_DIRECTORY
 	}
-	// SAFETY: rel is prepared by the parent; how is on this stack.
-	return raw.Openat2(root, rel, &how)
+	// SAFETY: rel is prepared by the parent; s.how is the child's own memory.
+	return raw.Openat2(root, rel, &s.how)
 }
 
 // walk opens comps one at a time from root with O_NOFOLLOW, refusing every symlink:
