@@ -97,7 +97,7 @@ var options = []option{
 		return nil
 	}},
 	{[]string{"read-only"}, "", "mount the container's root read-only", func(c *Config, _ string) error { c.ReadOnly = true; return nil }},
-	{[]string{"bind"}, "SRC:DST[:ro]", "bind-mount host path SRC on DST in the container (repeatable)", func(c *Config, v string) error {
+	{[]string{"bind"}, "SRC:DST[:OPTS]", "bind-mount host path SRC on DST in the container (repeatable); OPTS: ro, dev (SRC is a device node to use as one), joined by commas; SRC may hold no symlink", func(c *Config, v string) error {
 		b, err := parseBind(v)
 		c.Binds = append(c.Binds, b)
 		return err
@@ -379,18 +379,27 @@ func parseLimit(v string, lo, hi int64) (int64, error) {
 func parseBind(v string) (Bind, error) {
 	parts := strings.Split(v, ":")
 	b := Bind{}
-	switch {
-	case len(parts) == 3 && parts[2] == "ro":
-		b.ReadOnly = true
-	case len(parts) == 3 && parts[2] == "rw":
-	case len(parts) != 2:
-		return b, errors.New("want SRC:DST or SRC:DST:ro")
+	if len(parts) == 3 {
+		for _, o := range strings.Split(parts[2], ",") {
+			switch o {
+			case "ro":
+				b.ReadOnly = true
+			case "rw":
+				b.ReadOnly = false
+			case "dev":
+				b.Device = true
+			default:
+				return b, errors.New("want SRC:DST or SRC:DST:OPTS, OPTS from ro, rw, dev joined by commas")
+			}
+		}
+	} else if len(parts) != 2 {
+		return b, errors.New("want SRC:DST or SRC:DST:OPTS, OPTS from ro, rw, dev joined by commas")
 	}
 	b.Src, b.Dst = parts[0], parts[1]
 	if !path.IsAbs(b.Src) || !path.IsAbs(b.Dst) {
 		return b, errors.New("SRC and DST must be absolute paths")
 	}
-	b.Dst = path.Clean(b.Dst)
+	b.Src, b.Dst = path.Clean(b.Src), path.Clean(b.Dst)
 	if b.Dst == "/" {
 		return b, errors.New("DST cannot be the container's root")
 	}

@@ -22,9 +22,9 @@ func TestParseArgs(t *testing.T) {
 			c.Hostname, c.HostNet, c.Rootfs, c.Command = "h", true, "/r", []string{"cmd"}
 		}},
 		{"double dash", []string{"--", "-r", "cmd"}, func(c *Config) { c.Rootfs, c.Command = "-r", []string{"cmd"} }},
-		{"repeatable", []string{"-e", "A=1", "--env", "B=2", "--bind", "/a:/b", "--bind", "/c:/d:ro", "/r", "cmd"}, func(c *Config) {
+		{"repeatable", []string{"-e", "A=1", "--env", "B=2", "--bind", "/a:/b", "--bind", "/c:/d:ro", "--bind", "/e/:/f/:dev,ro", "/r", "cmd"}, func(c *Config) {
 			c.Env = []string{"A=1", "B=2"}
-			c.Binds = []Bind{{Src: "/a", Dst: "/b"}, {Src: "/c", Dst: "/d", ReadOnly: true}}
+			c.Binds = []Bind{{Src: "/a", Dst: "/b"}, {Src: "/c", Dst: "/d", ReadOnly: true}, {Src: "/e", Dst: "/f", ReadOnly: true, Device: true}}
 			c.Rootfs, c.Command = "/r", []string{"cmd"}
 		}},
 		{"limits", []string{"-m", "1G", "--cpu-shares", "512", "--cpus", "1.5", "--pids", "max", "--io-weight", "0", "/r", "cmd"}, func(c *Config) {
@@ -126,6 +126,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--bind", "a:/b", "/r", "cmd"}, "absolute"},
 		{[]string{"--bind", "/a:/", "/r", "cmd"}, "root"},
 		{[]string{"--bind", "/a:/b:rx", "/r", "cmd"}, "SRC:DST"},
+		{[]string{"--bind", "/a:/b:ro,", "/r", "cmd"}, "OPTS"},
+		{[]string{"--bind", "/a:/b:ro:dev", "/r", "cmd"}, "SRC:DST"},
 		{[]string{"--cap-add", "FROB", "/r", "cmd"}, "unknown capability"},
 		{[]string{"--cgroup-parent", "app.service", "/r", "cmd"}, "want an absolute path"},
 		{[]string{"--cgroup-parent", "/a/../b", "/r", "cmd"}, "without . or .."},

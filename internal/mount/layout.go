@@ -1,8 +1,11 @@
 package mount
 
 import (
+	"errors"
 	"os"
+	"path"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -34,6 +37,7 @@ type Cgroup struct {
 type Bind struct {
 	Src, Dst string
 	ReadOnly bool
+	Device   bool // SRC is a device node to bind as one (not nodev)
 }
 
 // Spec says what the container's file system holds besides ROOTFS.
@@ -195,26 +199,35 @@ func cgroupSteps(b *builder, cgs []Cgroup) {
 	b.flags("make read-only", SlotCgroup, unix.MS_RDONLY|cgroupFlags)
 }
 
-// bindSteps binds a host path. DST resolves from the root, following the image's
-// symlinks as if the root were /; a DST that resolves to the root itself is refused. A
-// directory bind is nodev (it is a place where a node could be made); a file bind
-// keeps the source's own flags, so that a bound device node works.
+// bindSteps binds a host path. SRC is the caller's, but a container that can write
+// a directory on its way (a share bound into it) could have replaced any component
+// with a symlink to a host path, or put a device node where a file was: SRC may hold no
+// symlink at all (the child walks it again the same way and checks it found the file
+// the parent did), and a bind is nodev unless the caller said the source is a device
+// node (Bind.Device) and it is one. DST resolves from the root, following the image's
+// symlinks as if the root were /; a DST that resolves to the root itself is refused.
 func bindSteps(b *builder, bind Bind) {
-	fi, err := os.Lstat(bind.Src)
-	if err == nil && fi.Mode()&os.ModeSymlink != 0 {
-		// The caller's path is trusted, but a symlink at its end may have been put
-		// there by a container that can write the directory: bind what it points to
-		// by naming it.
-		err = &os.PathError{Op: "lstat", Path: bind.Src, Err: errSymlink}
-	}
+	st, err := statNoSymlinks(bind.Src)
 	if err != nil {
 		b.fail(errs.Wrap("--bind "+bind.Src, err))
 		return
 	}
 	create := uint32(CreateFile)
-	var flags uintptr
-	if fi.IsDir() {
-		create, flags = CreateDir, unix.MS_NODEV
+	flags := uintptr(unix.MS_NODEV)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		create = CreateDir
+	case unix.S_IFCHR, unix.S_IFBLK:
+		if !bind.Device {
+			b.fail(errs.Wrap("--bind "+bind.Src, errDevice))
+			return
+		}
+		flags = 0
+	default:
+		if bind.Device {
+			b.fail(errs.Wrap("--bind "+bind.Src, errNotDevice))
+			return
+		}
 	}
 	keep, err := Flags(bind.Src)
 	if err != nil {
@@ -237,8 +250,35 @@ func bindSteps(b *builder, bind Bind) {
 	b.bind("bind "+bind.Src, bind.Src, bind.Dst, create, flags|unix.MS_NOSUID, false)
 }
 
-// errSymlink is why a --bind source that is a symlink is refused.
-var errSymlink = errorString("is a symlink: give the path it points to")
+// statNoSymlinks returns what the absolute, clean path p names, refusing p if any of
+// its components is a symlink. The child walks p again without following symlinks
+// (see Mount.openSource); this check is for a message that names the symlink.
+func statNoSymlinks(p string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if !path.IsAbs(p) || path.Clean(p) != p {
+		return st, &os.PathError{Op: "bind", Path: p, Err: errors.New("not a clean absolute path")}
+	}
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		prefix := p[:i]
+		if err := unix.Lstat(prefix, &st); err != nil {
+			return st, &os.PathError{Op: "lstat", Path: prefix, Err: err}
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return st, &os.PathError{Op: "lstat", Path: prefix, Err: errSymlink}
+		}
+	}
+	return st, nil
+}
+
+// Why a --bind source is refused.
+var (
+	errSymlink   = errorString("is a symlink: give the path it points to")
+	errDevice    = errorString("is a device node: add the dev option (SRC:DST:dev) to bind it as one")
+	errNotDevice = errorString("the dev option wants a device node")
+)
 
 type errorString string
 
@@ -306,9 +346,9 @@ func (b *builder) bind(what, src, dst string, create uint32, flags uintptr, mask
 		b.fail(err)
 		return
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(src, &st); err != nil {
-		b.fail(errs.Wrap("--bind "+src, &os.PathError{Op: "stat", Path: src, Err: err}))
+	st, err := statNoSymlinks(src)
+	if err != nil {
+		b.fail(errs.Wrap("--bind "+src, err))
 		return
 	}
 	srcp, err := CString(src)
@@ -316,8 +356,20 @@ func (b *builder) bind(what, src, dst string, create uint32, flags uintptr, mask
 		b.fail(err)
 		return
 	}
-	m := &Mount{Target: t, kind: kindBind, bindSrc: srcp, srcDev: uint64(st.Dev), srcIno: st.Ino, flags: flags,
-		attr: attrs(flags), keep: -1, optional: mask, notRoot: !mask, closeFD: -1}
+	// The components for the child's walk without openat2: the first one absolute.
+	var comps []*byte
+	if src == "/" {
+		comps = []*byte{cstr("/")}
+	} else {
+		for i, c := range strings.Split(src[1:], "/") {
+			if i == 0 {
+				c = "/" + c
+			}
+			comps = append(comps, cstr(c))
+		}
+	}
+	m := &Mount{Target: t, kind: kindBind, bindSrc: srcp, srcComps: comps, srcDev: uint64(st.Dev), srcIno: st.Ino,
+		flags: flags, attr: attrs(flags), keep: -1, optional: mask, notRoot: !mask, closeFD: -1}
 	b.steps = append(b.steps, Step{What: what, Mount: m})
 }
 

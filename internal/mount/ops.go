@@ -34,7 +34,8 @@ type Mount struct {
 	source   *byte    // mount(2) source, for kernels without the new mount API
 	opts     []option // the file system's options, for fsconfig(2)
 	data     *byte    // the same joined with commas, for mount(2)
-	bindSrc  *byte    // kindBind: the host path
+	bindSrc  *byte    // kindBind: the host path, absolute, walked without following symlinks
+	srcComps []*byte  // its components, the first one absolute, for kernels without openat2
 	srcDev   uint64   // kindBind: what the parent found there, checked in the child
 	srcIno   uint64
 	flags    uintptr // per-mount MS_* flags the mount ends with
@@ -155,17 +156,31 @@ func (m *Mount) Do(s *State) unix.Errno {
 			return unix.EXDEV
 		}
 	}
+	// A bind's source, opened here rather than below: the chain of calls under Do
+	// is close to the nosplit stack budget.
+	src := -1
+	if m.kind == kindBind {
+		if src, e = m.openSource(s); e != 0 {
+			raw.Close(t)
+			return e
+		}
+	}
 	var mfd int
 	if !s.legacy {
-		mfd, e = m.attach(s, t)
+		mfd, e = m.attach(s, t, src)
 		if e == unix.ENOSYS {
 			e = s.goLegacy()
 		}
 	}
 	if s.legacy && e == 0 {
-		mfd, e = m.legacyMount(s, t)
+		if e = m.legacyMount(s, t, src); e == 0 {
+			mfd, e = m.legacyFind(s)
+		}
 	}
 	raw.Close(t)
+	if src >= 0 {
+		raw.Close(src)
+	}
 	if m.closeFD >= 0 {
 		raw.Close(m.closeFD)
 	}
@@ -186,7 +201,7 @@ func (m *Mount) Do(s *State) unix.Errno {
 //
 //go:nosplit
 //go:norace
-func (m *Mount) attach(s *State, t int) (int, unix.Errno) {
+func (m *Mount) attach(s *State, t, src int) (int, unix.Errno) {
 	var mfd int
 	var e unix.Errno
 	switch m.kind {
@@ -195,12 +210,7 @@ func (m *Mount) attach(s *State, t int) (int, unix.Errno) {
 	case kindBind:
 		// The source is resolved again in the child's own mount namespace, which
 		// open_tree(2) needs; it must still be what the parent checked.
-		mfd, e = openTree(raw.AtFDCWD, m.bindSrc, unix.AT_SYMLINK_NOFOLLOW)
-		if e == 0 {
-			if e = sameFile(s, mfd, m.srcDev, m.srcIno); e != 0 {
-				raw.Close(mfd)
-			}
-		}
+		mfd, e = openTree(src, empty, unix.AT_EMPTY_PATH)
 	case kindSelf:
 		mfd, e = openTree(t, empty, unix.AT_EMPTY_PATH)
 	}
@@ -228,6 +238,27 @@ func (m *Mount) attach(s *State, t int) (int, unix.Errno) {
 		}
 	}
 	return mfd, 0
+}
+
+// openSource opens the bind source for the child, refusing a symlink anywhere on its way
+// (which a container that can write a directory there could have planted), and checks
+// that it is the file the parent found.
+//
+//go:nosplit
+//go:norace
+func (m *Mount) openSource(s *State) (int, unix.Errno) {
+	fd, e := openat2(s, raw.AtFDCWD, m.bindSrc, unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS, false)
+	if e == unix.ENOSYS {
+		fd, e = walk(raw.AtFDCWD, m.srcComps, false)
+	}
+	if e != 0 {
+		return -1, e
+	}
+	if e = sameFile(s, fd, m.srcDev, m.srcIno); e != 0 {
+		raw.Close(fd)
+		return -1, e
+	}
+	return fd, 0
 }
 
 // mismatch explains move_mount(2)'s EINVAL as mount(2) would: ENOTDIR for a directory
@@ -355,16 +386,11 @@ func (s *State) goLegacy() unix.Errno {
 // legacyMount makes the mount with mount(2), for kernels before 5.2. mount(2) cannot
 // make a mount without attaching it, and a bind (or a read-only mount of a shared
 // superblock) takes its flags only from a second call, so the new mount is found again
-// by its path; the child then checks that what it found is the mount it just made: a
-// mount it has not seen before (its mount ID), of the right file system or source, and
-// fails with ESTALE otherwise. A new file system of its own gets its flags at once, and
-// is found again only if a slot keeps it: never a FUSE file of the /proc view, whose
-// server answers nothing before COMMAND runs. It returns an O_PATH descriptor of the
-// new mount's root, or -1.
+// by its path (legacyFind).
 //
 //go:nosplit
 //go:norace
-func (m *Mount) legacyMount(s *State, t int) (int, unix.Errno) {
+func (m *Mount) legacyMount(s *State, t, src int) unix.Errno {
 	tp := raw.FdPath(&s.path[0], t)
 	var e unix.Errno
 	// SAFETY: every pointer is a NUL-terminated string prepared by the parent or in s.
@@ -377,24 +403,32 @@ func (m *Mount) legacyMount(s *State, t int) (int, unix.Errno) {
 		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.source)), uintptr(unsafe.Pointer(tp)),
 			uintptr(unsafe.Pointer(m.fstype)), flags, uintptr(unsafe.Pointer(m.data)), 0)
 	case kindBind:
-		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.bindSrc)), uintptr(unsafe.Pointer(tp)),
-			0, unix.MS_BIND, 0, 0)
+		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(raw.FdPath(&s.path[1], src))),
+			uintptr(unsafe.Pointer(tp)), 0, unix.MS_BIND, 0, 0)
 	case kindSelf:
+		// What the target is before the bind covers it, for check.
+		if _, _, e = unix.RawSyscall(unix.SYS_FSTAT, uintptr(t), uintptr(unsafe.Pointer(&s.st)), 0); e != 0 {
+			return e
+		}
 		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(tp)), uintptr(unsafe.Pointer(tp)),
 			0, unix.MS_BIND, 0, 0)
 	}
-	if e != 0 {
-		return -1, e
-	}
+	return e
+}
+
+// legacyFind finds the mount legacyMount made again, when it needs its flags or a
+// slot keeps it, and checks that it is the mount just made: a mount not seen before
+// (its mount ID), of the right file system or source; ESTALE otherwise. A new file
+// system of its own got its flags at once, and is found again only if a slot keeps
+// it: never a FUSE file of the /proc view, whose server answers nothing before
+// COMMAND runs. It returns an O_PATH descriptor of the new mount's root, or -1.
+//
+//go:nosplit
+//go:norace
+func (m *Mount) legacyFind(s *State) (int, unix.Errno) {
 	again := m.kind != kindNew || (m.shared && m.flags&unix.MS_RDONLY != 0)
 	if !again && m.keep < 0 {
 		return -1, 0
-	}
-	if m.kind == kindSelf {
-		// SAFETY: s is the child's own memory.
-		if _, _, e = unix.RawSyscall(unix.SYS_FSTAT, uintptr(t), uintptr(unsafe.Pointer(&s.st)), 0); e != 0 {
-			return -1, e
-		}
 	}
 	r, e := open(s, &m.Target)
 	if e != 0 {
@@ -410,7 +444,7 @@ func (m *Mount) legacyMount(s *State, t int) (int, unix.Errno) {
 	return r, 0
 }
 
-// check reports ESTALE unless r is the mount just made (see legacyMount); s.st holds
+// check reports ESTALE unless r is the mount just made (see legacyFind); s.st holds
 // the target's own stat before a kindSelf bind.
 //
 //go:nosplit
