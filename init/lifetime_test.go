@@ -376,3 +376,21 @@ func TestLifetimeGroups(t *testing.T) {
 	}
 	w.check()
 }
+
+// TestFaultingCommand: COMMAND faults (SIGSEGV at its default action, as a program
+// without a handler, or with the signal blocked). Untraced, the kernel forces the
+// signal on PID 1 and it dies; traced (without --init), the kernel would drop the
+// signal the launcher passes on and PID 1 would fault again for ever, the launcher
+// spinning with it. Either way launch ends at once with 139.
+func TestFaultingCommand(t *testing.T) {
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	for _, opts := range [][]string{nil, {"--init"}} {
+		args := append(append([]string{}, opts...), rootfs, "/probe", "try", "fault")
+		r := w.runWith(launchIO{timeout: 20 * time.Second}, args...)
+		if r.code != 128+int(unix.SIGSEGV) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d", args, r.code, r.stdout, r.stderr, 128+int(unix.SIGSEGV))
+		}
+	}
+	w.check()
+}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"launch/internal/cgroup"
 	"launch/internal/tty"
@@ -31,6 +33,7 @@ type supervisor struct {
 	pid    int
 	traced bool
 	tty    *tty.Terminal // nil without a terminal on stdin
+	fault  unix.Signal   // the fault PID 1 was killed for (see restart), or 0
 }
 
 // supervise serves the container while COMMAND runs: the /proc view, the relay of its
@@ -81,16 +84,75 @@ func ptraceSeize(pid int) error {
 	return nil
 }
 
-// ptraceRestart resumes a tracee stopped with ws: a group-stop (a stop signal took
+// restart resumes the traced PID 1 stopped with ws: a group-stop (a stop signal took
 // effect) is kept with PTRACE_LISTEN, so that the process stays stopped until it is
 // continued, as it would untraced; any other stop is a signal on its way, delivered
-// with PTRACE_CONT as if nobody had looked.
-func ptraceRestart(pid int, ws unix.WaitStatus) {
+// with PTRACE_CONT as if nobody had looked, unless it is a fault that would kill an
+// untraced PID 1 (see fatalFault): PID 1 is then killed, and its status reports
+// the fault.
+func (s *supervisor) restart(ws unix.WaitStatus) {
 	if ws.TrapCause() == unix.PTRACE_EVENT_STOP {
-		unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_LISTEN, uintptr(pid), 0, 0, 0, 0)
+		unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_LISTEN, uintptr(s.pid), 0, 0, 0, 0)
 		return
 	}
-	unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_CONT, uintptr(pid), 0, uintptr(ws.StopSignal()), 0, 0)
+	sig := ws.StopSignal()
+	if fatalFault(s.pid, sig) {
+		s.fault = sig
+		unix.Kill(s.pid, unix.SIGKILL)
+		return
+	}
+	unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_CONT, uintptr(s.pid), 0, uintptr(sig), 0, 0)
+}
+
+// status is PID 1's wait status as it would be untraced: killed by the fault that
+// restart killed it for.
+func (s *supervisor) status(ws unix.WaitStatus) unix.WaitStatus {
+	if s.fault != 0 && ws.Signaled() && ws.Signal() == unix.SIGKILL {
+		return unix.WaitStatus(s.fault)
+	}
+	return ws
+}
+
+// faults are the signals the kernel forces on a process for what its own instruction
+// did.
+var faults = []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGILL, unix.SIGFPE, unix.SIGTRAP, unix.SIGSYS}
+
+// fatalFault reports whether the signal-delivery stop of the traced pid for sig is a
+// fault the kernel raised (not a signal someone sent) that the process does not catch,
+// or blocks. Untraced, the kernel forces such a signal on PID 1 of a PID namespace
+// despite that namespace's protection, and it dies; traced, the kernel keeps the
+// protection for the tracer's sake, drops the signal once the tracer passes it on,
+// and the faulting instruction runs again, for ever.
+func fatalFault(pid int, sig unix.Signal) bool {
+	if !slices.Contains(faults, sig) {
+		return false
+	}
+	var si unix.Siginfo
+	// SAFETY: si is a siginfo_t the kernel fills.
+	if _, _, e := unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_GETSIGINFO, uintptr(pid), 0, uintptr(unsafe.Pointer(&si)), 0, 0); e != 0 {
+		return false
+	}
+	if si.Code <= 0 { // SI_USER, SI_QUEUE, SI_TKILL...: sent, not raised
+		return false
+	}
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	caught, blocked := sigMask(status, "SigCgt:"), sigMask(status, "SigBlk:")
+	bit := uint64(1) << (sig - 1)
+	return caught&bit == 0 || blocked&bit != 0
+}
+
+// sigMask returns the hexadecimal signal mask of /proc/PID/status's line key.
+func sigMask(status []byte, key string) uint64 {
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, key); ok {
+			m, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return m
+		}
+	}
+	return 0
 }
 
 // untilExec waits for the child's report on the error pipe, which is closed by a
@@ -110,9 +172,10 @@ func (s *supervisor) untilExec(errR int, b []byte) (n int, exited *unix.WaitStat
 		var ws unix.WaitStatus
 		if p, err := unix.Wait4(s.pid, &ws, unix.WNOHANG|unix.WALL, nil); err == nil && p == s.pid {
 			if !ws.Stopped() {
+				ws = s.status(ws)
 				return readFull(errR, b), &ws // the pipe is closed too
 			}
-			ptraceRestart(s.pid, ws)
+			s.restart(ws)
 		}
 	}
 }
@@ -180,12 +243,12 @@ func (s *supervisor) wait(sigs *signals, stopped int) (unix.WaitStatus, error) {
 		if ws.Stopped() {
 			// Only a tracee's stops are reported here (no WUNTRACED): whatever stopped
 			// PID 1 is its own business, and the launcher's caller is not stopped for it.
-			ptraceRestart(s.pid, ws)
+			s.restart(ws)
 			continue
 		}
 		mu.Lock()
 		done = true
 		mu.Unlock()
-		return ws, nil
+		return s.status(ws), nil
 	}
 }

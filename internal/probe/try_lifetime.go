@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 	"unsafe"
@@ -21,7 +22,11 @@ import (
 //	try tty             change the terminal on 0: no echo, exclusive use, output
 //	                    suspended, the N_NULL line discipline; print what worked
 //	try ttystate        the terminal on 0: "excl=0|1 echo=0|1"
+//	try fault           fault on a memory access with SIGSEGV blocked, so that the
+//	                    kernel forces the signal at its default action, as on a
+//	                    program without a handler: the process dies by SIGSEGV
 func init() {
+	moreOps["fault"] = tryFault
 	moreOps["orphan"] = tryOrphan
 	moreOps["ptracestop"] = tryPtraceStop
 	moreOps["tty"] = tryTTY
@@ -123,4 +128,20 @@ func tryInflight(a []string) string {
 	fmt.Println("sent")
 	os.Exit(0)
 	return ""
+}
+
+func tryFault([]string) string {
+	runtime.LockOSThread()
+	var set unix.Sigset_t
+	set.Val[0] = 1 << (unix.SIGSEGV - 1)
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, nil); err != nil {
+		return "sigprocmask " + report.ErrName(err)
+	}
+	// A write through nil: the compiler leaves its check to the MMU, page 0 being
+	// mapped by nothing.
+	var p *int
+	if len(os.Args) > 0 {
+		*p = 1
+	}
+	return "survived the fault"
 }
