@@ -339,7 +339,7 @@ func TestSignalDuringStart(t *testing.T) {
 		failed := t.Failed()
 		w.check()
 		if t.Failed() && !failed {
-			t.Fatalf("trial %d, SIGTERM after %v: the host changed", i, delay)
+			t.Fatalf("trial %d, SIGTERM after %v: the host changed (exit %v, stderr %q)", i, delay, err, s.stderr)
 		}
 	}
 	t.Logf("the signal killed %d launchers before they caught it, ended %d launches with 143, reached COMMAND's handler %d times",

@@ -505,7 +505,8 @@ func (c *Cgroups) Destroy() error {
 }
 
 // remove kills the processes of m's cgroup and removes it, retrying while the kernel
-// still counts exiting processes in it (EBUSY), for up to about half a second.
+// still counts exiting processes in it (EBUSY), for up to about two seconds: on a
+// loaded host, processes killed a moment ago can take that long to leave.
 func (m made) remove() error {
 	delay := 100 * time.Microsecond
 	for {
@@ -516,7 +517,7 @@ func (m made) remove() error {
 		if err == nil || errors.Is(err, unix.ENOENT) {
 			return nil
 		}
-		if !errors.Is(err, unix.EBUSY) || delay > 250*time.Millisecond {
+		if !errors.Is(err, unix.EBUSY) || delay > time.Second {
 			return &os.PathError{Op: "remove cgroup", Path: m.dir, Err: err}
 		}
 		killAll(m.dir)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -167,7 +168,11 @@ func trySigFill([]string) string {
 	}
 	defer child.Kill()
 	unix.Kill(child.Pid, unix.SIGSTOP)
-	// A stopped process takes every signal but SIGKILL and SIGCONT into its queue.
+	// A stopped process takes every signal but SIGKILL and SIGCONT into its queue; a
+	// running one would take them off it as fast as they come.
+	for !stopped(child.Pid) {
+		time.Sleep(time.Millisecond)
+	}
 	const sigrtmin1 = 35                             // SIGRTMIN+1, which x/sys does not name
 	info := unix.Siginfo{Signo: sigrtmin1, Code: -1} // SI_QUEUE
 	n := 0
@@ -213,4 +218,14 @@ func tryPtyFill([]string) string {
 	fmt.Println("held", n, report.ErrName(err))
 	time.Sleep(time.Minute)
 	return "done"
+}
+
+// stopped reports whether the process pid is stopped (state T in /proc/PID/stat).
+func stopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'T'
 }
