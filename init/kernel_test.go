@@ -42,6 +42,62 @@ func TestAttackPacketRings(t *testing.T) {
 	w.check()
 }
 
+// TestAttackXDPRings: AF_XDP rings are vmalloc'd kernel memory no memory cgroup
+// charges, and CAP_NET_RAW is all an AF_XDP socket needs: 4 sockets took 2 GB of the
+// host from a container limited to 64M. The filter refuses AF_XDP.
+func TestAttackXDPRings(t *testing.T) {
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	if got := w.try(rootfs, nil, "xdpring", "24"); got != "socket EPERM" {
+		t.Errorf("an AF_XDP ring of 2^24 entries = %q, want socket EPERM", got)
+	}
+	switch got := w.try(rootfs, []string{"--allow-socket", "xdp"}, "xdpring", "10"); got {
+	case "ok":
+	case "socket EAFNOSUPPORT":
+		t.Log("this kernel has no AF_XDP (CONFIG_XDP_SOCKETS): the lift is not shown")
+	default:
+		t.Errorf("with --allow-socket xdp, an AF_XDP ring of 1024 entries = %q, want ok", got)
+	}
+	w.check()
+}
+
+// TestAttackUsersock: NETLINK_USERSOCK is the netlink protocol where any process
+// may send to another socket; a large message is vmalloc'd and queued at the receiver
+// whatever its buffer, charged to no cgroup: 3.6 GB of the host went to a container
+// limited to 64M. The filter refuses it.
+func TestAttackUsersock(t *testing.T) {
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	if got := w.try(rootfs, nil, "usersock", "256"); got != "socket EPERM" {
+		t.Errorf("NETLINK_USERSOCK sockets = %q, want socket EPERM", got)
+	}
+	if got := w.try(rootfs, []string{"--allow-socket", "usersock"}, "usersock", "4"); got != "queued 4" {
+		t.Errorf("with --allow-socket usersock, 4 MiB of messages = %q, want queued 4", got)
+	}
+	w.check()
+}
+
+// TestAttackTCPBuffers: data queued in TCP connections nobody reads is kernel
+// memory. cgroup v1 charges it only to a limit of its own, memory.kmem.tcp, and only
+// once that limit is set: without it a container limited to 64M queued 2.3 GB, past
+// the host's tcp_mem, which every network namespace shares, and the host's own
+// connections were reset. The container may queue no more than about its limit
+// again (v1) or its limit (v2).
+func TestAttackTCPBuffers(t *testing.T) {
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	got := w.try(rootfs, []string{"--memory", "64M"}, "tcpqueue", "600")
+	var mib, conns int
+	if _, err := fmt.Sscanf(got, "queued %d MiB in %d connections", &mib, &conns); err != nil {
+		t.Fatalf("tcpqueue said %q", got)
+	}
+	t.Logf("a container limited to 64M queued %d MiB in %d TCP connections", mib, conns)
+	if mib > 2*64 {
+		t.Errorf("a container limited to 64M queued %d MiB in TCP connections", mib)
+	}
+	w.check()
+}
+
 // memAvailable returns the host's MemAvailable in bytes.
 func memAvailable(t *testing.T) int64 {
 	t.Helper()

@@ -233,6 +233,17 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 			if err := writeFile(dir, "memory.kmem.limit_in_bytes", mem); err != nil {
 				c.Notes = append(c.Notes, "kernel memory limit not set: "+err.Error())
 			}
+			// TCP buffers: cgroup v1 charges them only to a counter of their own, and
+			// only once its limit is set; left alone they are charged nowhere, and one
+			// container can take the host's whole tcp_mem, which every network namespace
+			// shares. The same limit again, of its own.
+			if exists(dir, "memory.kmem.tcp.limit_in_bytes") {
+				if err := writeFile(dir, "memory.kmem.tcp.limit_in_bytes", mem); err != nil {
+					return err
+				}
+			} else {
+				c.Notes = append(c.Notes, "no memory.kmem.tcp.limit_in_bytes: TCP buffers are not limited")
+			}
 			// memory+swap = memory: no swap. Present only with swap accounting.
 			if exists(dir, "memory.memsw.limit_in_bytes") {
 				if err := writeFile(dir, "memory.memsw.limit_in_bytes", mem); err != nil {

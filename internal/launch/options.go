@@ -123,7 +123,7 @@ var options = []option{
 		}
 		return nil
 	}},
-	{[]string{"allow-socket"}, "NAME", "lift a refusal of the system-call filter (repeatable): packet (AF_PACKET), audit (NETLINK_AUDIT), uevent (NETLINK_KOBJECT_UEVENT), socketcall (SYS_SOCKET through socketcall(2) in a 64-bit kernel's 32-bit ABI)", func(c *Config, v string) error {
+	{[]string{"allow-socket"}, "NAME", "lift a refusal of the system-call filter (repeatable): packet (AF_PACKET), xdp (AF_XDP), audit (NETLINK_AUDIT), uevent (NETLINK_KOBJECT_UEVENT), usersock (NETLINK_USERSOCK), socketcall (SYS_SOCKET through socketcall(2) in a 64-bit kernel's 32-bit ABI)", func(c *Config, v string) error {
 		if !slices.Contains(seccomp.LiftNames, v) {
 			return errors.New("want one of " + strings.Join(seccomp.LiftNames, ", "))
 		}

@@ -27,7 +27,15 @@ import (
 //	                         DEVPATH, if given)
 //	try compatsocket FAMILY  socketcall(SYS_SOCKET, FAMILY, SOCK_STREAM) through the
 //	                         32-bit ABI (int 0x80 on amd64), and socket(2) likewise
+//	try xdpring LOG2         an AF_XDP socket with an RX ring of 2^LOG2 entries
+//	try usersock MIB         queue MIB MiB of NETLINK_USERSOCK messages between two
+//	                         of its own sockets: "queued N" (MiB) or the step refused
+//	try tcpqueue MIB         queue up to MIB MiB in loopback TCP connections that
+//	                         nobody reads: "queued N MiB in C connections"
 func init() {
+	moreOps["xdpring"] = tryXDPRing
+	moreOps["usersock"] = tryUsersock
+	moreOps["tcpqueue"] = tryTCPQueue
 	moreOps["packetring"] = tryPacketRing
 	moreOps["audit"] = tryAudit
 	moreOps["uevent"] = tryUevent
@@ -228,4 +236,97 @@ func stopped(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && b[i+2] == 'T'
+}
+
+func tryXDPRing(a []string) string {
+	log2, _ := strconv.Atoi(arg(a, 0))
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "socket " + report.ErrName(err)
+	}
+	defer unix.Close(fd)
+	return report.ErrName(unix.SetsockoptInt(fd, unix.SOL_XDP, unix.XDP_RX_RING, 1<<log2))
+}
+
+func tryUsersock(a []string) string {
+	mib, _ := strconv.Atoi(arg(a, 0))
+	const msg = 1 << 20
+	buf := make([]byte, msg)
+	queued := 0
+	for queued < mib {
+		rx, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_USERSOCK)
+		if err != nil {
+			return "socket " + report.ErrName(err)
+		}
+		if err := unix.Bind(rx, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			return "bind " + report.ErrName(err)
+		}
+		sa, err := unix.Getsockname(rx)
+		if err != nil {
+			return "getsockname " + report.ErrName(err)
+		}
+		tx, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_USERSOCK)
+		if err != nil {
+			return "socket " + report.ErrName(err)
+		}
+		unix.SetsockoptInt(tx, unix.SOL_SOCKET, unix.SO_SNDBUF, 2*msg)
+		binary.NativeEndian.PutUint32(buf, msg)
+		if err := unix.Sendto(tx, buf, unix.MSG_DONTWAIT, sa); err != nil {
+			return fmt.Sprintf("queued %d, then send %s", queued, report.ErrName(err))
+		}
+		unix.Close(tx)
+		queued++
+	}
+	return fmt.Sprintf("queued %d", queued)
+}
+
+func tryTCPQueue(a []string) string {
+	mib, _ := strconv.Atoi(arg(a, 0))
+	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "socket " + report.ErrName(err)
+	}
+	lo := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	if err := unix.Bind(ln, lo); err != nil {
+		return "bind " + report.ErrName(err)
+	}
+	if err := unix.Listen(ln, 128); err != nil {
+		return "listen " + report.ErrName(err)
+	}
+	sa, _ := unix.Getsockname(ln)
+	chunk := make([]byte, 1<<16)
+	var queued int64
+	conns, starved := 0, 0
+	for queued < int64(mib)<<20 && starved < 3 && conns < 4000 {
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		unix.SetsockoptInt(c, unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<20)
+		if err := unix.Connect(c, sa); err != nil {
+			break
+		}
+		p, _, err := unix.Accept4(ln, unix.SOCK_CLOEXEC)
+		if err != nil {
+			break
+		}
+		unix.SetsockoptInt(p, unix.SOL_SOCKET, unix.SO_RCVBUF, 64<<20)
+		unix.SetNonblock(c, true)
+		conns++
+		var sent int64
+		for {
+			n, err := unix.Write(c, chunk)
+			if err != nil || n <= 0 {
+				break
+			}
+			sent += int64(n)
+		}
+		queued += sent
+		if sent < 1<<16 {
+			starved++
+		} else {
+			starved = 0
+		}
+	}
+	return fmt.Sprintf("queued %d MiB in %d connections", queued>>20, conns)
 }

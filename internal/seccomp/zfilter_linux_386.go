@@ -7,8 +7,8 @@ package seccomp
 
 import "golang.org/x/sys/unix"
 
-// filter is the seccomp program for GOARCH 386: 280 instructions.
-//   - AUDIT_ARCH_I386 (native): 359 calls allowed, 4 of them by argument; at most 20 instructions per call
+// filter is the seccomp program for GOARCH 386: 282 instructions.
+//   - AUDIT_ARCH_I386 (native): 359 calls allowed, 4 of them by argument; at most 22 instructions per call
 //
 // Any other audit arch kills the process.
 var filter = []unix.SockFilter{
@@ -219,8 +219,8 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000015b},   // 204: jge #347,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 205: ret #327681
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 206: ret #2147418112
-	{Code: 0x0035, Jt: 41, Jf: 0, K: 0x000001a9},  // 207: jge #425,41
-	{Code: 0x0035, Jt: 25, Jf: 0, K: 0x00000180},  // 208: jge #384,25
+	{Code: 0x0035, Jt: 43, Jf: 0, K: 0x000001a9},  // 207: jge #425,43
+	{Code: 0x0035, Jt: 27, Jf: 0, K: 0x00000180},  // 208: jge #384,27
 	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000167},   // 209: jge #359,7
 	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000165},   // 210: jge #357,3
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000015f},   // 211: jge #351,1
@@ -229,77 +229,81 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000166},   // 214: jge #358,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 215: ret #327681
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 216: ret #2147418112
-	{Code: 0x0035, Jt: 13, Jf: 0, K: 0x00000176},  // 217: jge #374,13
-	{Code: 0x0035, Jt: 11, Jf: 0, K: 0x00000168},  // 218: jge #360,11
+	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x00000176},  // 217: jge #374,15
+	{Code: 0x0035, Jt: 13, Jf: 0, K: 0x00000168},  // 218: jge #360,13
 	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},   // 219: ld [16]
-	{Code: 0x0015, Jt: 8, Jf: 0, K: 0x00000026},   // 220: jeq #38,8
-	{Code: 0x0015, Jt: 7, Jf: 0, K: 0x00000028},   // 221: jeq #40,7
-	{Code: 0x0015, Jt: 6, Jf: 0, K: 0x00000011},   // 222: jeq #17,6
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},   // 223: ld [16]
-	{Code: 0x0015, Jt: 0, Jf: 3, K: 0x00000010},   // 224: jneq #16,3
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000020},   // 225: ld [32]
-	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x00000009},   // 226: jeq #9,2
-	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x0000000f},   // 227: jeq #15,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 228: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 229: ret #327681
+	{Code: 0x0015, Jt: 10, Jf: 0, K: 0x00000026},  // 220: jeq #38,10
+	{Code: 0x0015, Jt: 9, Jf: 0, K: 0x00000028},   // 221: jeq #40,9
+	{Code: 0x0015, Jt: 8, Jf: 0, K: 0x00000011},   // 222: jeq #17,8
+	{Code: 0x0015, Jt: 7, Jf: 0, K: 0x0000002c},   // 223: jeq #44,7
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},   // 224: ld [16]
+	{Code: 0x0015, Jt: 0, Jf: 4, K: 0x00000010},   // 225: jneq #16,4
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000020},   // 226: ld [32]
+	{Code: 0x0015, Jt: 3, Jf: 0, K: 0x00000009},   // 227: jeq #9,3
+	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x0000000f},   // 228: jeq #15,2
+	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x00000002},   // 229: jeq #2,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 230: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000177},   // 231: jge #375,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 232: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 233: ret #2147418112
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000194},   // 234: jge #404,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000183},   // 235: jge #387,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000181},   // 236: jge #385,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 237: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 238: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000189},   // 239: jge #393,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 240: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 241: ret #2147418112
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000019f},   // 242: jge #415,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000195},   // 243: jge #405,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 244: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 245: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001a0},   // 246: jge #416,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 247: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 248: ret #2147418112
-	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x000001ba},  // 249: jge #442,15
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001b6},   // 250: jge #438,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b3},   // 251: jge #435,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b2},   // 252: jge #434,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 253: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 254: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b4},   // 255: jge #436,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 256: ret #327718
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 257: ret #2147418112
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b8},   // 258: jge #440,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b7},   // 259: jge #439,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 260: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 261: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b9},   // 262: jge #441,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 263: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 264: ret #2147418112
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001cb},   // 265: jge #459,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001c2},   // 266: jge #450,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001bc},   // 267: jge #444,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 268: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 269: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c3},   // 270: jge #451,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 271: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 272: ret #2147418112
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001d3},   // 273: jge #467,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ce},   // 274: jge #462,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 275: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 276: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d8},   // 277: jge #472,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 278: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 279: ret #327718
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 231: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 232: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000177},   // 233: jge #375,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 234: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 235: ret #2147418112
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000194},   // 236: jge #404,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000183},   // 237: jge #387,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000181},   // 238: jge #385,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 239: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 240: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000189},   // 241: jge #393,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 242: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 243: ret #2147418112
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000019f},   // 244: jge #415,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000195},   // 245: jge #405,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 246: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 247: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001a0},   // 248: jge #416,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 249: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 250: ret #2147418112
+	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x000001ba},  // 251: jge #442,15
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001b6},   // 252: jge #438,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b3},   // 253: jge #435,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b2},   // 254: jge #434,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 255: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 256: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b4},   // 257: jge #436,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 258: ret #327718
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 259: ret #2147418112
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b8},   // 260: jge #440,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b7},   // 261: jge #439,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 262: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 263: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b9},   // 264: jge #441,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 265: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 266: ret #2147418112
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001cb},   // 267: jge #459,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001c2},   // 268: jge #450,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001bc},   // 269: jge #444,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 270: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 271: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c3},   // 272: jge #451,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 273: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 274: ret #2147418112
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001d3},   // 275: jge #467,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ce},   // 276: jge #462,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 277: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 278: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d8},   // 279: jge #472,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 280: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 281: ret #327718
 }
 
 // maxPath is the most instructions any system call runs through in filter.
-const maxPath = 20
+const maxPath = 22
 
 // lifts are the tests of filter that each --allow-socket name turns off.
 var lifts = []lift{
-	{"audit", []uint16{226}},
+	{"audit", []uint16{227}},
 	{"packet", []uint16{222}},
-	{"uevent", []uint16{227}},
+	{"uevent", []uint16{228}},
+	{"usersock", []uint16{229}},
+	{"xdp", []uint16{223}},
 }

@@ -7,8 +7,8 @@ package seccomp
 
 import "golang.org/x/sys/unix"
 
-// filter is the seccomp program for GOARCH arm: 314 instructions.
-//   - AUDIT_ARCH_ARM (native): 353 calls allowed, 4 of them by argument; at most 20 instructions per call
+// filter is the seccomp program for GOARCH arm: 316 instructions.
+//   - AUDIT_ARCH_ARM (native): 353 calls allowed, 4 of them by argument; at most 22 instructions per call
 //
 // Any other audit arch kills the process.
 var filter = []unix.SockFilter{
@@ -175,8 +175,8 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000aa},   // 160: jge #170,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 161: ret #327681
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 162: ret #2147418112
-	{Code: 0x0035, Jt: 79, Jf: 0, K: 0x00000178},  // 163: jge #376,79
-	{Code: 0x0035, Jt: 43, Jf: 0, K: 0x00000138},  // 164: jge #312,43
+	{Code: 0x0035, Jt: 81, Jf: 0, K: 0x00000178},  // 163: jge #376,81
+	{Code: 0x0035, Jt: 45, Jf: 0, K: 0x00000138},  // 164: jge #312,45
 	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x000000fe},  // 165: jge #254,15
 	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000000de},   // 166: jge #222,7
 	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000000da},   // 167: jge #218,3
@@ -205,135 +205,139 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000112},   // 190: jge #274,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 191: ret #327681
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 192: ret #2147418112
-	{Code: 0x0035, Jt: 11, Jf: 0, K: 0x0000011a},  // 193: jge #282,11
+	{Code: 0x0035, Jt: 13, Jf: 0, K: 0x0000011a},  // 193: jge #282,13
 	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},   // 194: ld [16]
-	{Code: 0x0015, Jt: 8, Jf: 0, K: 0x00000026},   // 195: jeq #38,8
-	{Code: 0x0015, Jt: 7, Jf: 0, K: 0x00000028},   // 196: jeq #40,7
-	{Code: 0x0015, Jt: 6, Jf: 0, K: 0x00000011},   // 197: jeq #17,6
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},   // 198: ld [16]
-	{Code: 0x0015, Jt: 0, Jf: 3, K: 0x00000010},   // 199: jneq #16,3
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000020},   // 200: ld [32]
-	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x00000009},   // 201: jeq #9,2
-	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x0000000f},   // 202: jeq #15,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 203: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 204: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000135},   // 205: jge #309,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 206: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 207: ret #327681
-	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x0000015b},  // 208: jge #347,17
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000142},   // 209: jge #322,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000013a},   // 210: jge #314,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000139},   // 211: jge #313,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 212: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 213: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000013f},   // 214: jge #319,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 215: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 216: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000152},   // 217: jge #338,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000151},   // 218: jge #337,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 219: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 220: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000158},   // 221: jge #344,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 222: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000159},   // 223: jge #345,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 224: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 225: ret #2147418112
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x0000016f},   // 226: jge #367,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000016c},   // 227: jge #364,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000015c},   // 228: jge #348,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 229: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 230: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000016d},   // 231: jge #365,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 232: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 233: ret #2147418112
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000173},   // 234: jge #371,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000170},   // 235: jge #368,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 236: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 237: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000174},   // 238: jge #372,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 239: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000177},   // 240: jge #375,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 241: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 242: ret #327681
-	{Code: 0x0035, Jt: 35, Jf: 0, K: 0x000001b7},  // 243: jge #439,35
-	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x00000194},  // 244: jge #404,17
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000183},   // 245: jge #387,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000017c},   // 246: jge #380,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000017a},   // 247: jge #378,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 248: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 249: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000182},   // 250: jge #386,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 251: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 252: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000185},   // 253: jge #389,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000184},   // 254: jge #388,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 255: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 256: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000190},   // 257: jge #400,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 258: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000193},   // 259: jge #403,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 260: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 261: ret #2147418112
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001a9},   // 262: jge #425,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000019f},   // 263: jge #415,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000195},   // 264: jge #405,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 265: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 266: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001a0},   // 267: jge #416,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 268: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 269: ret #2147418112
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b3},   // 270: jge #435,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b2},   // 271: jge #434,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 272: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 273: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b4},   // 274: jge #436,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 275: ret #327718
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b6},   // 276: jge #438,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 277: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 278: ret #327681
-	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x000001cb},  // 279: jge #459,17
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001bc},   // 280: jge #444,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b9},   // 281: jge #441,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b8},   // 282: jge #440,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 283: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 284: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ba},   // 285: jge #442,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 286: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 287: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001c0},   // 288: jge #448,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001bf},   // 289: jge #447,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 290: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 291: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c2},   // 292: jge #450,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 293: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c3},   // 294: jge #451,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 295: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 296: ret #2147418112
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000f0001},   // 297: jge #983041,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001d3},   // 298: jge #467,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ce},   // 299: jge #462,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 300: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 301: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d8},   // 302: jge #472,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 303: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 304: ret #327718
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000f0005},   // 305: jge #983045,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000f0003},   // 306: jge #983043,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 307: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 308: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000f0006},   // 309: jge #983046,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 310: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000f0007},   // 311: jge #983047,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 312: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 313: ret #327718
+	{Code: 0x0015, Jt: 10, Jf: 0, K: 0x00000026},  // 195: jeq #38,10
+	{Code: 0x0015, Jt: 9, Jf: 0, K: 0x00000028},   // 196: jeq #40,9
+	{Code: 0x0015, Jt: 8, Jf: 0, K: 0x00000011},   // 197: jeq #17,8
+	{Code: 0x0015, Jt: 7, Jf: 0, K: 0x0000002c},   // 198: jeq #44,7
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},   // 199: ld [16]
+	{Code: 0x0015, Jt: 0, Jf: 4, K: 0x00000010},   // 200: jneq #16,4
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000020},   // 201: ld [32]
+	{Code: 0x0015, Jt: 3, Jf: 0, K: 0x00000009},   // 202: jeq #9,3
+	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x0000000f},   // 203: jeq #15,2
+	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x00000002},   // 204: jeq #2,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 205: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 206: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000135},   // 207: jge #309,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 208: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 209: ret #327681
+	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x0000015b},  // 210: jge #347,17
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000142},   // 211: jge #322,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000013a},   // 212: jge #314,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000139},   // 213: jge #313,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 214: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 215: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000013f},   // 216: jge #319,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 217: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 218: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000152},   // 219: jge #338,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000151},   // 220: jge #337,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 221: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 222: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000158},   // 223: jge #344,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 224: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000159},   // 225: jge #345,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 226: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 227: ret #2147418112
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x0000016f},   // 228: jge #367,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000016c},   // 229: jge #364,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000015c},   // 230: jge #348,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 231: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 232: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000016d},   // 233: jge #365,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 234: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 235: ret #2147418112
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000173},   // 236: jge #371,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000170},   // 237: jge #368,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 238: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 239: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000174},   // 240: jge #372,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 241: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000177},   // 242: jge #375,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 243: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 244: ret #327681
+	{Code: 0x0035, Jt: 35, Jf: 0, K: 0x000001b7},  // 245: jge #439,35
+	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x00000194},  // 246: jge #404,17
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000183},   // 247: jge #387,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000017c},   // 248: jge #380,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000017a},   // 249: jge #378,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 250: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 251: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000182},   // 252: jge #386,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 253: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 254: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000185},   // 255: jge #389,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000184},   // 256: jge #388,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 257: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 258: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000190},   // 259: jge #400,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 260: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000193},   // 261: jge #403,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 262: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 263: ret #2147418112
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001a9},   // 264: jge #425,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000019f},   // 265: jge #415,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000195},   // 266: jge #405,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 267: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 268: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001a0},   // 269: jge #416,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 270: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 271: ret #2147418112
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b3},   // 272: jge #435,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b2},   // 273: jge #434,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 274: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 275: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b4},   // 276: jge #436,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 277: ret #327718
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b6},   // 278: jge #438,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 279: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 280: ret #327681
+	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x000001cb},  // 281: jge #459,17
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001bc},   // 282: jge #444,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b9},   // 283: jge #441,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b8},   // 284: jge #440,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 285: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 286: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ba},   // 287: jge #442,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 288: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 289: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001c0},   // 290: jge #448,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001bf},   // 291: jge #447,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 292: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 293: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c2},   // 294: jge #450,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 295: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c3},   // 296: jge #451,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 297: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 298: ret #2147418112
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000f0001},   // 299: jge #983041,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001d3},   // 300: jge #467,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ce},   // 301: jge #462,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 302: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 303: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d8},   // 304: jge #472,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 305: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 306: ret #327718
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000f0005},   // 307: jge #983045,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000f0003},   // 308: jge #983043,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 309: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 310: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000f0006},   // 311: jge #983046,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 312: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000f0007},   // 313: jge #983047,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 314: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 315: ret #327718
 }
 
 // maxPath is the most instructions any system call runs through in filter.
-const maxPath = 20
+const maxPath = 22
 
 // lifts are the tests of filter that each --allow-socket name turns off.
 var lifts = []lift{
-	{"audit", []uint16{201}},
+	{"audit", []uint16{202}},
 	{"packet", []uint16{197}},
-	{"uevent", []uint16{202}},
+	{"uevent", []uint16{203}},
+	{"usersock", []uint16{204}},
+	{"xdp", []uint16{198}},
 }

@@ -7,8 +7,8 @@ package seccomp
 
 import "golang.org/x/sys/unix"
 
-// filter is the seccomp program for GOARCH ppc64le: 288 instructions.
-//   - AUDIT_ARCH_PPC64LE (native): 313 calls allowed, 4 of them by argument; at most 20 instructions per call
+// filter is the seccomp program for GOARCH ppc64le: 290 instructions.
+//   - AUDIT_ARCH_PPC64LE (native): 313 calls allowed, 4 of them by argument; at most 22 instructions per call
 //
 // Any other audit arch kills the process.
 var filter = []unix.SockFilter{
@@ -161,7 +161,7 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000000bb},   // 146: jge #187,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 147: ret #2147418112
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 148: ret #327681
-	{Code: 0x0035, Jt: 73, Jf: 0, K: 0x0000015f},  // 149: jge #351,73
+	{Code: 0x0035, Jt: 75, Jf: 0, K: 0x0000015f},  // 149: jge #351,75
 	{Code: 0x0035, Jt: 31, Jf: 0, K: 0x00000118},  // 150: jge #280,31
 	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x000000ec},  // 151: jge #236,15
 	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000000cd},   // 152: jge #205,7
@@ -210,7 +210,7 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000013f},   // 195: jge #319,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 196: ret #2147418112
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 197: ret #327681
-	{Code: 0x0035, Jt: 17, Jf: 0, K: 0x00000147},  // 198: jge #327,17
+	{Code: 0x0035, Jt: 19, Jf: 0, K: 0x00000147},  // 198: jge #327,19
 	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000144},   // 199: jge #324,3
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000143},   // 200: jge #323,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 201: ret #2147418112
@@ -218,96 +218,100 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000146},   // 203: jge #326,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 204: ret #2147418112
 	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},   // 205: ld [16]
-	{Code: 0x0015, Jt: 8, Jf: 0, K: 0x00000026},   // 206: jeq #38,8
-	{Code: 0x0015, Jt: 7, Jf: 0, K: 0x00000028},   // 207: jeq #40,7
-	{Code: 0x0015, Jt: 6, Jf: 0, K: 0x00000011},   // 208: jeq #17,6
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},   // 209: ld [16]
-	{Code: 0x0015, Jt: 0, Jf: 3, K: 0x00000010},   // 210: jneq #16,3
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000020},   // 211: ld [32]
-	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x00000009},   // 212: jeq #9,2
-	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x0000000f},   // 213: jeq #15,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 214: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 215: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000015b},   // 216: jge #347,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000015a},   // 217: jge #346,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 218: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 219: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000015e},   // 220: jge #350,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 221: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 222: ret #327681
-	{Code: 0x0035, Jt: 31, Jf: 0, K: 0x000001b2},  // 223: jge #434,31
-	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x0000017a},  // 224: jge #378,15
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x0000016a},   // 225: jge #362,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000163},   // 226: jge #355,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000161},   // 227: jge #353,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 228: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 229: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000169},   // 230: jge #361,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 231: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 232: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000016d},   // 233: jge #365,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000016b},   // 234: jge #363,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 235: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 236: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000016e},   // 237: jge #366,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 238: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 239: ret #327681
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000188},   // 240: jge #392,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000017f},   // 241: jge #383,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000017e},   // 242: jge #382,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 243: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 244: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000185},   // 245: jge #389,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 246: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 247: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001a8},   // 248: jge #424,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000193},   // 249: jge #403,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 250: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 251: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001a9},   // 252: jge #425,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 253: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 254: ret #327681
-	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x000001bc},  // 255: jge #444,15
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001b7},   // 256: jge #439,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b4},   // 257: jge #436,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b3},   // 258: jge #435,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 259: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 260: ret #327718
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b6},   // 261: jge #438,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 262: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 263: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b9},   // 264: jge #441,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b8},   // 265: jge #440,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 266: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 267: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ba},   // 268: jge #442,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 269: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 270: ret #327681
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001c3},   // 271: jge #451,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001c0},   // 272: jge #448,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001bf},   // 273: jge #447,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 274: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 275: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c2},   // 276: jge #450,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 277: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 278: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001ce},   // 279: jge #462,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001cb},   // 280: jge #459,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 281: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 282: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d3},   // 283: jge #467,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 284: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d8},   // 285: jge #472,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 286: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 287: ret #327718
+	{Code: 0x0015, Jt: 10, Jf: 0, K: 0x00000026},  // 206: jeq #38,10
+	{Code: 0x0015, Jt: 9, Jf: 0, K: 0x00000028},   // 207: jeq #40,9
+	{Code: 0x0015, Jt: 8, Jf: 0, K: 0x00000011},   // 208: jeq #17,8
+	{Code: 0x0015, Jt: 7, Jf: 0, K: 0x0000002c},   // 209: jeq #44,7
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000010},   // 210: ld [16]
+	{Code: 0x0015, Jt: 0, Jf: 4, K: 0x00000010},   // 211: jneq #16,4
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000020},   // 212: ld [32]
+	{Code: 0x0015, Jt: 3, Jf: 0, K: 0x00000009},   // 213: jeq #9,3
+	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x0000000f},   // 214: jeq #15,2
+	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x00000002},   // 215: jeq #2,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 216: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 217: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000015b},   // 218: jge #347,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000015a},   // 219: jge #346,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 220: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 221: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000015e},   // 222: jge #350,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 223: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 224: ret #327681
+	{Code: 0x0035, Jt: 31, Jf: 0, K: 0x000001b2},  // 225: jge #434,31
+	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x0000017a},  // 226: jge #378,15
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x0000016a},   // 227: jge #362,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000163},   // 228: jge #355,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000161},   // 229: jge #353,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 230: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 231: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000169},   // 232: jge #361,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 233: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 234: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000016d},   // 235: jge #365,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000016b},   // 236: jge #363,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 237: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 238: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000016e},   // 239: jge #366,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 240: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 241: ret #327681
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000188},   // 242: jge #392,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000017f},   // 243: jge #383,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000017e},   // 244: jge #382,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 245: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 246: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000185},   // 247: jge #389,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 248: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 249: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001a8},   // 250: jge #424,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000193},   // 251: jge #403,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 252: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 253: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001a9},   // 254: jge #425,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 255: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 256: ret #327681
+	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x000001bc},  // 257: jge #444,15
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001b7},   // 258: jge #439,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b4},   // 259: jge #436,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b3},   // 260: jge #435,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 261: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 262: ret #327718
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b6},   // 263: jge #438,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 264: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 265: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b9},   // 266: jge #441,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b8},   // 267: jge #440,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 268: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 269: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ba},   // 270: jge #442,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 271: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 272: ret #327681
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001c3},   // 273: jge #451,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001c0},   // 274: jge #448,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001bf},   // 275: jge #447,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 276: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 277: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c2},   // 278: jge #450,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 279: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 280: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001ce},   // 281: jge #462,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001cb},   // 282: jge #459,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 283: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 284: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d3},   // 285: jge #467,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 286: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d8},   // 287: jge #472,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 288: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 289: ret #327718
 }
 
 // maxPath is the most instructions any system call runs through in filter.
-const maxPath = 20
+const maxPath = 22
 
 // lifts are the tests of filter that each --allow-socket name turns off.
 var lifts = []lift{
-	{"audit", []uint16{212}},
+	{"audit", []uint16{213}},
 	{"packet", []uint16{208}},
-	{"uevent", []uint16{213}},
+	{"uevent", []uint16{214}},
+	{"usersock", []uint16{215}},
+	{"xdp", []uint16{209}},
 }

@@ -7,8 +7,8 @@ package seccomp
 
 import "golang.org/x/sys/unix"
 
-// filter is the seccomp program for GOARCH s390x: 294 instructions.
-//   - AUDIT_ARCH_S390X (native): 308 calls allowed, 4 of them by argument; at most 20 instructions per call
+// filter is the seccomp program for GOARCH s390x: 296 instructions.
+//   - AUDIT_ARCH_S390X (native): 308 calls allowed, 4 of them by argument; at most 22 instructions per call
 //
 // Any other audit arch kills the process.
 var filter = []unix.SockFilter{
@@ -231,8 +231,8 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000153},   // 216: jge #339,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 217: ret #2147418112
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 218: ret #327681
-	{Code: 0x0035, Jt: 41, Jf: 0, K: 0x000001a8},  // 219: jge #424,41
-	{Code: 0x0035, Jt: 25, Jf: 0, K: 0x00000168},  // 220: jge #360,25
+	{Code: 0x0035, Jt: 43, Jf: 0, K: 0x000001a8},  // 219: jge #424,43
+	{Code: 0x0035, Jt: 27, Jf: 0, K: 0x00000168},  // 220: jge #360,27
 	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x00000160},   // 221: jge #352,7
 	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000159},   // 222: jge #345,3
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000157},   // 223: jge #343,1
@@ -248,72 +248,76 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000167},   // 233: jge #359,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 234: ret #2147418112
 	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000014},   // 235: ld [20]
-	{Code: 0x0015, Jt: 8, Jf: 0, K: 0x00000026},   // 236: jeq #38,8
-	{Code: 0x0015, Jt: 7, Jf: 0, K: 0x00000028},   // 237: jeq #40,7
-	{Code: 0x0015, Jt: 6, Jf: 0, K: 0x00000011},   // 238: jeq #17,6
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000014},   // 239: ld [20]
-	{Code: 0x0015, Jt: 0, Jf: 3, K: 0x00000010},   // 240: jneq #16,3
-	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000024},   // 241: ld [36]
-	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x00000009},   // 242: jeq #9,2
-	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x0000000f},   // 243: jeq #15,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 244: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 245: ret #327681
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x0000017e},   // 246: jge #382,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000017b},   // 247: jge #379,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000017a},   // 248: jge #378,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 249: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 250: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000017c},   // 251: jge #380,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 252: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 253: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000188},   // 254: jge #392,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000183},   // 255: jge #387,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 256: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 257: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000193},   // 258: jge #403,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 259: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 260: ret #327681
-	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x000001b9},  // 261: jge #441,15
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001b4},   // 262: jge #436,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b2},   // 263: jge #434,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001a9},   // 264: jge #425,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 265: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 266: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b3},   // 267: jge #435,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 268: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 269: ret #327718
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b7},   // 270: jge #439,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b6},   // 271: jge #438,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 272: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 273: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b8},   // 274: jge #440,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 275: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 276: ret #327681
-	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001c3},   // 277: jge #451,7
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001bc},   // 278: jge #444,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ba},   // 279: jge #442,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 280: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 281: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c2},   // 282: jge #450,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 283: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 284: ret #327681
-	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001ce},   // 285: jge #462,3
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001cb},   // 286: jge #459,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 287: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 288: ret #327681
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d3},   // 289: jge #467,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 290: ret #2147418112
-	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d8},   // 291: jge #472,1
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 292: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 293: ret #327718
+	{Code: 0x0015, Jt: 10, Jf: 0, K: 0x00000026},  // 236: jeq #38,10
+	{Code: 0x0015, Jt: 9, Jf: 0, K: 0x00000028},   // 237: jeq #40,9
+	{Code: 0x0015, Jt: 8, Jf: 0, K: 0x00000011},   // 238: jeq #17,8
+	{Code: 0x0015, Jt: 7, Jf: 0, K: 0x0000002c},   // 239: jeq #44,7
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000014},   // 240: ld [20]
+	{Code: 0x0015, Jt: 0, Jf: 4, K: 0x00000010},   // 241: jneq #16,4
+	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000024},   // 242: ld [36]
+	{Code: 0x0015, Jt: 3, Jf: 0, K: 0x00000009},   // 243: jeq #9,3
+	{Code: 0x0015, Jt: 2, Jf: 0, K: 0x0000000f},   // 244: jeq #15,2
+	{Code: 0x0015, Jt: 1, Jf: 0, K: 0x00000002},   // 245: jeq #2,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 246: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 247: ret #327681
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x0000017e},   // 248: jge #382,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000017b},   // 249: jge #379,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000017a},   // 250: jge #378,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 251: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 252: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000017c},   // 253: jge #380,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 254: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 255: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00000188},   // 256: jge #392,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000183},   // 257: jge #387,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 258: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 259: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00000193},   // 260: jge #403,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 261: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 262: ret #327681
+	{Code: 0x0035, Jt: 15, Jf: 0, K: 0x000001b9},  // 263: jge #441,15
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001b4},   // 264: jge #436,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b2},   // 265: jge #434,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001a9},   // 266: jge #425,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 267: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 268: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b3},   // 269: jge #435,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 270: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 271: ret #327718
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001b7},   // 272: jge #439,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b6},   // 273: jge #438,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 274: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 275: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001b8},   // 276: jge #440,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 277: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 278: ret #327681
+	{Code: 0x0035, Jt: 7, Jf: 0, K: 0x000001c3},   // 279: jge #451,7
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001bc},   // 280: jge #444,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001ba},   // 281: jge #442,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 282: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 283: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001c2},   // 284: jge #450,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 285: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 286: ret #327681
+	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x000001ce},   // 287: jge #462,3
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001cb},   // 288: jge #459,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 289: ret #2147418112
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 290: ret #327681
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d3},   // 291: jge #467,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 292: ret #2147418112
+	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x000001d8},   // 293: jge #472,1
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 294: ret #327681
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 295: ret #327718
 }
 
 // maxPath is the most instructions any system call runs through in filter.
-const maxPath = 20
+const maxPath = 22
 
 // lifts are the tests of filter that each --allow-socket name turns off.
 var lifts = []lift{
-	{"audit", []uint16{242}},
+	{"audit", []uint16{243}},
 	{"packet", []uint16{238}},
-	{"uevent", []uint16{243}},
+	{"uevent", []uint16{244}},
+	{"usersock", []uint16{245}},
+	{"xdp", []uint16{239}},
 }

@@ -6,4 +6,4 @@
 package seccomp
 
 // LiftNames are the refusals of syscalls.txt that an option may lift (name@lift).
-var LiftNames = []string{"audit", "packet", "socketcall", "uevent"}
+var LiftNames = []string{"audit", "packet", "socketcall", "uevent", "usersock", "xdp"}
