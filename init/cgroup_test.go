@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/probe/expect"
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
 )
@@ -31,44 +32,40 @@ func limit(t *testing.T, limits map[string]string, file string) string {
 	return "(absent)"
 }
 
+// TestCgroupLimits: the limits of each cgroup file the container sees, in the
+// hierarchy of its controller on this host (v1, v2 or hybrid; see expect.Limit).
 func TestCgroupLimits(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
 	for _, tt := range []struct {
-		name string
-		opts []string
-		want map[string][]string // file -> accepted values (v1 or v2 spelling)
+		name   string
+		opts   []string
+		limits []expect.Limit
 	}{
-		{"defaults", nil, map[string][]string{
-			"memory.limit_in_bytes": {"67108864"}, "memory.max": {"67108864"},
-			"memory.memsw.limit_in_bytes": {"67108864", "(absent)"}, "memory.swap.max": {"0", "(absent)"},
-			"cpu.shares": {"256"}, "cpu.weight": {"35"}, "pids.max": {"64"},
-			"blkio.bfq.weight": {"50"}, "io.bfq.weight": {"default 50"}, "io.weight": {"default 405"},
+		{"defaults", nil, expect.DefaultLimits},
+		{"options", []string{"--memory", "128M", "--cpu-shares", "512", "--cpus", "0.5", "--pids", "10"}, []expect.Limit{
+			{Version: 1, Controller: "memory", File: "memory.limit_in_bytes", Want: "134217728"},
+			{Version: 2, Controller: "memory", File: "memory.max", Want: "134217728"},
+			{Version: 1, Controller: "cpu", File: "cpu.shares", Want: "512"},
+			{Version: 1, Controller: "cpu", File: "cpu.cfs_quota_us", Want: "50000"},
+			{Version: 2, Controller: "cpu", File: "cpu.max", Want: "50000 100000"},
+			{Version: 1, Controller: "pids", File: "pids.max", Want: "10"},
+			{Version: 2, Controller: "pids", File: "pids.max", Want: "10"},
 		}},
-		{"options", []string{"--memory", "128M", "--cpu-shares", "512", "--cpus", "0.5", "--pids", "10"}, map[string][]string{
-			"memory.limit_in_bytes": {"134217728"}, "memory.max": {"134217728"},
-			"cpu.shares": {"512"}, "cpu.cfs_quota_us": {"50000"}, "cpu.max": {"50000 100000"}, "pids.max": {"10"},
-		}},
-		{"unlimited", []string{"--memory", "max", "--pids", "0", "--cpu-shares", "0"}, map[string][]string{
-			"memory.limit_in_bytes": {"9223372036854771712"}, "memory.max": {"max"}, "pids.max": {"max"},
-			"cpu.shares": {"1024"}, "cpu.weight": {"100"}, "memory.swappiness": {"0"}, "memory.swap.max": {"0", "(absent)"},
+		{"unlimited", []string{"--memory", "max", "--pids", "0", "--cpu-shares", "0"}, []expect.Limit{
+			{Version: 1, Controller: "memory", File: "memory.limit_in_bytes", Want: "9223372036854771712"},
+			{Version: 1, Controller: "memory", File: "memory.swappiness", Want: "0"},
+			{Version: 2, Controller: "memory", File: "memory.max", Want: "max"},
+			{Version: 2, Controller: "memory", File: "memory.swap.max", Want: "0", IfPresent: true},
+			{Version: 1, Controller: "cpu", File: "cpu.shares", Want: "1024"},
+			{Version: 2, Controller: "cpu", File: "cpu.weight", Want: "100"},
+			{Version: 1, Controller: "pids", File: "pids.max", Want: "max"},
+			{Version: 2, Controller: "pids", File: "pids.max", Want: "max"},
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := probe(t, rootfs, tt.opts...)
-			checked := 0
-			for file, accepted := range tt.want {
-				got := limit(t, rep.Limits, file)
-				if got == "(absent)" && !slices.Contains(accepted, got) {
-					continue // the other cgroup version's file
-				}
-				checked++
-				if !slices.Contains(accepted, got) {
-					t.Errorf("%s = %q, want one of %q", file, got, accepted)
-				}
-			}
-			if checked < 4 {
-				t.Errorf("only %d limits visible in the container: %v", checked, rep.Limits)
-			}
+			w := wantDefault(t, rootfs)
+			w.Limits = tt.limits
+			expectOK(t, probe(t, rootfs, tt.opts...), w, "cgroup-limits")
 		})
 	}
 }

@@ -4,130 +4,40 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/probe/expect"
 	"launch/internal/testutil"
 )
 
 // Each test here starts real containers as root on a root file system it builds, and
 // checks a promise of the launcher from inside with the probe.
 
-func TestNamespaces(t *testing.T) {
+// TestDefaults: a container started without options looks from inside as the
+// expectation table (internal/probe/expect) says, every check of it: the same table
+// make test-vm runs in its machines.
+func TestDefaults(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
-	rep := probe(t, rootfs)
-	if rep.PID != 1 {
-		t.Errorf("COMMAND has pid %d, want 1", rep.PID)
-	}
-	for _, n := range []string{"cgroup", "ipc", "mnt", "net", "pid", "uts"} {
-		host, _ := os.Readlink("/proc/self/ns/" + n)
-		if rep.NS[n] == "" || rep.NS[n] == host {
-			t.Errorf("%s namespace = %q, want a new one (the host's is %q)", n, rep.NS[n], host)
-		}
-	}
-	if host, _ := os.Readlink("/proc/self/ns/user"); rep.NS["user"] != host {
-		t.Errorf("user namespace = %q, want the host's %q", rep.NS["user"], host)
-	}
-	if rep.Hostname != "launch" {
-		t.Errorf("hostname = %q, want launch", rep.Hostname)
-	}
-	if len(rep.Interfaces) != 1 || !rep.Interfaces["lo"] {
-		t.Errorf("interfaces = %v, want only lo, up", rep.Interfaces)
-	}
-	for _, l := range rep.Cgroup {
-		if !strings.HasSuffix(l, ":/") {
-			t.Errorf("/proc/self/cgroup line %q: want the container's cgroup to be /", l)
-		}
-	}
+	expectOK(t, probe(t, rootfs), wantDefault(t, rootfs))
 }
 
 func TestHostnameAndHostNetwork(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
-	rep := probe(t, rootfs, "--hostname", "box-1", "--net", "host")
-	if rep.Hostname != "box-1" {
-		t.Errorf("hostname = %q, want box-1", rep.Hostname)
-	}
-	host, _ := os.Readlink("/proc/self/ns/net")
-	if rep.NS["net"] != host {
-		t.Errorf("--net host: network namespace %q, want the host's %q", rep.NS["net"], host)
-	}
+	w := wantDefault(t, rootfs)
+	w.Hostname, w.NetHost = "box-1", true
+	expectOK(t, probe(t, rootfs, "--hostname", "box-1", "--net", "host"), w, "pid1-namespaces", "hostname", "network")
 	if name, _ := os.Hostname(); name == "box-1" {
 		t.Errorf("the container's hostname reached the host")
 	}
 }
 
-func TestFileSystems(t *testing.T) {
-	rootfs := testutil.Rootfs(t)
-	rep := probe(t, rootfs)
-	for _, tt := range []struct {
-		point, fstype string
-		opts          []string
-	}{
-		{"/proc", "proc", []string{"rw", "nosuid", "nodev", "noexec"}},
-		{"/sys", "sysfs", []string{"ro", "nosuid", "nodev", "noexec"}},
-		{"/tmp", "tmpfs", []string{"rw", "nosuid", "nodev"}},
-		{"/dev", "tmpfs", []string{"nosuid", "mode=755"}},
-		{"/dev/pts", "devpts", []string{"nosuid", "noexec", "ptmxmode=666", "gid=5"}},
-		{"/dev/shm", "tmpfs", []string{"nosuid", "nodev", "noexec"}},
-		{"/dev/mqueue", "mqueue", []string{"nosuid", "nodev", "noexec"}},
-	} {
-		m := mountAt(t, rep, tt.point)
-		if m.fstype != tt.fstype || !hasOpt(m, tt.opts...) {
-			t.Errorf("%s: %s %v %v, want %s with %v", tt.point, m.fstype, m.opts, m.super, tt.fstype, tt.opts)
-		}
-	}
-	for name, want := range map[string]string{
-		"null": "c 0666 1:3", "zero": "c 0666 1:5", "full": "c 0666 1:7", "random": "c 0666 1:8",
-		"urandom": "c 0666 1:9", "tty": "c 0666 5:0", "ptmx": "l pts/ptmx", "fd": "l /proc/self/fd",
-		"stdin": "l /proc/self/fd/0", "stdout": "l /proc/self/fd/1", "stderr": "l /proc/self/fd/2",
-		"pts": "d 0755", "shm": "d 1777",
-	} {
-		if got := rep.Files[name]; got != want {
-			t.Errorf("/dev/%s = %q, want %q", name, got, want)
-		}
-	}
-	// /dev holds only what the launcher made, whatever the image's /dev had.
-	if len(rep.Files) != 14 {
-		t.Errorf("/dev has %d entries, want 14: %v", len(rep.Files), rep.Files)
-	}
-}
-
+// TestMaskedAndReadOnlyPaths: writes through the read-only paths fail. That each is
+// masked or read-only is the expectation table's masked-paths check (TestDefaults).
 func TestMaskedAndReadOnlyPaths(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
-	rep := probe(t, rootfs)
-	points := map[string]mountEntry{}
-	for _, l := range rep.Mounts {
-		m := parseMount(l)
-		points[m.point] = m
-	}
-	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
-		"/proc/slabinfo", "/proc/vmallocinfo", "/sys/kernel/vmcoreinfo"} {
-		if _, err := os.Stat(p); err != nil {
-			continue // this kernel has no such file: nothing to mask
-		}
-		if m, ok := points[p]; !ok || m.root != "/null" {
-			t.Errorf("%s is not masked with /dev/null: %+v", p, m)
-		}
-	}
-	for _, p := range []string{"/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"} {
-		if _, err := os.Stat(p); err != nil {
-			continue
-		}
-		if m, ok := points[p]; !ok || m.fstype != "tmpfs" || !hasOpt(m, "ro") {
-			t.Errorf("%s is not masked with a read-only tmpfs: %+v", p, m)
-		}
-	}
-	for _, p := range []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"} {
-		if _, err := os.Stat(p); err != nil {
-			continue
-		}
-		if m, ok := points[p]; !ok || !hasOpt(m, "ro") {
-			t.Errorf("%s is not read-only: %+v", p, m)
-		}
-	}
 	if got := try(t, rootfs, nil, "write", "/proc/sys/kernel/hostname", "x"); got != "EROFS" {
 		t.Errorf("writing /proc/sys/kernel/hostname: %s, want EROFS", got)
 	}
@@ -136,26 +46,13 @@ func TestMaskedAndReadOnlyPaths(t *testing.T) {
 	}
 }
 
+// TestPivotRoot: nothing of the host is reachable by path from the container, and the
+// host's mounts are as they were. That / is ROOTFS and nothing else is mounted is the
+// expectation table's mounts check (TestDefaults).
 func TestPivotRoot(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
 	before := snapshot(t)
-	rep := probe(t, rootfs)
-	root := mountAt(t, rep, "/")
-	// The container's / is the bind of ROOTFS: its root within the file system is
-	// ROOTFS's path there (on this machine's single root file system, the path itself).
-	var st unix.Statfs_t
-	unix.Statfs("/", &st)
-	if !strings.HasSuffix(rootfs, root.root) || root.root == "/" {
-		t.Errorf("container / shows %q of its file system, want ROOTFS %s", root.root, rootfs)
-	}
-	for _, l := range rep.Mounts {
-		m := parseMount(l)
-		if m.point != "/" && !strings.HasPrefix(m.point, "/proc") && !strings.HasPrefix(m.point, "/sys") &&
-			!strings.HasPrefix(m.point, "/dev") && m.point != "/tmp" {
-			t.Errorf("unexpected mount in the container: %s", l)
-		}
-	}
-	// Nothing of the host is reachable by path: a file only the host has.
+	// A file only the host has.
 	marker := filepath.Join(t.TempDir(), "host-only")
 	os.WriteFile(marker, []byte("x"), 0o644)
 	if got := try(t, rootfs, nil, "read", marker); got != "ENOENT" {
@@ -169,6 +66,9 @@ func TestPivotRoot(t *testing.T) {
 
 func TestReadOnlyRoot(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
+	w := wantDefault(t, rootfs)
+	w.ReadOnly = true
+	expectOK(t, probe(t, rootfs, "--read-only"), w, "mounts")
 	if got := try(t, rootfs, []string{"--read-only"}, "create", "/newfile"); got != "EROFS" {
 		t.Errorf("--read-only: creating /newfile: %s, want EROFS", got)
 	}
@@ -190,52 +90,28 @@ func TestCapabilities(t *testing.T) {
 		opts     []string
 		eff, bnd string
 	}{
-		{"default", nil, "00000000a80425fb", "00000000a80425fb"},
+		{"default", nil, expect.DefaultCaps, expect.DefaultCaps},
 		{"add", []string{"--cap-add", "SYS_ADMIN"}, "00000000a82425fb", "00000000a82425fb"},
 		{"drop", []string{"--cap-drop", "CHOWN", "--cap-drop", "cap_net_raw"}, "00000000a80405fa", "00000000a80405fa"},
 		{"drop all, add one", []string{"--cap-drop", "ALL", "--cap-add", "KILL"}, "0000000000000020", "0000000000000020"},
-		{"non-root user", []string{"--user", "1000:1000"}, "0000000000000000", "00000000a80425fb"},
+		{"non-root user", []string{"--user", "1000:1000"}, expect.NoCaps, expect.DefaultCaps},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := probe(t, rootfs, tt.opts...)
-			if got := rep.Status["CapEff"]; got != tt.eff || rep.Status["CapPrm"] != tt.eff {
-				t.Errorf("CapEff = %s, CapPrm = %s, want %s", got, rep.Status["CapPrm"], tt.eff)
-			}
-			if got := rep.Status["CapBnd"]; got != tt.bnd {
-				t.Errorf("CapBnd = %s, want %s", got, tt.bnd)
-			}
-			if rep.Status["CapInh"] != "0000000000000000" || rep.Status["CapAmb"] != "0000000000000000" {
-				t.Errorf("CapInh = %s, CapAmb = %s, want both empty", rep.Status["CapInh"], rep.Status["CapAmb"])
-			}
-			if rep.Status["NoNewPrivs"] != "1" {
-				t.Errorf("NoNewPrivs = %s, want 1", rep.Status["NoNewPrivs"])
-			}
+			w := wantDefault(t, rootfs)
+			w.CapEff, w.CapBnd = tt.eff, tt.bnd
+			expectOK(t, probe(t, rootfs, tt.opts...), w, "capabilities", "seccomp")
 		})
 	}
 }
 
+// TestSeccomp: every container answers the operations of the expectation table as it
+// promises (mount, unshare, user namespaces and more refused; clone3 and unknown calls
+// ENOSYS); --seccomp=unconfined lifts the filter, with a warning.
 func TestSeccomp(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
-	rep := probe(t, rootfs)
-	if rep.Status["Seccomp"] != "2" {
-		t.Errorf("Seccomp = %s, want 2 (filter)", rep.Status["Seccomp"])
-	}
-	// A user namespace needs no capability, so only the filter refuses it.
-	for _, tt := range []struct {
-		op   []string
-		want string
-	}{
-		{[]string{"unshare", fmt.Sprint(unix.CLONE_NEWUSER)}, "EPERM"},
-		{[]string{"clone", fmt.Sprint(unix.CLONE_NEWUSER)}, "EPERM"},
-		{[]string{"clone3"}, "ENOSYS"},
-		{[]string{"clone", "0"}, "ok"},
-		{[]string{"personality", "0xffffffff"}, "ok"},
-		{[]string{"personality", "0x40000"}, "EPERM"},
-		{[]string{"socket", fmt.Sprint(unix.AF_VSOCK)}, "EPERM"},
-		{[]string{"syscall", "1000"}, "ENOSYS"},
-	} {
-		if got := try(t, rootfs, nil, tt.op...); got != tt.want {
-			t.Errorf("%v: %s, want %s", tt.op, got, tt.want)
+	for _, op := range expect.Ops {
+		if p := op.Problem(try(t, rootfs, nil, op.Args...)); p != "" {
+			t.Errorf("%s: %s", op.Name, p)
 		}
 	}
 
@@ -249,24 +125,16 @@ func TestProcessEnvironment(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
 	t.Setenv("TERM", "vt220")
 	t.Setenv("LAUNCH_SECRET", "host-only")
-	rep := probe(t, rootfs, "--env", "FOO=bar", "-e", "HOME=/home/x", "--workdir", "/tmp")
-	want := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/home/x", "TERM=vt220", "FOO=bar"}
-	if !slices.Equal(rep.Env, want) {
-		t.Errorf("environment = %q, want %q", rep.Env, want)
-	}
-	if rep.Cwd != "/tmp" {
-		t.Errorf("cwd = %q, want /tmp", rep.Cwd)
-	}
-	if rep.UID != 0 || rep.GID != 0 || len(rep.Groups) != 0 {
-		t.Errorf("uid %d gid %d groups %v, want 0 0 []", rep.UID, rep.GID, rep.Groups)
-	}
-	rep = probe(t, rootfs, "--user", "1000:2000")
-	if rep.UID != 1000 || rep.GID != 2000 || len(rep.Groups) != 0 {
-		t.Errorf("--user 1000:2000: uid %d gid %d groups %v", rep.UID, rep.GID, rep.Groups)
-	}
-	if rep.Cwd != "/" {
-		t.Errorf("cwd = %q, want /", rep.Cwd)
-	}
+	w := wantDefault(t, rootfs)
+	w.Env = []string{"PATH=" + expect.DefaultPath, "HOME=/home/x", "TERM=vt220", "FOO=bar"}
+	w.Cwd = "/tmp"
+	expectOK(t, probe(t, rootfs, "--env", "FOO=bar", "-e", "HOME=/home/x", "--workdir", "/tmp"), w, "environment", "identity")
+
+	// Another user's HOME is /.
+	w = wantDefault(t, rootfs)
+	w.UID, w.GID = 1000, 2000
+	w.Env[1] = "HOME=/"
+	expectOK(t, probe(t, rootfs, "--user", "1000:2000"), w, "environment", "identity")
 }
 
 // TestDescriptors: COMMAND gets 0, 1 and 2 only, even when the launcher inherits
@@ -282,26 +150,7 @@ func TestDescriptors(t *testing.T) {
 	if _, err := unix.FcntlInt(dir.Fd(), unix.F_SETFD, 0); err != nil {
 		t.Fatal(err)
 	}
-	rep := probe(t, rootfs)
-	keys := make([]string, 0, len(rep.FDs))
-	for k := range rep.FDs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	if !slices.Equal(keys, []string{"0", "1", "2"}) {
-		t.Errorf("descriptors in the container: %v, want 0 1 2", rep.FDs)
-	}
-}
-
-func TestSessionWithoutTerminal(t *testing.T) {
-	rootfs := testutil.Rootfs(t)
-	rep := probe(t, rootfs)
-	if rep.SID != 1 || rep.PGID != 1 {
-		t.Errorf("sid %d pgid %d, want a new session led by COMMAND (1 1)", rep.SID, rep.PGID)
-	}
-	if rep.TTY != "ENXIO" {
-		t.Errorf("opening /dev/tty: %s, want ENXIO (no controlling terminal)", rep.TTY)
-	}
+	expectOK(t, probe(t, rootfs), wantDefault(t, rootfs), "descriptors")
 }
 
 func TestBind(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"launch/internal/probe/expect"
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
 )
@@ -188,19 +189,27 @@ func parseMount(line string) mountEntry {
 		super: strings.Split(f[sep+3], ",")}
 }
 
-// mountAt returns the topmost mount at point in rep.
-func mountAt(t *testing.T, rep report.Report, point string) mountEntry {
+// wantDefault returns what a container started on rootfs without options must look
+// like on this machine (see internal/probe/expect), as the launchers the test starts
+// see it: in the test's namespaces, with its environment as it is now.
+func wantDefault(t *testing.T, rootfs string) expect.Want {
 	t.Helper()
-	var found *mountEntry
-	for _, l := range rep.Mounts {
-		if m := parseMount(l); m.point == point {
-			found = &m
+	h, err := expect.ThisHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return expect.Default(h, rootfs)
+}
+
+// expectOK fails t with each problem that the checks of the expectation table named
+// (every check if none is) find in rep against w.
+func expectOK(t *testing.T, rep report.Report, w expect.Want, checks ...string) {
+	t.Helper()
+	for _, res := range expect.Run(&rep, &w, checks...) {
+		for _, p := range res.Problems {
+			t.Errorf("%s: %s", res.Name, p)
 		}
 	}
-	if found == nil {
-		t.Fatalf("no mount at %s in the container:\n%s", point, strings.Join(rep.Mounts, "\n"))
-	}
-	return *found
 }
 
 // hostState is what a run of the launcher must leave as it found it.
@@ -261,13 +270,4 @@ func (before hostState) unchanged(t *testing.T) {
 			t.Errorf("%s appeared", e)
 		}
 	}
-}
-
-func hasOpt(m mountEntry, opts ...string) bool {
-	for _, o := range opts {
-		if !slices.Contains(m.opts, o) && !slices.Contains(m.super, o) {
-			return false
-		}
-	}
-	return true
 }

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/probe/expect"
 	"launch/internal/testutil"
 )
 
@@ -154,17 +155,17 @@ func TestKilledLauncher(t *testing.T) {
 
 func TestInit(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
-	rep := probe(t, rootfs, "--init")
-	if rep.PID != 2 || rep.PPID != 1 {
-		t.Errorf("--init: COMMAND has pid %d, parent %d; want 2 under 1", rep.PID, rep.PPID)
-	}
+	// COMMAND is PID 2 under PID 1, and otherwise as without --init.
+	w := wantDefault(t, rootfs)
+	w.PID, w.PPID = 2, 1
+	expectOK(t, probe(t, rootfs, "--init"), w, "pid1-namespaces", "capabilities", "seccomp", "descriptors", "environment", "identity")
 	if r := runLaunch(t, "--init", rootfs, "/probe", "exit", "7"); r.code != 7 {
 		t.Errorf("--init: exit %d, want COMMAND's 7", r.code)
 	}
 	// PID 1 is filtered, not dumpable and holds no descriptor beyond stdio.
 	testutil.RequireBusybox(t)
 	r := runLaunch(t, "--init", rootfs, "/bin/sh", "-c", "grep -E '^(Seccomp|CapEff):' /proc/1/status; ls /proc/1/fd; cat /proc/1/environ; readlink /proc/1/exe; echo end")
-	if !strings.Contains(r.stdout, "Seccomp:\t2") || !strings.Contains(r.stdout, "CapEff:\t00000000a80425fb") {
+	if !strings.Contains(r.stdout, "Seccomp:\t2") || !strings.Contains(r.stdout, "CapEff:\t"+expect.DefaultCaps) {
 		t.Errorf("--init: PID 1 is not confined like COMMAND:\n%s", r.stdout)
 	}
 	if strings.Contains(r.stdout, "PATH=") || !strings.Contains(r.stderr, "Permission denied") {

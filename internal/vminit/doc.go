@@ -10,13 +10,18 @@
 //
 //  1. with / still the initramfs, where pivot_root(2) fails with EINVAL, checks the
 //     binary against SHA256SUMS and runs launch -v once: the container must start
-//     (launch moves its root with MS_MOVE and chroot and says so) and must not be
-//     able to mount, unmount, pivot_root, unshare, setns or climb out of a chroot;
+//     (launch moves its root with MS_MOVE and chroot and says so) and must answer
+//     every operation of the expectation table as any container must (mount, umount,
+//     pivot_root, unshare, setns and user namespaces refused, clone3 ENOSYS, no
+//     climbing out of a chroot); then runs every check of that table on a container
+//     started there, with CAP_SYS_CHROOT dropped;
 //  2. does what a board's init does once its root file system is ready (switch_root
-//     onto a tmpfs copy of the files above) and checks, from inside containers, what
-//     the integration tests check on the development machine: PID 1 and the
-//     namespaces, hostname, network, mounts and /dev, capabilities, seccomp, a denied
-//     call (EPERM) and clone3 (ENOSYS), the cgroup v2 limits and namespace, and the
+//     onto a tmpfs copy of the files above) and runs, from inside containers, the same
+//     checks: every one of the expectation table (internal/probe/expect), which the
+//     integration tests in init/ run on the development machine (PID 1 and the
+//     namespaces, hostname, network, mounts and their flags, /dev, masked and
+//     read-only paths, capabilities, seccomp, descriptors, environment, identity,
+//     session, the cgroup v2 limits and namespace), the table's operations, and the
 //     memory-limit kill; after every run, that no launch-* cgroup is left;
 //  3. starts the launcher as a service manager does, in a cgroup of its own with
 //     memory.max 100M (alone, in the leaf launchers move into, and with another
