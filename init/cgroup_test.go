@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -282,8 +284,15 @@ func TestNoCgroupLeftAfterManyRuns(t *testing.T) {
 	if r := runLaunch(t, rootfs, "/probe", "exit", "0"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	// Killed containers die with their launcher; give the kernel a moment to reap them.
-	time.Sleep(100 * time.Millisecond)
+	// Killed containers die with their launcher, and the GC removes their cgroups
+	// once they have: wait for what is left in them to exit.
+	var left []string
+	for _, d := range snapshot(t).cgroups {
+		if startedByUs(d) {
+			left = append(left, d)
+		}
+	}
+	emptied(t, left)
 	if r := runLaunch(t, "--gc"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
@@ -321,21 +330,21 @@ func cgroupParent(t *testing.T) string {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			// Only the test's own launchers made cgroups here; they may still be
-			// on their way out.
-			for i := 0; i < 200; i++ {
-				ents, _ := os.ReadDir(dir)
-				for _, e := range ents {
-					if e.IsDir() {
-						os.Remove(filepath.Join(dir, e.Name()))
-					}
+			// Only the test's own launchers made cgroups here; what ran in them
+			// may still be on its way out.
+			var subs []string
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				if e.IsDir() {
+					subs = append(subs, filepath.Join(dir, e.Name()))
 				}
-				if os.Remove(dir) == nil {
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
 			}
-			t.Errorf("cannot remove the test's cgroup %s", dir)
+			emptied(t, append(subs, dir))
+			for _, d := range append(subs, dir) {
+				if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("cannot remove the test's cgroup: %v", err)
+				}
+			}
 		})
 	}
 	return p

@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -237,4 +239,34 @@ func cgroupDirs(t *testing.T, pid int) []string {
 		}
 	}
 	return out
+}
+
+// emptied waits, for up to ten seconds, until no process is left in the cgroups dirs
+// (those gone already count as empty): until each process listed has exited (see
+// exited), then reads the lists again, which a process forked meanwhile would be on.
+// An exited process is no longer listed, and its cgroup can be removed.
+func emptied(t *testing.T, dirs []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var pids []int
+		for _, d := range dirs {
+			b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+			for _, f := range strings.Fields(string(b)) {
+				pid, _ := strconv.Atoi(f)
+				pids = append(pids, pid)
+			}
+		}
+		if len(pids) == 0 {
+			return
+		}
+		for _, pid := range pids {
+			if !exited(pid, time.Until(deadline)) {
+				t.Fatalf("process %d is still in one of the cgroups %v after 10 s", pid, dirs)
+			}
+		}
+	}
 }

@@ -122,18 +122,21 @@ func ptyShell(t *testing.T, script string) (*exec.Cmd, *os.File, *screen) {
 // A screen collects what a terminal's master reads, in the background: a read of a
 // master can block whatever deadline is set.
 type screen struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed, and replaced, whenever buf grows
 }
 
 func watchScreen(master *os.File) *screen {
-	s := &screen{}
+	s := &screen{changed: make(chan struct{})}
 	go func() {
 		b := make([]byte, 4096)
 		for {
 			n, err := master.Read(b)
 			s.mu.Lock()
 			s.buf.Write(b[:n])
+			close(s.changed)
+			s.changed = make(chan struct{})
 			s.mu.Unlock()
 			if err != nil {
 				return
@@ -155,15 +158,30 @@ func (s *screen) Reset() {
 	s.mu.Unlock()
 }
 
-// until waits for the screen to show want.
+// until waits, for up to ten seconds, for the screen to show want, looking again each
+// time the terminal has written more.
 func (s *screen) until(t *testing.T, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("terminal never showed %q:\n%s", want, s.String())
+	s.untilAfter(t, "", want)
+}
+
+// untilAfter waits as until does for the screen to show want after first.
+func (s *screen) untilAfter(t *testing.T, first, want string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		s.mu.Lock()
+		_, rest, found := strings.Cut(s.buf.String(), first)
+		shown, changed := found && strings.Contains(rest, want), s.changed
+		s.mu.Unlock()
+		if shown {
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("terminal never showed %q after %q:\n%s", want, first, s.String())
+		}
 	}
 }
 
@@ -204,8 +222,12 @@ func TestLifetimeInitJobControl(t *testing.T) {
 	out.until(t, "ready")
 	master.Write([]byte{26}) // Ctrl-Z
 	out.until(t, "Stopped")
+	// fg prints the job's command line once the shell has read its own: what is typed
+	// from then on is the job's input, not the shell's next command. (The Stopped line
+	// showed it too, before fg was typed.)
+	out.Reset()
 	master.Write([]byte("fg\n"))
-	time.Sleep(200 * time.Millisecond)
+	out.untilAfter(t, "fg", "--init")
 	master.Write([]byte("hello\n"))
 	out.until(t, "got hello")
 	master.Write([]byte("echo status $?\n"))
@@ -310,6 +332,8 @@ func TestLifetimeInflightDescriptors(t *testing.T) {
 	}
 	cmd.Wait()
 	t.Logf("the pipe closed after %v", time.Since(start).Round(time.Millisecond))
+	// Freeing the file's memory is nothing the host can wait on (no event tells that
+	// Shmem fell): polled, for up to five seconds.
 	deadline := time.Now().Add(5 * time.Second)
 	for shmem(t) > before+128<<20 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

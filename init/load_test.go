@@ -111,17 +111,15 @@ func TestLoadKillLauncher(t *testing.T) {
 	w.check()
 }
 
-// reaped waits, for up to ten seconds, until pid, a child of the test process, exits,
-// and reaps it.
+// reaped waits, for up to ten seconds, until pid, a child of the test process, exits
+// (see exited), and reaps it.
 func reaped(pid int) bool {
-	for i := 0; i < 1000; i++ {
-		var ws unix.WaitStatus
-		if p, err := unix.Wait4(pid, &ws, unix.WNOHANG|unix.WALL, nil); p == pid || err == unix.ECHILD {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !exited(pid, 10*time.Second) {
+		return false
 	}
-	return false
+	var ws unix.WaitStatus
+	p, err := unix.Wait4(pid, &ws, unix.WNOHANG|unix.WALL, nil)
+	return p == pid || err == unix.ECHILD
 }
 
 // A hostFigures is what a launch might leak, measured on the host.

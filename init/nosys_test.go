@@ -382,7 +382,9 @@ func inCgroups(t *testing.T, launcher, pid int) {
 
 // pid1Holds fails t if PID 1 of an --init container, pid on the host, holds any
 // descriptor but 0, 1 and 2 once it has settled: the launcher's error pipe among them
-// would keep the launcher waiting for ever.
+// would keep the launcher waiting for ever. PID 1 closes them after it has forked
+// COMMAND, and nothing tells the host when a process closes a descriptor: polled, for
+// up to two seconds.
 func pid1Holds(t *testing.T, pid int) {
 	t.Helper()
 	var names []string

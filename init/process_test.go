@@ -90,19 +90,41 @@ func children(pid int) []int {
 	return out
 }
 
-// gone waits until pid no longer exists.
-func gone(pid int) bool {
-	for i := 0; i < 500; i++ {
-		if err := unix.Kill(pid, 0); err == unix.ESRCH {
-			return true
+// gone waits, for up to five seconds, until pid has exited.
+func gone(pid int) bool { return exited(pid, 5*time.Second) }
+
+// exited waits, for up to d, until process pid has exited, and reports whether it has.
+// A zombie has exited: it runs no more. The wait is on a pidfd (Linux 5.3), which
+// becomes readable when its process exits; before 5.3 nothing tells the test when a
+// process that is not its child exits, and kill(2) is polled instead.
+func exited(pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	fd, err := unix.PidfdOpen(pid, 0)
+	switch {
+	case err == unix.ESRCH:
+		return true
+	case err == unix.ENOSYS:
+		for time.Now().Before(deadline) {
+			if zombie(pid) {
+				return true
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		// A zombie counts as gone: it runs no more.
-		if s, _ := procState(strconv.Itoa(pid)); s == 'Z' {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
+		return false
+	case err != nil:
+		return false
 	}
-	return false
+	defer unix.Close(fd)
+	for {
+		ms := time.Until(deadline).Milliseconds()
+		if ms <= 0 {
+			return false
+		}
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(ms))
+		if err != unix.EINTR {
+			return err == nil && n > 0
+		}
+	}
 }
 
 func TestSignalsReachCommand(t *testing.T) {
@@ -173,16 +195,25 @@ func TestInit(t *testing.T) {
 	}
 
 	// Signals to the launcher reach COMMAND through PID 1; orphans are reaped.
-	s := startLaunch(t, "--init", rootfs, "/bin/sh", "-c", "(sleep 0.2 &) ; trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done")
-	if l := s.line(t); l != "ready" {
-		t.Fatalf("container said %q", l)
+	// The subshell leaves an orphan, which says when it exits.
+	s := startLaunch(t, "--init", rootfs, "/bin/sh", "-c",
+		"(sh -c 'sleep 0.2; echo orphan exits' &) ; trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done")
+	for _, want := range []string{"ready", "orphan exits"} {
+		if l := s.line(t); l != want {
+			t.Fatalf("container said %q, want %q", l, want)
+		}
 	}
-	time.Sleep(400 * time.Millisecond) // the orphaned sleep has exited by now
 	kids := children(s.cmd.Process.Pid)
 	if len(kids) != 1 {
 		t.Fatalf("launch has children %v", kids)
 	}
-	if zombies := zombiesUnder(kids[0]); zombies > 0 {
+	// PID 1 reaps the orphan once it has exited. Nothing tells the host when a process
+	// is reaped (a pidfd tells the exit, not the wait): polled, for up to five seconds.
+	zombies := zombiesUnder(kids[0])
+	for deadline := time.Now().Add(5 * time.Second); zombies > 0 && time.Now().Before(deadline); zombies = zombiesUnder(kids[0]) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if zombies > 0 {
 		t.Errorf("--init left %d zombies", zombies)
 	}
 	s.cmd.Process.Signal(unix.SIGTERM)

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -92,9 +91,9 @@ func TestRaceMountTargets(t *testing.T) {
 				}()
 				ran, failed := 0, 0
 				for i := 0; i < starts; i++ {
-					s := startWith(t, launchIO{nosys: md.nosys}, "--bind", src+":/data:ro", rootfs, "/probe", "sleep", "0.1")
+					s := startWith(t, launchIO{nosys: md.nosys}, "--bind", src+":/data:ro", rootfs, "/probe", "signals")
 					w.started(s.cmd.Process.Pid)
-					mi, ok := containerMounts(s)
+					mi, ok := containerMounts(t, s)
 					if !ok {
 						s.cmd.Wait()
 						failed++
@@ -104,6 +103,7 @@ func TestRaceMountTargets(t *testing.T) {
 					if bad := wrongFlags(mi, src); len(bad) > 0 {
 						t.Errorf("start %d: the container runs with mounts that lack their flags:\n%s\n(mountinfo:\n%s)", i, strings.Join(bad, "\n"), mi)
 					}
+					s.cmd.Process.Signal(unix.SIGTERM) // forwarded: probe signals exits
 					s.cmd.Wait()
 				}
 				stop.Store(true)
@@ -125,27 +125,23 @@ func TestRaceMountTargets(t *testing.T) {
 	w.check()
 }
 
-// containerMounts returns the mount table of s's container, once COMMAND runs, as the
-// container sees it; false if the launch ended before that.
-func containerMounts(s *started) (string, bool) {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, kid := range children(s.cmd.Process.Pid) {
-			comm, _ := os.ReadFile("/proc/" + strconv.Itoa(kid) + "/comm")
-			if strings.TrimSpace(string(comm)) != "probe" {
-				continue
-			}
-			mi, err := os.ReadFile("/proc/" + strconv.Itoa(kid) + "/mountinfo")
-			if err == nil {
-				return string(mi), true
-			}
-		}
-		if st, _ := procState(strconv.Itoa(s.cmd.Process.Pid)); st == 'Z' || st == 0 {
-			return "", false // the launcher has ended
-		}
-		time.Sleep(2 * time.Millisecond)
+// containerMounts returns the mount table of s's container, running /probe signals,
+// once COMMAND runs (it says "ready"), as the container sees it; false if the launch
+// ended before that.
+func containerMounts(t *testing.T, s *started) (string, bool) {
+	t.Helper()
+	if l := s.line(t); l != "ready" {
+		return "", false // the launch failed: no output, and the launcher has ended
 	}
-	return "", false
+	kids := children(s.cmd.Process.Pid)
+	if len(kids) != 1 {
+		t.Fatalf("the launcher has children %v, want its container's PID 1", kids)
+	}
+	mi, err := os.ReadFile("/proc/" + strconv.Itoa(kids[0]) + "/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(mi), true
 }
 
 // wrongFlags checks every mount of a container's mount table against the flags
