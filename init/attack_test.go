@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/probe/expect"
 	"launch/internal/testutil"
 )
 
@@ -494,25 +496,50 @@ func TestAttackReadOnlySubmounts(t *testing.T) {
 // TestAttackCgroups: the container cannot raise its limits, leave its cgroups or set
 // a release agent. TestCgroupsReadOnlyInside tries each limit file, cgroup.procs,
 // notify_on_release and mkdir from inside (EROFS); this test does it all in one
-// container and then checks from the host, which can tell: the container's processes
-// are still in their launch-* cgroups, with the limits they had. release_agent exists
-// only in a hierarchy's root cgroup, which the container's cgroup namespace does not
-// show (ENOENT), and a new hierarchy, where it would be, cannot be mounted (EPERM,
+// container, in every cgroup it has on this host's layout (v1, v2 or hybrid), and then
+// checks from the host, which can tell: the container's processes are still in their
+// launch-* cgroups, with the limits they had. release_agent exists only in a v1
+// hierarchy's root cgroup, which the container's cgroup namespace does not show
+// (ENOENT), and a new hierarchy, where it would be, cannot be mounted (EPERM,
 // CVE-2022-0492).
 func TestAttackCgroups(t *testing.T) {
 	testutil.RequireBusybox(t)
 	w := newWatch(t)
 	rootfs := testutil.Rootfs(t)
-	script := `for f in /sys/fs/cgroup/*/cgroup.procs /sys/fs/cgroup/*/tasks /sys/fs/cgroup/*/notify_on_release \
-		/sys/fs/cgroup/*/memory.limit_in_bytes /sys/fs/cgroup/*/memory.memsw.limit_in_bytes /sys/fs/cgroup/*/pids.max \
-		/sys/fs/cgroup/*/cpu.shares /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/release_agent; do
-		echo "$f $(/probe try write $f 0)"
-	done
-	echo "mkdir $(/probe try mkdir /sys/fs/cgroup/memory/escape)"
-	echo "mount $(/probe try mountfs cgroup /tmp/cg memory,release_agent=/x)"
-	echo done
-	exec /probe signals`
-	s := w.start(rootfs, "/bin/sh", "-c", script)
+	// What to try, and what each must answer, in the container's cgroups on this
+	// host's layout (v1, v2 or hybrid).
+	cgroups := wantDefault(t, rootfs).Host.Cgroups
+	want := map[string]string{"mount": "EPERM", "/sys/fs/cgroup/release_agent": "ENOENT"}
+	var script []string
+	try := func(key, op, want1 string) {
+		want[key] = want1
+		script = append(script, fmt.Sprintf("echo \"%s $(/probe try %s)\"", key, op))
+	}
+	for _, f := range cgroupControls(cgroups) {
+		try(f, "write "+f+" 0", "EROFS")
+	}
+	var optional []string // limit files only some kernels have
+	for _, l := range expect.DefaultLimits {
+		if dir, v, ok := cgroups.Dir(l.Controller); ok && v == l.Version {
+			if l.IfPresent {
+				optional = append(optional, dir+"/"+l.File)
+			} else {
+				try(dir+"/"+l.File, "write "+dir+"/"+l.File+" 0", "EROFS")
+			}
+		}
+	}
+	for _, d := range cgroups.Dirs() {
+		try("mkdir:"+d.Path, "mkdir "+d.Path+"/escape", "EROFS")
+		if d.Version == 1 {
+			try(d.Path+"/release_agent", "write "+d.Path+"/release_agent /x", "ENOENT")
+		}
+	}
+	for _, f := range optional {
+		script = append(script, fmt.Sprintf("[ -e %s ] && echo \"%s $(/probe try write %s 0)\"", f, f, f))
+	}
+	script = append(script, "echo \"/sys/fs/cgroup/release_agent $(/probe try write /sys/fs/cgroup/release_agent /x)\"",
+		"echo \"mount $(/probe try mountfs cgroup /tmp/cg memory,release_agent=/x)\"", "echo done", "exec /probe signals")
+	s := w.start(rootfs, "/bin/sh", "-c", strings.Join(script, "\n"))
 	results := map[string]string{}
 	for {
 		l := s.line(t)
@@ -529,19 +556,17 @@ func TestAttackCgroups(t *testing.T) {
 		t.Fatal("probe signals did not start")
 	}
 	for what, got := range results {
-		want := "EROFS"
-		switch {
-		case filepath.Base(what) == "release_agent":
-			want = "ENOENT"
-		case what == "mount":
-			want = "EPERM"
+		if slices.Contains(optional, what) {
+			want[what] = "EROFS"
 		}
-		if got != want {
-			t.Errorf("%s from inside: %s, want %s", what, got, want)
+		if got != want[what] {
+			t.Errorf("%s from inside: %s, want %s", what, got, want[what])
 		}
 	}
-	if len(results) < 8 {
-		t.Errorf("only %d attempts made: %v", len(results), results)
+	for what := range want {
+		if _, ok := results[what]; !ok {
+			t.Errorf("%s was not tried", what)
+		}
 	}
 
 	// From the host: where the container's process is, and its limits.
@@ -553,7 +578,7 @@ func TestAttackCgroups(t *testing.T) {
 	name := fmt.Sprintf("/launch-%d-", s.cmd.Process.Pid)
 	for _, line := range strings.Split(strings.TrimSpace(string(cg)), "\n") {
 		f := strings.SplitN(line, ":", 3)
-		if len(f) == 3 && (f[1] == "memory" || f[1] == "pids") && !strings.Contains(f[2], name) {
+		if len(f) == 3 && (f[1] == "memory" || f[1] == "pids" || f[0] == "0") && !strings.Contains(f[2], name) {
 			t.Errorf("the container's process left its %s cgroup: %s", f[1], line)
 		}
 	}

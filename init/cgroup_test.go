@@ -237,6 +237,10 @@ func TestPidsLimit(t *testing.T) {
 	}
 }
 
+// TestCgroupsReadOnlyInside: from inside, no limit can be raised, no process moved
+// and no release notified, and no cgroup made, in any of the container's cgroups,
+// whatever the host's layout (v1, v2 or hybrid); nothing can be made where they are
+// mounted.
 func TestCgroupsReadOnlyInside(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
 	rep := probe(t, rootfs)
@@ -252,15 +256,37 @@ func TestCgroupsReadOnlyInside(t *testing.T) {
 			t.Errorf("raising %s from inside: %s, want EROFS", p, got)
 		}
 	}
-	for _, p := range []string{"/sys/fs/cgroup/memory/cgroup.procs", "/sys/fs/cgroup/memory/notify_on_release", "/sys/fs/cgroup/pids/cgroup.procs", "/sys/fs/cgroup/unified/cgroup.procs", "/sys/fs/cgroup/cgroup.procs"} {
-		got := try(t, rootfs, nil, "write", p, "1")
-		if got != "EROFS" && got != "ENOENT" {
+	cgroups := wantDefault(t, rootfs).Host.Cgroups
+	for _, p := range cgroupControls(cgroups) {
+		if got := try(t, rootfs, nil, "write", p, "1"); got != "EROFS" {
 			t.Errorf("writing %s from inside: %s, want EROFS", p, got)
 		}
 	}
-	if got := try(t, rootfs, nil, "mkdir", "/sys/fs/cgroup/memory/escape"); got != "EROFS" {
-		t.Errorf("making a cgroup from inside: %s, want EROFS", got)
+	for _, d := range cgroups.Dirs() {
+		if got := try(t, rootfs, nil, "mkdir", d.Path+"/escape"); got != "EROFS" {
+			t.Errorf("making a cgroup in %s from inside: %s, want EROFS", d.Path, got)
+		}
 	}
+	if got := try(t, rootfs, nil, "create", "/sys/fs/cgroup/escape"); got != "EROFS" {
+		t.Errorf("creating a file in /sys/fs/cgroup: %s, want EROFS", got)
+	}
+}
+
+// cgroupControls returns the files of the container's cgroups, as it sees them, that
+// move processes, hand controllers down or notify of a cgroup's release: each must be
+// read-only inside.
+func cgroupControls(c expect.Cgroups) []string {
+	var out []string
+	for _, d := range c.Dirs() {
+		names := []string{"cgroup.procs", "cgroup.subtree_control"}
+		if d.Version == 1 {
+			names = []string{"cgroup.procs", "tasks", "notify_on_release"}
+		}
+		for _, n := range names {
+			out = append(out, d.Path+"/"+n)
+		}
+	}
+	return out
 }
 
 // TestNoCgroupLeftAfterManyRuns: 100 runs, some of them with the launcher killed at a

@@ -2,10 +2,17 @@ package cgroup
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/tools/txtar"
 
 	"launch/internal/testutil"
 )
@@ -82,24 +89,103 @@ func TestCreate(t *testing.T) {
 
 // TestMissingController: a controller the kernel lacks is a warning for a default
 // limit and an error for one the user asked for; either way nothing is left behind.
+// This kernel has pids, so the test takes it away in each cgroup version the host
+// mounts (see withoutPids): in v1 by leaving its hierarchy out of the layout; in v2,
+// where launch reads what the kernel has from the root's cgroup.controllers, by
+// covering that file, in a helper process's own mount namespace, with one that lacks
+// pids. A pure cgroup v2 host thus runs the v2 case, a hybrid one both.
 func TestMissingController(t *testing.T) {
+	if testutil.IsHelper(t.Name()) {
+		l := hostLayout(t)
+		v := withoutPids(l, os.Getenv("LAUNCH_TEST_V2_CONTROLLERS"))
+		i := slices.IndexFunc(v, func(p pidsless) bool { return p.name == "v2" })
+		if i < 0 {
+			t.Fatal("helper: no cgroup v2 case on this host")
+		}
+		fake := filepath.Join(t.TempDir(), "cgroup.controllers")
+		if err := os.WriteFile(fake, []byte(v[i].controllers+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		real := filepath.Join(l.V2.Mount, "cgroup.controllers")
+		if err := unix.Mount(fake, real, "", unix.MS_BIND, ""); err != nil {
+			t.Fatalf("bind %s on %s: %v", fake, real, err)
+		}
+		if data, _ := readFile(l.V2.Mount, "cgroup.controllers"); strings.Contains(data, "pids") {
+			t.Fatalf("%s still lists pids: %q", real, data)
+		}
+		createWithoutPids(t, &v[i].layout)
+		return
+	}
 	l := hostLayout(t)
-	var without Layout
-	without.V2 = l.V2
+	controllers := ""
+	if l.V2 != nil {
+		controllers, _ = readFile(l.V2.Mount, "cgroup.controllers")
+	}
+	cases := withoutPids(l, controllers)
+	if len(cases) == 0 {
+		testutil.Skip(t, "needs a cgroup file system")
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name != "v2" {
+				createWithoutPids(t, &c.layout)
+				return
+			}
+			helper := exec.Command(os.Args[0], "-test.run=^TestMissingController$", "-test.v")
+			helper.Env = append(os.Environ(), testutil.HelperEnv+"=TestMissingController", "LAUNCH_TEST_V2_CONTROLLERS="+controllers)
+			helper.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+			out, err := helper.CombinedOutput()
+			if err != nil {
+				t.Fatalf("helper: %v\n%s", err, out)
+			}
+			t.Logf("helper:\n%s", out)
+		})
+	}
+}
+
+// A pidsless is a way to run Create on this host as if its kernel had no pids
+// controller: with layout, and, for v2, the root's cgroup.controllers covered with
+// controllers.
+type pidsless struct {
+	name        string // v1, v2, or kernel (the kernel has none: the host's layout as it is)
+	layout      Layout
+	controllers string
+}
+
+// withoutPids returns the ways to run Create on layout l, whose v2 root (if any) lists
+// v2Controllers, as if the kernel had no pids controller: v1 where a v1 hierarchy has
+// pids (the layout without it), v2 where there is a v2 hierarchy (without that v1
+// hierarchy either, and with the controllers less pids), and the layout as it is if
+// neither version has pids.
+func withoutPids(l *Layout, v2Controllers string) []pidsless {
+	var rest []Hierarchy
+	inV1 := false
 	for _, h := range l.V1 {
-		if !h.Has("pids") {
-			without.V1 = append(without.V1, h)
+		if h.Has("pids") {
+			inV1 = true
+		} else {
+			rest = append(rest, h)
 		}
 	}
-	if len(without.V1) == len(l.V1) {
-		testutil.Skip(t, "this host has no v1 pids hierarchy to leave out")
+	var out []pidsless
+	if inV1 {
+		out = append(out, pidsless{name: "v1", layout: Layout{V1: rest, V2: l.V2}})
 	}
 	if l.V2 != nil {
-		if data, _ := readFile(l.V2.Dir, "cgroup.controllers"); strings.Contains(data, "pids") {
-			testutil.Skip(t, "pids is available on v2 here")
-		}
+		ctls := slices.DeleteFunc(strings.Fields(v2Controllers), func(c string) bool { return c == "pids" })
+		out = append(out, pidsless{name: "v2", layout: Layout{V1: rest, V2: l.V2}, controllers: strings.Join(ctls, " ")})
 	}
-	c, err := Create(&without, "launch-test-missing", seedLimits)
+	if len(out) == 0 && len(l.V1) > 0 {
+		out = append(out, pidsless{name: "kernel", layout: *l})
+	}
+	return out
+}
+
+// createWithoutPids runs Create on l, which has no pids controller, with the seed's
+// limits: a warning; then with --pids asked for: an error naming it. Nothing is left.
+func createWithoutPids(t *testing.T, l *Layout) {
+	t.Helper()
+	c, err := Create(l, "launch-test-missing", seedLimits)
 	if err != nil {
 		t.Fatalf("default limits without a pids controller: %v", err)
 	}
@@ -107,18 +193,73 @@ func TestMissingController(t *testing.T) {
 	if err := c.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(strings.Join(c.Warnings, "\n"), "pids") {
+	if !strings.Contains(strings.Join(c.Warnings, "\n"), "the kernel has no pids cgroup controller") {
 		t.Errorf("no warning about the missing pids controller: %q", c.Warnings)
 	}
 
 	lim := seedLimits
 	lim.Explicit = map[string]bool{"pids": true}
-	if _, err := Create(&without, "launch-test-missing", lim); err == nil || !strings.Contains(err.Error(), "--pids") {
+	if _, err := Create(l, "launch-test-missing", lim); err == nil || !strings.Contains(err.Error(), "--pids") {
 		t.Errorf("--pids without a pids controller: %v, want an error naming --pids", err)
 	}
+	dirs := []string{}
 	for _, h := range l.V1 {
-		if _, err := os.Stat(filepath.Join(h.Dir, "launch-test-missing")); err == nil {
-			t.Errorf("a failed Create left %s", filepath.Join(h.Dir, "launch-test-missing"))
+		dirs = append(dirs, h.Parent)
+	}
+	if l.V2 != nil {
+		dirs = append(dirs, l.V2.Parent)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "launch-test-missing")); err == nil {
+			t.Errorf("a failed Create left %s", filepath.Join(d, "launch-test-missing"))
+		}
+	}
+}
+
+// TestWithoutPids: which ways TestMissingController has to take pids away, on the
+// layouts of testdata/*.txtar and the controllers of their v2 root.
+func TestWithoutPids(t *testing.T) {
+	for _, tt := range []struct {
+		fixture, v2Controllers string
+		want                   string
+	}{
+		{"hybrid.txtar", "", "v1: v1 [name=systemd] [blkio] [freezer] [devices] [memory] [cpuset] [cpuacct] [cpu], v2 /sys/fs/cgroup/unified; " +
+			"v2: v1 [name=systemd] [blkio] [freezer] [devices] [memory] [cpuset] [cpuacct] [cpu], v2 /sys/fs/cgroup/unified, controllers \"\""},
+		{"v1.txtar", "", "v1: v1 [freezer] [blkio] [memory] [cpu cpuacct]"},
+		{"missing.txtar", "", "kernel: v1 [cpu cpuacct]"},
+		{"v2-root.txtar", "cpuset cpu io memory pids", "v2: v2 /sys/fs/cgroup, controllers \"cpuset cpu io memory\""},
+		{"v2-systemd.txtar", "cpu io memory pids", "v2: v2 /sys/fs/cgroup/user.slice/user-1000.slice/session-3.scope, controllers \"cpu io memory\""},
+		{"v2-root.txtar", "cpu memory", "v2: v2 /sys/fs/cgroup, controllers \"cpu memory\""},
+	} {
+		ar, err := txtar.ParseFile(filepath.Join("testdata", tt.fixture))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx := testutil.Fixture{Archive: ar}
+		l, err := Detect(fx.File("mountinfo"), fx.File("cgroup"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cases []string
+		for _, c := range withoutPids(l, tt.v2Controllers) {
+			var parts []string
+			if len(c.layout.V1) > 0 {
+				var v1 []string
+				for _, h := range c.layout.V1 {
+					v1 = append(v1, fmt.Sprint(h.Controllers))
+				}
+				parts = append(parts, "v1 "+strings.Join(v1, " "))
+			}
+			if c.layout.V2 != nil {
+				parts = append(parts, "v2 "+c.layout.V2.Dir)
+			}
+			if c.name == "v2" {
+				parts = append(parts, fmt.Sprintf("controllers %q", c.controllers))
+			}
+			cases = append(cases, c.name+": "+strings.Join(parts, ", "))
+		}
+		if got := strings.Join(cases, "; "); got != tt.want {
+			t.Errorf("withoutPids(%s, %q) = %s\nwant %s", tt.fixture, tt.v2Controllers, got, tt.want)
 		}
 	}
 }

@@ -214,19 +214,24 @@ func TestCgroupsOf(t *testing.T) {
 		want        string
 	}{
 		{"hybrid", "", "hybrid: memory v1 /sys/fs/cgroup/memory; cpu v1 /sys/fs/cgroup/cpu; cpuacct v1 /sys/fs/cgroup/cpuacct; " +
-			"pids v1 /sys/fs/cgroup/pids; blkio v1 /sys/fs/cgroup/blkio; cpuset none"},
+			"pids v1 /sys/fs/cgroup/pids; blkio v1 /sys/fs/cgroup/blkio; cpuset none; " +
+			"dir v1 /sys/fs/cgroup/pids; dir v1 /sys/fs/cgroup/blkio; dir v1 /sys/fs/cgroup/memory; dir v1 /sys/fs/cgroup/cpuacct; " +
+			"dir v1 /sys/fs/cgroup/cpu; dir v2 /sys/fs/cgroup/unified"},
 		{"hybrid", "cpuset pids", "hybrid: memory v1 /sys/fs/cgroup/memory; cpu v1 /sys/fs/cgroup/cpu; cpuacct v1 /sys/fs/cgroup/cpuacct; " +
-			"pids v1 /sys/fs/cgroup/pids; blkio v1 /sys/fs/cgroup/blkio; cpuset v2 /sys/fs/cgroup/unified"},
+			"pids v1 /sys/fs/cgroup/pids; blkio v1 /sys/fs/cgroup/blkio; cpuset v2 /sys/fs/cgroup/unified; " +
+			"dir v1 /sys/fs/cgroup/pids; dir v1 /sys/fs/cgroup/blkio; dir v1 /sys/fs/cgroup/memory; dir v1 /sys/fs/cgroup/cpuacct; " +
+			"dir v1 /sys/fs/cgroup/cpu; dir v2 /sys/fs/cgroup/unified"},
 		{"v1", "", "v1: memory v1 /sys/fs/cgroup/memory; cpu v1 /sys/fs/cgroup/cpu,cpuacct; cpuacct v1 /sys/fs/cgroup/cpu,cpuacct; " +
-			"pids v1 /sys/fs/cgroup/pids; blkio v1 /sys/fs/cgroup/blkio; cpuset none"},
+			"pids v1 /sys/fs/cgroup/pids; blkio v1 /sys/fs/cgroup/blkio; cpuset none; " +
+			"dir v1 /sys/fs/cgroup/pids; dir v1 /sys/fs/cgroup/blkio; dir v1 /sys/fs/cgroup/memory; dir v1 /sys/fs/cgroup/cpu,cpuacct"},
 		{"missing", "", "v1: memory none; cpu v1 /sys/fs/cgroup/cpu,cpuacct; cpuacct v1 /sys/fs/cgroup/cpu,cpuacct; " +
-			"pids none; blkio none; cpuset none"},
+			"pids none; blkio none; cpuset none; dir v1 /sys/fs/cgroup/cpu,cpuacct"},
 		{"v2-root", "cpuset cpu io memory pids", "v2: memory v2 /sys/fs/cgroup; cpu v2 /sys/fs/cgroup; cpuacct v2 /sys/fs/cgroup; " +
-			"pids v2 /sys/fs/cgroup; blkio v2 /sys/fs/cgroup; cpuset v2 /sys/fs/cgroup"},
+			"pids v2 /sys/fs/cgroup; blkio v2 /sys/fs/cgroup; cpuset v2 /sys/fs/cgroup; dir v2 /sys/fs/cgroup"},
 		{"v2-root", "cpu memory", "v2: memory v2 /sys/fs/cgroup; cpu v2 /sys/fs/cgroup; cpuacct v2 /sys/fs/cgroup; " +
-			"pids none; blkio none; cpuset none"},
+			"pids none; blkio none; cpuset none; dir v2 /sys/fs/cgroup"},
 		{"v2-systemd", "cpu io memory pids", "v2: memory v2 /sys/fs/cgroup; cpu v2 /sys/fs/cgroup; cpuacct v2 /sys/fs/cgroup; " +
-			"pids v2 /sys/fs/cgroup; blkio v2 /sys/fs/cgroup; cpuset none"},
+			"pids v2 /sys/fs/cgroup; blkio v2 /sys/fs/cgroup; cpuset none; dir v2 /sys/fs/cgroup"},
 	} {
 		t.Run(tt.fixture+"/"+tt.controllers, func(t *testing.T) {
 			ar, err := txtar.ParseFile("../../cgroup/testdata/" + tt.fixture + ".txtar")
@@ -250,6 +255,9 @@ func TestCgroupsOf(t *testing.T) {
 					continue
 				}
 				parts = append(parts, ctl+" v"+string(rune('0'+v))+" "+dir)
+			}
+			for _, d := range c.Dirs() {
+				parts = append(parts, "dir v"+string(rune('0'+d.Version))+" "+d.Path)
 			}
 			if got := c.Kind() + ": " + strings.Join(parts, "; "); got != tt.want {
 				t.Errorf("CgroupsOf(%s) = %s, want %s", tt.fixture, got, tt.want)

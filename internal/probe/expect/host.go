@@ -78,6 +78,30 @@ func (c Cgroups) Dir(ctl string) (dir string, version int, ok bool) {
 	return "/sys/fs/cgroup", 2, true
 }
 
+// A CgroupDir is a directory of the container's cgroups, as the container sees it.
+type CgroupDir struct {
+	Path    string
+	Version int // 1 or 2
+}
+
+// Dirs returns the directories of the container's cgroups, as it sees them: one for
+// each v1 hierarchy it is in (named after the hierarchy's controllers, as hosts name
+// them), and its cgroup v2 one (/sys/fs/cgroup, or /sys/fs/cgroup/unified next to v1
+// hierarchies), which it is in whether or not that has controllers.
+func (c Cgroups) Dirs() []CgroupDir {
+	var out []CgroupDir
+	for _, h := range c.V1 {
+		out = append(out, CgroupDir{"/sys/fs/cgroup/" + strings.Join(h, ","), 1})
+	}
+	switch {
+	case c.V2 && len(c.V1) > 0:
+		out = append(out, CgroupDir{"/sys/fs/cgroup/unified", 2})
+	case c.V2:
+		out = append(out, CgroupDir{"/sys/fs/cgroup", 2})
+	}
+	return out
+}
+
 // CgroupsOf reads the layout from the contents of /proc/self/mountinfo and
 // /proc/self/cgroup, as the launcher finds it (cgroup.Detect), and the controllers of
 // the v2 root with controllers, which is given the hierarchy's mount point.
