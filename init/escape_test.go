@@ -18,7 +18,8 @@ import (
 // launcher's descriptors and /proc/self/exe is the launcher's binary, and the kernel
 // resolves COMMAND's #! interpreter and its ELF loader (PT_INTERP) with them in
 // place. An image can name any of them. Every test here failed before the child
-// closed what it held (DESIGN.md, lesson 13) and checked COMMAND's chain itself.
+// closed what it held (README, "Security model": descriptors closed, not marked) and
+// checked COMMAND's chain itself.
 
 // fdRange are the descriptor numbers an image tries: past what a launcher holds
 // (cgroup files, pipes, /dev/fuse connections, the caller's).

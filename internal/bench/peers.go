@@ -218,7 +218,7 @@ func (b *bench) crunV1() *peer {
 	p.exec = r
 	_, err = p.start(payloadTrue, false)
 	if err != nil && strings.Contains(err.Error(), "blkio.weight") {
-		// This kernel's cgroup v1 has only blkio.bfq.weight (DESIGN.md, lesson 12),
+		// This kernel's cgroup v1 has only blkio.bfq.weight (README, "Cgroups"),
 		// which crun does not look for: measured without the weight, and said so.
 		b.note("crun (v1 only): %v; measured without the block-I/O weight", err)
 		p.name += ", no blkio weight"

@@ -8,7 +8,7 @@ import (
 )
 
 func TestDefault(t *testing.T) {
-	// SEED.md section 4 and Docker's defaults.
+	// Docker's default set (README, "What a container gets"), written out.
 	const want = 0x00000000a80425fb
 	if Default != want {
 		t.Errorf("Default = %#x, want %#x", uint64(Default), uint64(want))

@@ -52,7 +52,8 @@ type Bind = mount.Bind
 // A User is --user UID[:GID].
 type User struct{ UID, GID int }
 
-// Defaults (SEED.md): 64 MiB of memory, 256 CPU shares, 64 processes, block-I/O weight 50.
+// Defaults (README, "Usage"): 64 MiB of memory, 256 CPU shares, 64 processes, block-I/O
+// weight 50.
 func defaults() *Config {
 	return &Config{
 		Hostname: "launch",

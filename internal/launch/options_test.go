@@ -74,7 +74,7 @@ func TestParseArgs(t *testing.T) {
 		})
 	}
 	if def.Limits.Memory != 64<<20 || def.Limits.CPUShares != 256 || def.Limits.Pids != 64 || def.Limits.IOWeight != 50 {
-		t.Errorf("defaults = %+v, want SEED.md's 64M, 256 shares, 64 pids, weight 50", def.Limits)
+		t.Errorf("defaults = %+v, want README's 64M, 256 shares, 64 pids, weight 50", def.Limits)
 	}
 }
 

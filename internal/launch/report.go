@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// Exit statuses of launch's own failures (DESIGN.md, CLI contract), as docker run has.
+// Exit statuses of launch's own failures (README, "Usage"), as docker run has.
 const (
 	ExitFailure    = 125 // launch failed or was misused
 	ExitCannotExec = 126 // COMMAND exists but cannot be executed

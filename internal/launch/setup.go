@@ -215,7 +215,8 @@ func (s *setup) steps() ([]step, error) {
 		add(step{op: opWaitGo, what: "wait for the launcher", path: "tracer", fd: s.lifeR})
 	}
 	// From here on paths resolve inside the container: nothing of the host may be open
-	// by then, not even close-on-exec (DESIGN.md, lesson 13). The error pipe, and
+	// by then, not even close-on-exec (README, "Security model": descriptors closed,
+	// not marked). The error pipe, and
 	// under --init with a terminal PID 1's stop pipe, lead nowhere.
 	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipes to the launcher", fd: s.errW, fd2: s.stoppedW})
 	add(step{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"})

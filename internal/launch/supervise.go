@@ -45,7 +45,8 @@ func (l *launch) supervise(s *setup, c *child) (unix.WaitStatus, error) {
 	// would cost time, and write to pages the child shared copy-on-write. From now on
 	// the launcher lives as long as its container, serving the /proc view and
 	// forwarding signals for it, for as long as the container likes: collect, so that
-	// nothing the container makes it do can grow it for ever (DESIGN.md, lesson 14).
+	// nothing the container makes it do can grow it for ever (docs/ARCHITECTURE.md,
+	// "What the host sees").
 	// The view allocates nothing per request in the steady state; this bounds the rest.
 	debug.SetGCPercent(100)
 	if s.view != nil {

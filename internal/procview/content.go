@@ -10,8 +10,8 @@ import (
 // The files' contents. Each function appends a file to dst and returns the result,
 // as strconv's Append functions do, and allocates nothing once dst has room: the
 // server computes a file for every look a container takes at it, into buffers it
-// reuses, and the launcher's memory must not grow with the number of looks (DESIGN.md,
-// lesson 14).
+// reuses, and the launcher's memory must not grow with the number of looks
+// (docs/PROCVIEW.md, "The server never waits").
 
 // Stats are what the files are computed from: the container's cgroup counters and
 // the host's own files, read at each look.

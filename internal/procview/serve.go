@@ -8,7 +8,8 @@ import (
 )
 
 // What a container can make the server hold, per file of the view: the container's
-// limits do not cover the launcher (DESIGN.md, lesson 14).
+// limits do not cover the launcher (docs/PROCVIEW.md, "What the container can make the
+// launcher hold").
 const (
 	// Open files at once. An open beyond fails with ENFILE ("too many open files in
 	// system"), as the file table of the file system is full. Each costs 16 bytes.
