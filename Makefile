@@ -14,12 +14,14 @@ BUILDFLAGS := -trimpath -buildvcs=false -ldflags '-s -w -buildid= -X main.versio
 # The release runs on every CPU of its arch: ARMv5, MIPS without an FPU, 386 without SSE2.
 RELEASE_ENV := GOARM=5 GOMIPS=softfloat GOMIPS64=softfloat GO386=softfloat
 
-.PHONY: help build release verify-repro check-static test fuzz check generate rootfs run bench test-vm clean
+.PHONY: help build release verify-repro check-static test test-long fuzz check generate rootfs run bench test-vm clean
 
 help:
 	@echo "make build          build/launch for this machine"
 	@echo "make run            build a small root file system and run a container on it"
-	@echo "make test           all tests (as root the container tests run; LAUNCH_TEST_MUST_RUN=1 forbids skips)"
+	@echo "make test           every test, the long ones in part: a few minutes (as root the container tests"
+	@echo "                    run; LAUNCH_TEST_MUST_RUN=1 forbids skips)"
+	@echo "make test-long      every test, the long ones at their full counts (LAUNCH_TEST_LONG=1): CI runs both"
 	@echo "make check          generated files, go.mod, gofmt, vet, staticcheck, every GOARCH builds"
 	@echo "make fuzz           every fuzz target for FUZZTIME inputs (default 200000x)"
 	@echo "make release        build/release/launch-linux-<goarch> for every arch, and SHA256SUMS"
@@ -55,8 +57,18 @@ check-static: build
 	$(GO) version -m build/launch | grep -q 'CGO_ENABLED=0'
 	@echo "build/launch: static, CGO_ENABLED=0, $$(stat -c %s build/launch) bytes"
 
+# The tests' budget (README, "Tests"): make test runs every test, the long ones (a
+# thousand starts in a row, SIGKILL storms, minutes of stress, hundreds of racing
+# starts) at a part of their counts; make test-long runs them in full
+# (LAUNCH_TEST_LONG=1, testutil.Count). Each run has a time limit per package;
+# TESTFLAGS adds go test flags (-v, -run).
+TESTTIMEOUT     ?= 15m
+LONGTESTTIMEOUT ?= 45m
 test:
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout $(TESTTIMEOUT) $(TESTFLAGS) ./...
+
+test-long:
+	LAUNCH_TEST_LONG=1 $(GO) test -count=1 -timeout $(LONGTESTTIMEOUT) $(TESTFLAGS) ./...
 
 generate:
 	$(GO) generate ./...

@@ -25,25 +25,18 @@ import (
 
 // Faults and load: the launcher killed at random moments, a thousand launches in a
 // row, twenty at once, and a temporary directory or ROOTFS that cannot be written.
-// The long ones are skipped by go test -short; make test runs them.
+// The long ones run a part of their counts unless LAUNCH_TEST_LONG=1 (make
+// test-long; see testutil.Count).
 
-// long skips t under -short.
-func long(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		testutil.Skip(t, "a long test, which -short leaves out (make test runs it)")
-	}
-}
-
-// TestLoadKillLauncher: SIGKILL to the launcher at 100 random moments, half of them
-// while it sets the container up (from its own start to the clone and the child's
+// TestLoadKillLauncher: SIGKILL to the launcher at 100 random moments (20 in make
+// test), half of them while it sets the container up (from its own start to the clone and the child's
 // steps) and half while COMMAND runs, with and without --init. No process of the
 // container survives its launcher: the test process is a child subreaper, so that any
 // process orphaned by the kill becomes its child, where the test sees it and waits
 // for it to die. After the next launch, which removes the cgroups the killed ones
 // left, no mount, cgroup, temporary file or process of any of them remains.
 func TestLoadKillLauncher(t *testing.T) {
-	long(t)
+	kills := testutil.Count(t, "kills", 20, 100)
 	w := newWatch(t)
 	rootfs := testutil.Rootfs(t)
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -72,7 +65,7 @@ func TestLoadKillLauncher(t *testing.T) {
 	t.Logf("seed %d; setup takes %v here", seed, setup.Round(time.Microsecond))
 	rng := rand.New(rand.NewSource(seed))
 	orphans := [2]int{} // kills that orphaned a process, during setup and during the run
-	for i := 0; i < 100; i++ {
+	for i := 0; i < kills; i++ {
 		var opts []string
 		if i%4 >= 2 {
 			opts = []string{"--init"}
@@ -103,8 +96,8 @@ func TestLoadKillLauncher(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("50 kills during setup, %d of them after the clone; 50 during the run, %d orphaning the container; every orphan died",
-		orphans[0], orphans[1])
+	t.Logf("%d kills during setup, %d of them after the clone; %d during the run, %d orphaning the container; every orphan died",
+		kills/2, orphans[0], kills/2, orphans[1])
 	if r := w.run(rootfs, "/probe", "exit", "0"); r.code != 0 {
 		t.Fatalf("next launch: exit %d, %s", r.code, r.stderr)
 	}
@@ -201,23 +194,25 @@ func ownMemoryUsage(t *testing.T) int64 {
 	return n
 }
 
-// TestLoadSequential: a thousand launches, one after the other. At the end the host
-// has the same mounts, no cgroup of theirs, the test process the same descriptors and
-// no zombie, and about as much memory available as before.
+// TestLoadSequential: a thousand launches (a hundred in make test), one after the
+// other. At the end the host has the same mounts, no cgroup of theirs, the test
+// process the same descriptors and no zombie, and about as much memory available as
+// before.
 //
 // MemAvailable is the kernel's estimate for the whole machine: it moves with the page
 // cache, the slab caches and whatever else runs, and removed memory cgroups linger
-// while pages are still charged to them. It may drop by 64 MiB, 64 KiB a launch: what
-// is left of a launch that leaks its namespaces or its cgroups (their kernel objects,
-// a tmpfs, per-CPU statistics) is more than that. On a machine shared with other
+// while pages are still charged to them. It may drop by 64 MiB, 64 KiB a launch of
+// the thousand: what is left of a launch that leaks its namespaces or its cgroups
+// (their kernel objects, a tmpfs, per-CPU statistics) is more than that. (A hundred
+// launches find a leak of 640 KiB a launch.) On a machine shared with other
 // work, MemAvailable also moves with that work: a larger drop fails the test only if
 // the test's own memory cgroup, which is charged with what the launchers and
 // containers allocate and leave behind, grew by as much.
 func TestLoadSequential(t *testing.T) {
-	long(t)
+	launches := testutil.Count(t, "launches", 100, 1000)
+	const warmup = 20
 	w := newWatch(t)
 	rootfs := testutil.Rootfs(t)
-	const launches, warmup = 1000, 20
 	for i := 0; i < warmup; i++ { // page cache and slab caches settle
 		w.run(rootfs, "/probe", "exit", "0")
 	}
@@ -230,7 +225,7 @@ func TestLoadSequential(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	after := measure(t, w)
-	t.Logf("%d launches in %v, %v each", launches, elapsed.Round(time.Millisecond), (elapsed / launches).Round(time.Microsecond))
+	t.Logf("%d launches in %v, %v each", launches, elapsed.Round(time.Millisecond), (elapsed / time.Duration(launches)).Round(time.Microsecond))
 	t.Logf("before: %+v", before)
 	t.Logf("after:  %+v", after)
 	t.Logf("MemAvailable %+d KiB, the test's memory cgroup %+d KiB, memory cgroups %+d, cgroups named launch-* %+d (of this test's launchers: %d)",
@@ -261,13 +256,13 @@ func TestLoadSequential(t *testing.T) {
 	w.check()
 }
 
-// TestLoadConcurrent: twenty launches at once, three times over. Each succeeds and
-// sees its own hostname and its own memory and pids limits.
+// TestLoadConcurrent: twenty launches at once, three times over (once in make test).
+// Each succeeds and sees its own hostname and its own memory and pids limits.
 func TestLoadConcurrent(t *testing.T) {
-	long(t)
+	rounds := testutil.Count(t, "rounds of 20 launches at once", 1, 3)
 	w := newWatch(t)
 	rootfs := testutil.Rootfs(t)
-	for round := 0; round < 3; round++ {
+	for round := 0; round < rounds; round++ {
 		var wg sync.WaitGroup
 		errs := make([]string, 20)
 		for i := 0; i < 20; i++ {

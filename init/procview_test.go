@@ -155,7 +155,7 @@ func TestProcViewOff(t *testing.T) {
 var viewFiles = []string{"/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/uptime", "/sys/devices/system/cpu/online"}
 
 // TestProcViewStress reads every file of the view in every way at once for a minute
-// (10 s with -short): busybox cat (sendfile, falling back to read), head -c1 and dd,
+// (10 s in make test): busybox cat (sendfile, falling back to read), head -c1 and dd,
 // read(2), splice(2), mmap(2), pread from 0 on a file kept open, byte by byte, ten
 // readers of each file at once; then only the readers through the page cache. Every
 // read must be answered (a server that blocks, as one that wrote into a page a reader
@@ -166,10 +166,8 @@ func TestProcViewStress(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
 	testutil.RequireBusybox(t)
 	w := newWatch(t)
-	all, cached := 45, 15
-	if testing.Short() {
-		all, cached = 8, 2
-	}
+	all := testutil.Count(t, "seconds of every reader", 8, 45)
+	cached := testutil.Count(t, "seconds of the readers through the page cache", 2, 15)
 	files := strings.Join(viewFiles, " ")
 	script := fmt.Sprintf("/probe try viewstress %d all %s; /probe try viewstress %d pagecache %s", all, files, cached, files)
 	// Limits that leave the readers room: tens of processes and threads at once.
@@ -255,17 +253,14 @@ func vmRSS(t *testing.T, pid int) int {
 }
 
 // TestProcViewKillStorm: an unprivileged user of the container starts readers of
-// every file of the view and SIGKILLs them, 200 rounds (50 with -short), so that
+// every file of the view and SIGKILLs them, 200 rounds (50 in make test), so that
 // requests vanish from the kernel's queues between the server's poll(2) and its read;
 // afterwards every file still answers within a second. A server that read a
 // connection without O_NONBLOCK waited there for ever, and the other files with it.
 func TestProcViewKillStorm(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
 	w := newWatch(t)
-	rounds := "200"
-	if testing.Short() {
-		rounds = "50"
-	}
+	rounds := strconv.Itoa(testutil.Count(t, "rounds of readers killed", 50, 200))
 	args := tryArgs(rootfs, []string{"--user", "1000:1000", "--memory", "64M", "--pids", "1024"}, []string{"killstorm", rounds})
 	r, err := w.exec(launchIO{timeout: 3 * time.Minute}, args...)
 	if err != nil {

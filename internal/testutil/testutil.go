@@ -29,6 +29,27 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
+// LongEnv is the environment variable that runs the long tests at their full counts,
+// as make test-long does (and CI after make test): a thousand starts in a row, the
+// SIGKILL storms, minutes of stress, hundreds of racing starts. Without it each of them
+// runs a part of its count, so that make test keeps its budget of a few minutes.
+const LongEnv = "LAUNCH_TEST_LONG"
+
+// Long reports whether LAUNCH_TEST_LONG=1.
+func Long() bool { return os.Getenv(LongEnv) == "1" }
+
+// Count returns how many times a long test repeats what (in its log): n, or long under
+// LAUNCH_TEST_LONG=1.
+func Count(t testing.TB, what string, n, long int) int {
+	t.Helper()
+	if Long() {
+		t.Logf("%d %s (%s=1)", long, what, LongEnv)
+		return long
+	}
+	t.Logf("%d %s (%d with %s=1: make test-long)", n, what, long, LongEnv)
+	return n
+}
+
 // HelperEnv marks a re-executed test binary as a helper process: the test named by
 // -test.run does the irreversible step (seccomp load, capset, unshare) and exits,
 // leaving the test binary that runs the other tests untouched.
