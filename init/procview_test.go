@@ -185,11 +185,22 @@ func TestProcViewStress(t *testing.T) {
 }
 
 // TestProcViewPageCache: a reader alone reads each file through the page cache:
-// splice(2) and mmap(2) of one open file give the same whole content.
+// splice(2) and mmap(2) of one open file give the same whole content. The view may
+// refuse a read through the page cache, by its rules (docs/PROCVIEW.md: a content
+// older than a second, an open not right after its opener's GETATTR), and a reader
+// alone on a loaded machine was seen refused: such a refusal, and only it, is tried
+// again, up to five times; what gets through is checked whole.
 func TestProcViewPageCache(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
 	for _, f := range viewFiles {
-		if got := try(t, rootfs, []string{"--memory", "64M"}, "pagecache", f); got != "ok" {
+		got := "splice: refused"
+		for i := 0; i < 5 && got == "splice: refused"; i++ {
+			if i > 0 {
+				t.Logf("%s: splice refused, try %d", f, i+1)
+			}
+			got = try(t, rootfs, []string{"--memory", "64M"}, "pagecache", f)
+		}
+		if got != "ok" {
 			t.Errorf("%s through the page cache: %s", f, got)
 		}
 	}
