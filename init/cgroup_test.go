@@ -201,6 +201,11 @@ func TestCgroupPlacement(t *testing.T) {
 	s.line(t)
 	s.cmd.Process.Signal(os.Kill)
 	s.cmd.Wait()
+	// The container dies with its launcher; once it has, the next launch removes the
+	// cgroups the killed one left.
+	if !gone(kid) {
+		t.Fatalf("container process %d survived its launcher", kid)
+	}
 	runLaunch(t, rootfs, "/probe", "exit", "0")
 	before.unchanged(t)
 }
