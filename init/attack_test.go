@@ -575,7 +575,7 @@ func TestAttackCgroups(t *testing.T) {
 		t.Fatalf("launch has children %v", kids)
 	}
 	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", kids[0]))
-	name := fmt.Sprintf("/launch-%d-", s.cmd.Process.Pid)
+	name := "/" + idOf(s.cmd.Process.Pid).prefix()
 	for _, line := range strings.Split(strings.TrimSpace(string(cg)), "\n") {
 		f := strings.SplitN(line, ":", 3)
 		if len(f) == 3 && (f[1] == "memory" || f[1] == "pids" || f[0] == "0") && !strings.Contains(f[2], name) {

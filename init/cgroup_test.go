@@ -190,7 +190,7 @@ func TestCgroupPlacement(t *testing.T) {
 		for _, ol := range strings.Split(string(own), "\n") {
 			of := strings.SplitN(ol, ":", 3)
 			if len(of) == 3 && of[1] == f[1] {
-				prefix := strings.TrimSuffix(of[2], "/") + "/launch-" + strconv.Itoa(s.cmd.Process.Pid) + "-"
+				prefix := strings.TrimSuffix(of[2], "/") + "/" + idOf(s.cmd.Process.Pid).prefix()
 				if !strings.HasPrefix(f[2], prefix) {
 					t.Errorf("container in %s cgroup %s, want below the launcher's %s", f[1], f[2], of[2])
 				}

@@ -9,25 +9,28 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"launch/internal/cgroup"
 	"launch/internal/probe/expect"
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
 )
 
 var (
-	startedMu   sync.Mutex
-	startedPids = map[int]bool{} // pids of the launchers this test binary started
+	startedMu  sync.Mutex
+	startedIDs = map[launcherID]bool{} // the launchers this test binary started
 )
 
-// recordStart remembers a launcher's pid.
+// recordStart remembers the launcher pid, which has not been waited for yet.
 func recordStart(pid int) {
+	id := idOf(pid)
 	startedMu.Lock()
-	startedPids[pid] = true
+	startedIDs[id] = true
 	startedMu.Unlock()
 }
 
@@ -36,7 +39,39 @@ func recordStart(pid int) {
 func startedByUs(cgroupPath string) bool {
 	startedMu.Lock()
 	defer startedMu.Unlock()
-	return startedPids[owner(filepath.Base(cgroupPath))]
+	return startedIDs[owner(filepath.Base(cgroupPath))]
+}
+
+// A launcherID names a launcher as the names of its cgroups do (launch-PID-START-PIDNS):
+// by its pid and its start time. Pids alone do not do: they wrap (at 32768 on the
+// development VM) while other people's launchers run on the machine, and a test
+// binary that starts thousands of launchers would take theirs for its own.
+type launcherID struct {
+	pid   int
+	start uint64 // field 22 of /proc/PID/stat
+}
+
+// idOf returns the launcherID of process pid, which must exist (a zombie does).
+func idOf(pid int) launcherID {
+	start, _ := cgroup.StartTime(pid)
+	return launcherID{pid, start}
+}
+
+// owner returns the launcher that named a cgroup launch-PID-START-PIDNS, or the zero
+// launcherID for another name.
+func owner(name string) launcherID {
+	f := strings.Split(name, "-")
+	if len(f) != 4 || f[0] != "launch" {
+		return launcherID{}
+	}
+	pid, _ := strconv.Atoi(f[1])
+	start, _ := strconv.ParseUint(f[2], 10, 64)
+	return launcherID{pid, start}
+}
+
+// prefix is how the names of the launcher's cgroups start: launch-PID-START-.
+func (id launcherID) prefix() string {
+	return "launch-" + strconv.Itoa(id.pid) + "-" + strconv.FormatUint(id.start, 10) + "-"
 }
 
 // launchTmp is the TMPDIR of every launcher the tests start: it must stay empty.

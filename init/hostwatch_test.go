@@ -27,20 +27,22 @@ type watch struct {
 	t      *testing.T
 	before hostState
 	mu     sync.Mutex
-	pids   map[int]bool // the launchers it started
+	ids    map[launcherID]bool // the launchers it started
 }
 
 // newWatch builds the launcher and records the host's state.
 func newWatch(t *testing.T) *watch {
 	t.Helper()
 	launcher(t)
-	return &watch{t: t, before: snapshot(t), pids: map[int]bool{}}
+	return &watch{t: t, before: snapshot(t), ids: map[launcherID]bool{}}
 }
 
+// started remembers the launcher pid, which has not been waited for yet.
 func (w *watch) started(pid int) {
 	recordStart(pid)
+	id := idOf(pid)
 	w.mu.Lock()
-	w.pids[pid] = true
+	w.ids[id] = true
 	w.mu.Unlock()
 }
 
@@ -109,23 +111,13 @@ func (w *watch) check() {
 	}
 }
 
-// owner returns the pid of the launcher that named a cgroup launch-PID-START-PIDNS.
-func owner(name string) int {
-	f := strings.Split(name, "-")
-	if len(f) != 4 || f[0] != "launch" {
-		return 0
-	}
-	pid, _ := strconv.Atoi(f[1])
-	return pid
-}
-
 // cgroups returns the cgroups of launchers the watch started that still exist.
 func (w *watch) cgroups() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []string
 	for _, dir := range snapshot(w.t).cgroups {
-		if w.pids[owner(filepath.Base(dir))] {
+		if w.ids[owner(filepath.Base(dir))] {
 			out = append(out, dir)
 		}
 	}
@@ -149,7 +141,7 @@ func (w *watch) processes() []string {
 		exe, _ := os.Readlink("/proc/" + e.Name() + "/exe")
 		mine := exe == bin
 		for _, line := range strings.Split(string(cg), "\n") {
-			if i := strings.Index(line, "/launch-"); i >= 0 && w.pids[owner(strings.SplitN(line[i+1:], "/", 2)[0])] {
+			if i := strings.Index(line, "/launch-"); i >= 0 && w.ids[owner(strings.SplitN(line[i+1:], "/", 2)[0])] {
 				mine = true
 			}
 		}
@@ -229,10 +221,11 @@ func (w *watch) startPiped(args ...string) *piped {
 	return s
 }
 
-// cgroupDirs returns the cgroup directories, in every hierarchy, of the launcher pid.
+// cgroupDirs returns the cgroup directories, in every hierarchy, of the launcher pid,
+// which has not been waited for yet.
 func cgroupDirs(t *testing.T, pid int) []string {
 	var out []string
-	prefix := fmt.Sprintf("launch-%d-", pid)
+	prefix := idOf(pid).prefix()
 	for _, d := range snapshot(t).cgroups {
 		if strings.HasPrefix(filepath.Base(d), prefix) {
 			out = append(out, d)

@@ -158,7 +158,7 @@ func TestKilledLauncher(t *testing.T) {
 	if len(kids) != 1 {
 		t.Fatalf("launch has children %v, want one", kids)
 	}
-	name := fmt.Sprintf("launch-%d-", s.cmd.Process.Pid)
+	name := idOf(s.cmd.Process.Pid).prefix()
 	if !strings.Contains(strings.Join(snapshot(t).cgroups, " "), name) {
 		t.Fatalf("no cgroup named %s* while the container runs", name)
 	}
