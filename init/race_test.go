@@ -62,7 +62,7 @@ func TestRaceMountTargets(t *testing.T) {
 	if err := os.Symlink("/tmp", filepath.Join(rootfs, "link")); err != nil {
 		t.Fatal(err)
 	}
-	starts := testutil.Count(t, "starts for each pair of names swapped, with and without the mount API", 10, 200)
+	starts := testutil.Count(t, "starts for each pair of names swapped and each way of mounting", 10, 200)
 	// Kernels before 5.2 have no mount API of descriptors: launch mounts with mount(2)
 	// there and finds each mount again, checking it is the one it made.
 	type mode struct {

@@ -43,10 +43,10 @@ func Long() bool { return os.Getenv(LongEnv) == "1" }
 func Count(t testing.TB, what string, n, long int) int {
 	t.Helper()
 	if Long() {
-		t.Logf("%d %s (%s=1)", long, what, LongEnv)
+		t.Logf("%s: %d (%s=1)", what, long, LongEnv)
 		return long
 	}
-	t.Logf("%d %s (%d with %s=1: make test-long)", n, what, long, LongEnv)
+	t.Logf("%s: %d (%d with %s=1: make test-long)", what, n, long, LongEnv)
 	return n
 }
 
