@@ -39,9 +39,6 @@ var childPackages = []string{"launch/internal/launch", "launch/internal/fork", "
 // A step added without the marks, or one that allocates, fails here with the
 // offending call, before it can corrupt a child at run time.
 func TestChildRule(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads and builds SSA for the launcher's packages, and compiles them with -m (a few seconds)")
-	}
 	// Bodies for the child's packages only; the rest from export data.
 	cfg := &packages.Config{Mode: packages.LoadSyntax, Tests: false}
 	pkgs, err := packages.Load(cfg, childPackages...)
