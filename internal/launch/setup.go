@@ -262,12 +262,14 @@ func (s *setup) steps() ([]step, error) {
 	}
 	add(step{op: opChdir, what: "chdir", path: s.cfg.Workdir, str: wd})
 	if s.cfg.Init {
-		waitFor := append([]unix.Signal{unix.SIGCHLD, unix.SIGCONT}, forwarded...)
+		// The job's stops too: with a terminal, PID 1 learns from them that a stop of
+		// COMMAND is the terminal's (see initproc.ForkInit).
+		waitFor := append([]unix.Signal{unix.SIGCHLD, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}, forwarded...)
 		tty := -1
 		if s.tty {
 			tty = 0
 		}
-		add(step{op: opInit, what: "start init", block: proc.Signals(append(waitFor, unix.SIGTTOU)...),
+		add(step{op: opInit, what: "start init", block: proc.Signals(waitFor...),
 			wait: proc.Signals(waitFor...), none: proc.Signals(), fd: tty, fd2: s.stoppedW, args: s.args})
 	}
 	add(step{op: opExec, what: "exec", path: s.cfg.Command[0], cmd: s.cmd})
