@@ -68,8 +68,8 @@ FUZZTIME ?= 200000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseArgs$$' -fuzztime $(FUZZTIME) ./internal/launch
 	$(GO) test -run '^$$' -fuzz '^FuzzOptionValue$$' -fuzztime $(FUZZTIME) ./internal/launch
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSyscalls$$' -fuzztime $(FUZZTIME) ./gen
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCaps$$' -fuzztime $(FUZZTIME) ./gen
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSyscalls$$' -fuzztime $(FUZZTIME) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCaps$$' -fuzztime $(FUZZTIME) ./internal/policy
 	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./internal/cgroup
 	$(GO) test -run '^$$' -fuzz '^FuzzRootIsInitramfs$$' -fuzztime $(FUZZTIME) ./internal/mount
 	$(GO) test -run '^$$' -fuzz '^FuzzNewTarget$$' -fuzztime $(FUZZTIME) ./internal/mount
