@@ -296,8 +296,8 @@ func nosysSuite(t *testing.T, w *watch, rootfs, src string, calls []string) {
 	for _, p := range []string{"/", "/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/tmp", "/proc/meminfo"} {
 		mountAt(t, rep, p)
 	}
-	if m := mountAt(t, rep, "/sys"); !hasOpt(m, "ro") {
-		t.Errorf("/sys is not read-only: %v", m.opts)
+	if m := mountAt(t, rep, "/sys"); !m.Has("ro") {
+		t.Errorf("/sys is not read-only: %v", m.Options)
 	}
 
 	// The /proc view, on by default with the memory limit.
