@@ -6,9 +6,7 @@
 package rawfile
 
 import (
-	"io/fs"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -63,44 +61,12 @@ func ReadDirNames(dir string) ([]string, error) {
 	}
 }
 
-// FS is the file system below root as an fs.ReadFileFS and fs.ReadDirFS, for code
-// that reads its files through io/fs (and recorded copies of them in tests).
-type FS string
+// Dir is the directory tree below a path, read with ReadFile and ReadDirNames by
+// names relative to it: Dir("/proc").ReadFile("self/status").
+type Dir string
 
-// Open is not supported: use ReadFile and ReadDir.
-func (f FS) Open(name string) (fs.File, error) {
-	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
-}
+// ReadFile reads the file name below d.
+func (d Dir) ReadFile(name string) ([]byte, error) { return ReadFile(string(d) + "/" + name) }
 
-// ReadFile reads the file name below f.
-func (f FS) ReadFile(name string) ([]byte, error) { return ReadFile(string(f) + "/" + name) }
-
-// ReadDir lists the directory name below f. Entries carry their names only.
-func (f FS) ReadDir(name string) ([]fs.DirEntry, error) {
-	names, err := ReadDirNames(string(f) + "/" + name)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]fs.DirEntry, len(names))
-	for i, n := range names {
-		out[i] = entry(n)
-	}
-	return out, nil
-}
-
-// entry is a directory entry known by its name only.
-type entry string
-
-func (e entry) Name() string               { return string(e) }
-func (e entry) IsDir() bool                { return false }
-func (e entry) Type() fs.FileMode          { return 0 }
-func (e entry) Info() (fs.FileInfo, error) { return info(e), nil }
-
-type info string
-
-func (i info) Name() string       { return string(i) }
-func (i info) Size() int64        { return 0 }
-func (i info) Mode() fs.FileMode  { return 0 }
-func (i info) ModTime() time.Time { return time.Time{} }
-func (i info) IsDir() bool        { return false }
-func (i info) Sys() any           { return nil }
+// ReadDirNames lists the directory name below d.
+func (d Dir) ReadDirNames(name string) ([]string, error) { return ReadDirNames(string(d) + "/" + name) }

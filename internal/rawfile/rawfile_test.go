@@ -26,21 +26,17 @@ func TestReadFile(t *testing.T) {
 	}
 }
 
-func TestFS(t *testing.T) {
+func TestDir(t *testing.T) {
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "d"), 0o755)
 	os.WriteFile(filepath.Join(dir, "d", "a"), []byte("A"), 0o644)
 	os.WriteFile(filepath.Join(dir, "d", "b"), nil, 0o644)
-	ents, err := fs.ReadDir(FS(dir), "d")
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
+	names, err := Dir(dir).ReadDirNames("d")
 	slices.Sort(names)
 	if err != nil || !slices.Equal(names, []string{"a", "b"}) {
-		t.Errorf("ReadDir = %v, %v; want [a b]", names, err)
+		t.Errorf("ReadDirNames(d) = %v, %v; want [a b]", names, err)
 	}
-	if b, err := fs.ReadFile(FS(dir), "d/a"); err != nil || string(b) != "A" {
+	if b, err := Dir(dir).ReadFile("d/a"); err != nil || string(b) != "A" {
 		t.Errorf("ReadFile(d/a) = %q, %v", b, err)
 	}
 }
