@@ -12,19 +12,27 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
+	"launch/internal/caps"
 	"launch/internal/mountinfo"
 	"launch/internal/probe/report"
 )
 
 // What a container gets by default (README, "What a container gets"). The values are
-// the promise, written out, not recomputed from the launcher's tables.
+// the promise, written out, not recomputed from the launcher's code; the capability
+// sets are caps.txt's, as the generated table has them (internal/caps' tests check
+// that table against the 14 written out).
 const (
-	defaultCaps   = "00000000a80425fb" // caps.txt: Docker's 14
-	initramfsCaps = "00000000a80025fb" // the same without CAP_SYS_CHROOT (bit 18), see initramfs
-	noCaps        = "0000000000000000"
-	memoryMax     = "67108864" // 64 MiB
-	pidsMax       = "64"
-	cpuWeight     = "35" // 256 CPU shares, by the formula of runc and crun
+	noCaps    = "0000000000000000"
+	memoryMax = "67108864" // 64 MiB
+	pidsMax   = "64"
+	cpuWeight = "35" // 256 CPU shares, by the formula of runc and crun
+)
+
+var (
+	defaultCaps   = caps.Default.Hex()                                 // caps.txt: Docker's 14
+	initramfsCaps = (caps.Default &^ (1 << unix.CAP_SYS_CHROOT)).Hex() // the same without CAP_SYS_CHROOT, see initramfs
 )
 
 // host reports what kind of host this is and checks the binary as a user would after
