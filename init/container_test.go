@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/caps"
+	"launch/internal/mountinfo"
 	"launch/internal/testutil"
 )
 
@@ -75,8 +77,8 @@ func TestFileSystems(t *testing.T) {
 		{"/dev/mqueue", "mqueue", []string{"nosuid", "nodev", "noexec"}},
 	} {
 		m := mountAt(t, rep, tt.point)
-		if m.fstype != tt.fstype || !hasOpt(m, tt.opts...) {
-			t.Errorf("%s: %s %v %v, want %s with %v", tt.point, m.fstype, m.opts, m.super, tt.fstype, tt.opts)
+		if m.FSType != tt.fstype || !m.Has(tt.opts...) {
+			t.Errorf("%s: %s %v %v, want %s with %v", tt.point, m.FSType, m.Options, m.SuperOptions, tt.fstype, tt.opts)
 		}
 	}
 	for name, want := range map[string]string{
@@ -98,17 +100,16 @@ func TestFileSystems(t *testing.T) {
 func TestMaskedAndReadOnlyPaths(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
 	rep := probe(t, rootfs)
-	points := map[string]mountEntry{}
-	for _, l := range rep.Mounts {
-		m := parseMount(l)
-		points[m.point] = m
+	points := map[string]mountinfo.Mount{}
+	for _, m := range reportMounts(t, rep) {
+		points[m.Point] = m
 	}
 	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
 		"/proc/slabinfo", "/proc/vmallocinfo", "/sys/kernel/vmcoreinfo"} {
 		if _, err := os.Stat(p); err != nil {
 			continue // this kernel has no such file: nothing to mask
 		}
-		if m, ok := points[p]; !ok || m.root != "/null" {
+		if m, ok := points[p]; !ok || m.Root != "/null" {
 			t.Errorf("%s is not masked with /dev/null: %+v", p, m)
 		}
 	}
@@ -116,7 +117,7 @@ func TestMaskedAndReadOnlyPaths(t *testing.T) {
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
-		if m, ok := points[p]; !ok || m.fstype != "tmpfs" || !hasOpt(m, "ro") {
+		if m, ok := points[p]; !ok || m.FSType != "tmpfs" || !m.Has("ro") {
 			t.Errorf("%s is not masked with a read-only tmpfs: %+v", p, m)
 		}
 	}
@@ -124,7 +125,7 @@ func TestMaskedAndReadOnlyPaths(t *testing.T) {
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
-		if m, ok := points[p]; !ok || !hasOpt(m, "ro") {
+		if m, ok := points[p]; !ok || !m.Has("ro") {
 			t.Errorf("%s is not read-only: %+v", p, m)
 		}
 	}
@@ -145,14 +146,13 @@ func TestPivotRoot(t *testing.T) {
 	// ROOTFS's path there (on this machine's single root file system, the path itself).
 	var st unix.Statfs_t
 	unix.Statfs("/", &st)
-	if !strings.HasSuffix(rootfs, root.root) || root.root == "/" {
-		t.Errorf("container / shows %q of its file system, want ROOTFS %s", root.root, rootfs)
+	if !strings.HasSuffix(rootfs, root.Root) || root.Root == "/" {
+		t.Errorf("container / shows %q of its file system, want ROOTFS %s", root.Root, rootfs)
 	}
-	for _, l := range rep.Mounts {
-		m := parseMount(l)
-		if m.point != "/" && !strings.HasPrefix(m.point, "/proc") && !strings.HasPrefix(m.point, "/sys") &&
-			!strings.HasPrefix(m.point, "/dev") && m.point != "/tmp" {
-			t.Errorf("unexpected mount in the container: %s", l)
+	for _, m := range reportMounts(t, rep) {
+		if m.Point != "/" && !strings.HasPrefix(m.Point, "/proc") && !strings.HasPrefix(m.Point, "/sys") &&
+			!strings.HasPrefix(m.Point, "/dev") && m.Point != "/tmp" {
+			t.Errorf("unexpected mount in the container: %+v", m)
 		}
 	}
 	// Nothing of the host is reachable by path: a file only the host has.
@@ -185,16 +185,18 @@ func TestReadOnlyRoot(t *testing.T) {
 
 func TestCapabilities(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
+	added := caps.Default | 1<<unix.CAP_SYS_ADMIN
+	dropped := caps.Default &^ (1<<unix.CAP_CHOWN | 1<<unix.CAP_NET_RAW)
 	for _, tt := range []struct {
 		name     string
 		opts     []string
 		eff, bnd string
 	}{
-		{"default", nil, "00000000a80425fb", "00000000a80425fb"},
-		{"add", []string{"--cap-add", "SYS_ADMIN"}, "00000000a82425fb", "00000000a82425fb"},
-		{"drop", []string{"--cap-drop", "CHOWN", "--cap-drop", "cap_net_raw"}, "00000000a80405fa", "00000000a80405fa"},
+		{"default", nil, caps.Default.Hex(), caps.Default.Hex()},
+		{"add", []string{"--cap-add", "SYS_ADMIN"}, added.Hex(), added.Hex()},
+		{"drop", []string{"--cap-drop", "CHOWN", "--cap-drop", "cap_net_raw"}, dropped.Hex(), dropped.Hex()},
 		{"drop all, add one", []string{"--cap-drop", "ALL", "--cap-add", "KILL"}, "0000000000000020", "0000000000000020"},
-		{"non-root user", []string{"--user", "1000:1000"}, "0000000000000000", "00000000a80425fb"},
+		{"non-root user", []string{"--user", "1000:1000"}, "0000000000000000", caps.Default.Hex()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := probe(t, rootfs, tt.opts...)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"launch/internal/mountinfo"
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
 )
@@ -169,38 +170,38 @@ func tryOutput(t *testing.T, args []string, r result) string {
 	return strings.TrimSpace(r.stdout)
 }
 
-// A mountEntry is one line of a mountinfo file.
-type mountEntry struct {
-	root, point string
-	opts        []string // per-mount options
-	fstype      string
-	source      string
-	super       []string
+// hostMounts returns the mount table of the test process.
+func hostMounts(t *testing.T) []mountinfo.Mount {
+	t.Helper()
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := mountinfo.Parse(mi)
+	if err != nil {
+		t.Fatalf("/proc/self/mountinfo: %v", err)
+	}
+	return ms
 }
 
-func parseMount(line string) mountEntry {
-	f := strings.Fields(line)
-	sep := slices.Index(f, "-")
-	if sep < 6 || len(f) < sep+4 {
-		return mountEntry{}
+// reportMounts returns the mount table of the container that rep describes.
+func reportMounts(t *testing.T, rep report.Report) []mountinfo.Mount {
+	t.Helper()
+	ms, err := mountinfo.Parse([]byte(strings.Join(rep.Mounts, "\n")))
+	if err != nil {
+		t.Fatalf("the container's mount table: %v", err)
 	}
-	return mountEntry{root: f[3], point: f[4], opts: strings.Split(f[5], ","), fstype: f[sep+1], source: f[sep+2],
-		super: strings.Split(f[sep+3], ",")}
+	return ms
 }
 
 // mountAt returns the topmost mount at point in rep.
-func mountAt(t *testing.T, rep report.Report, point string) mountEntry {
+func mountAt(t *testing.T, rep report.Report, point string) mountinfo.Mount {
 	t.Helper()
-	var found *mountEntry
-	for _, l := range rep.Mounts {
-		if m := parseMount(l); m.point == point {
-			found = &m
-		}
-	}
-	if found == nil {
+	m, ok := mountinfo.Top(reportMounts(t, rep), point)
+	if !ok {
 		t.Fatalf("no mount at %s in the container:\n%s", point, strings.Join(rep.Mounts, "\n"))
 	}
-	return *found
+	return m
 }
 
 // hostState is what a run of the launcher must leave as it found it.
@@ -261,13 +262,4 @@ func (before hostState) unchanged(t *testing.T) {
 			t.Errorf("%s appeared", e)
 		}
 	}
-}
-
-func hasOpt(m mountEntry, opts ...string) bool {
-	for _, o := range opts {
-		if !slices.Contains(m.opts, o) && !slices.Contains(m.super, o) {
-			return false
-		}
-	}
-	return true
 }

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"launch/internal/caps"
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
 )
@@ -231,7 +232,7 @@ func TestNosysRequired(t *testing.T) {
 	for _, tt := range []struct{ call, want string }{
 		{"unshare", "launch: error: unshare: cgroup namespace: function not implemented\n"},
 		{"pivot_root", "launch: error: pivot_root: " + rootfs + ": function not implemented\n"},
-		{"capset", "launch: error: capset: 0xa80425fb: function not implemented\n"},
+		{"capset", "launch: error: capset: 0x" + strconv.FormatUint(uint64(caps.Default), 16) + ": function not implemented\n"},
 	} {
 		r, err := w.exec(launchIO{nosys: []string{tt.call}, timeout: 20 * time.Second}, "--init", rootfs, "/probe", "exit", "0")
 		if err != nil {
@@ -284,7 +285,7 @@ func nosysSuite(t *testing.T, w *watch, rootfs, src string, calls []string) {
 	if rep.PID != 1 || rep.Hostname != "launch" || !rep.Interfaces["lo"] {
 		t.Errorf("pid %d, hostname %q, interfaces %v; want 1, launch, lo up", rep.PID, rep.Hostname, rep.Interfaces)
 	}
-	for k, want := range map[string]string{"CapEff": "00000000a80425fb", "CapBnd": "00000000a80425fb", "CapInh": "0000000000000000",
+	for k, want := range map[string]string{"CapEff": caps.Default.Hex(), "CapBnd": caps.Default.Hex(), "CapInh": "0000000000000000",
 		"CapAmb": "0000000000000000", "NoNewPrivs": "1", "Seccomp": "2"} {
 		if rep.Status[k] != want {
 			t.Errorf("%s = %q, want %q", k, rep.Status[k], want)
@@ -296,8 +297,8 @@ func nosysSuite(t *testing.T, w *watch, rootfs, src string, calls []string) {
 	for _, p := range []string{"/", "/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/tmp", "/proc/meminfo"} {
 		mountAt(t, rep, p)
 	}
-	if m := mountAt(t, rep, "/sys"); !hasOpt(m, "ro") {
-		t.Errorf("/sys is not read-only: %v", m.opts)
+	if m := mountAt(t, rep, "/sys"); !m.Has("ro") {
+		t.Errorf("/sys is not read-only: %v", m.Options)
 	}
 
 	// The /proc view, on by default with the memory limit.

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/caps"
 	"launch/internal/testutil"
 )
 
@@ -164,7 +165,7 @@ func TestInit(t *testing.T) {
 	// PID 1 is filtered, not dumpable and holds no descriptor beyond stdio.
 	testutil.RequireBusybox(t)
 	r := runLaunch(t, "--init", rootfs, "/bin/sh", "-c", "grep -E '^(Seccomp|CapEff):' /proc/1/status; ls /proc/1/fd; cat /proc/1/environ; readlink /proc/1/exe; echo end")
-	if !strings.Contains(r.stdout, "Seccomp:\t2") || !strings.Contains(r.stdout, "CapEff:\t00000000a80425fb") {
+	if !strings.Contains(r.stdout, "Seccomp:\t2") || !strings.Contains(r.stdout, "CapEff:\t"+caps.Default.Hex()) {
 		t.Errorf("--init: PID 1 is not confined like COMMAND:\n%s", r.stdout)
 	}
 	if strings.Contains(r.stdout, "PATH=") || !strings.Contains(r.stderr, "Permission denied") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,18 +12,27 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
+	"launch/internal/caps"
+	"launch/internal/mountinfo"
 	"launch/internal/probe/report"
 )
 
 // What a container gets by default (README, "What a container gets"). The values are
-// the promise, written out, not recomputed from the launcher's tables.
+// the promise, written out, not recomputed from the launcher's code; the capability
+// sets are caps.txt's, as the generated table has them (internal/caps' tests check
+// that table against the 14 written out).
 const (
-	defaultCaps   = "00000000a80425fb" // caps.txt: Docker's 14
-	initramfsCaps = "00000000a80025fb" // the same without CAP_SYS_CHROOT (bit 18), see initramfs
-	noCaps        = "0000000000000000"
-	memoryMax     = "67108864" // 64 MiB
-	pidsMax       = "64"
-	cpuWeight     = "35" // 256 CPU shares, by the formula of runc and crun
+	noCaps    = "0000000000000000"
+	memoryMax = "67108864" // 64 MiB
+	pidsMax   = "64"
+	cpuWeight = "35" // 256 CPU shares, by the formula of runc and crun
+)
+
+var (
+	defaultCaps   = caps.Default.Hex()                                 // caps.txt: Docker's 14
+	initramfsCaps = (caps.Default &^ (1 << unix.CAP_SYS_CHROOT)).Hex() // the same without CAP_SYS_CHROOT, see initramfs
 )
 
 // host reports what kind of host this is and checks the binary as a user would after
@@ -77,9 +85,9 @@ func verifySum(file, sums, name string) error {
 // rootFSType returns the file-system type of / by /proc/self/mountinfo: "rootfs" for
 // the initramfs.
 func rootFSType() string {
-	for _, m := range mountinfo(lines("/proc/self/mountinfo")) {
-		if m.point == "/" {
-			return m.fstype
+	for _, m := range hostMounts() {
+		if m.Point == "/" {
+			return m.FSType
 		}
 	}
 	return "unknown"
@@ -88,8 +96,8 @@ func rootFSType() string {
 // countV1 counts mounted cgroup v1 hierarchies: none on this host.
 func countV1() int {
 	n := 0
-	for _, m := range mountinfo(lines("/proc/self/mountinfo")) {
-		if m.fstype == "cgroup" {
+	for _, m := range hostMounts() {
+		if m.FSType == "cgroup" {
 			n++
 		}
 	}
@@ -272,7 +280,7 @@ func (c *checker) checkReport(prefix string, rep *report.Report, caps string) {
 	}
 	done("network", fmt.Sprint(rep.Interfaces))
 
-	mounts := mountinfo(rep.Mounts)
+	mounts, _ := mountinfo.Parse([]byte(strings.Join(rep.Mounts, "\n")))
 	var seen []string
 	for _, want := range []struct {
 		point, fstype string
@@ -287,22 +295,23 @@ func (c *checker) checkReport(prefix string, rep *report.Report, caps string) {
 		{"/dev/shm", "tmpfs", []string{"nosuid", "nodev", "noexec"}},
 		{"/dev/mqueue", "mqueue", []string{"nosuid", "nodev", "noexec"}},
 	} {
-		m, ok := mountAt(mounts, want.point)
+		m, ok := mountinfo.Top(mounts, want.point)
 		if !ok {
 			fail("nothing mounted on %s", want.point)
 			continue
 		}
-		if m.fstype != want.fstype || !m.has(want.opts...) {
-			fail("%s: %s %s %s, want %s with %s", want.point, m.fstype, m.opts, m.super, want.fstype, strings.Join(want.opts, ","))
+		opts := strings.Join(m.Options, ",")
+		if m.FSType != want.fstype || !m.Has(want.opts...) {
+			fail("%s: %s %s %s, want %s with %s", want.point, m.FSType, opts, strings.Join(m.SuperOptions, ","), want.fstype, strings.Join(want.opts, ","))
 		}
-		seen = append(seen, want.point+" "+m.fstype+" "+m.opts)
+		seen = append(seen, want.point+" "+m.FSType+" "+opts)
 	}
 	for _, m := range mounts {
-		if m.point == "/" || strings.HasPrefix(m.point, "/proc") || strings.HasPrefix(m.point, "/sys") ||
-			strings.HasPrefix(m.point, "/dev") || m.point == "/tmp" {
+		if m.Point == "/" || strings.HasPrefix(m.Point, "/proc") || strings.HasPrefix(m.Point, "/sys") ||
+			strings.HasPrefix(m.Point, "/dev") || m.Point == "/tmp" {
 			continue
 		}
-		fail("unexpected mount %s %s", m.point, m.fstype)
+		fail("unexpected mount %s %s", m.Point, m.FSType)
 	}
 	done("mounts", strings.Join(seen, ", "))
 
@@ -366,52 +375,9 @@ func (c *checker) checkReport(prefix string, rep *report.Report, caps string) {
 	done("cgroup-namespace", strings.Join(rep.Cgroup, " "))
 }
 
-// A mount is one line of /proc/PID/mountinfo (proc_pid_mountinfo(5)).
-type mount struct {
-	point, opts, fstype, super string
-}
-
-// has reports whether every option in opts is among the mount's per-mount or
-// super-block options.
-func (m mount) has(opts ...string) bool {
-	all := strings.Split(m.opts+","+m.super, ",")
-	for _, o := range opts {
-		if !slices.Contains(all, o) {
-			return false
-		}
-	}
-	return true
-}
-
-// mountinfo parses mountinfo lines: ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...]
-// - FSTYPE SOURCE SUPEROPTIONS.
-func mountinfo(ls []string) []mount {
-	var out []mount
-	for _, l := range ls {
-		f := strings.Fields(l)
-		sep := slices.Index(f, "-")
-		if sep < 6 || len(f) < sep+4 {
-			continue
-		}
-		out = append(out, mount{point: f[4], opts: f[5], fstype: f[sep+1], super: f[sep+3]})
-	}
-	return out
-}
-
-// mountAt returns the mount on top at point: the last one listed.
-func mountAt(ms []mount, point string) (mount, bool) {
-	for i := len(ms) - 1; i >= 0; i-- {
-		if ms[i].point == point {
-			return ms[i], true
-		}
-	}
-	return mount{}, false
-}
-
-func lines(path string) []string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	return strings.Split(string(bytes.TrimSpace(b)), "\n")
+// hostMounts returns the mounts of /proc/self/mountinfo, those that can be read.
+func hostMounts() []mountinfo.Mount {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	ms, _ := mountinfo.Parse(b)
+	return ms
 }
