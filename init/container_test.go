@@ -105,7 +105,8 @@ func TestMaskedAndReadOnlyPaths(t *testing.T) {
 		points[m.Point] = m
 	}
 	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
-		"/proc/slabinfo", "/proc/vmallocinfo", "/sys/kernel/vmcoreinfo"} {
+		"/proc/slabinfo", "/proc/vmallocinfo", "/proc/kpageflags", "/proc/kpagecount", "/proc/kpagecgroup",
+		"/proc/pagetypeinfo", "/sys/kernel/vmcoreinfo"} {
 		if _, err := os.Stat(p); err != nil {
 			continue // this kernel has no such file: nothing to mask
 		}
@@ -113,7 +114,7 @@ func TestMaskedAndReadOnlyPaths(t *testing.T) {
 			t.Errorf("%s is not masked with /dev/null: %+v", p, m)
 		}
 	}
-	for _, p := range []string{"/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"} {
+	for _, p := range []string{"/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap", "/sys/kernel/slab"} {
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}

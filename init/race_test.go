@@ -174,7 +174,8 @@ func wrongFlags(mi, bindSrc string) []string {
 		return out
 	}
 	masks := 0
-	for _, p := range []string{"kcore", "keys", "latency_stats", "sched_debug", "timer_list", "timer_stats", "slabinfo", "vmallocinfo"} {
+	for _, p := range []string{"kcore", "keys", "latency_stats", "sched_debug", "timer_list", "timer_stats", "slabinfo", "vmallocinfo",
+		"kpageflags", "kpagecount", "kpagecgroup", "pagetypeinfo"} {
 		if _, err := os.Stat("/proc/" + p); err == nil {
 			masks++
 		}
