@@ -119,7 +119,7 @@ type setup struct {
 	stoppedW  int            // --init with a terminal: PID 1's end of the stop pipe, else -1
 	traced    bool           // the launcher traces COMMAND (see supervise): the child waits for it
 	args      *initproc.Args // the launcher's command line, hidden in PID 1 under --init
-	relay     *relay         // COMMAND's stdout and stderr, when they are not terminals; or nil
+	relay     *relay         // COMMAND's stdout and stderr when they are not terminals, stdin when it is a host file; or nil
 }
 
 // steps returns the child's steps, in the order they run. The order matters:
@@ -140,7 +140,7 @@ func (s *setup) steps() ([]step, error) {
 
 	add(step{op: opDumpable, what: "set not dumpable"})
 	if s.relay != nil {
-		for fd := 1; fd <= 2; fd++ {
+		for fd := 0; fd <= 2; fd++ {
 			if s.relay.child[fd] >= 0 {
 				add(step{op: opStdio, what: "dup", path: "the relay pipe as " + strconv.Itoa(fd), fd: s.relay.child[fd], fd2: fd})
 			}
