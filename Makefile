@@ -80,10 +80,10 @@ FUZZTIME ?= 200000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseArgs$$' -fuzztime $(FUZZTIME) ./internal/launch
 	$(GO) test -run '^$$' -fuzz '^FuzzOptionValue$$' -fuzztime $(FUZZTIME) ./internal/launch
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSyscalls$$' -fuzztime $(FUZZTIME) ./gen
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCaps$$' -fuzztime $(FUZZTIME) ./gen
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSyscalls$$' -fuzztime $(FUZZTIME) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCaps$$' -fuzztime $(FUZZTIME) ./internal/policy
 	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./internal/cgroup
-	$(GO) test -run '^$$' -fuzz '^FuzzRootIsInitramfs$$' -fuzztime $(FUZZTIME) ./internal/mount
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/mountinfo
 	$(GO) test -run '^$$' -fuzz '^FuzzNewTarget$$' -fuzztime $(FUZZTIME) ./internal/mount
 
 # What CI checks besides the tests. The cross builds use the release's settings, so

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/net/bpf"
+	"launch/internal/policy"
 )
 
 // Regeneration commands, as the go:generate lines in the consuming packages' doc.go
@@ -32,31 +32,22 @@ func header(cmd, from string, t *tables, build string) *bytes.Buffer {
 	return &b
 }
 
-// abiStats describes one ABI of a filter for the comment above it.
-type abiStats struct {
-	a        *abi
-	allowed  int
-	cond     int
-	skipped  []string
-	maxPath  int // instructions on the longest path, arch check included
-	segments int
-}
-
-func emitFilter(t *tables, tg target, prog []bpf.RawInstruction, stats []abiStats, lifts map[string][]int) ([]byte, error) {
-	b := header(seccompCmd, "syscalls.txt", t, "linux && "+tg.goarch)
+func emitFilter(t *tables, f filter) ([]byte, error) {
+	prog := f.prog.Insns
+	b := header(seccompCmd, "syscalls.txt", t, "linux && "+f.arch.GOARCH)
 	b.WriteString("package seccomp\n\nimport \"golang.org/x/sys/unix\"\n\n")
 	worst := 0
-	for _, s := range stats {
+	for _, s := range f.stats {
 		worst = max(worst, s.maxPath)
 	}
-	fmt.Fprintf(b, "// filter is the seccomp program for GOARCH %s: %d instructions.\n", tg.goarch, len(prog))
-	for i, s := range stats {
+	fmt.Fprintf(b, "// filter is the seccomp program for GOARCH %s: %d instructions.\n", f.arch.GOARCH, len(prog))
+	for i, s := range f.stats {
 		kind := "native"
 		if i > 0 {
 			kind = "compat"
 		}
 		fmt.Fprintf(b, "//   - %s (%s): %d calls allowed, %d of them by argument; at most %d instructions per call\n",
-			s.a.auditName, kind, s.allowed, s.cond, s.maxPath)
+			s.auditName(), kind, s.allowed, s.cond, s.maxPath)
 	}
 	b.WriteString("// Any other audit arch kills the process.\n")
 	fmt.Fprintf(b, "var filter = []unix.SockFilter{\n")
@@ -67,6 +58,7 @@ func emitFilter(t *tables, tg target, prog []bpf.RawInstruction, stats []abiStat
 	fmt.Fprintf(b, "// maxPath is the most instructions any system call runs through in filter.\nconst maxPath = %d\n\n", worst)
 	b.WriteString("// lifts are the tests of filter that each --allow-socket name turns off.\n")
 	b.WriteString("var lifts = []lift{\n")
+	lifts := f.prog.Lifts
 	names := make([]string, 0, len(lifts))
 	for name := range lifts {
 		names = append(names, name)
@@ -110,12 +102,12 @@ func emitUnsupported(t *tables) ([]byte, error) {
 	return format.Source(b.Bytes())
 }
 
-func emitCaps(t *tables, keep []capability, all []capability, last uint64) ([]byte, error) {
+func emitCaps(t *tables, keep []policy.Capability, all []policy.Capability, last uint64) ([]byte, error) {
 	b := header(capsCmd, "caps.txt", t, "linux")
 	b.WriteString("package caps\n\n")
 	var mask uint64
 	for _, c := range keep {
-		mask |= 1 << c.num
+		mask |= 1 << c.Num
 	}
 	b.WriteString("// Default is the set a container keeps unless told otherwise: the capabilities of caps.txt.\n")
 	fmt.Fprintf(b, "const Default Set = %#016x\n\n", mask)
@@ -124,7 +116,7 @@ func emitCaps(t *tables, keep []capability, all []capability, last uint64) ([]by
 	b.WriteString("// names holds the name of each capability, without CAP_, by number.\n")
 	b.WriteString("var names = [...]string{\n")
 	for _, c := range all {
-		fmt.Fprintf(b, "\t%d: %q,\n", c.num, c.name)
+		fmt.Fprintf(b, "\t%d: %q,\n", c.Num, c.Name)
 	}
 	b.WriteString("}\n")
 	return format.Source(b.Bytes())

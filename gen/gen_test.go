@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/tools/txtar"
 
+	"launch/internal/policy"
 	"launch/internal/testutil"
 )
 
@@ -40,10 +41,10 @@ func generate(t *testing.T, ar *txtar.Archive) (map[string][]byte, error) {
 		)
 		switch f.Name {
 		case "syscalls.txt":
-			var rules []rule
-			rules, err = parseSyscalls(f.Name, f.Data)
+			var s *policy.Syscalls
+			s, err = policy.ParseSyscalls(f.Name, f.Data)
 			if err == nil {
-				files, err = genSeccomp(f.Name, rules, testTables(t), io.Discard)
+				files, err = genSeccomp(s, testTables(t), io.Discard)
 			}
 		case "caps.txt":
 			files, err = genCaps(f.Name, f.Data, testTables(t))

@@ -7,8 +7,9 @@
 //	-v                            reports per-arch skips and filter sizes on stderr
 //
 // System-call numbers and constants come from golang.org/x/sys/unix, read for each
-// GOARCH; BPF is assembled with github.com/elastic/go-seccomp-bpf. Neither is linked
-// into the launcher: it loads the generated []unix.SockFilter as data.
+// GOARCH by gen/xsys; internal/policy parses the two files and compiles the filters.
+// gen only writes the results as Go: the launcher loads the generated
+// []unix.SockFilter as data and links no compiler.
 package main
 
 import (
@@ -20,7 +21,9 @@ import (
 	"sort"
 
 	"github.com/google/renameio/v2"
-	"golang.org/x/net/bpf"
+
+	"launch/gen/xsys"
+	"launch/internal/policy"
 )
 
 func main() {
@@ -68,7 +71,7 @@ func genSeccompFile(path string, log io.Writer) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	rules, err := parseSyscalls(filepath.Base(path), data)
+	s, err := policy.ParseSyscalls(filepath.Base(path), data)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +79,7 @@ func genSeccompFile(path string, log io.Writer) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return genSeccomp(filepath.Base(path), rules, t, log)
+	return genSeccomp(s, t, log)
 }
 
 func genCapsFile(path string) (map[string][]byte, error) {
@@ -93,136 +96,122 @@ func genCapsFile(path string) (map[string][]byte, error) {
 	return genCaps(filepath.Base(path), data, t)
 }
 
+// tables holds what x/sys says about each GOARCH, and the versions it came from.
+type tables struct {
+	abis     map[string]*policy.ABI
+	versions map[string]string // module path -> version, for the generated header
+}
+
+func loadTables(goarches []string) (*tables, error) {
+	abis, err := xsys.LoadABIs(goarches...)
+	if err != nil {
+		return nil, err
+	}
+	versions, err := xsys.ModuleVersions("golang.org/x/sys/unix", "github.com/elastic/go-seccomp-bpf")
+	if err != nil {
+		return nil, err
+	}
+	return &tables{abis: abis, versions: versions}, nil
+}
+
 func allGoarches() []string {
 	var out []string
-	for _, tg := range targets {
-		out = append(out, tg.goarch)
+	for _, a := range policy.Arches {
+		out = append(out, a.GOARCH)
 	}
 	return out
 }
 
-// filterSet is the result of compiling syscalls.txt: each target's program and stats.
-type filterSet struct {
-	prog  map[string][]bpf.RawInstruction
-	stats map[string][]abiStats
-	lifts map[string]map[string][]int // target -> lift -> the program's tests it turns off
+// filter is one target's compiled filter and what the comment above it says.
+type filter struct {
+	arch  policy.Arch
+	prog  *policy.Program
+	stats []abiStats // the native ABI, then the compat ones
 }
 
-// compile builds and validates the filter of every target from rules.
-func compile(file string, rules []rule, t *tables) (*filterSet, error) {
-	// A name unknown on every ABI it applies to is a typo, not an arch difference.
-	for _, r := range rules {
-		found, anywhere := false, false
-		for _, a := range t.abis {
-			if _, ok := a.nr[r.name]; ok {
-				anywhere = true
-				found = found || r.appliesTo(a.goarch, false) || r.appliesTo(a.goarch, true)
-			}
-		}
-		switch {
-		case !anywhere:
-			return nil, &parseError{file, r.line, fmt.Sprintf("unknown syscall %q", r.name)}
-		case !found:
-			return nil, &parseError{file, r.line, fmt.Sprintf("syscall %q exists on none of the arches its line selects", r.name)}
-		}
+// abiStats describes one ABI of a filter.
+type abiStats struct {
+	abi      *policy.ABI
+	allowed  int      // calls allowed, unconditionally or by argument
+	cond     int      // calls allowed by argument
+	skipped  []string // names of syscalls.txt that the ABI lacks
+	segments int
+	maxPath  int // instructions on the longest path, arch check included
+}
+
+// auditName is the name of the AUDIT_ARCH_* constant of a's GOARCH.
+func (s *abiStats) auditName() string {
+	arch, _ := policy.LookupArch(s.abi.Name)
+	return arch.AuditName
+}
+
+// compile builds the filter of every target from s.
+func compile(s *policy.Syscalls, t *tables) ([]filter, error) {
+	if err := s.CheckNames(t.abis); err != nil {
+		return nil, err
 	}
-	fs := &filterSet{prog: make(map[string][]bpf.RawInstruction), stats: make(map[string][]abiStats),
-		lifts: make(map[string]map[string][]int)}
-	for _, tg := range targets {
-		native := t.abis[tg.goarch]
-		var compat []*abi
-		for _, c := range tg.compat {
-			compat = append(compat, t.abis[c])
-		}
-		trees := make(map[string][]bpf.Instruction)
-		treeLifts := make(map[string]map[string][]int)
-		var stats []abiStats
-		for i, a := range append([]*abi{native}, compat...) {
-			entries, skipped, err := resolve(file, rules, a, i > 0)
+	var out []filter
+	for _, arch := range policy.Arches {
+		f := filter{arch: arch}
+		var tabs []policy.Table
+		for i, ga := range append([]string{arch.GOARCH}, arch.Compat...) {
+			tab, skipped, err := s.Table(t.abis[ga], i > 0)
 			if err != nil {
 				return nil, err
 			}
-			segs := segments(a, entries)
-			tr, lifts, err := tree(segs, a.bigEndian)
-			if err != nil {
-				return nil, fmt.Errorf("%s: assemble %s tree: %w", tg.goarch, a.goarch, err)
-			}
-			trees[a.goarch], treeLifts[a.goarch] = tr, lifts
-			s := abiStats{a: a, allowed: len(entries), skipped: skipped, segments: len(segs)}
-			for _, e := range entries {
-				if len(e.conds) > 0 {
-					s.cond++
+			st := abiStats{abi: tab.ABI, skipped: skipped}
+			for _, c := range tab.Calls {
+				if c.Action == policy.Allow || len(c.Checks) > 0 {
+					st.allowed++
+				}
+				if len(c.Checks) > 0 {
+					st.cond++
 				}
 			}
-			stats = append(stats, s)
+			tabs, f.stats = append(tabs, tab), append(f.stats, st)
 		}
-		insns, starts := program(native, compat, trees)
-		lifts := make(map[string][]int)
-		for goarch, l := range treeLifts {
-			for name, pcs := range l {
-				for _, pc := range pcs {
-					lifts[name] = append(lifts[name], starts[goarch]+pc)
-				}
-			}
-		}
-		for _, pcs := range lifts {
-			sort.Ints(pcs)
-		}
-		fs.lifts[tg.goarch] = lifts
-		raw, err := bpf.Assemble(insns)
+		prog, err := policy.Compile(tabs, policy.KillProcess)
 		if err != nil {
-			return nil, fmt.Errorf("%s: assemble: %w", tg.goarch, err)
+			return nil, fmt.Errorf("%s: %w", arch.GOARCH, err)
 		}
-		if err := validate(raw); err != nil {
-			return nil, fmt.Errorf("%s: invalid program: %w", tg.goarch, err)
+		for i, l := range prog.ABIs {
+			f.stats[i].segments, f.stats[i].maxPath = l.Segments, l.MaxPath
 		}
-		// The native ABI pays for the arch load and its jeq; a compat ABI also for the
-		// failed native jeq, its own jeq and the ja to its block. Each block starts
-		// with the load of the call's number, just before its tree.
-		for i := range stats {
-			cost := 2
-			if i > 0 {
-				cost = 4
-			}
-			stats[i].maxPath = cost + longestPath(raw, starts[stats[i].a.goarch]-1)
-		}
-		fs.prog[tg.goarch] = raw
-		fs.stats[tg.goarch] = stats
+		f.prog = prog
+		out = append(out, f)
 	}
-	return fs, nil
+	return out, nil
 }
 
-func genSeccomp(file string, rules []rule, t *tables, log io.Writer) (map[string][]byte, error) {
-	fs, err := compile(file, rules, t)
+func genSeccomp(s *policy.Syscalls, t *tables, log io.Writer) (map[string][]byte, error) {
+	filters, err := compile(s, t)
 	if err != nil {
 		return nil, err
 	}
 	files := make(map[string][]byte)
-	for _, tg := range targets {
-		for _, s := range fs.stats[tg.goarch] {
+	names := make(map[string]bool)
+	for _, f := range filters {
+		for _, st := range f.stats {
 			fmt.Fprintf(log, "gen: %-8s %-22s %3d allowed (%d by argument), %3d segments, worst case %2d instructions\n",
-				tg.goarch, s.a.auditName, s.allowed, s.cond, s.segments, s.maxPath)
-			if len(s.skipped) > 0 && s.a.goarch == tg.goarch {
-				fmt.Fprintf(log, "gen: %-8s skipped, not in its table: %v\n", tg.goarch, s.skipped)
+				f.arch.GOARCH, st.auditName(), st.allowed, st.cond, st.segments, st.maxPath)
+			if len(st.skipped) > 0 && st.abi.Name == f.arch.GOARCH {
+				fmt.Fprintf(log, "gen: %-8s skipped, not in its table: %v\n", f.arch.GOARCH, st.skipped)
 			}
 		}
-		src, err := emitFilter(t, tg, fs.prog[tg.goarch], fs.stats[tg.goarch], fs.lifts[tg.goarch])
+		src, err := emitFilter(t, f)
 		if err != nil {
-			return nil, fmt.Errorf("%s: format: %w", tg.goarch, err)
+			return nil, fmt.Errorf("%s: format: %w", f.arch.GOARCH, err)
 		}
-		files["zfilter_linux_"+tg.goarch+".go"] = src
+		files["zfilter_linux_"+f.arch.GOARCH+".go"] = src
+		for name := range f.prog.Lifts {
+			names[name] = true
+		}
 	}
 	src, err := emitUnsupported(t)
 	if err != nil {
 		return nil, err
 	}
 	files["zfilter_linux_other.go"] = src
-	names := make(map[string]bool)
-	for _, l := range fs.lifts {
-		for name := range l {
-			names[name] = true
-		}
-	}
 	if src, err = emitLiftNames(t, names); err != nil {
 		return nil, err
 	}
@@ -231,12 +220,12 @@ func genSeccomp(file string, rules []rule, t *tables, log io.Writer) (map[string
 }
 
 func genCaps(file string, data []byte, t *tables) (map[string][]byte, error) {
-	consts := t.abis["amd64"].consts
-	keep, err := parseCaps(file, data, consts)
+	consts := t.abis["amd64"].Consts
+	keep, err := policy.ParseCaps(file, data, consts)
 	if err != nil {
 		return nil, err
 	}
-	src, err := emitCaps(t, keep, allCaps(consts), consts["CAP_LAST_CAP"])
+	src, err := emitCaps(t, keep, policy.AllCaps(consts), consts["CAP_LAST_CAP"])
 	if err != nil {
 		return nil, err
 	}

@@ -1,62 +1,36 @@
 package main
 
 import (
-	"encoding/binary"
 	"os"
 	"slices"
 	"testing"
 
-	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"launch/gen/xsys"
+	"launch/internal/policy"
+	"launch/internal/testutil"
 )
 
-// seccompData encodes a struct seccomp_data for golang.org/x/net/bpf's VM. The VM
-// loads 32-bit words big-endian whatever the host; the kernel loads them in the
-// target's order. So each 32-bit field goes big-endian at the offset where the target
-// keeps it: nr and arch at 0 and 4, and each 64-bit argument's low half at +0 on a
-// little-endian target and at +4 on a big-endian one.
-func seccompData(a *abi, arch, nr uint32, args ...uint64) []byte {
-	b := make([]byte, sizeofSeccompData)
-	binary.BigEndian.PutUint32(b[0:], nr)
-	binary.BigEndian.PutUint32(b[4:], arch)
-	for i, v := range args {
-		lo, hi := 16+8*i, 16+8*i+4
-		if a.bigEndian {
-			lo, hi = hi, lo
-		}
-		binary.BigEndian.PutUint32(b[lo:], uint32(v))
-		binary.BigEndian.PutUint32(b[hi:], uint32(v>>32))
-	}
-	return b
-}
-
-func retName(v int) string {
-	switch uint32(v) {
-	case uint32(retAllow):
-		return "ALLOW"
-	case uint32(retEPERM):
-		return "ERRNO(EPERM)"
-	case uint32(retENOSYS):
-		return "ERRNO(ENOSYS)"
-	case uint32(retKill):
-		return "KILL_PROCESS"
-	}
-	return "unknown"
-}
+var (
+	allow  = policy.Allow
+	eperm  = policy.Errno(unix.EPERM)
+	enosys = policy.Errno(unix.ENOSYS)
+)
 
 // realFilters compiles the project's syscalls.txt for every target.
-func realFilters(t *testing.T, tb *tables) *filterSet {
+func realFilters(t *testing.T, tb *tables) []filter {
 	t.Helper()
 	data, err := os.ReadFile("../syscalls.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := parseSyscalls("syscalls.txt", data)
+	s, err := policy.ParseSyscalls("syscalls.txt", data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := compile("syscalls.txt", rules, tb)
+	fs, err := compile(s, tb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,51 +41,43 @@ func realFilters(t *testing.T, tb *tables) *filterSet {
 // the BPF VM over a table of system calls, for the native ABI and each compat ABI.
 func TestFilterVM(t *testing.T) {
 	tb := testTables(t)
-	fs := realFilters(t, tb)
 	const (
 		threadFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD |
 			unix.CLONE_SYSVSEM | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID
 		high = 1 << 32 // a high bit that the kernel drops from int arguments
 	)
-	for _, tg := range targets {
+	for _, f := range realFilters(t, tb) {
+		tg := f.arch
 		// vmWith is the target's filter with the refusals of lift lifted, as the
 		// launcher's --allow-socket does it (seccomp.Program): each of their tests' true
 		// branch sent where its false branch goes.
 		vmWith := func(lift ...string) *bpf.VM {
-			raw := slices.Clone(fs.prog[tg.goarch])
+			raw := slices.Clone(f.prog.Insns)
 			for _, name := range lift {
-				for _, pc := range fs.lifts[tg.goarch][name] {
+				for _, pc := range f.prog.Lifts[name] {
 					raw[pc].Jt = raw[pc].Jf
 				}
 			}
-			insns, ok := bpf.Disassemble(raw)
-			if !ok {
-				t.Fatalf("%s: program does not disassemble", tg.goarch)
-			}
-			vm, err := bpf.NewVM(insns)
-			if err != nil {
-				t.Fatalf("%s: %v", tg.goarch, err)
-			}
-			return vm
+			return testutil.VM(t, raw)
 		}
 		plain, packet, all := vmWith(), vmWith("packet"), vmWith("packet", "audit", "uevent", "socketcall")
 		vm := plain
-		for i, ga := range append([]string{tg.goarch}, tg.compat...) {
+		for i, ga := range append([]string{tg.GOARCH}, tg.Compat...) {
 			a := tb.abis[ga]
 			compat := i > 0
-			run := func(name string, nr uint32, args []uint64, want seccomp.Action) {
+			run := func(name string, nr uint32, args []uint64, want policy.Action) {
 				t.Helper()
-				got, err := vm.Run(seccompData(a, a.auditArch, nr, args...))
+				got, err := vm.Run(testutil.SeccompData(a.BigEndian, a.AuditArch, nr, args...))
 				if err != nil {
-					t.Fatalf("%s/%s: %s: %v", tg.goarch, ga, name, err)
+					t.Fatalf("%s/%s: %s: %v", tg.GOARCH, ga, name, err)
 				}
-				if uint32(got) != uint32(want) {
-					t.Errorf("%s/%s: %s(nr %d, %#x) = %s, want %s", tg.goarch, ga, name, nr, args, retName(got), retName(int(want)))
+				if policy.Action(got) != want {
+					t.Errorf("%s/%s: %s(nr %d, %#x) = %v, want %v", tg.GOARCH, ga, name, nr, args, policy.Action(got), want)
 				}
 			}
-			call := func(name string, want seccomp.Action, args ...uint64) {
+			call := func(name string, want policy.Action, args ...uint64) {
 				t.Helper()
-				nr, ok := a.nr[name]
+				nr, ok := a.Nr[name]
 				if !ok {
 					return // not on this arch
 				}
@@ -123,143 +89,99 @@ func TestFilterVM(t *testing.T) {
 				}
 				return []uint64{flags}
 			}
-			call("read", retAllow)
-			call("getppid", retAllow)
-			call("exit_group", retAllow)
-			call("mount", retEPERM)
-			call("reboot", retEPERM)
-			call("kexec_load", retEPERM)
-			call("unshare", retEPERM)
-			call("setns", retEPERM)
-			call("bpf", retEPERM)
-			call("init_module", retEPERM)
-			call("clone3", retENOSYS)
-			call("chroot", retAllow)
-			call("clone", retAllow, cloneFlags(threadFlags)...)
-			call("clone", retAllow, cloneFlags(uint64(unix.SIGCHLD))...)
-			call("clone", retEPERM, cloneFlags(unix.CLONE_NEWUSER)...)
-			call("clone", retEPERM, cloneFlags(unix.CLONE_NEWNS|uint64(unix.SIGCHLD))...)
-			call("personality", retAllow, 0)
-			call("personality", retAllow, 0xffffffff)
-			call("personality", retEPERM, 0x0040000) // ADDR_NO_RANDOMIZE, which x/sys lacks
-			call("socket", retAllow, unix.AF_INET)
-			call("socket", retAllow, unix.AF_UNIX)
-			call("socket", retEPERM, unix.AF_VSOCK)
-			call("socket", retEPERM, unix.AF_VSOCK|high)
-			call("ioctl", retAllow, 1, a.consts["TCGETS"])
-			call("ioctl", retEPERM, 1, a.consts["TIOCSTI"])
-			call("ioctl", retEPERM, 1, a.consts["TIOCSTI"]|high)
-			call("ioctl", retEPERM, 1, a.consts["TIOCSETD"])
-			call("ioctl", retEPERM, 1, a.consts["TIOCCONS"])
-			call("ioctl", retEPERM, 1, a.consts["TIOCSSERIAL"])
+			call("read", allow)
+			call("getppid", allow)
+			call("exit_group", allow)
+			call("mount", eperm)
+			call("reboot", eperm)
+			call("kexec_load", eperm)
+			call("unshare", eperm)
+			call("setns", eperm)
+			call("bpf", eperm)
+			call("init_module", eperm)
+			call("clone3", enosys)
+			call("chroot", allow)
+			call("clone", allow, cloneFlags(threadFlags)...)
+			call("clone", allow, cloneFlags(uint64(unix.SIGCHLD))...)
+			call("clone", eperm, cloneFlags(unix.CLONE_NEWUSER)...)
+			call("clone", eperm, cloneFlags(unix.CLONE_NEWNS|uint64(unix.SIGCHLD))...)
+			call("personality", allow, 0)
+			call("personality", allow, 0xffffffff)
+			call("personality", eperm, 0x0040000) // ADDR_NO_RANDOMIZE, which x/sys lacks
+			call("socket", allow, unix.AF_INET)
+			call("socket", allow, unix.AF_UNIX)
+			call("socket", eperm, unix.AF_VSOCK)
+			call("socket", eperm, unix.AF_VSOCK|high)
+			call("ioctl", allow, 1, a.Consts["TCGETS"])
+			call("ioctl", eperm, 1, a.Consts["TIOCSTI"])
+			call("ioctl", eperm, 1, a.Consts["TIOCSTI"]|high)
+			call("ioctl", eperm, 1, a.Consts["TIOCSETD"])
+			call("ioctl", eperm, 1, a.Consts["TIOCCONS"])
+			call("ioctl", eperm, 1, a.Consts["TIOCSSERIAL"])
 
 			// Socket families, and the refusals that --allow-socket lifts.
-			call("socket", retEPERM, unix.AF_ALG, unix.SOCK_SEQPACKET)
-			call("socket", retAllow, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
-			call("socket", retAllow, unix.AF_INET, unix.SOCK_RAW, unix.NETLINK_AUDIT) // only netlink's protocols are tested
+			call("socket", eperm, unix.AF_ALG, unix.SOCK_SEQPACKET)
+			call("socket", allow, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
+			call("socket", allow, unix.AF_INET, unix.SOCK_RAW, unix.NETLINK_AUDIT) // only netlink's protocols are tested
 			for _, tt := range []struct {
 				vm     *bpf.VM
-				packet seccomp.Action
-				audit  seccomp.Action
-			}{{plain, retEPERM, retEPERM}, {packet, retAllow, retEPERM}, {all, retAllow, retAllow}} {
+				packet policy.Action
+				audit  policy.Action
+			}{{plain, eperm, eperm}, {packet, allow, eperm}, {all, allow, allow}} {
 				vm = tt.vm
 				call("socket", tt.packet, unix.AF_PACKET, unix.SOCK_RAW, 0x300)
 				call("socket", tt.audit, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_AUDIT)
 				call("socket", tt.audit, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_KOBJECT_UEVENT)
 				call("socket", tt.audit, unix.AF_NETLINK, unix.SOCK_DGRAM, unix.NETLINK_AUDIT|high)
-				call("socket", retEPERM, unix.AF_VSOCK)
+				call("socket", eperm, unix.AF_VSOCK)
 			}
 			// socketcall(2) hides the family in memory: as a 64-bit kernel's compat ABI
 			// its SYS_SOCKET (1) is refused unless lifted; natively it is allowed.
 			vm = plain
-			socketcall := retAllow
+			socketcall := allow
 			if compat {
-				socketcall = retEPERM
+				socketcall = eperm
 			}
 			call("socketcall", socketcall, 1)
-			call("socketcall", retAllow, 3) // SYS_CONNECT
+			call("socketcall", allow, 3) // SYS_CONNECT
 			vm = all
-			call("socketcall", retAllow, 1)
+			call("socketcall", allow, 1)
 			vm = plain
-			run("past the table", a.maxNr+1, nil, retENOSYS)
-			run("far past the table", 0xfffffff0, nil, retENOSYS)
+			run("past the table", a.MaxNr+1, nil, enosys)
+			run("far past the table", 0xfffffff0, nil, enosys)
 			if ga == "amd64" {
-				run("x32 read", 0x40000000|a.nr["read"], nil, retENOSYS)
-				run("x32 mount", 0x40000000|a.nr["mount"], nil, retENOSYS)
+				run("x32 read", 0x40000000|a.Nr["read"], nil, enosys)
+				run("x32 mount", 0x40000000|a.Nr["mount"], nil, enosys)
 			}
 			if ga == "arm" {
-				call("set_tls", retAllow)
-				call("cacheflush", retAllow)
-				call("breakpoint", retAllow)
-				call("usr26", retEPERM)
-				run("ARM private past the table", armPrivateBase+0x100, nil, retENOSYS)
+				call("set_tls", allow)
+				call("cacheflush", allow)
+				call("breakpoint", allow)
+				call("usr26", eperm)
+				run("ARM private past the table", xsys.ARMPrivateBase+0x100, nil, enosys)
 			}
 		}
 		// A foreign audit arch (PA-RISC runs on none of these) kills the process.
-		got, err := vm.Run(seccompData(tb.abis[tg.goarch], unix.AUDIT_ARCH_PARISC, tb.abis[tg.goarch].nr["read"]))
-		if err != nil || uint32(got) != uint32(retKill) {
-			t.Errorf("%s: read with a foreign audit arch = %s (%v), want KILL_PROCESS", tg.goarch, retName(got), err)
+		a := tb.abis[tg.GOARCH]
+		got, err := vm.Run(testutil.SeccompData(a.BigEndian, unix.AUDIT_ARCH_PARISC, a.Nr["read"]))
+		if err != nil || policy.Action(got) != policy.KillProcess {
+			t.Errorf("%s: read with a foreign audit arch = %v (%v), want kill_process", tg.GOARCH, policy.Action(got), err)
 		}
 	}
 }
 
-// TestFilterShape checks each program against the kernel's rules and reports the
-// longest path per ABI; the amd64 target must stay at 24 instructions or fewer.
+// TestFilterShape reports the longest path per ABI; the amd64 target must stay at 24
+// instructions or fewer.
 func TestFilterShape(t *testing.T) {
-	tb := testTables(t)
-	fs := realFilters(t, tb)
-	for _, tg := range targets {
-		prog := fs.prog[tg.goarch]
-		if err := validate(prog); err != nil {
-			t.Errorf("%s: %v", tg.goarch, err)
-		}
-		for _, s := range fs.stats[tg.goarch] {
-			t.Logf("%-8s %-22s %4d instructions in all, at most %2d per call (%d allowed)", tg.goarch, s.a.auditName, len(prog), s.maxPath, s.allowed)
-			if tg.goarch == "amd64" && s.a.goarch == "amd64" && s.maxPath > 24 {
+	for _, f := range realFilters(t, testTables(t)) {
+		for _, s := range f.stats {
+			t.Logf("%-8s %-22s %4d instructions in all, at most %2d per call (%d allowed)", f.arch.GOARCH, s.auditName(), len(f.prog.Insns), s.maxPath, s.allowed)
+			if f.arch.GOARCH == "amd64" && s.abi.Name == "amd64" && s.maxPath > 24 {
 				t.Errorf("amd64: worst case %d instructions, want at most 24", s.maxPath)
 			}
+			if s.maxPath > 24+4 {
+				t.Errorf("%s: %s: longest path %d instructions", f.arch.GOARCH, s.abi.Name, s.maxPath)
+			}
 		}
-		if got := longestPath(prog, 0); got > 24+4 {
-			t.Errorf("%s: longest path %d instructions", tg.goarch, got)
-		}
-	}
-}
-
-// TestValidate checks that the validator refuses what the kernel would.
-func TestValidate(t *testing.T) {
-	ret := bpf.RetConstant{Val: uint32(retAllow)}
-	for _, tt := range []struct {
-		name string
-		prog []bpf.Instruction
-		ok   bool
-	}{
-		{"minimal", []bpf.Instruction{ret}, true},
-		{"load nr", []bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 4}, ret}, true},
-		{"unaligned load", []bpf.Instruction{bpf.LoadAbsolute{Off: 2, Size: 4}, ret}, false},
-		{"load past seccomp_data", []bpf.Instruction{bpf.LoadAbsolute{Off: 64, Size: 4}, ret}, false},
-		{"half-word load", []bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 2}, ret}, false},
-		{"jump past the end", []bpf.Instruction{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1, SkipTrue: 5}, ret}, false},
-		{"ja past the end", []bpf.Instruction{bpf.Jump{Skip: 1}, ret}, false},
-		{"no return at the end", []bpf.Instruction{ret, bpf.LoadAbsolute{Off: 0, Size: 4}}, false},
-		{"scratch memory", []bpf.Instruction{bpf.StoreScratch{Src: bpf.RegA, N: 0}, ret}, false},
-		{"empty", nil, false},
-		{"too long", func() []bpf.Instruction {
-			p := make([]bpf.Instruction, maxInsns+1)
-			for i := range p {
-				p[i] = ret
-			}
-			return p
-		}(), false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			raw, err := bpf.Assemble(tt.prog)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = validate(raw)
-			if (err == nil) != tt.ok {
-				t.Errorf("validate(%v) = %v, want ok=%v", tt.prog, err, tt.ok)
-			}
-		})
 	}
 }

@@ -339,17 +339,12 @@ func TestAttackSyscallsWithoutFilter(t *testing.T) {
 // disk in /sys/block.
 func rootDisk(t *testing.T) (major, minor uint32) {
 	t.Helper()
-	mi, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(mi), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && f[4] == "/" {
-			if _, err := os.Stat("/sys/dev/block/" + f[2]); err == nil {
-				fmt.Sscanf(f[2], "%d:%d", &major, &minor)
-				return major, minor
-			}
+	for _, m := range hostMounts(t) {
+		if m.Point != "/" {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/sys/dev/block/%d:%d", m.Major, m.Minor)); err == nil {
+			return m.Major, m.Minor
 		}
 	}
 	disks, _ := filepath.Glob("/sys/block/*/dev")

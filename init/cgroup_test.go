@@ -347,16 +347,11 @@ func v2Own(procCgroup string) string {
 func cgroupParent(t *testing.T) string {
 	t.Helper()
 	p := fmt.Sprintf("/launch-test-parent-%d-%d", os.Getpid(), time.Now().UnixNano())
-	mi, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(mi)), "\n") {
-		m := parseMount(line)
-		if (m.fstype != "cgroup" && m.fstype != "cgroup2") || m.root != "/" {
+	for _, m := range hostMounts(t) {
+		if (m.FSType != "cgroup" && m.FSType != "cgroup2") || m.Root != "/" {
 			continue
 		}
-		dir := filepath.Join(m.point, p)
+		dir := filepath.Join(m.Point, p)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}

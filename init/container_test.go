@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/caps"
 	"launch/internal/probe/expect"
 	"launch/internal/testutil"
 )
@@ -85,14 +86,16 @@ func TestReadOnlyRoot(t *testing.T) {
 
 func TestCapabilities(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
+	added := caps.Default | 1<<unix.CAP_SYS_ADMIN
+	dropped := caps.Default &^ (1<<unix.CAP_CHOWN | 1<<unix.CAP_NET_RAW)
 	for _, tt := range []struct {
 		name     string
 		opts     []string
 		eff, bnd string
 	}{
 		{"default", nil, expect.DefaultCaps, expect.DefaultCaps},
-		{"add", []string{"--cap-add", "SYS_ADMIN"}, "00000000a82425fb", "00000000a82425fb"},
-		{"drop", []string{"--cap-drop", "CHOWN", "--cap-drop", "cap_net_raw"}, "00000000a80405fa", "00000000a80405fa"},
+		{"add", []string{"--cap-add", "SYS_ADMIN"}, added.Hex(), added.Hex()},
+		{"drop", []string{"--cap-drop", "CHOWN", "--cap-drop", "cap_net_raw"}, dropped.Hex(), dropped.Hex()},
 		{"drop all, add one", []string{"--cap-drop", "ALL", "--cap-add", "KILL"}, "0000000000000020", "0000000000000020"},
 		{"non-root user", []string{"--user", "1000:1000"}, expect.NoCaps, expect.DefaultCaps},
 	} {

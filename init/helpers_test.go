@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"launch/internal/cgroup"
+	"launch/internal/mountinfo"
 	"launch/internal/probe/expect"
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
@@ -205,23 +206,18 @@ func tryOutput(t *testing.T, args []string, r result) string {
 	return strings.TrimSpace(r.stdout)
 }
 
-// A mountEntry is one line of a mountinfo file.
-type mountEntry struct {
-	root, point string
-	opts        []string // per-mount options
-	fstype      string
-	source      string
-	super       []string
-}
-
-func parseMount(line string) mountEntry {
-	f := strings.Fields(line)
-	sep := slices.Index(f, "-")
-	if sep < 6 || len(f) < sep+4 {
-		return mountEntry{}
+// hostMounts returns the mount table of the test process.
+func hostMounts(t *testing.T) []mountinfo.Mount {
+	t.Helper()
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return mountEntry{root: f[3], point: f[4], opts: strings.Split(f[5], ","), fstype: f[sep+1], source: f[sep+2],
-		super: strings.Split(f[sep+3], ",")}
+	ms, err := mountinfo.Parse(mi)
+	if err != nil {
+		t.Fatalf("/proc/self/mountinfo: %v", err)
+	}
+	return ms
 }
 
 // wantDefault returns what a container started on rootfs without options must look

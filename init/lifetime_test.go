@@ -207,7 +207,9 @@ func TestLifetimeTerminalRestored(t *testing.T) {
 }
 
 // TestLifetimeInitJobControl: with --init and a terminal, Ctrl-Z stops COMMAND (PID 2),
-// and the launcher stops too, as the job the caller's shell sees; fg continues both.
+// and the launcher stops too, as the job the caller's shell sees; fg continues both. A
+// stop that a process of the container makes does not stop the caller's job (it did,
+// before PID 1 told the terminal's stops from the container's by their sender).
 // Without --init, a process of the container that stops PID 1 (ptrace, then a detach
 // that leaves it stopped) cannot stop the launcher, nor can it attach: the launcher
 // traces PID 1.
@@ -232,6 +234,16 @@ func TestLifetimeInitJobControl(t *testing.T) {
 	out.until(t, "got hello")
 	master.Write([]byte("echo status $?\n"))
 	out.until(t, "status 0")
+
+	// With --init, a process of the container stops COMMAND, with SIGSTOP and then
+	// SIGTSTP, and continues it: that is the container's own business, and the
+	// caller's job is never stopped for it.
+	out.Reset()
+	master.Write([]byte(launcher(t) + " --init " + rootfs + " /bin/sh -c '(sleep 0.3; kill -STOP $$; sleep 0.3; kill -CONT $$; sleep 0.3; kill -TSTP $$; sleep 0.3; kill -CONT $$) & sleep 2; echo res\"\"umed'; echo sta\"\"tus $?\n"))
+	out.until(t, "status")
+	if got := out.String(); !strings.Contains(got, "resumed") || !strings.Contains(got, "status 0") || strings.Contains(got, "Stopped") {
+		t.Errorf("with --init, a container that stops its COMMAND stopped the caller's job:\n%s", got)
+	}
 
 	// Without --init: a process of the container tries to stop PID 1.
 	out.Reset()

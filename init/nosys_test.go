@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"launch/internal/caps"
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
 )
@@ -231,7 +232,7 @@ func TestNosysRequired(t *testing.T) {
 	for _, tt := range []struct{ call, want string }{
 		{"unshare", "launch: error: unshare: cgroup namespace: function not implemented\n"},
 		{"pivot_root", "launch: error: pivot_root: " + rootfs + ": function not implemented\n"},
-		{"capset", "launch: error: capset: 0xa80425fb: function not implemented\n"},
+		{"capset", "launch: error: capset: 0x" + strconv.FormatUint(uint64(caps.Default), 16) + ": function not implemented\n"},
 	} {
 		r, err := w.exec(launchIO{nosys: []string{tt.call}, timeout: 20 * time.Second}, "--init", rootfs, "/probe", "exit", "0")
 		if err != nil {

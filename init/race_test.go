@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/mountinfo"
 	"launch/internal/testutil"
 )
 
@@ -146,66 +147,59 @@ func containerMounts(t *testing.T, s *started) (string, bool) {
 // launch gives it, wherever it landed. Mount points are no help here: mountinfo
 // computes them as it is read, from names the racer keeps changing; a mount's ID, its
 // parent's and its root (the path within its own file system) are what stay.
-func wrongFlags(mountinfo, bindSrc string) []string {
-	type entry struct {
-		id, parent string
-		mountEntry
-	}
-	var ms []entry
-	for _, l := range strings.Split(strings.TrimSpace(mountinfo), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		ms = append(ms, entry{f[0], f[1], parseMount(l)})
+func wrongFlags(mi, bindSrc string) []string {
+	ms, err := mountinfo.Parse([]byte(mi))
+	if err != nil {
+		return []string{err.Error()}
 	}
 	var bad []string
-	ro := func(m entry, why string) {
-		if !slices.Contains(m.opts, "ro") {
-			bad = append(bad, m.point+" ("+m.fstype+" "+m.root+"): not read-only, "+why)
+	ro := func(m mountinfo.Mount, why string) {
+		if !slices.Contains(m.Options, "ro") {
+			bad = append(bad, m.Point+" ("+m.FSType+" "+m.Root+"): not read-only, "+why)
 		}
 	}
-	children := func(parent entry, fstype, root string) []entry {
-		var out []entry
+	children := func(parent mountinfo.Mount, fstype, root string) []mountinfo.Mount {
+		var out []mountinfo.Mount
 		for _, c := range ms {
-			if c.parent == parent.id && c.fstype == fstype && c.root == root {
+			if c.Parent == parent.ID && c.FSType == fstype && c.Root == root {
 				out = append(out, c)
 			}
 		}
 		return out
 	}
 	masks := 0
-	for _, p := range []string{"kcore", "keys", "latency_stats", "sched_debug", "timer_list", "timer_stats", "slabinfo", "vmallocinfo"} {
+	for _, p := range []string{"kcore", "keys", "latency_stats", "sched_debug", "timer_list", "timer_stats", "slabinfo", "vmallocinfo",
+		"kpageflags", "kpagecount", "kpagecgroup", "pagetypeinfo"} {
 		if _, err := os.Stat("/proc/" + p); err == nil {
 			masks++
 		}
 	}
 	for _, m := range ms {
 		switch {
-		case m.fstype == "sysfs", m.fstype == "cgroup", m.fstype == "cgroup2", m.fstype == "fuse", m.fstype == "devtmpfs":
-			ro(m, "as every "+m.fstype+" mount of a container")
-		case m.fstype == "proc" && m.root != "/":
+		case m.FSType == "sysfs", m.FSType == "cgroup", m.FSType == "cgroup2", m.FSType == "fuse", m.FSType == "devtmpfs":
+			ro(m, "as every "+m.FSType+" mount of a container")
+		case m.FSType == "proc" && m.Root != "/":
 			ro(m, "a read-only path of /proc")
-		case m.fstype == "proc":
+		case m.FSType == "proc":
 			// Wherever /proc landed, its read-only and masked paths came with it.
 			for _, p := range []string{"/sys", "/bus", "/irq", "/fs"} {
 				if len(children(m, "proc", p)) == 0 {
-					bad = append(bad, p+": not read-only below the proc mount "+m.id)
+					bad = append(bad, p+": not read-only below the proc mount "+strconv.Itoa(m.ID))
 				}
 			}
 			if n := len(children(m, "devtmpfs", "/null")); n != masks {
-				bad = append(bad, "the proc mount "+m.id+" has "+strconv.Itoa(n)+" masked files, want "+strconv.Itoa(masks))
+				bad = append(bad, "the proc mount "+strconv.Itoa(m.ID)+" has "+strconv.Itoa(n)+" masked files, want "+strconv.Itoa(masks))
 			}
-		case m.fstype == "devpts":
+		case m.FSType == "devpts":
 			for _, p := range ms {
-				if p.id == m.parent {
+				if p.ID == m.Parent {
 					ro(p, "the /dev holding devpts, once its nodes exist")
 				}
 			}
-		case strings.HasPrefix(m.root, bindSrc):
+		case strings.HasPrefix(m.Root, bindSrc):
 			for _, o := range []string{"ro", "nosuid", "nodev"} {
-				if !slices.Contains(m.opts, o) {
-					bad = append(bad, m.point+": the --bind "+bindSrc+":ro lacks "+o)
+				if !slices.Contains(m.Options, o) {
+					bad = append(bad, m.Point+": the --bind "+bindSrc+":ro lacks "+o)
 				}
 			}
 		}

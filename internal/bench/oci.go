@@ -1,18 +1,19 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"launch/gen/xsys"
+	"launch/internal/policy"
 )
 
 // The OCI runtime spec (github.com/opencontainers/runtime-spec, config.md and
@@ -174,196 +175,205 @@ func writeBundle(dir string, spec *ociSpec) error {
 	return nil
 }
 
-// seccompArches are the libseccomp names of the ABIs launch's filter admits on each
-// GOARCH: the native one and the 32-bit one the kernel runs beside it (README,
-// "Limitations": x32 and MIPS n32 are refused), with their GOARCH.
-var seccompArches = map[string][][2]string{
-	"amd64":    {{"SCMP_ARCH_X86_64", "amd64"}, {"SCMP_ARCH_X86", "386"}},
-	"arm64":    {{"SCMP_ARCH_AARCH64", "arm64"}, {"SCMP_ARCH_ARM", "arm"}},
-	"386":      {{"SCMP_ARCH_X86", "386"}},
-	"arm":      {{"SCMP_ARCH_ARM", "arm"}},
-	"riscv64":  {{"SCMP_ARCH_RISCV64", "riscv64"}},
-	"ppc64le":  {{"SCMP_ARCH_PPC64LE", "ppc64le"}},
-	"s390x":    {{"SCMP_ARCH_S390X", "s390x"}, {"SCMP_ARCH_S390", "s390x"}},
-	"mips64le": {{"SCMP_ARCH_MIPSEL64", "mips64le"}, {"SCMP_ARCH_MIPSEL", "mipsle"}},
-	"loong64":  {{"SCMP_ARCH_LOONGARCH64", "loong64"}},
-}
-
-// consts are the x/sys/unix constants syscalls.txt may use in a condition, with this
-// GOARCH's values. A name missing here is an error, not a silent zero.
-var consts = map[string]uint64{
-	"CLONE_NEWNS": unix.CLONE_NEWNS, "CLONE_NEWUTS": unix.CLONE_NEWUTS, "CLONE_NEWIPC": unix.CLONE_NEWIPC,
-	"CLONE_NEWUSER": unix.CLONE_NEWUSER, "CLONE_NEWPID": unix.CLONE_NEWPID, "CLONE_NEWNET": unix.CLONE_NEWNET,
-	"CLONE_NEWCGROUP": unix.CLONE_NEWCGROUP, "CLONE_NEWTIME": unix.CLONE_NEWTIME,
-	"AF_ALG": unix.AF_ALG, "AF_VSOCK": unix.AF_VSOCK,
-	"TIOCSTI": unix.TIOCSTI, "TIOCLINUX": unix.TIOCLINUX,
-}
-
-// seccompProfile turns syscalls.txt into an OCI seccomp profile for this GOARCH: the
-// names allowed, the conditions as argument rules, EPERM for the rest and ENOSYS for
-// clone3, as launch's compiled filter does. The format of the file is described at its
-// top; errors are reported as file:line: message.
+// seccompProfile turns syscalls.txt into an OCI seccomp profile for this GOARCH, as
+// launch's compiled filter reads it (internal/policy, with x/sys's constants of each
+// ABI): the calls allowed, the conditions as argument rules, EPERM for the rest and
+// ENOSYS for clone3. The architectures are those the filter admits; a call is allowed
+// if the filter allows it on one of them (a profile's rules are shared by its arches).
 func seccompProfile(file string) (*ociSeccomp, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	arches, ok := seccompArches[runtime.GOARCH]
+	s, err := policy.ParseSyscalls(filepath.Base(file), data)
+	if err != nil {
+		return nil, err
+	}
+	arch, ok := policy.LookupArch(runtime.GOARCH)
 	if !ok {
-		return nil, fmt.Errorf("no libseccomp arch known for GOARCH %s", runtime.GOARCH)
+		return nil, fmt.Errorf("no filter is made for GOARCH %s", runtime.GOARCH)
+	}
+	goarches := append([]string{arch.GOARCH}, arch.Compat...)
+	abis, err := xsys.LoadABIs(goarches...)
+	if err != nil {
+		return nil, err
 	}
 	enosys := uint(unix.ENOSYS)
 	p := &ociSeccomp{DefaultAction: "SCMP_ACT_ERRNO"}
-	var goarches []string
-	for _, a := range arches {
-		p.Architectures = append(p.Architectures, a[0])
-		goarches = append(goarches, a[1])
-	}
 	var plain []string
-	var cond []ociSyscall
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		text, _, _ := strings.Cut(sc.Text(), "#")
-		f := strings.Fields(text)
-		if len(f) == 0 {
-			continue
-		}
-		name := f[0]
-		f = f[1:]
-		// [ARCHES] or [!ARCHES]: keep the line if it applies to one of our ABIs.
-		if len(f) > 0 && strings.HasPrefix(f[0], "[") {
-			end := slices.IndexFunc(f, func(s string) bool { return strings.HasSuffix(s, "]") })
-			if end < 0 {
-				return nil, fmt.Errorf("%s:%d: arch list without closing ]", file, n)
-			}
-			list := strings.Fields(strings.Trim(strings.Join(f[:end+1], " "), "[]"))
-			f = f[end+1:]
-			if !archesApply(list, goarches) {
-				continue
-			}
-		}
-		if len(f) == 0 {
-			plain = append(plain, name)
-			continue
-		}
-		rules, err := argRules(name, f)
+	conditional := map[string][]policy.Call{}
+	for i, ga := range goarches {
+		a, _ := policy.LookupArch(ga)
+		p.Architectures = append(p.Architectures, a.SCMPName)
+		calls, _, err := s.Calls(abis[ga], i > 0)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", file, n, err)
+			return nil, err
 		}
-		cond = append(cond, rules...)
+		for _, c := range calls {
+			switch {
+			case len(c.Checks) == 0:
+				plain = append(plain, c.Name)
+			case !slices.ContainsFunc(conditional[c.Name], func(o policy.Call) bool { return reflect.DeepEqual(o, c) }):
+				conditional[c.Name] = append(conditional[c.Name], c)
+			}
+		}
 	}
 	slices.Sort(plain)
+	plain = slices.Compact(plain)
 	p.Syscalls = append(p.Syscalls, ociSyscall{Names: plain, Action: "SCMP_ACT_ALLOW"})
-	p.Syscalls = append(p.Syscalls, cond...)
+	for _, name := range slices.Sorted(maps.Keys(conditional)) {
+		if slices.Contains(plain, name) {
+			continue // allowed unconditionally on another ABI
+		}
+		for _, c := range conditional[name] {
+			rules, err := argRules(c)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", file, err)
+			}
+			p.Syscalls = append(p.Syscalls, rules...)
+		}
+	}
 	// clone3 passes its flags in memory, which a filter cannot read: ENOSYS makes libc
 	// fall back to clone, whose flags the filter checks (moby#42680).
 	p.Syscalls = append(p.Syscalls, ociSyscall{Names: []string{"clone3"}, Action: "SCMP_ACT_ERRNO", ErrnoRet: &enosys})
 	return p, nil
 }
 
-// archesApply reports whether an arch list of syscalls.txt ([386 amd64] or [!s390x])
-// includes one of goarches.
-func archesApply(list, goarches []string) bool {
-	for _, g := range goarches {
-		in := false
-		for _, a := range list {
-			if strings.TrimPrefix(a, "!") == g {
-				in = true
-			}
+// argRules turns a call that launch's filter allows when its conditions hold (one
+// Check, as syscalls.txt's rules give) into OCI rules, which are ORed. The args of one
+// rule are ANDed, but runc turns several args on the same index into separate, ORed
+// rules (libseccomp refuses two tests of one argument in a rule), so no rule here tests
+// an argument twice.
+//
+// Every argument that an in or not-in test looks at can be one of the values tested or
+// none of them; the rules are the combinations for which the conditions hold, an
+// argument left out where its value makes no difference, and "none of them" written as
+// below the smallest, above the largest, and each value in between. A mask test, on an
+// argument nothing else tests, goes into every rule. launch's filter tests the
+// arguments' low 32 bits; libseccomp tests all 64, which matters only to a caller that
+// sets high bits the kernel then drops (Docker's profile has the same gap).
+func argRules(c policy.Call) ([]ociSyscall, error) {
+	if len(c.Checks) != 1 || c.Checks[0].Action != policy.Allow {
+		return nil, fmt.Errorf("%s: not a call allowed by its arguments", c.Name)
+	}
+	conds := c.Checks[0].Conds
+	values := map[uint8][]uint64{} // by argument: the values in and not-in tests name
+	var masks []ociArg
+	var walk func(c policy.Cond, inWhen bool) error
+	walk = func(cd policy.Cond, inWhen bool) error {
+		switch {
+		case cd.Op == policy.In || cd.Op == policy.NotIn:
+			values[cd.Arg] = append(values[cd.Arg], cd.Values...)
+		case cd.Op == policy.MaskedEQ && !inWhen && cd.When == nil:
+			masks = append(masks, ociArg{Index: uint(cd.Arg), Value: cd.Values[0], ValueTwo: cd.Values[1], Op: "SCMP_CMP_MASKED_EQ"})
+		default:
+			return fmt.Errorf("%s: a condition the bench cannot write as OCI rules: %+v", c.Name, cd)
 		}
-		if in != strings.HasPrefix(list[0], "!") {
+		if cd.When != nil {
+			return walk(*cd.When, true)
+		}
+		return nil
+	}
+	for _, cd := range conds {
+		if err := walk(cd, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range masks {
+		if _, ok := values[uint8(m.Index)]; ok {
+			return nil, fmt.Errorf("%s: arg%d has a mask test and others", c.Name, m.Index)
+		}
+	}
+	args := slices.Sorted(maps.Keys(values))
+	for _, i := range args {
+		slices.Sort(values[i])
+		values[i] = slices.Compact(values[i])
+	}
+
+	// pick holds, per argument of args, the index of its value in values, or -1 for
+	// none of them.
+	pick := map[uint8]int{}
+	var holds func(cd policy.Cond) bool
+	holds = func(cd policy.Cond) bool {
+		if cd.When != nil && !holds(*cd.When) {
 			return true
 		}
-	}
-	return false
-}
-
-// argRules turns a condition of syscalls.txt into OCI rules for name. The rules of a
-// name are ORed. The args of one rule should be ANDed, but runc turns several args on
-// the same index into separate, ORed rules (libseccomp refuses two tests of one
-// argument in a rule), so no rule here tests an argument twice: "in" is a rule per
-// value, and "not in" is its complement as one-test rules: below the smallest value,
-// above the largest, and each value in between. launch's filter tests the argument's
-// low 32 bits; libseccomp tests all 64, which matters only to a caller that sets high
-// bits the kernel then drops (Docker's profile has the same gap).
-func argRules(name string, f []string) ([]ociSyscall, error) {
-	idx, err := strconv.ParseUint(strings.TrimPrefix(f[0], "arg"), 10, 8)
-	if !strings.HasPrefix(f[0], "arg") || err != nil || idx > 5 {
-		return nil, fmt.Errorf("%s: condition must start with arg0 ... arg5, not %q", name, f[0])
-	}
-	rest := f[1:]
-	var op string
-	switch {
-	case len(rest) == 2 && rest[0] == "==":
-		op, rest = "in", rest[1:]
-	case len(rest) == 2 && rest[0] == "!=":
-		op, rest = "not in", rest[1:]
-	case len(rest) >= 2 && rest[0] == "in":
-		op, rest = "in", rest[1:]
-	case len(rest) >= 3 && rest[0] == "not" && rest[1] == "in":
-		op, rest = "not in", rest[2:]
-	case len(rest) == 4 && rest[0] == "&" && rest[2] == "==" && rest[3] == "0":
-		op, rest = "mask", rest[1:2]
-	default:
-		return nil, fmt.Errorf("%s: bad condition %q", name, strings.Join(f, " "))
-	}
-	var vals []uint64
-	for _, v := range rest {
-		n, err := value(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+		if cd.Op == policy.MaskedEQ {
+			return true // in every rule
 		}
-		vals = append(vals, n)
+		k := pick[cd.Arg]
+		in := k >= 0 && slices.Contains(cd.Values, values[cd.Arg][k])
+		return in == (cd.Op == policy.In)
 	}
-	i := uint(idx)
-	allow := func(args ...ociArg) ociSyscall {
-		return ociSyscall{Names: []string{name}, Action: "SCMP_ACT_ALLOW", Args: args}
-	}
-	switch op {
-	case "in":
-		var rules []ociSyscall
-		for _, v := range vals {
-			rules = append(rules, allow(ociArg{Index: i, Value: v, Op: "SCMP_CMP_EQ"}))
-		}
-		return rules, nil
-	case "not in":
-		slices.Sort(vals)
-		vals = slices.Compact(vals)
-		rules := []ociSyscall{allow(ociArg{Index: i, Value: vals[len(vals)-1], Op: "SCMP_CMP_GT"})}
-		if vals[0] > 0 {
-			rules = append(rules, allow(ociArg{Index: i, Value: vals[0], Op: "SCMP_CMP_LT"}))
-		}
-		for k := 0; k+1 < len(vals); k++ {
-			if vals[k+1]-vals[k] > 256 {
-				return nil, fmt.Errorf("%s: not in: %#x and %#x are too far apart to list the values between them", name, vals[k], vals[k+1])
+	var rules func(n int) ([][]ociArg, error)
+	rules = func(n int) ([][]ociArg, error) {
+		if n == len(args) {
+			for _, cd := range conds {
+				if !holds(cd) {
+					return nil, nil
+				}
 			}
-			for v := vals[k] + 1; v < vals[k+1]; v++ {
-				rules = append(rules, allow(ociArg{Index: i, Value: v, Op: "SCMP_CMP_EQ"}))
-			}
+			return [][]ociArg{nil}, nil
 		}
-		return rules, nil
-	default: // mask: (arg & V) == 0, Docker's form of its clone rule
-		return []ociSyscall{allow(ociArg{Index: i, Value: vals[0], ValueTwo: 0, Op: "SCMP_CMP_MASKED_EQ"})}, nil
-	}
-}
-
-// value computes a value of syscalls.txt: numbers and constant names joined by "|".
-func value(v string) (uint64, error) {
-	var n uint64
-	for _, term := range strings.Split(v, "|") {
-		if term != "" && term[0] >= '0' && term[0] <= '9' {
-			x, err := strconv.ParseUint(term, 0, 64)
+		arg, vals := args[n], values[args[n]]
+		var subs [][][]ociArg
+		for k := -1; k < len(vals); k++ {
+			pick[arg] = k
+			sub, err := rules(n + 1)
 			if err != nil {
-				return 0, fmt.Errorf("bad number %q", term)
+				return nil, err
 			}
-			n |= x
-			continue
+			subs = append(subs, sub)
 		}
-		x, ok := consts[term]
-		if !ok {
-			return 0, fmt.Errorf("constant %q unknown to the bench (add it to consts in oci.go)", term)
+		if !slices.ContainsFunc(subs[1:], func(s [][]ociArg) bool { return !reflect.DeepEqual(s, subs[0]) }) {
+			return subs[0], nil // arg makes no difference here
 		}
-		n |= x
+		var out [][]ociArg
+		for k, sub := range subs {
+			if len(sub) == 0 {
+				continue
+			}
+			tests, err := oneOf(arg, vals, k-1)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Name, err)
+			}
+			for _, t := range tests {
+				for _, rest := range sub {
+					out = append(out, append([]ociArg{t}, rest...))
+				}
+			}
+		}
+		return out, nil
 	}
-	return n, nil
+	terms, err := rules(0)
+	if err != nil {
+		return nil, err
+	}
+	var out []ociSyscall
+	for _, t := range terms {
+		out = append(out, ociSyscall{Names: []string{c.Name}, Action: "SCMP_ACT_ALLOW", Args: append(t, masks...)})
+	}
+	return out, nil
+}
+
+// oneOf returns the tests of argument i, ORed, for its k-th value of vals, or for none
+// of them (k = -1): below the smallest, above the largest, and each value in between.
+func oneOf(i uint8, vals []uint64, k int) ([]ociArg, error) {
+	arg := func(op string, v uint64) ociArg { return ociArg{Index: uint(i), Value: v, Op: op} }
+	if k >= 0 {
+		return []ociArg{arg("SCMP_CMP_EQ", vals[k])}, nil
+	}
+	out := []ociArg{arg("SCMP_CMP_GT", vals[len(vals)-1])}
+	if vals[0] > 0 {
+		out = append(out, arg("SCMP_CMP_LT", vals[0]))
+	}
+	for n := 0; n+1 < len(vals); n++ {
+		if vals[n+1]-vals[n] > 256 {
+			return nil, fmt.Errorf("arg%d: %#x and %#x are too far apart to list the values between them", i, vals[n], vals[n+1])
+		}
+		for v := vals[n] + 1; v < vals[n+1]; v++ {
+			out = append(out, arg("SCMP_CMP_EQ", v))
+		}
+	}
+	return out, nil
 }

@@ -4,13 +4,14 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+
+	"launch/internal/rawfile"
 )
 
 // findRepo returns the root of the launch module: the working directory or one above it.
@@ -117,7 +118,7 @@ func (b *bench) buildLaunch() error {
 	// replacing it halfway through would mix two launchers in one report.
 	built := filepath.Join(b.repo, "build", "launch")
 	b.launch = filepath.Join(b.out, "launch")
-	if err := copyFile(built, b.launch, 0o755); err != nil {
+	if err := rawfile.CopyFile(built, b.launch, 0o755); err != nil {
 		return fmt.Errorf("copy %s: %w", built, err)
 	}
 	return nil
@@ -138,7 +139,7 @@ func (b *bench) makeRootfs() error {
 			return err
 		}
 	}
-	if err := copyFile(bb, filepath.Join(b.rootfs, "bin", "busybox"), 0o755); err != nil {
+	if err := rawfile.CopyFile(bb, filepath.Join(b.rootfs, "bin", "busybox"), 0o755); err != nil {
 		return fmt.Errorf("copy busybox: %w", err)
 	}
 	for _, l := range []string{"true", "sleep", "sh"} {
@@ -205,23 +206,6 @@ func (b *bench) buildTiny() error {
 		return fmt.Errorf("gcc -static -nostdlib %s: %w: %s", src, err, lastLine(string(out)))
 	}
 	return nil
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // elfFacts is what the report says about a binary.

@@ -32,6 +32,13 @@ func Parse(name string) (Set, error) {
 	return 0, errors.New("unknown capability " + strconv.Quote(name))
 }
 
+// Hex writes s as /proc/PID/status shows a capability set (CapEff, CapBnd, ...): 16
+// hexadecimal digits.
+func (s Set) Hex() string {
+	h := strconv.FormatUint(uint64(s), 16)
+	return strings.Repeat("0", 16-len(h)) + h
+}
+
 // Names lists the capabilities in s by name, in number order; a capability newer than
 // this build's table appears as its number.
 func (s Set) Names() []string {

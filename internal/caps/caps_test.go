@@ -13,6 +13,12 @@ func TestDefault(t *testing.T) {
 	if Default != want {
 		t.Errorf("Default = %#x, want %#x", uint64(Default), uint64(want))
 	}
+	if got := Default.Hex(); got != "00000000a80425fb" {
+		t.Errorf("Default.Hex() = %q, want 00000000a80425fb", got)
+	}
+	if got := Set(1 << 63).Hex(); got != "8000000000000000" {
+		t.Errorf("Set(1<<63).Hex() = %q", got)
+	}
 	wantNames := []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
 		"NET_BIND_SERVICE", "NET_RAW", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP"}
 	if got := Default.Names(); !slices.Equal(got, wantNames) {

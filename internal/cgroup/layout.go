@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/mountinfo"
 )
 
 // A Hierarchy is one mounted cgroup hierarchy and the launcher's place in it.
@@ -63,7 +65,7 @@ func (l *Layout) String() string {
 // /proc/self/cgroup. A hierarchy the launcher is in but cannot reach (not mounted, or
 // mounted from a cgroup above the launcher's own, as inside some containers) is left
 // out; callers treat its controllers as missing.
-func Detect(mountinfo, procCgroup []byte) (*Layout, error) {
+func Detect(mi, procCgroup []byte) (*Layout, error) {
 	type member struct {
 		id          int
 		controllers []string
@@ -95,9 +97,9 @@ func Detect(mountinfo, procCgroup []byte) (*Layout, error) {
 		members = append(members, m)
 	}
 
-	mounts, err := parseMountinfo(mountinfo)
+	mounts, err := mountinfo.Parse(mi)
 	if err != nil {
-		return nil, err
+		return nil, errors.New("/proc/self/mountinfo: " + err.Error())
 	}
 	l := &Layout{}
 	for _, m := range members {
@@ -106,20 +108,20 @@ func Detect(mountinfo, procCgroup []byte) (*Layout, error) {
 		if strings.Contains(m.path+"/", "/../") {
 			continue
 		}
-		for _, mi := range mounts {
+		for _, mnt := range mounts {
 			var ok bool
 			switch {
 			case m.id == 0 && m.controllers == nil:
-				ok = mi.fstype == "cgroup2"
-			case mi.fstype == "cgroup":
-				ok = sameControllers(m.controllers, mi.superOpts)
+				ok = mnt.FSType == "cgroup2"
+			case mnt.FSType == "cgroup":
+				ok = sameControllers(m.controllers, mnt.SuperOptions)
 			}
 			if !ok {
 				continue
 			}
-			// The mount shows the hierarchy from mi.root down; the launcher's cgroup
+			// The mount shows the hierarchy from its root down; the launcher's cgroup
 			// must be at or below it to be reachable.
-			h := Hierarchy{ID: m.id, Controllers: m.controllers, Mount: mi.point, Root: mi.root, Own: m.path}
+			h := Hierarchy{ID: m.id, Controllers: m.controllers, Mount: mnt.Point, Root: mnt.Root, Own: m.path}
 			dir, found := h.dirOf(m.path)
 			if !found {
 				continue
@@ -182,58 +184,4 @@ func sameControllers(controllers []string, opts []string) bool {
 		}
 	}
 	return true
-}
-
-type mountEntry struct {
-	root, point, fstype string
-	superOpts           []string
-}
-
-// parseMountinfo returns the cgroup and cgroup2 mounts of a mountinfo file
-// (proc_pid_mountinfo(5)): ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] -
-// FSTYPE SOURCE SUPEROPTIONS.
-func parseMountinfo(data []byte) ([]mountEntry, error) {
-	var out []mountEntry
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
-		sep := slices.Index(f, "-")
-		if sep < 6 || len(f) < sep+4 {
-			return nil, errors.New("/proc/self/mountinfo: bad line " + strconv.Quote(sc.Text()))
-		}
-		fstype := f[sep+1]
-		if fstype != "cgroup" && fstype != "cgroup2" {
-			continue
-		}
-		out = append(out, mountEntry{
-			root:      unescape(f[3]),
-			point:     unescape(f[4]),
-			fstype:    fstype,
-			superOpts: strings.Split(f[sep+3], ","),
-		})
-	}
-	return out, sc.Err()
-}
-
-// unescape undoes mountinfo's octal escapes (\040 for a space, \011, \012, \134).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"errors"
-	"io/fs"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -16,21 +15,27 @@ type Features struct {
 	Clone3     bool            // clone3(2), Linux 5.3
 }
 
-// Read reads the features from proc, a file system rooted at /proc (os.DirFS("/proc")
-// on a live system; recorded files in tests). The system calls are probed apart:
-// see Probe.
-func Read(proc fs.FS) Features {
+// Proc is what Read needs of /proc: the contents of a file and the names in a
+// directory, by paths relative to /proc. rawfile.Dir("/proc") reads the running
+// system's; tests pass recorded files.
+type Proc interface {
+	ReadFile(name string) ([]byte, error)
+	ReadDirNames(name string) ([]string, error)
+}
+
+// Read reads the features from proc. The system calls are probed apart: see Probe.
+func Read(proc Proc) Features {
 	f := Features{Namespaces: make(map[string]bool)}
-	if ents, err := fs.ReadDir(proc, "self/ns"); err == nil {
-		for _, e := range ents {
-			f.Namespaces[e.Name()] = true
+	if names, err := proc.ReadDirNames("self/ns"); err == nil {
+		for _, n := range names {
+			f.Namespaces[n] = true
 		}
 	}
 	// actions_avail lists the filter actions (Linux 4.14); before that, a Seccomp line
 	// in status says the kernel has seccomp, whose filter mode came with it since 3.5.
-	if b, err := fs.ReadFile(proc, "sys/kernel/seccomp/actions_avail"); err == nil {
+	if b, err := proc.ReadFile("sys/kernel/seccomp/actions_avail"); err == nil {
 		f.Seccomp = strings.Contains(string(b), "errno")
-	} else if b, err := fs.ReadFile(proc, "self/status"); err == nil {
+	} else if b, err := proc.ReadFile("self/status"); err == nil {
 		f.Seccomp = strings.Contains(string(b), "\nSeccomp:")
 	}
 	return f

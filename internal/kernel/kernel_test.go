@@ -1,12 +1,38 @@
 package kernel
 
 import (
+	"io/fs"
+	"path"
+	"slices"
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	"launch/internal/testutil"
 )
+
+// recorded is a Proc of recorded files, by their paths below /proc.
+type recorded map[string][]byte
+
+func (r recorded) ReadFile(name string) ([]byte, error) {
+	if b, ok := r[name]; ok {
+		return b, nil
+	}
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+}
+
+func (r recorded) ReadDirNames(name string) ([]string, error) {
+	var out []string
+	for p := range r {
+		if path.Dir(p) == name {
+			out = append(out, path.Base(p))
+		}
+	}
+	if out == nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	slices.Sort(out)
+	return out, nil
+}
 
 // TestDecisions reads the recorded /proc files of testdata/*.txtar (each file of an
 // archive is a path below /proc) and checks the decisions against its "want" file:
@@ -14,7 +40,7 @@ import (
 func TestDecisions(t *testing.T) {
 	for _, fx := range testutil.Fixtures(t) {
 		t.Run(fx.Name, func(t *testing.T) {
-			proc := fstest.MapFS{}
+			proc := recorded{}
 			var want string
 			need := Need{Net: true, Seccomp: true}
 			probed := Features{Openat2: true, Clone3: true}
@@ -29,7 +55,7 @@ func TestDecisions(t *testing.T) {
 					probed.Openat2 = strings.Contains(string(f.Data), "openat2")
 					probed.Clone3 = strings.Contains(string(f.Data), "clone3")
 				default:
-					proc[f.Name] = &fstest.MapFile{Data: f.Data}
+					proc[f.Name] = f.Data
 				}
 			}
 			f := Read(proc)

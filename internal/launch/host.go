@@ -52,7 +52,7 @@ func readHost() (*host, error) {
 	if h.cgroups, err = cgroup.Detect(mountinfo, procCgroup); err != nil {
 		return nil, err
 	}
-	h.kernel = kernel.Read(rawfile.FS("/proc"))
+	h.kernel = kernel.Read(rawfile.Dir("/proc"))
 	h.kernel.Probe()
 	return h, nil
 }

@@ -2,6 +2,7 @@ package launch
 
 import (
 	"errors"
+	"io"
 	"os"
 	"sync"
 
@@ -18,19 +19,39 @@ import (
 // keeps is the relay's pipe, which the launcher stops reading once the container is
 // gone. A terminal is passed as it is: job control and the terminal's size need the
 // terminal itself.
+//
+// A stdin that is a file of the host (a regular file or a block device: `launch ... <
+// file`) comes through a pipe as well: /proc/self/fd/0 would otherwise be a way to
+// reopen it, and container root would write, chown or chmod a file the caller only
+// let it read. The relay reads ahead of COMMAND by at most a pipe's worth; when the
+// container ends before reading all of it, the caller's offset is put back to what
+// COMMAND did not read, as a shell's next command expects.
 type relay struct {
 	src   []int      // read ends of the pipes, one per relayed stream
 	dst   []*os.File // where each goes
+	in    *os.File   // the caller's stdin, when relayed; or nil
+	inW   int        // the write end of its pipe, non-blocking, or -1
+	inR   int        // the launcher's copy of its read end, to count what COMMAND left; or -1
+	sent  int        // bytes of stdin put in its pipe
 	child [3]int     // what the child makes its 0, 1 and 2 of; -1: keep its own
 	wake  [2]int     // written to once the container is gone
 	done  sync.WaitGroup
 }
 
-// newRelay prepares the pipes for stdout and stderr that are not terminals; nil if
-// both are. Where stdout and stderr are one file (2>&1), one pipe serves both, which
-// keeps their order.
+// newRelay prepares the pipes for stdout and stderr that are not terminals, and for
+// a stdin that is a host file; nil if none is needed. Where stdout and stderr are one
+// file (2>&1), one pipe serves both, which keeps their order.
 func newRelay(stdio Stdio) (*relay, error) {
-	r := &relay{child: [3]int{-1, -1, -1}, wake: [2]int{-1, -1}}
+	r := &relay{inW: -1, inR: -1, child: [3]int{-1, -1, -1}, wake: [2]int{-1, -1}}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(stdio.In.Fd()), &st); err == nil && (st.Mode&unix.S_IFMT == unix.S_IFREG || st.Mode&unix.S_IFMT == unix.S_IFBLK) {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			return nil, os.NewSyscallError("pipe2", err)
+		}
+		unix.SetNonblock(p[1], true)
+		r.in, r.inW, r.inR, r.child[0] = stdio.In, p[1], p[0], p[0]
+	}
 	same := sameFile(stdio.Out, stdio.Err)
 	for i, f := range []*os.File{stdio.Out, stdio.Err} {
 		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
@@ -48,7 +69,7 @@ func newRelay(stdio Stdio) (*relay, error) {
 		r.src, r.dst = append(r.src, p[0]), append(r.dst, f)
 		r.child[i+1] = p[1]
 	}
-	if len(r.src) == 0 {
+	if len(r.src) == 0 && r.in == nil {
 		return nil, nil
 	}
 	if err := unix.Pipe2(r.wake[:], unix.O_CLOEXEC); err != nil {
@@ -63,11 +84,11 @@ func sameFile(a, b *os.File) bool {
 	return unix.Fstat(int(a.Fd()), &sa) == nil && unix.Fstat(int(b.Fd()), &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
-// closeChildEnds closes the write ends, which only the child keeps. Closing twice is
-// harmless.
+// closeChildEnds closes the ends only the child keeps: the write ends of stdout's and
+// stderr's pipes (stdin's read end stays, as inR). Closing twice is harmless.
 func (r *relay) closeChildEnds() {
 	for i, fd := range r.child {
-		if fd >= 0 && (i != 2 || fd != r.child[1]) {
+		if fd >= 0 && i != 0 && (i != 2 || fd != r.child[1]) {
 			unix.Close(fd)
 		}
 	}
@@ -77,40 +98,67 @@ func (r *relay) closeChildEnds() {
 // close closes everything of r. Closing twice is harmless.
 func (r *relay) close() {
 	r.closeChildEnds()
-	for _, fd := range append(append([]int{}, r.src...), r.wake[:]...) {
+	for _, fd := range append(append([]int{r.inW, r.inR}, r.src...), r.wake[:]...) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 	}
-	r.src, r.wake = nil, [2]int{-1, -1}
+	r.src, r.inW, r.inR, r.wake = nil, -1, -1, [2]int{-1, -1}
 }
 
 // start copies until stop: one goroutine for all streams, blocked in poll(2) between
-// writes of the container.
+// writes of the container (and, for stdin, its reads).
 func (r *relay) start() {
 	r.done.Add(1)
 	go func() {
 		defer r.done.Done()
-		fds := make([]unix.PollFd, 0, len(r.src)+1)
+		fds := make([]unix.PollFd, 0, len(r.src)+2)
 		for _, fd := range r.src {
 			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 		}
+		in := len(fds) // stdin's pipe
+		fds = append(fds, unix.PollFd{Fd: int32(r.inW), Events: unix.POLLOUT})
 		fds = append(fds, unix.PollFd{Fd: int32(r.wake[0]), Events: unix.POLLIN})
 		buf := make([]byte, 64<<10)
+		var pending []byte // read from stdin, not yet in its pipe
+		if r.in != nil {
+			pending = make([]byte, 0, 64<<10)
+		}
 		open := len(r.src)
-		for open > 0 {
+		for open > 0 || r.in != nil {
+			if r.inW >= 0 && len(pending) == 0 {
+				n, err := r.in.Read(pending[:cap(pending)])
+				if n <= 0 || (err != nil && n == 0) {
+					r.closeIn() // the end of stdin: COMMAND gets it once the pipe is read
+				}
+				pending = pending[:max(n, 0)]
+			}
+			fds[in].Fd = int32(r.inW)
 			if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
 				break
 			}
 			if fds[len(fds)-1].Revents != 0 {
-				// The container is gone: take what its pipes still hold, and no more.
+				// The container is gone: take what its pipes still hold, and no more;
+				// give stdin back what it did not read.
 				for i, fd := range r.src {
 					if fds[i].Fd >= 0 {
 						unix.SetNonblock(fd, true)
 						r.copy(fd, r.dst[i], buf)
 					}
 				}
+				r.giveBack(len(pending))
 				return
+			}
+			if r.inW >= 0 && fds[in].Revents != 0 {
+				n, err := unix.Write(r.inW, pending)
+				switch {
+				case n > 0:
+					pending = pending[:copy(pending, pending[n:])]
+					r.sent += n
+				case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+				default:
+					r.closeIn()
+				}
 			}
 			for i := range r.src {
 				if fds[i].Fd < 0 || fds[i].Revents == 0 {
@@ -123,6 +171,30 @@ func (r *relay) start() {
 			}
 		}
 	}()
+}
+
+// closeIn closes the write end of stdin's pipe: COMMAND reads what it holds, then
+// the end of the file.
+func (r *relay) closeIn() {
+	if r.inW >= 0 {
+		unix.Close(r.inW)
+		r.inW = -1
+	}
+}
+
+// giveBack closes stdin's pipe once the container is gone, putting the caller's
+// offset back by what COMMAND did not read: what the pipe still holds (no more than
+// the relay put in it: the container may write to the pipe too) and the unsent bytes
+// read ahead. A file whose offset cannot move is left where it is.
+func (r *relay) giveBack(unsent int) {
+	if r.in == nil {
+		return
+	}
+	r.closeIn()
+	held, err := unix.IoctlGetInt(r.inR, unix.TIOCINQ) // FIONREAD
+	if back := min(max(held, 0), r.sent) + unsent; err == nil && back > 0 {
+		unix.Seek(int(r.in.Fd()), -int64(back), io.SeekCurrent)
+	}
 }
 
 // copy moves what fd has to dst, once if fd blocks, until EAGAIN if it does not; false

@@ -119,7 +119,7 @@ type setup struct {
 	stoppedW  int            // --init with a terminal: PID 1's end of the stop pipe, else -1
 	traced    bool           // the launcher traces COMMAND (see supervise): the child waits for it
 	args      *initproc.Args // the launcher's command line, hidden in PID 1 under --init
-	relay     *relay         // COMMAND's stdout and stderr, when they are not terminals; or nil
+	relay     *relay         // COMMAND's stdout and stderr when they are not terminals, stdin when it is a host file; or nil
 }
 
 // steps returns the child's steps, in the order they run. The order matters:
@@ -140,7 +140,7 @@ func (s *setup) steps() ([]step, error) {
 
 	add(step{op: opDumpable, what: "set not dumpable"})
 	if s.relay != nil {
-		for fd := 1; fd <= 2; fd++ {
+		for fd := 0; fd <= 2; fd++ {
 			if s.relay.child[fd] >= 0 {
 				add(step{op: opStdio, what: "dup", path: "the relay pipe as " + strconv.Itoa(fd), fd: s.relay.child[fd], fd2: fd})
 			}
@@ -263,12 +263,14 @@ func (s *setup) steps() ([]step, error) {
 	}
 	add(step{op: opChdir, what: "chdir", path: s.cfg.Workdir, str: wd})
 	if s.cfg.Init {
-		waitFor := append([]unix.Signal{unix.SIGCHLD, unix.SIGCONT}, forwarded...)
+		// The job's stops too: with a terminal, PID 1 learns from them that a stop of
+		// COMMAND is the terminal's (see initproc.ForkInit).
+		waitFor := append([]unix.Signal{unix.SIGCHLD, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}, forwarded...)
 		tty := -1
 		if s.tty {
 			tty = 0
 		}
-		add(step{op: opInit, what: "start init", block: proc.Signals(append(waitFor, unix.SIGTTOU)...),
+		add(step{op: opInit, what: "start init", block: proc.Signals(waitFor...),
 			wait: proc.Signals(waitFor...), none: proc.Signals(), fd: tty, fd2: s.stoppedW, args: s.args})
 	}
 	add(step{op: opExec, what: "exec", path: s.cfg.Command[0], cmd: s.cmd})

@@ -79,13 +79,17 @@ const PtyMax = 256
 
 // Masked paths: what a container must not read. Files are covered by the host's
 // /dev/null, directories by an empty read-only tmpfs; paths the kernel lacks are
-// skipped. The list is Docker's, and three more files that container root could read
-// and has no use for: /proc/slabinfo and /proc/vmallocinfo (the kernel's heap, which
-// exploits groom), and /sys/kernel/vmcoreinfo (the kernel's load address: KASLR).
+// skipped. The list is Docker's, and more that container root could read and has no
+// use for: /proc/slabinfo, /proc/vmallocinfo and /sys/kernel/slab (the kernel's heap,
+// which exploits groom), /proc/kpage* and /proc/pagetypeinfo (every physical page's
+// flags, map count and memory cgroup: page-level side channels and layout), and
+// /sys/kernel/vmcoreinfo (the kernel's load address: KASLR).
 var (
 	maskedFiles = []string{"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug",
-		"/proc/timer_list", "/proc/timer_stats", "/proc/slabinfo", "/proc/vmallocinfo", "/sys/kernel/vmcoreinfo"}
-	maskedDirs    = []string{"/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/devices/virtual/powercap", "/sys/firmware"}
+		"/proc/timer_list", "/proc/timer_stats", "/proc/slabinfo", "/proc/vmallocinfo", "/proc/kpageflags",
+		"/proc/kpagecount", "/proc/kpagecgroup", "/proc/pagetypeinfo", "/sys/kernel/vmcoreinfo"}
+	maskedDirs = []string{"/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/devices/virtual/powercap", "/sys/firmware",
+		"/sys/kernel/slab"}
 	readOnlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 )
 

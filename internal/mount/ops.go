@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"launch/internal/mountinfo"
 	"launch/internal/raw"
 
 	"golang.org/x/sys/unix"
@@ -701,18 +702,15 @@ func MoveRoot(s *State) unix.Errno {
 	return e
 }
 
-// RootIsInitramfs reports whether, by mountinfo (proc_pid_mountinfo(5)), the root of
-// the mount namespace is the initramfs, where pivot_root(2) fails with EINVAL.
-func RootIsInitramfs(mountinfo []byte) bool {
-	for _, line := range strings.Split(string(mountinfo), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 10 || f[4] != "/" {
-			continue
-		}
-		for i, x := range f {
-			if x == "-" && i+1 < len(f) {
-				return f[i+1] == "rootfs"
-			}
+// RootIsInitramfs reports whether, by the contents of /proc/self/mountinfo, the root of
+// the mount namespace is the initramfs, where pivot_root(2) fails with EINVAL: the first
+// mount at /, the process's root, is of type rootfs. A line that cannot be read is
+// passed over.
+func RootIsInitramfs(mi []byte) bool {
+	mounts, _ := mountinfo.Parse(mi)
+	for _, m := range mounts {
+		if m.Point == "/" {
+			return m.FSType == "rootfs"
 		}
 	}
 	return false

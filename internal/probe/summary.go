@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"launch/internal/caps"
+	"launch/internal/mountinfo"
 	"launch/internal/probe/report"
 )
 
@@ -34,17 +35,9 @@ func summary(r report.Report) {
 	mode := map[string]string{"0": "off", "1": "strict", "2": "filter"}[r.Status["Seccomp"]]
 	fmt.Printf("seccomp: %s, no_new_privs: %s\n", mode, r.Status["NoNewPrivs"])
 	fmt.Println("mounts:")
-	for _, l := range r.Mounts {
-		f := strings.Fields(l)
-		sep := 0
-		for i, x := range f {
-			if x == "-" {
-				sep = i
-			}
-		}
-		if sep > 0 && sep+1 < len(f) {
-			fmt.Printf("  %-32s %-8s %s\n", f[4], f[sep+1], f[5])
-		}
+	mounts, _ := mountinfo.Parse([]byte(strings.Join(r.Mounts, "\n")))
+	for _, m := range mounts {
+		fmt.Printf("  %-32s %-8s %s\n", m.Point, m.FSType, strings.Join(m.Options, ","))
 	}
 	fmt.Println("cgroup limits:")
 	for _, k := range slices.Sorted(maps.Keys(r.Limits)) {

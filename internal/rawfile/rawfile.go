@@ -2,13 +2,12 @@
 // system calls. os.ReadFile and os.ReadDir would do as well, but the first use of an
 // os.File sets up the runtime's network poller (an epoll instance, an eventfd and a
 // thread to watch them), which a launcher started often on small machines has no use
-// for.
+// for. It also copies files, for the programs around the launcher (tests, the bench,
+// the test VMs' init), which share its one dependency, x/sys.
 package rawfile
 
 import (
-	"io/fs"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,6 +38,49 @@ func ReadFile(path string) ([]byte, error) {
 	}
 }
 
+// CopyFile copies the file src to dst, which it creates with mode perm (less the umask)
+// or truncates. Errors are *os.PathError.
+func CopyFile(src, dst string, perm os.FileMode) error {
+	in, err := unix.Open(src, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: src, Err: err}
+	}
+	defer unix.Close(in)
+	out, err := unix.Open(dst, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dst, Err: err}
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := unix.Read(in, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(out)
+			return &os.PathError{Op: "read", Path: src, Err: err}
+		}
+		if n == 0 {
+			break
+		}
+		for b := buf[:n]; len(b) > 0; {
+			m, err := unix.Write(out, b)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				unix.Close(out)
+				return &os.PathError{Op: "write", Path: dst, Err: err}
+			}
+			b = b[m:]
+		}
+	}
+	if err := unix.Close(out); err != nil {
+		return &os.PathError{Op: "close", Path: dst, Err: err}
+	}
+	return nil
+}
+
 // ReadDirNames lists the directory dir.
 func ReadDirNames(dir string) ([]string, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -63,44 +105,12 @@ func ReadDirNames(dir string) ([]string, error) {
 	}
 }
 
-// FS is the file system below root as an fs.ReadFileFS and fs.ReadDirFS, for code
-// that reads its files through io/fs (and recorded copies of them in tests).
-type FS string
+// Dir is the directory tree below a path, read with ReadFile and ReadDirNames by
+// names relative to it: Dir("/proc").ReadFile("self/status").
+type Dir string
 
-// Open is not supported: use ReadFile and ReadDir.
-func (f FS) Open(name string) (fs.File, error) {
-	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
-}
+// ReadFile reads the file name below d.
+func (d Dir) ReadFile(name string) ([]byte, error) { return ReadFile(string(d) + "/" + name) }
 
-// ReadFile reads the file name below f.
-func (f FS) ReadFile(name string) ([]byte, error) { return ReadFile(string(f) + "/" + name) }
-
-// ReadDir lists the directory name below f. Entries carry their names only.
-func (f FS) ReadDir(name string) ([]fs.DirEntry, error) {
-	names, err := ReadDirNames(string(f) + "/" + name)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]fs.DirEntry, len(names))
-	for i, n := range names {
-		out[i] = entry(n)
-	}
-	return out, nil
-}
-
-// entry is a directory entry known by its name only.
-type entry string
-
-func (e entry) Name() string               { return string(e) }
-func (e entry) IsDir() bool                { return false }
-func (e entry) Type() fs.FileMode          { return 0 }
-func (e entry) Info() (fs.FileInfo, error) { return info(e), nil }
-
-type info string
-
-func (i info) Name() string       { return string(i) }
-func (i info) Size() int64        { return 0 }
-func (i info) Mode() fs.FileMode  { return 0 }
-func (i info) ModTime() time.Time { return time.Time{} }
-func (i info) IsDir() bool        { return false }
-func (i info) Sys() any           { return nil }
+// ReadDirNames lists the directory name below d.
+func (d Dir) ReadDirNames(name string) ([]string, error) { return ReadDirNames(string(d) + "/" + name) }

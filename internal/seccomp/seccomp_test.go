@@ -10,8 +10,10 @@ import (
 	"testing"
 	"unsafe"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"launch/internal/policy"
 	"launch/internal/testutil"
 )
 
@@ -109,16 +111,56 @@ func errno(err error) unix.Errno {
 	return 0
 }
 
-// TestProgram checks the filter this package embeds for the running arch.
+// TestProgram runs the filter this package embeds for the running arch in the BPF VM,
+// as Program returns it with and without a lift, over calls whose answers are written
+// out here: allowed, refused, refused by argument, ENOSYS, a foreign arch.
 func TestProgram(t *testing.T) {
-	prog, err := Program()
-	if err != nil {
-		t.Fatal(err)
+	arch, ok := policy.LookupArch(runtime.GOARCH)
+	if !ok {
+		t.Fatalf("no arch entry for %s", runtime.GOARCH)
 	}
-	if int(prog.Len) != len(filter) || prog.Len == 0 || prog.Len > 4096 {
-		t.Errorf("Program().Len = %d, want %d (1 to 4096)", prog.Len, len(filter))
+	const (
+		allow  = unix.SECCOMP_RET_ALLOW
+		eperm  = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+		enosys = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+		kill   = unix.SECCOMP_RET_KILL_PROCESS
+	)
+	for _, tt := range []struct {
+		lift   []string
+		packet uint32 // socket(AF_PACKET)
+	}{{nil, eperm}, {[]string{"packet"}, allow}} {
+		prog, err := Program(tt.lift...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := make([]bpf.RawInstruction, prog.Len)
+		for i, in := range unsafe.Slice(prog.Filter, prog.Len) {
+			raw[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+		}
+		vm := testutil.VM(t, raw)
+		for _, c := range []struct {
+			name string
+			arch uint32
+			nr   uintptr
+			args []uint64
+			want uint32
+		}{
+			{"getppid", arch.AuditArch, unix.SYS_GETPPID, nil, allow},
+			{"mount", arch.AuditArch, unix.SYS_MOUNT, nil, eperm},
+			{"socket(AF_INET)", arch.AuditArch, unix.SYS_SOCKET, []uint64{unix.AF_INET}, allow},
+			{"socket(AF_VSOCK)", arch.AuditArch, unix.SYS_SOCKET, []uint64{unix.AF_VSOCK}, eperm},
+			{"socket(AF_PACKET)", arch.AuditArch, unix.SYS_SOCKET, []uint64{unix.AF_PACKET}, tt.packet},
+			{"clone3", arch.AuditArch, unix.SYS_CLONE3, nil, enosys},
+			{"a number past every table", arch.AuditArch, 0xfffffff0, nil, enosys},
+			{"getppid, foreign arch", unix.AUDIT_ARCH_PARISC, unix.SYS_GETPPID, nil, kill},
+		} {
+			got, err := vm.Run(testutil.SeccompData(arch.BigEndian, c.arch, uint32(c.nr), c.args...))
+			if err != nil || uint32(got) != c.want {
+				t.Errorf("Program(%q): %s = %#x (%v), want %#x", tt.lift, c.name, got, err, c.want)
+			}
+		}
 	}
-	if maxPath <= 0 || maxPath > int(prog.Len) {
-		t.Errorf("maxPath = %d for a %d-instruction filter", maxPath, prog.Len)
+	if maxPath <= 0 || maxPath > len(filter) {
+		t.Errorf("maxPath = %d for a %d-instruction filter", maxPath, len(filter))
 	}
 }

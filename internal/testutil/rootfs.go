@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"launch/internal/rawfile"
 )
 
 // busyboxApplets are linked to busybox in a test root file system.
@@ -48,9 +50,13 @@ func Rootfs(t testing.TB) string {
 			t.Fatal(err)
 		}
 	}
-	copyFile(t, Build(t, "./internal/probe"), filepath.Join(dir, "probe"), 0o755)
+	if err := rawfile.CopyFile(Build(t, "./internal/probe"), filepath.Join(dir, "probe"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if bb := Busybox(); bb != "" {
-		copyFile(t, bb, filepath.Join(dir, "bin/busybox"), 0o755)
+		if err := rawfile.CopyFile(bb, filepath.Join(dir, "bin/busybox"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		for _, a := range busyboxApplets {
 			if err := os.Symlink("busybox", filepath.Join(dir, "bin", a)); err != nil {
 				t.Fatal(err)
@@ -62,15 +68,4 @@ func Rootfs(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-func copyFile(t testing.TB, src, dst string, mode os.FileMode) {
-	t.Helper()
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, data, mode); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 
+	"launch/internal/mountinfo"
 	"launch/internal/probe/expect"
 	"launch/internal/probe/report"
 )
@@ -65,7 +65,7 @@ func verifySum(file, sums, name string) error {
 // rootFSType returns the file-system type of / by /proc/self/mountinfo: "rootfs" for
 // the initramfs.
 func rootFSType() string {
-	for _, m := range expect.ParseMounts(lines("/proc/self/mountinfo")) {
+	for _, m := range hostMounts() {
 		if m.Point == "/" {
 			return m.FSType
 		}
@@ -76,7 +76,7 @@ func rootFSType() string {
 // countV1 counts mounted cgroup v1 hierarchies: none on this host.
 func countV1() int {
 	n := 0
-	for _, m := range expect.ParseMounts(lines("/proc/self/mountinfo")) {
+	for _, m := range hostMounts() {
 		if m.FSType == "cgroup" {
 			n++
 		}
@@ -201,10 +201,9 @@ func (c *checker) checkContainer(prefix, caps string) {
 	}
 }
 
-func lines(path string) []string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	return strings.Split(string(bytes.TrimSpace(b)), "\n")
+// hostMounts returns the mounts of /proc/self/mountinfo, those that can be read.
+func hostMounts() []mountinfo.Mount {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	ms, _ := mountinfo.Parse(b)
+	return ms
 }

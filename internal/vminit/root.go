@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/rawfile"
 )
 
 // switchRoot does what the init of a board with a root file system does once that is
@@ -80,28 +81,8 @@ func copyTree(src, dst string) error {
 			}
 			return os.Symlink(target, to)
 		case d.Type().IsRegular():
-			return copyFile(p, to, info.Mode().Perm())
+			return rawfile.CopyFile(p, to, info.Mode().Perm())
 		}
 		return fmt.Errorf("%s: cannot copy a %s", p, d.Type())
 	})
-}
-
-func copyFile(src, dst string, perm fs.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"launch/internal/mountinfo"
 	"launch/internal/probe/report"
 )
 
@@ -98,20 +99,20 @@ func cgroupFileSystems(c Cgroups) []fileSystem {
 // --read-only; nothing else is mounted but --bind destinations.
 func checkMounts(r *report.Report, w *Want) (string, []string) {
 	var p problems
-	ms := ParseMounts(r.Mounts)
+	ms := parseMounts(r.Mounts)
 	var seen []string
 	for _, fs := range append(slices.Clone(fileSystems), cgroupFileSystems(w.Host.Cgroups)...) {
-		m, ok := mountAt(ms, fs.point)
+		m, ok := mountinfo.Top(ms, fs.point)
 		if !ok {
 			p.add("nothing mounted on %s", fs.point)
 			continue
 		}
 		if m.FSType != fs.fstype || !m.Has(fs.opts...) {
-			p.add("%s: %s %s %s, want %s with %s", fs.point, m.FSType, m.Opts, m.Super, fs.fstype, strings.Join(fs.opts, ","))
+			p.add("%s: %s %s %s, want %s with %s", fs.point, m.FSType, strings.Join(m.Options, ","), strings.Join(m.SuperOptions, ","), fs.fstype, strings.Join(fs.opts, ","))
 		}
-		seen = append(seen, fs.point+" "+m.FSType+" "+m.Opts)
+		seen = append(seen, fs.point+" "+m.FSType+" "+strings.Join(m.Options, ","))
 	}
-	if root, ok := mountAt(ms, "/"); !ok {
+	if root, ok := mountinfo.Top(ms, "/"); !ok {
 		p.add("nothing mounted on /")
 	} else {
 		if root.Root == "/" || w.Rootfs == "" || !strings.HasSuffix(w.Rootfs, root.Root) {
@@ -122,9 +123,9 @@ func checkMounts(r *report.Report, w *Want) (string, []string) {
 			want = append(want, "ro")
 		}
 		if !root.Has(want...) {
-			p.add("/: %s, want %s", root.Opts, strings.Join(want, ","))
+			p.add("/: %s, want %s", strings.Join(root.Options, ","), strings.Join(want, ","))
 		}
-		seen = append(seen, "/ "+root.Root+" "+root.Opts)
+		seen = append(seen, "/ "+root.Root+" "+strings.Join(root.Options, ","))
 	}
 	for _, m := range ms {
 		if m.Point == "/" || m.Point == "/tmp" || slices.Contains(w.Binds, m.Point) {
@@ -165,12 +166,14 @@ func checkDev(r *report.Report, w *Want) (string, []string) {
 }
 
 // Masked and read-only paths (README, "Security model"): Docker's lists, and the
-// kernel's heap and load address. Those the host's kernel lacks are absent in the
+// kernel's heap, page tables and load address. Those the host's kernel lacks are absent in the
 // container too, and not checked.
 var (
 	maskedFiles = []string{"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug",
-		"/proc/timer_list", "/proc/timer_stats", "/proc/slabinfo", "/proc/vmallocinfo", "/sys/kernel/vmcoreinfo"}
-	maskedDirs    = []string{"/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/devices/virtual/powercap", "/sys/firmware"}
+		"/proc/timer_list", "/proc/timer_stats", "/proc/slabinfo", "/proc/vmallocinfo", "/sys/kernel/vmcoreinfo",
+		"/proc/kpageflags", "/proc/kpagecount", "/proc/kpagecgroup", "/proc/pagetypeinfo"}
+	maskedDirs = []string{"/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/devices/virtual/powercap", "/sys/firmware",
+		"/sys/kernel/slab"}
 	readOnlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 )
 
@@ -179,8 +182,8 @@ var (
 // read-only path is a read-only mount of its own.
 func checkMasked(r *report.Report, w *Want) (string, []string) {
 	var p problems
-	points := map[string]Mount{}
-	for _, m := range ParseMounts(r.Mounts) {
+	points := map[string]mountinfo.Mount{}
+	for _, m := range parseMounts(r.Mounts) {
 		points[m.Point] = m // the last one listed is on top
 	}
 	exists := w.Host.Exists
@@ -309,48 +312,14 @@ func checkCgroupNamespace(r *report.Report, w *Want) (string, []string) {
 	return strings.Join(r.Cgroup, " "), p
 }
 
-// A Mount is one line of /proc/PID/mountinfo (proc_pid_mountinfo(5)).
-type Mount struct {
-	Root   string // the directory of its file system mounted there
-	Point  string
-	Opts   string // per-mount options
-	FSType string
-	Super  string // super-block options
-}
-
-// Has reports whether every option in opts is among the mount's per-mount or
-// super-block options.
-func (m Mount) Has(opts ...string) bool {
-	all := strings.Split(m.Opts+","+m.Super, ",")
-	for _, o := range opts {
-		if !slices.Contains(all, o) {
-			return false
-		}
-	}
-	return true
-}
-
-// ParseMounts parses mountinfo lines: ID PARENT MAJ:MIN ROOT POINT OPTIONS
-// [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS. Lines of another form are left out.
-func ParseMounts(lines []string) []Mount {
-	var out []Mount
+// parseMounts parses the mountinfo lines the probe reported; a line that does not
+// parse is left out (the mount it stood for is then missing, which a check reports).
+func parseMounts(lines []string) []mountinfo.Mount {
+	var out []mountinfo.Mount
 	for _, l := range lines {
-		f := strings.Fields(l)
-		sep := slices.Index(f, "-")
-		if sep < 6 || len(f) < sep+4 {
-			continue
+		if m, err := mountinfo.ParseLine(l); err == nil {
+			out = append(out, m)
 		}
-		out = append(out, Mount{Root: f[3], Point: f[4], Opts: f[5], FSType: f[sep+1], Super: f[sep+3]})
 	}
 	return out
-}
-
-// mountAt returns the mount on top at point: the last one listed.
-func mountAt(ms []Mount, point string) (Mount, bool) {
-	for i := len(ms) - 1; i >= 0; i-- {
-		if ms[i].Point == point {
-			return ms[i], true
-		}
-	}
-	return Mount{}, false
 }

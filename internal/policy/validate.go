@@ -1,4 +1,4 @@
-package main
+package policy
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ const maxInsns = 4096
 const sizeofSeccompData = 64
 
 // validate checks prog the way the kernel's seccomp_check_filter and bpf_check_classic
-// would, restricted to what gen emits: aligned 32-bit absolute loads inside
+// would, restricted to what Compile emits: aligned 32-bit absolute loads inside
 // seccomp_data, conditional and unconditional forward jumps that land inside the
 // program, and constant returns; the last instruction must be a return.
 func validate(prog []bpf.RawInstruction) error {
@@ -38,7 +38,7 @@ func validate(prog []bpf.RawInstruction) error {
 			}
 		case bpf.RetConstant:
 		default:
-			return fmt.Errorf("%d: %v (%#v): not an instruction gen emits", pc, in, ri)
+			return fmt.Errorf("%d: %v (%#v): not an instruction Compile emits", pc, in, ri)
 		}
 	}
 	if _, ok := prog[len(prog)-1].Disassemble().(bpf.RetConstant); !ok {

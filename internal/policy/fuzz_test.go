@@ -1,4 +1,4 @@
-package main
+package policy
 
 import (
 	"bufio"
@@ -14,25 +14,34 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"launch/internal/testutil"
+	"golang.org/x/tools/txtar"
 )
 
-// The fuzz targets of gen's two parsers. Their seeds are the project's own input
-// files, the inputs of the golden tests, and lines made to probe the syntax. Run one
-// for a bounded time with
+// The fuzz targets of the two parsers. Their seeds are the project's own input files,
+// the inputs of gen's golden tests, and lines made to probe the syntax. Run one for a
+// bounded time with
 //
-//	go test -run '^$' -fuzz FuzzParseSyscalls -fuzztime 30s ./gen
-//	go test -run '^$' -fuzz FuzzParseCaps -fuzztime 30s ./gen
+//	go test -run '^$' -fuzz FuzzParseSyscalls -fuzztime 30s ./internal/policy
+//	go test -run '^$' -fuzz FuzzParseCaps -fuzztime 30s ./internal/policy
 
-// seeds adds the file named name of the project and of every golden archive to f.
+// seeds adds the file named name of the project and of every golden archive of gen to f.
 func seeds(f *testing.F, name string, more ...string) {
-	if b, err := os.ReadFile(filepath.Join("..", name)); err == nil {
+	if b, err := os.ReadFile(filepath.Join("../..", name)); err == nil {
 		f.Add(b)
 	}
-	for _, fx := range testutil.Fixtures(f) {
-		if b := fx.File(name); b != nil {
-			f.Add(b)
+	golden, _ := filepath.Glob("../../gen/testdata/*.txtar")
+	if len(golden) == 0 {
+		f.Fatal("no golden archives in ../../gen/testdata")
+	}
+	for _, p := range golden {
+		ar, err := txtar.ParseFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, file := range ar.Files {
+			if file.Name == name {
+				f.Add(file.Data)
+			}
 		}
 	}
 	for _, s := range more {
@@ -77,7 +86,7 @@ func checkDiagnostics(t *testing.T, err error, content map[int]bool) {
 	}
 }
 
-// FuzzParseSyscalls: parseSyscalls never panics; it either reports problems as
+// FuzzParseSyscalls: ParseSyscalls never panics; it either reports problems as
 // file:line diagnostics at lines that hold a rule, or returns one rule for every such
 // line, in the file's order, sorted by name, each well formed, and the same rules
 // every time.
@@ -93,69 +102,70 @@ func FuzzParseSyscalls(f *testing.F) {
 		"b\na\n", "a\na\n", "a [amd64]\na [arm64]\n", "a [amd64]\na [!arm64]\n", "Read\n", "a-b\n", "a\x00\n",
 		"read\n"+strings.Repeat("x", 70000)+"\nwrite\n", strings.Repeat("a\n", 3)+"zz\n"+strings.Repeat("#\n", 5000)+"zzz\n")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rules, err := parseSyscalls("syscalls.txt", data)
+		s, err := ParseSyscalls("syscalls.txt", data)
 		lines, content := inputLines(data)
 		if err != nil {
-			if rules != nil {
-				t.Fatalf("parseSyscalls(%.200q) = %d rules and %v", data, len(rules), err)
+			if s != nil {
+				t.Fatalf("ParseSyscalls(%.200q) = %d rules and %v", data, len(s.Rules), err)
 			}
 			checkDiagnostics(t, err, content)
 			return
 		}
+		rules := s.Rules
 		if len(rules) != len(content) {
-			t.Fatalf("parseSyscalls(%.200q) = %d rules, want one for each of the %d lines that hold one", data, len(rules), len(content))
+			t.Fatalf("ParseSyscalls(%.200q) = %d rules, want one for each of the %d lines that hold one", data, len(rules), len(content))
 		}
 		for i, r := range rules {
-			if !content[r.line] || strings.Fields(strings.SplitN(lines[r.line-1], "#", 2)[0])[0] != r.name {
-				t.Fatalf("rule %q at line %d: the line is %q", r.name, r.line, lines[r.line-1])
+			if !content[r.Line] || strings.Fields(strings.SplitN(lines[r.Line-1], "#", 2)[0])[0] != r.Name {
+				t.Fatalf("rule %q at line %d: the line is %q", r.Name, r.Line, lines[r.Line-1])
 			}
-			if !validName(r.name) || (i > 0 && (r.line <= rules[i-1].line || r.name < rules[i-1].name)) {
-				t.Fatalf("rule %d %q (line %d) out of order or badly named", i, r.name, r.line)
+			if !validName(r.Name) || (i > 0 && (r.Line <= rules[i-1].Line || r.Name < rules[i-1].Name)) {
+				t.Fatalf("rule %d %q (line %d) out of order or badly named", i, r.Name, r.Line)
 			}
-			for _, a := range r.arches {
-				if _, ok := auditArches[a]; !ok {
-					t.Fatalf("rule %q: unknown arch %q", r.name, a)
+			for _, a := range r.Arches {
+				if _, ok := LookupArch(a); !ok {
+					t.Fatalf("rule %q: unknown arch %q", r.Name, a)
 				}
 			}
-			if r.arches != nil && len(r.arches) == 0 {
-				t.Fatalf("rule %q: empty arch list", r.name)
+			if r.Arches != nil && len(r.Arches) == 0 {
+				t.Fatalf("rule %q: empty arch list", r.Name)
 			}
-			for _, c := range r.conds {
+			for _, c := range r.Tests {
 				for c := range chain(c) {
-					if c.arg > 5 || len(c.values) == 0 || (c.op != "in" && c.op != "not in" && c.op != "mask") || (c.op == "mask" && len(c.values) != 1) {
-						t.Fatalf("rule %q: condition %+v", r.name, c)
+					if c.Arg > 5 || len(c.Values) == 0 || (c.Op != In && c.Op != NotIn && c.Op != MaskedEQ) || (c.Op == MaskedEQ && len(c.Values) != 1) {
+						t.Fatalf("rule %q: condition %+v", r.Name, c)
 					}
-					for _, v := range c.values {
-						if v.lift != "" && (c.op != "not in" || !validLift(v.lift)) {
-							t.Fatalf("rule %q: lift %q on %q", r.name, v.lift, c.op)
+					for _, v := range c.Values {
+						if v.Lift != "" && (c.Op != NotIn || !validLift(v.Lift)) {
+							t.Fatalf("rule %q: lift %q on %v", r.Name, v.Lift, c.Op)
 						}
-						for _, term := range v.expr {
+						for _, term := range v.Expr {
 							if !isNumber(term) && !validConst(term) {
-								t.Fatalf("rule %q: value term %q", r.name, term)
+								t.Fatalf("rule %q: value term %q", r.Name, term)
 							}
 						}
 					}
 				}
-				if c.when != nil && (c.when.when != nil || c.when.lifts()) {
-					t.Fatalf("rule %q: an if with an if, or with a lift: %+v", r.name, c.when)
+				if c.When != nil && (c.When.When != nil || c.When.Lifts()) {
+					t.Fatalf("rule %q: an if with an if, or with a lift: %+v", r.Name, c.When)
 				}
 			}
 			for _, o := range rules[:i] {
-				if o.name == r.name && overlap(&o, &r) {
-					t.Fatalf("rules %q at lines %d and %d overlap", r.name, o.line, r.line)
+				if o.Name == r.Name && overlap(&o, &r) {
+					t.Fatalf("rules %q at lines %d and %d overlap", r.Name, o.Line, r.Line)
 				}
 			}
 		}
-		if again, err := parseSyscalls("syscalls.txt", data); err != nil || !reflect.DeepEqual(again, rules) {
-			t.Fatalf("parseSyscalls(%.200q) differs the second time: %v", data, err)
+		if again, err := ParseSyscalls("syscalls.txt", data); err != nil || !reflect.DeepEqual(again, s) {
+			t.Fatalf("ParseSyscalls(%.200q) differs the second time: %v", data, err)
 		}
 	})
 }
 
-// chain yields c and the conds it depends on.
-func chain(c *cond) func(func(*cond) bool) {
-	return func(yield func(*cond) bool) {
-		for ; c != nil; c = c.when {
+// chain yields t and the tests it depends on.
+func chain(t *Test) func(func(*Test) bool) {
+	return func(yield func(*Test) bool) {
+		for c := t; c != nil; c = c.When {
 			if !yield(c) {
 				return
 			}
@@ -163,7 +173,7 @@ func chain(c *cond) func(func(*cond) bool) {
 	}
 }
 
-// capConsts are the CAP_* constants as loadTables finds them in x/sys.
+// capConsts are the CAP_* constants as gen finds them in x/sys.
 var capConsts = map[string]uint64{
 	"CAP_AUDIT_CONTROL": unix.CAP_AUDIT_CONTROL, "CAP_AUDIT_READ": unix.CAP_AUDIT_READ, "CAP_AUDIT_WRITE": unix.CAP_AUDIT_WRITE,
 	"CAP_BLOCK_SUSPEND": unix.CAP_BLOCK_SUSPEND, "CAP_BPF": unix.CAP_BPF, "CAP_CHECKPOINT_RESTORE": unix.CAP_CHECKPOINT_RESTORE,
@@ -181,7 +191,7 @@ var capConsts = map[string]uint64{
 	"CAP_WAKE_ALARM": unix.CAP_WAKE_ALARM,
 }
 
-// FuzzParseCaps: parseCaps never panics; it either reports problems as file:line
+// FuzzParseCaps: ParseCaps never panics; it either reports problems as file:line
 // diagnostics at lines that hold a name, or returns one capability for every such
 // line: known, sorted, without duplicates, with the number x/sys gives it.
 func FuzzParseCaps(f *testing.F) {
@@ -189,31 +199,31 @@ func FuzzParseCaps(f *testing.F) {
 		"CAP_LAST_CAP\n", "NOPE\n", "CHOWN KILL\n", "chown\n", "CAP_CAP_CHOWN\n", "SETUID\r\nSYS_ADMIN\r\n",
 		"CHOWN\n"+strings.Repeat("K", 70000)+"\nSYS_TIME\n")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		caps, err := parseCaps("caps.txt", data, capConsts)
+		caps, err := ParseCaps("caps.txt", data, capConsts)
 		_, content := inputLines(data)
 		if err != nil {
 			if caps != nil {
-				t.Fatalf("parseCaps(%.200q) = %v and %v", data, caps, err)
+				t.Fatalf("ParseCaps(%.200q) = %v and %v", data, caps, err)
 			}
 			checkDiagnostics(t, err, content)
 			return
 		}
 		if len(caps) != len(content) {
-			t.Fatalf("parseCaps(%.200q) = %d capabilities, want one for each of the %d lines that hold one", data, len(caps), len(content))
+			t.Fatalf("ParseCaps(%.200q) = %d capabilities, want one for each of the %d lines that hold one", data, len(caps), len(content))
 		}
 		var names []string
 		for i, c := range caps {
-			num, ok := capConsts["CAP_"+c.name]
-			if !ok || c.name == "LAST_CAP" || num != c.num {
-				t.Fatalf("capability %q = %d, x/sys has %d (%v)", c.name, c.num, num, ok)
+			num, ok := capConsts["CAP_"+c.Name]
+			if !ok || c.Name == "LAST_CAP" || num != c.Num {
+				t.Fatalf("capability %q = %d, x/sys has %d (%v)", c.Name, c.Num, num, ok)
 			}
-			if i > 0 && c.name <= caps[i-1].name {
-				t.Fatalf("capabilities out of order or repeated: %q after %q", c.name, caps[i-1].name)
+			if i > 0 && c.Name <= caps[i-1].Name {
+				t.Fatalf("capabilities out of order or repeated: %q after %q", c.Name, caps[i-1].Name)
 			}
-			names = append(names, c.name)
+			names = append(names, c.Name)
 		}
-		if again, err := parseCaps("caps.txt", data, capConsts); err != nil || !reflect.DeepEqual(again, caps) {
-			t.Fatalf("parseCaps(%.200q) differs the second time: %v", data, errors.Join(err, fmt.Errorf("%v", names)))
+		if again, err := ParseCaps("caps.txt", data, capConsts); err != nil || !reflect.DeepEqual(again, caps) {
+			t.Fatalf("ParseCaps(%.200q) differs the second time: %v", data, errors.Join(err, fmt.Errorf("%v", names)))
 		}
 		if !slices.IsSorted(names) {
 			t.Fatalf("capabilities not sorted: %v", names)

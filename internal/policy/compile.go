@@ -1,0 +1,641 @@
+package policy
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+
+	seccomp "github.com/elastic/go-seccomp-bpf"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// An Op is how a Cond compares an argument with its values. The comparisons are
+// unsigned, as libseccomp's SCMP_CMP_* are; SCMP_CMP_EQ is In with one value and
+// SCMP_CMP_NE NotIn with one.
+type Op uint8
+
+const (
+	In       Op = iota + 1 // equal to one of Values
+	NotIn                  // equal to none of Values
+	LT                     // less than Values[0]
+	LE                     // less than or equal to Values[0]
+	GE                     // greater than or equal to Values[0]
+	GT                     // greater than Values[0]
+	MaskedEQ               // arg & Values[0] == Values[1]
+)
+
+// String names the op as a condition writes it.
+func (o Op) String() string {
+	switch o {
+	case In:
+		return "in"
+	case NotIn:
+		return "not in"
+	case LT:
+		return "<"
+	case LE:
+		return "<="
+	case GE:
+		return ">="
+	case GT:
+		return ">"
+	case MaskedEQ:
+		return "masked =="
+	}
+	return "op " + strconv.Itoa(int(o))
+}
+
+// A Cond tests one argument of a call.
+type Cond struct {
+	Arg    uint8    // 0 to 5
+	Op     Op       //
+	Values []uint64 // In, NotIn: any number of values; LT ... GT: one; MaskedEQ: mask, value
+	// Wide compares all 64 bits of the argument; otherwise the low 32 bits, and the
+	// values must fit in 32 bits. The kernel truncates an int argument to its low 32
+	// bits itself, so only a test of those cannot be passed by setting high bits (the
+	// tests of syscalls.txt); OCI profiles compare all 64.
+	Wide bool
+	// Lifts names, per value of a narrow In or NotIn, the option that may turn the test
+	// of that value off at run time ("" for none): Program.Lifts says where.
+	Lifts []string
+	// When makes the Cond conditional: it holds whenever When does not. When has no
+	// Lifts.
+	When *Cond
+}
+
+// A Check is a way a call can be decided by its arguments: if every Cond holds, the call
+// gets Action.
+type Check struct {
+	Conds  []Cond
+	Action Action
+}
+
+// A Call is what one system call of an ABI gets: the Action of the first of Checks whose
+// conditions all hold, or Action when none does (or there are no Checks).
+type Call struct {
+	Name   string
+	Action Action
+	Checks []Check
+}
+
+// A Table is what a filter does with every system-call number of one ABI.
+type Table struct {
+	ABI     *ABI
+	Calls   []Call // the calls it names, each at most once
+	Default Action // any other call in ABI's table (ABI.Nr)
+	Newer   Action // any other number past ABI.MaxNr: a call newer than the table
+}
+
+// A Program is a compiled filter.
+type Program struct {
+	Insns []bpf.RawInstruction
+	// Lifts are the instructions that test the values of each lift name (Cond.Lifts),
+	// sorted: jeq instructions whose true branch, sent where their false branch goes,
+	// turns the test of that value off.
+	Lifts map[string][]int
+	// ABIs describes the layout of each table's part, in the order of the tables.
+	ABIs []Layout
+}
+
+// A Layout describes one table's part of a Program.
+type Layout struct {
+	Start    int // the first instruction of its search tree, after the load of the number
+	Segments int // runs of numbers with one outcome: the leaves of its tree
+	MaxPath  int // the most instructions a call of this ABI runs through, arch check included
+}
+
+// SockFilters returns p's instructions as seccomp(2) takes them.
+func (p *Program) SockFilters() []unix.SockFilter {
+	out := make([]unix.SockFilter, len(p.Insns))
+	for i, in := range p.Insns {
+		out[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	return out
+}
+
+// Offsets in struct seccomp_data (linux/seccomp.h): int nr; __u32 arch; __u64
+// instruction_pointer; __u64 args[6].
+const (
+	offNr   = 0
+	offArch = 4
+)
+
+// Compile lays tables out as one program: a check of seccomp_data.arch, then one binary
+// search over the call numbers per table, the first for the native ABI, the others for
+// compat ABIs the same kernel runs. A call with a foreign audit arch gets foreign: its
+// numbers mean other calls, and no table here describes them.
+//
+// Each tree is a binary search over the whole 32-bit number space of its ABI: each
+// inner node is one jge, and a path runs through about log2 of the number of runs of
+// numbers with one outcome, where a linear list of comparisons would run through up to
+// one per listed call (kernels before 5.11 have no action cache and run the filter on
+// every call; loading costs in proportion to depth too). Numbers that the ABI's table
+// names get the table's Default, even past MaxNr (ARM's private calls), other numbers
+// past MaxNr Newer.
+func Compile(tables []Table, foreign Action) (*Program, error) {
+	if len(tables) == 0 || 2*len(tables) > 255 {
+		return nil, fmt.Errorf("%d tables, want 1 to 127", len(tables))
+	}
+	if err := foreign.check(); err != nil {
+		return nil, fmt.Errorf("foreign arch: %w", err)
+	}
+	trees := make([][]bpf.Instruction, len(tables))
+	treeLifts := make([]map[string][]int, len(tables))
+	layouts := make([]Layout, len(tables))
+	for i, t := range tables {
+		segs, err := t.segments()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.ABI.Name, err)
+		}
+		tr, lifts, err := tree(segs, t.ABI.BigEndian)
+		if err != nil {
+			return nil, fmt.Errorf("assemble %s tree: %w", t.ABI.Name, err)
+		}
+		trees[i], treeLifts[i] = tr, lifts
+		layouts[i].Segments = len(segs)
+	}
+	insns, starts := program(tables, trees, foreign)
+	p := &Program{Lifts: make(map[string][]int), ABIs: layouts}
+	for i, l := range treeLifts {
+		for name, pcs := range l {
+			for _, pc := range pcs {
+				p.Lifts[name] = append(p.Lifts[name], starts[i]+pc)
+			}
+		}
+	}
+	for _, pcs := range p.Lifts {
+		sort.Ints(pcs)
+	}
+	raw, err := bpf.Assemble(insns)
+	if err != nil {
+		return nil, fmt.Errorf("assemble: %w", err)
+	}
+	if err := validate(raw); err != nil {
+		return nil, fmt.Errorf("invalid program: %w", err)
+	}
+	p.Insns = raw
+	// The native ABI pays for the arch load and its jeq; a compat ABI also for the
+	// failed native jeq, its own jeq and the ja to its block. Each block starts with
+	// the load of the call's number, just before its tree.
+	for i := range layouts {
+		cost := 2
+		if i > 0 {
+			cost = 4
+		}
+		layouts[i].Start = starts[i]
+		layouts[i].MaxPath = cost + longestPath(raw, starts[i]-1)
+	}
+	return p, nil
+}
+
+// program assembles the arch check and the trees, and returns where each tree starts.
+// Layout, for a native ABI N and compat ABIs C1...:
+//
+//	ld [arch]
+//	jeq N, +k          ; k skips the compat checks and the foreign return
+//	jeq C1, 0, 1
+//	ja  block(C1)
+//	...
+//	ret foreign
+//	block(N):  ld [nr]; tree(N)
+//	block(C1): ld [nr]; tree(C1)
+func program(tables []Table, trees [][]bpf.Instruction, foreign Action) ([]bpf.Instruction, []int) {
+	compat := len(tables) - 1
+	starts := make([]int, len(tables))
+	pc := 2 + 2*compat + 1
+	for i := range tables {
+		starts[i] = pc + 1 // after the block's ld [nr]
+		pc = starts[i] + len(trees[i])
+	}
+	prog := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: offArch, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: tables[0].ABI.AuditArch, SkipTrue: uint8(2*compat + 1)},
+	}
+	for i, t := range tables[1:] {
+		block := starts[i+1] - 1
+		prog = append(prog,
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: t.ABI.AuditArch, SkipFalse: 1},
+			bpf.Jump{Skip: uint32(block - (len(prog) + 2))},
+		)
+	}
+	prog = append(prog, bpf.RetConstant{Val: uint32(foreign)})
+	for i := range tables {
+		prog = append(prog, bpf.LoadAbsolute{Off: offNr, Size: 4})
+		prog = append(prog, trees[i]...)
+	}
+	return prog, starts
+}
+
+// A segment is a run of system-call numbers [lo, next segment's lo) that share one
+// outcome: an action, or (for one number) the Checks of a call.
+type segment struct {
+	lo   uint32
+	ret  Action
+	call *Call // non-nil: its checks decide
+}
+
+// segments checks t and lays out the whole 32-bit number space of its ABI.
+func (t *Table) segments() ([]segment, error) {
+	a := t.ABI
+	for _, act := range []Action{t.Default, t.Newer} {
+		if err := act.check(); err != nil {
+			return nil, err
+		}
+	}
+	explicit := make(map[uint32]segment)
+	for i := range t.Calls {
+		c := &t.Calls[i]
+		if err := c.check(); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		nr, ok := a.Nr[c.Name]
+		if !ok {
+			return nil, fmt.Errorf("unknown system call %q", c.Name)
+		}
+		if _, dup := explicit[nr]; dup {
+			return nil, fmt.Errorf("system call %q (number %d) named twice", c.Name, nr)
+		}
+		if len(c.Checks) > 0 {
+			explicit[nr] = segment{lo: nr, call: c}
+		} else {
+			explicit[nr] = segment{lo: nr, ret: c.Action}
+		}
+	}
+	for _, nr := range a.Nr {
+		if _, listed := explicit[nr]; !listed && nr > a.MaxNr {
+			explicit[nr] = segment{lo: nr, ret: t.Default}
+		}
+	}
+	base := func(n uint32) Action {
+		if n <= a.MaxNr {
+			return t.Default
+		}
+		return t.Newer
+	}
+	points := []uint32{0, a.MaxNr + 1}
+	for nr := range explicit {
+		points = append(points, nr)
+		if nr != 0xffffffff {
+			points = append(points, nr+1)
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return points[i] < points[j] })
+	points = slices.Compact(points)
+
+	var out []segment
+	for _, p := range points {
+		s, ok := explicit[p]
+		if !ok {
+			s = segment{lo: p, ret: base(p)}
+		}
+		if n := len(out); n > 0 && s.call == nil && out[n-1].call == nil && out[n-1].ret == s.ret {
+			continue // same outcome as the run before: extend it
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// check reports a call that Compile cannot lay out.
+func (c *Call) check() error {
+	if err := c.Action.check(); err != nil {
+		return err
+	}
+	for _, ch := range c.Checks {
+		if err := ch.Action.check(); err != nil {
+			return err
+		}
+		for i := range ch.Conds {
+			if err := ch.Conds[i].check(false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// check reports a Cond that Compile cannot lay out; inWhen: it is another's When.
+func (c *Cond) check(inWhen bool) error {
+	if c.Arg > 5 {
+		return fmt.Errorf("argument %d: a call has 6, 0 to 5", c.Arg)
+	}
+	want := 1
+	switch c.Op {
+	case In, NotIn:
+		want = max(len(c.Values), 1)
+	case LT, LE, GE, GT:
+	case MaskedEQ:
+		want = 2
+	default:
+		return fmt.Errorf("arg%d: unknown %v", c.Arg, c.Op)
+	}
+	if len(c.Values) != want {
+		return fmt.Errorf("arg%d: %v with %d values", c.Arg, c.Op, len(c.Values))
+	}
+	for _, v := range c.Values {
+		if !c.Wide && v > 0xffffffff {
+			return fmt.Errorf("arg%d: value %#x of a 32-bit test does not fit in 32 bits", c.Arg, v)
+		}
+	}
+	if slices.ContainsFunc(c.Lifts, func(s string) bool { return s != "" }) {
+		switch {
+		case inWhen || c.Wide || (c.Op != In && c.Op != NotIn):
+			return fmt.Errorf("arg%d: a lift is only for a 32-bit in or not-in test outside an if", c.Arg)
+		case len(c.Lifts) != len(c.Values):
+			return fmt.Errorf("arg%d: %d lifts for %d values", c.Arg, len(c.Lifts), len(c.Values))
+		}
+	}
+	if c.When != nil {
+		return c.When.check(true)
+	}
+	return nil
+}
+
+// hostBigEndian is the byte order of the machine running the compiler.
+var hostBigEndian = binary.NativeEndian.Uint16([]byte{0, 1}) == 1
+
+// errnoZero stands for Errno(0) while a tree is assembled: go-seccomp-bpf returns
+// EPERM for an errno action without data. check refuses it as an action of its own.
+const errnoZero = unix.SECCOMP_RET_ERRNO | unix.SECCOMP_RET_DATA
+
+// An assembler emits one tree.
+type assembler struct {
+	p   seccomp.Program
+	big bool // byte order of the target
+	ph  placeholders
+}
+
+// placeholders stand for the values of refusals that an option may lift while a tree
+// is assembled: go-seccomp-bpf inserts instructions for long jumps, so where a test ends
+// up is only known afterwards, found by its unique placeholder value.
+type placeholders struct {
+	next uint32
+	vals map[uint32]placeheld
+	real map[uint32]bool // the values tested for real, which no placeholder may be
+}
+
+type placeheld struct {
+	lift string
+	val  uint32
+}
+
+// placeholderBase is the first placeholder: far above any value syscalls.txt tests.
+const placeholderBase = 0xfffff000
+
+func (ph *placeholders) add(lift string, v uint32) uint32 {
+	if ph.vals == nil {
+		ph.vals, ph.next = make(map[uint32]placeheld), placeholderBase
+	}
+	k := ph.next
+	ph.next++
+	ph.vals[k] = placeheld{lift, v}
+	return k
+}
+
+// jmp emits a conditional jump on v, which is a value tested for real.
+func (a *assembler) jmp(cond bpf.JumpTest, v uint32, yes, no seccomp.Label) {
+	if a.ph.real == nil {
+		a.ph.real = make(map[uint32]bool)
+	}
+	a.ph.real[v] = true
+	a.p.JmpIf(cond, v, yes, no)
+}
+
+// then emits a jump on v to yes, falling through to the next instruction otherwise.
+func (a *assembler) then(cond bpf.JumpTest, v uint32, yes seccomp.Label) {
+	next := a.p.NewLabel()
+	a.jmp(cond, v, yes, next)
+	a.p.SetLabel(next)
+}
+
+// ret emits a return of act.
+func (a *assembler) ret(act Action) {
+	if act == Errno(0) {
+		act = errnoZero
+	}
+	a.p.Ret(seccomp.Action(act))
+}
+
+// load emits a load of one 32-bit half of argument n. go-seccomp-bpf places the halves
+// of an argument by the byte order of the machine it runs on, which is the compiler's
+// and not the target's; where the two differ, its high half is the target's low half.
+func (a *assembler) load(n uint8, high bool) {
+	if high == (a.big == hostBigEndian) {
+		a.p.LdHi(uint32(n))
+	} else {
+		a.p.LdLo(uint32(n))
+	}
+}
+
+// tree assembles a binary search over segs (seccomp_data.nr already in A), and returns,
+// for each lift, the indices of its tests in the tree.
+func tree(segs []segment, big bool) ([]bpf.Instruction, map[string][]int, error) {
+	a := &assembler{p: seccomp.NewProgram(), big: big}
+	var emit func(segs []segment)
+	emit = func(segs []segment) {
+		if len(segs) == 1 {
+			a.leaf(segs[0])
+			return
+		}
+		mid := len(segs) / 2
+		left, right := a.p.NewLabel(), a.p.NewLabel()
+		a.jmp(bpf.JumpGreaterOrEqual, segs[mid].lo, right, left)
+		a.p.SetLabel(left)
+		emit(segs[:mid])
+		a.p.SetLabel(right)
+		emit(segs[mid:])
+	}
+	emit(segs)
+	insns, err := a.p.Assemble()
+	if err != nil {
+		return nil, nil, err
+	}
+	for v := range a.ph.real {
+		if _, ok := a.ph.vals[v]; ok {
+			return nil, nil, fmt.Errorf("value %#x is tested, and also a placeholder", v)
+		}
+	}
+	lifts := make(map[string][]int)
+	for i, in := range insns {
+		switch in := in.(type) {
+		case bpf.JumpIf:
+			held, ok := a.ph.vals[in.Val]
+			if !ok {
+				continue
+			}
+			in.Val = held.val
+			insns[i] = in
+			lifts[held.lift] = append(lifts[held.lift], i)
+		case bpf.RetConstant:
+			if in.Val == errnoZero {
+				insns[i] = bpf.RetConstant{Val: uint32(Errno(0))}
+			}
+		}
+	}
+	return insns, lifts, nil
+}
+
+// leaf returns the outcome of s: the action of the first of its call's checks whose
+// conditions all hold, else the call's action.
+func (a *assembler) leaf(s segment) {
+	if s.call == nil {
+		a.ret(s.ret)
+		return
+	}
+	for _, ch := range s.call.Checks {
+		fail := a.p.NewLabel()
+		for i := range ch.Conds {
+			c := &ch.Conds[i]
+			next := a.p.NewLabel()
+			if c.When != nil {
+				applies := a.p.NewLabel()
+				a.test(c.When, applies, next)
+				a.p.SetLabel(applies)
+			}
+			a.test(c, next, fail)
+			a.p.SetLabel(next)
+		}
+		a.ret(ch.Action)
+		a.p.SetLabel(fail)
+	}
+	a.ret(s.call.Action)
+}
+
+// test emits c's test of its argument, going to pass if it holds and to fail if not.
+func (a *assembler) test(c *Cond, pass, fail seccomp.Label) {
+	if c.Wide {
+		a.testWide(c, pass, fail)
+		return
+	}
+	a.load(c.Arg, false)
+	v := uint32(c.Values[0])
+	switch c.Op {
+	case In, NotIn:
+		a.in(c, pass, fail)
+	case LT:
+		a.jmp(bpf.JumpGreaterOrEqual, v, fail, pass)
+	case LE:
+		a.jmp(bpf.JumpGreaterThan, v, fail, pass)
+	case GE:
+		a.jmp(bpf.JumpGreaterOrEqual, v, pass, fail)
+	case GT:
+		a.jmp(bpf.JumpGreaterThan, v, pass, fail)
+	case MaskedEQ:
+		a.maskedEQ(v, uint32(c.Values[1]), pass, fail)
+	}
+}
+
+// in emits a narrow In or NotIn test, its argument in A: one jeq per value. A value
+// that an option may lift is tested against a placeholder (see tree).
+func (a *assembler) in(c *Cond, pass, fail seccomp.Label) {
+	match, miss := pass, fail
+	if c.Op == NotIn {
+		match, miss = fail, pass
+	}
+	for i, v := range c.Values {
+		k := uint32(v)
+		lifted := i < len(c.Lifts) && c.Lifts[i] != ""
+		switch {
+		case lifted && i < len(c.Values)-1:
+			a.p.JmpIfTrue(bpf.JumpEqual, a.ph.add(c.Lifts[i], k), match)
+		case lifted:
+			a.p.JmpIf(bpf.JumpEqual, a.ph.add(c.Lifts[i], k), match, miss)
+		case i < len(c.Values)-1:
+			a.then(bpf.JumpEqual, k, match)
+		default:
+			a.jmp(bpf.JumpEqual, k, match, miss)
+		}
+	}
+}
+
+// maskedEQ emits a test of A & mask == v. Classic BPF could AND A with the mask, but
+// go-seccomp-bpf's assembler has no ALU instructions, so the test is made of jset:
+// no bit of mask outside v may be set, and every bit of v must be.
+func (a *assembler) maskedEQ(mask, v uint32, pass, fail seccomp.Label) {
+	if v&^mask != 0 {
+		// v has a bit that A & mask never has. jset #0 never jumps: always fail.
+		a.p.JmpIf(bpf.JumpBitsSet, 0, pass, fail)
+		return
+	}
+	clear := mask &^ v
+	switch {
+	case v == 0:
+		// Also for mask 0, where jset #0 never jumps: always pass.
+		a.jmp(bpf.JumpBitsSet, clear, fail, pass)
+		return
+	case mask == 0xffffffff:
+		a.jmp(bpf.JumpEqual, v, pass, fail)
+		return
+	}
+	if clear != 0 {
+		a.then(bpf.JumpBitsSet, clear, fail)
+	}
+	for w := v; w != 0; w &= w - 1 {
+		bit := w & -w
+		if w == bit {
+			a.jmp(bpf.JumpBitsSet, bit, pass, fail)
+		} else {
+			next := a.p.NewLabel()
+			a.jmp(bpf.JumpBitsSet, bit, next, fail)
+			a.p.SetLabel(next)
+		}
+	}
+}
+
+// testWide emits a test of all 64 bits of c's argument, one 32-bit half at a time, the
+// high half first.
+func (a *assembler) testWide(c *Cond, pass, fail seccomp.Label) {
+	hi := func(v uint64) uint32 { return uint32(v >> 32) }
+	switch c.Op {
+	case In, NotIn:
+		match, miss := pass, fail
+		if c.Op == NotIn {
+			match, miss = fail, pass
+		}
+		for i, v := range c.Values {
+			next, low := miss, a.p.NewLabel()
+			if i < len(c.Values)-1 {
+				next = a.p.NewLabel()
+			}
+			a.load(c.Arg, true)
+			a.jmp(bpf.JumpEqual, hi(v), low, next)
+			a.p.SetLabel(low)
+			a.load(c.Arg, false)
+			a.jmp(bpf.JumpEqual, uint32(v), match, next)
+			if i < len(c.Values)-1 {
+				a.p.SetLabel(next)
+			}
+		}
+	case LT, LE, GE, GT:
+		// arg > v when its high half is greater, or equal with a greater low half;
+		// LT is not GE, LE not GT.
+		yes, no := pass, fail
+		if c.Op == LT || c.Op == LE {
+			yes, no = fail, pass
+		}
+		cmp := bpf.JumpGreaterOrEqual
+		if c.Op == GT || c.Op == LE {
+			cmp = bpf.JumpGreaterThan
+		}
+		v, low := c.Values[0], a.p.NewLabel()
+		a.load(c.Arg, true)
+		a.then(bpf.JumpGreaterThan, hi(v), yes)
+		a.jmp(bpf.JumpEqual, hi(v), low, no)
+		a.p.SetLabel(low)
+		a.load(c.Arg, false)
+		a.jmp(cmp, uint32(v), yes, no)
+	case MaskedEQ:
+		mask, v := c.Values[0], c.Values[1]
+		if hi(mask) != 0 || hi(v) != 0 {
+			low := a.p.NewLabel()
+			a.load(c.Arg, true)
+			a.maskedEQ(hi(mask), hi(v), low, fail)
+			a.p.SetLabel(low)
+		}
+		a.load(c.Arg, false)
+		a.maskedEQ(uint32(mask), uint32(v), pass, fail)
+	}
+}
