@@ -44,7 +44,7 @@ func ForkInit(block, wait, unblock *unix.Sigset_t, term, stopped int, args *Args
 	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(block)), 0, proc.SigsetSize, 0, 0); e != 0 {
 		return e
 	}
-	// SAFETY: wait is prepared by the parent. Close-on-exec: COMMAND never has it.
+	// SAFETY: wait is prepared by the parent. COMMAND's process closes it at once.
 	sfd, _, e := unix.RawSyscall6(unix.SYS_SIGNALFD4, ^uintptr(0), uintptr(unsafe.Pointer(wait)), proc.SigsetSize, unix.SFD_CLOEXEC, 0, 0)
 	if e != 0 {
 		return e
@@ -59,6 +59,9 @@ func ForkInit(block, wait, unblock *unix.Sigset_t, term, stopped int, args *Args
 		return e
 	}
 	if pid == 0 {
+		// COMMAND's process resolves paths in the container before its exec: it
+		// holds nothing but stdio and the error pipe meanwhile.
+		unix.RawSyscall(unix.SYS_CLOSE, sfd, 0, 0)
 		if stopped >= 0 {
 			unix.RawSyscall(unix.SYS_CLOSE, uintptr(stopped), 0, 0)
 		}
