@@ -3,10 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -127,20 +124,7 @@ func TestRaceBindSource(t *testing.T) {
 	}
 	for _, md := range modes {
 		t.Run(md.name, func(t *testing.T) {
-			var stop atomic.Bool
-			var swaps atomic.Int64
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				runtime.LockOSThread()
-				a, b := filepath.Join(share, "site"), filepath.Join(share, "alt")
-				for !stop.Load() {
-					if unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE) == nil {
-						swaps.Add(1)
-					}
-				}
-			}()
+			sw := swapper(filepath.Join(share, "site"), filepath.Join(share, "alt"))
 			ran, refused := 0, 0
 			for i := 0; i < starts; i++ {
 				r := w.runWith(launchIO{nosys: md.nosys}, "--bind", share+"/site/etc:/mnt/etc", rootfs,
@@ -154,12 +138,11 @@ func TestRaceBindSource(t *testing.T) {
 					t.Errorf("start %d: exit %d, /mnt/etc holds %q (stderr %q); want the share's etc or a refusal", i, r.code, head(r.stdout, 80), r.stderr)
 				}
 			}
-			stop.Store(true)
-			wg.Wait()
+			swaps := sw.stop()
 			if fi, err := os.Lstat(filepath.Join(share, "site")); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 				unix.Renameat2(unix.AT_FDCWD, filepath.Join(share, "site"), unix.AT_FDCWD, filepath.Join(share, "alt"), unix.RENAME_EXCHANGE)
 			}
-			t.Logf("%d starts while %d swaps: %d ran with the share's etc, %d refused", starts, swaps.Load(), ran, refused)
+			t.Logf("%d starts while %d swaps: %d ran with the share's etc, %d refused", starts, swaps, ran, refused)
 		})
 	}
 	w.check()

@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,8 @@ import (
 	"launch/internal/probe/expect"
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -301,4 +305,35 @@ func (before hostState) unchanged(t *testing.T) {
 			t.Errorf("%s appeared", e)
 		}
 	}
+}
+
+// A swap is a neighbour exchanging two names with renameat2(RENAME_EXCHANGE) in a
+// loop, on a thread of its own, until stop.
+type swap struct {
+	done  atomic.Bool
+	swaps atomic.Int64
+	wg    sync.WaitGroup
+}
+
+// swapper starts exchanging a and b.
+func swapper(a, b string) *swap {
+	sw := &swap{}
+	sw.wg.Add(1)
+	go func() {
+		defer sw.wg.Done()
+		runtime.LockOSThread()
+		for !sw.done.Load() {
+			if unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE) == nil {
+				sw.swaps.Add(1)
+			}
+		}
+	}()
+	return sw
+}
+
+// stop ends the exchanges and returns how many were made.
+func (sw *swap) stop() int64 {
+	sw.done.Store(true)
+	sw.wg.Wait()
+	return sw.swaps.Load()
 }

@@ -3,12 +3,9 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -74,20 +71,7 @@ func TestRaceMountTargets(t *testing.T) {
 	for _, md := range modes {
 		for _, pair := range [][2]string{{"sys", "proc"}, {"dev", "tmp"}, {"data", "link"}, {"data", "other"}, {"proc", "data"}} {
 			t.Run(md.name+"/"+pair[0]+"<->"+pair[1], func(t *testing.T) {
-				var stop atomic.Bool
-				var swaps atomic.Int64
-				var wg sync.WaitGroup
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					runtime.LockOSThread()
-					a, b := filepath.Join(rootfs, pair[0]), filepath.Join(rootfs, pair[1])
-					for !stop.Load() {
-						if unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE) == nil {
-							swaps.Add(1)
-						}
-					}
-				}()
+				sw := swapper(filepath.Join(rootfs, pair[0]), filepath.Join(rootfs, pair[1]))
 				ran, failed := 0, 0
 				for i := 0; i < starts; i++ {
 					s := startWith(t, launchIO{nosys: md.nosys}, "--bind", src+":/data:ro", rootfs, "/probe", "signals")
@@ -105,8 +89,7 @@ func TestRaceMountTargets(t *testing.T) {
 					s.cmd.Process.Signal(unix.SIGTERM) // forwarded: probe signals exits
 					s.cmd.Wait()
 				}
-				stop.Store(true)
-				wg.Wait()
+				swaps := sw.stop()
 				// Put the names back for the next pair.
 				for _, n := range pair {
 					if fi, err := os.Lstat(filepath.Join(rootfs, n)); err == nil && (n == "link") != (fi.Mode()&os.ModeSymlink != 0) {
@@ -114,7 +97,7 @@ func TestRaceMountTargets(t *testing.T) {
 						break
 					}
 				}
-				t.Logf("%d starts while %d swaps: %d containers ran, every mount flagged; %d refused", starts, swaps.Load(), ran, failed)
+				t.Logf("%d starts while %d swaps: %d containers ran, every mount flagged; %d refused", starts, swaps, ran, failed)
 				if ran == 0 {
 					t.Errorf("no container ran at all")
 				}
