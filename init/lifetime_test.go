@@ -430,3 +430,38 @@ func TestFaultingCommand(t *testing.T) {
 	}
 	w.check()
 }
+
+// TestLifetimeContinuePID1: a process of the container sends PID 1 SIGCONT, and
+// SIGSTOP or SIGTSTP, which an untraced PID 1 of a namespace ignores or takes as
+// nothing. The traced PID 1 (without --init) was left in a tracing stop for good by a
+// single SIGCONT: it ran no more, and the launcher's SIGTERM never reached it (10 of
+// 10 tries wedged). PID 1 must go on running, and end on the launcher's SIGTERM.
+func TestLifetimeContinuePID1(t *testing.T) {
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	rootfs := testutil.Rootfs(t)
+	for _, attack := range []string{"kill -CONT 1", "kill -STOP 1", "kill -STOP 1; kill -CONT 1", "kill -TSTP 1; kill -CONT 1",
+		"kill -CONT 1; kill -STOP 1; kill -CONT 1; kill -STOP 1"} {
+		t.Run(attack, func(t *testing.T) {
+			script := "trap 'echo term; exit 3' TERM; (sleep 0.2; " + attack + "; echo sent) & " +
+				"while :; do echo tick; sleep 0.05; done"
+			s := w.startPiped(rootfs, "/bin/sh", "-c", script)
+			for l := s.line(t); l != "sent"; l = s.line(t) {
+			}
+			if l := s.lineWithin(t, 5*time.Second); l != "tick" {
+				t.Fatalf("after %q, PID 1 printed %q, want it ticking on", attack, l)
+			}
+			s.cmd.Process.Signal(unix.SIGTERM)
+			deadline := time.Now().Add(10 * time.Second)
+			for l := s.line(t); l != "term"; l = s.line(t) {
+				if time.Now().After(deadline) {
+					t.Fatalf("after %q, PID 1 did not get the launcher's SIGTERM", attack)
+				}
+			}
+			if err := s.cmd.Wait(); s.cmd.ProcessState.ExitCode() != 3 {
+				t.Errorf("after %q, launch exited %d (%v), want PID 1's 3; stderr %q", attack, s.cmd.ProcessState.ExitCode(), err, s.stderr)
+			}
+		})
+	}
+	w.check()
+}

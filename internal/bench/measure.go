@@ -134,7 +134,8 @@ func (st *startup) find(peer string, pl payload) *entry {
 		return nil
 	}
 	for _, e := range st.entries {
-		if e.peer.name == peer && e.pay.name == pl.name {
+		// A peer run in a variant of its own ("runc, no blkio weight") counts as it.
+		if (e.peer.name == peer || strings.HasPrefix(e.peer.name, peer+", ")) && e.pay.name == pl.name {
 			return e
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -72,8 +73,8 @@ func runError(s sample) error {
 	return fmt.Errorf("exit status %d: %s", s.Status, msg)
 }
 
-// makePeers returns the peers in the order of the report: launch, the floor, bwrap, runc,
-// crun. Those that are missing are there with their error.
+// makePeers returns the peers in the order of the report: launch, the limit, the floor,
+// bwrap, runc, crun. Those that are missing are there with their error.
 func (b *bench) makePeers() []*peer {
 	local := b.scratch
 	var ps []*peer
@@ -82,6 +83,8 @@ func (b *bench) makePeers() []*peer {
 		name: "launch", bin: b.launch, exec: local, note: "defaults",
 		argv: func(p payload, _ string) []string { return append([]string{b.launch, b.rootfs}, p.args...) },
 	})
+
+	ps = append(ps, b.limitPeer(local))
 
 	floor := &peer{name: "floor", exec: local, note: "unshare -m -p -u -i -n -C --fork chroot ROOTFS"}
 	floor.bin, floor.err = exec.LookPath("unshare")
@@ -117,6 +120,42 @@ func (b *bench) makePeers() []*peer {
 		ps = append(ps, b.ociPeer(name, name, local))
 	}
 	return ps
+}
+
+// limitDir is where the minimal C launcher's source is: ../shared/limit beside the
+// checkout, or LAUNCH_LIMIT_DIR.
+func (b *bench) limitDir() string {
+	if d := os.Getenv("LAUNCH_LIMIT_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(filepath.Dir(b.repo), "shared", "limit")
+}
+
+// limitPeer is the minimal C launcher that does launch's whole default setup and
+// nothing else (cgroups with the same limits, the same namespaces and mounts, pivot_root,
+// the 14 capabilities, no_new_privs, a precompiled seccomp filter): how fast a start
+// can be on this machine. Built with its own script (musl, amd64 only) into OUT/limit;
+// a bench without its source runs without it.
+func (b *bench) limitPeer(ex executor) *peer {
+	p := &peer{name: "limit", exec: ex, note: "minimal static C launcher, launch's full default setup (build.sh of " + b.limitDir() + ")"}
+	script := filepath.Join(b.limitDir(), "build.sh")
+	switch {
+	case runtime.GOARCH != "amd64":
+		p.err = errors.New("its seccomp filter is amd64's only")
+		return p
+	}
+	if _, err := os.Stat(script); err != nil {
+		p.err = err
+		return p
+	}
+	out, err := exec.Command("bash", script, filepath.Join(b.out, "limit")).CombinedOutput()
+	if err != nil {
+		p.err = fmt.Errorf("%s: %v: %s", script, err, lastLine(string(out)))
+		return p
+	}
+	p.bin = lastLine(string(out))
+	p.argv = func(pl payload, _ string) []string { return append([]string{p.bin, b.rootfs}, pl.args...) }
+	return p
 }
 
 // ociPeer is runc or crun running the generated bundle of a payload, with its state
@@ -192,7 +231,11 @@ func (b *bench) preflight(ps []*peer) []*peer {
 		if p.err != nil {
 			continue
 		}
-		if _, err := p.start(payloadTrue, false); err != nil {
+		_, err := p.start(payloadTrue, false)
+		if p.remove != nil {
+			err = b.withoutBlkio(p, err)
+		}
+		if err != nil {
 			p.err = err
 			if p.name == "crun" && strings.Contains(err.Error(), "hybrid") {
 				p.err = fmt.Errorf("refuses hybrid cgroups: %w", err)
@@ -217,17 +260,25 @@ func (b *bench) crunV1() *peer {
 	}
 	p.exec = r
 	_, err = p.start(payloadTrue, false)
-	if err != nil && strings.Contains(err.Error(), "blkio.weight") {
-		// This kernel's cgroup v1 has only blkio.bfq.weight (README, "Cgroups"),
-		// which crun does not look for: measured without the weight, and said so.
-		b.note("crun (v1 only): %v; measured without the block-I/O weight", err)
-		p.name += ", no blkio weight"
-		p.note += "; without the block-I/O weight, which crun writes to blkio.weight, missing here: " + err.Error()
-		p.noBlkio = true
-		_, err = p.start(payloadTrue, false)
-	}
-	p.err = err
+	p.err = b.withoutBlkio(p, err)
 	return p
+}
+
+// withoutBlkio runs an OCI runtime that failed on its block-I/O weight file again
+// without the weight: a kernel's cgroup v1 may have blkio.bfq.weight only (README,
+// "Cgroups"), which crun does not look for, or neither file (no BFQ scheduler), where
+// runc fails on the bfq one. It is then measured without the weight, and the report
+// says so. Returns the error of the run that counts.
+func (b *bench) withoutBlkio(p *peer, err error) error {
+	if err == nil || !strings.Contains(err.Error(), "blkio.") || !strings.Contains(err.Error(), "weight") {
+		return err
+	}
+	b.note("%s: %v; measured without the block-I/O weight", p.name, err)
+	p.name += ", no blkio weight"
+	p.note += "; without the block-I/O weight, whose file this runtime did not find here: " + err.Error()
+	p.noBlkio = true
+	_, err = p.start(payloadTrue, false)
+	return err
 }
 
 // versionOf is the first line a program prints for --version.

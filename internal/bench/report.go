@@ -429,6 +429,8 @@ func (b *bench) targets(w *strings.Builder) {
 		cmp("launch median wall ≤ bwrap's, "+m, "bwrap", 1, false)
 		cmp("launch median wall ≤ 1/5 of runc's, "+m, "runc", 0.2, false)
 		cmp("launch median CPU ≤ 1.3× floor's, "+m, "floor", 1.3, true)
+		cmp("launch median wall ≤ 1.5× the limit's, "+m, "limit", 1.5, false)
+		cmp("launch median CPU ≤ 1.5× the limit's, "+m, "limit", 1.5, true)
 	}
 	for _, e := range b.res.rss {
 		if e.peer.name == "launch" {

@@ -85,24 +85,61 @@ func ptraceSeize(pid int) error {
 	return nil
 }
 
-// restart resumes the traced PID 1 stopped with ws: a group-stop (a stop signal took
-// effect) is kept with PTRACE_LISTEN, so that the process stays stopped until it is
-// continued, as it would untraced; any other stop is a signal on its way, delivered
-// with PTRACE_CONT as if nobody had looked, unless it is a fault that would kill an
-// untraced PID 1 (see fatalFault): PID 1 is then killed, and its status reports
-// the fault.
+// restart resumes the traced PID 1 stopped with ws, so that it fares as it would
+// untraced. A group-stop (a stop signal took effect) is kept with PTRACE_LISTEN: the
+// process stays stopped until it is continued. Any other ptrace event stop (the
+// notice of a SIGCONT, or an interrupt) is resumed at once: PID 1 has nothing to stop
+// for, and left there it would never run again. A signal on its way is delivered with
+// PTRACE_CONT as if nobody had looked, except SIGSTOP from a process of the container,
+// which the kernel drops for an untraced PID 1 (a namespace's init gets no signal it
+// has no handler for from its own namespace), and a fault that would kill an untraced
+// PID 1 (see fatalFault): PID 1 is then killed, and its status reports the fault.
 func (s *supervisor) restart(ws unix.WaitStatus) {
-	if ws.TrapCause() == unix.PTRACE_EVENT_STOP {
-		unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_LISTEN, uintptr(s.pid), 0, 0, 0, 0)
+	sig := ws.StopSignal()
+	if event := int(ws>>16) & 0xff; event == unix.PTRACE_EVENT_STOP { // wait(2): status>>16 holds the event
+		if slices.Contains(stops, sig) {
+			unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_LISTEN, uintptr(s.pid), 0, 0, 0, 0)
+		} else {
+			unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_CONT, uintptr(s.pid), 0, 0, 0, 0)
+		}
 		return
 	}
-	sig := ws.StopSignal()
+	if sig == unix.SIGSTOP && sentInside(s.pid) {
+		sig = 0
+	}
 	if fatalFault(s.pid, sig) {
 		s.fault = sig
 		unix.Kill(s.pid, unix.SIGKILL)
 		return
 	}
 	unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_CONT, uintptr(s.pid), 0, uintptr(sig), 0, 0)
+}
+
+// stops are the signals whose default action stops a process.
+var stops = []unix.Signal{unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}
+
+// sentInside reports whether the signal the traced pid is stopped for was sent by a
+// process of its own PID namespace: sent (si_code SI_USER, SI_TKILL, SI_QUEUE: not
+// above 0) by a sender the namespace can see (si_pid not 0; the kernel writes 0 for a
+// sender outside, such as the host).
+func sentInside(pid int) bool {
+	var si unix.Siginfo
+	// SAFETY: si is a siginfo_t the kernel fills.
+	if _, _, e := unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_GETSIGINFO, uintptr(pid), 0, uintptr(unsafe.Pointer(&si)), 0, 0); e != 0 {
+		return false
+	}
+	return si.Code <= 0 && siPid(&si) != 0
+}
+
+// siPid returns si_pid of a siginfo_t that a kill(2)-like call filled. x/sys's
+// Siginfo leaves the union of fields opaque; the kernel's uapi puts it after the three
+// ints of the preamble, at a long's alignment (__ARCH_SI_PREAMBLE_SIZE: 12 bytes on
+// 32-bit arches, 16 on 64-bit ones), and si_pid is its first int.
+func siPid(si *unix.Siginfo) int32 {
+	const long = unsafe.Sizeof(uintptr(0))
+	off := (3*unsafe.Sizeof(int32(0)) + long - 1) &^ (long - 1)
+	// SAFETY: off is within the 128 bytes of a siginfo_t.
+	return *(*int32)(unsafe.Add(unsafe.Pointer(si), off))
 }
 
 // status is PID 1's wait status as it would be untraced: killed by the fault that
