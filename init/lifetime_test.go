@@ -206,6 +206,43 @@ func TestLifetimeTerminalRestored(t *testing.T) {
 	cmd.Wait()
 }
 
+// TestLifetimeTerminalOwner: COMMAND shares the caller's terminal, whose device node
+// container root owns (it is host root): through /proc/self/fd/0 it gave the node to
+// another user and made it readable by all, and that stayed after the container: a
+// host process of that user then read what was typed into the caller's root shell.
+// When the container ends, the node has its owner and mode back.
+func TestLifetimeTerminalOwner(t *testing.T) {
+	testutil.RequireBusybox(t)
+	rootfs := testutil.Rootfs(t)
+	master, slave := openPTY(t)
+	var before unix.Stat_t
+	if err := unix.Fstat(int(slave.Fd()), &before); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(launcher(t), rootfs, "/bin/sh", "-c",
+		"chown 65534:65534 /proc/self/fd/0; chmod 666 /proc/self/fd/0; /bin/busybox stat -L -c 'inside %u %a' /proc/self/fd/0; echo end")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	out := watchScreen(master)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	out.until(t, "end")
+	cmd.Wait()
+	if !strings.Contains(out.String(), "inside 65534 666") {
+		t.Fatalf("the container did not change the terminal's node (the attack did not run):\n%s", out.String())
+	}
+	var after unix.Stat_t
+	if err := unix.Fstat(int(slave.Fd()), &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Uid != before.Uid || after.Gid != before.Gid || after.Mode != before.Mode {
+		t.Errorf("after the container the terminal is %d:%d %o, want %d:%d %o as before", after.Uid, after.Gid, after.Mode&0o7777,
+			before.Uid, before.Gid, before.Mode&0o7777)
+	}
+}
+
 // TestLifetimeInitJobControl: with --init and a terminal, Ctrl-Z stops COMMAND (PID 2),
 // and the launcher stops too, as the job the caller's shell sees; fg continues both. A
 // stop that a process of the container makes does not stop the caller's job (it did,

@@ -75,5 +75,31 @@ func TestStdinFileRelayed(t *testing.T) {
 	if want := "got 0123456789abcdef\n0123456789abcdef\n"; err != nil || string(out) != want {
 		t.Errorf("the caller's next command after a container that read one line: %q %v, want %q", out, err, want)
 	}
+
+	// A character device that is not a terminal (the caller's `< /dev/null`): container
+	// root made the host's /dev/null 0600 for every other user. A node of its own here,
+	// 1:3 as /dev/null, which the attack may change without harm to the host.
+	null := filepath.Join(dir, "null")
+	if err := unix.Mknod(null, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(null, 0o666); err != nil { // past the test's umask
+		t.Fatal(err)
+	}
+	nf, err := os.Open(null)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nf.Close()
+	r = w.runWith(launchIO{stdin: nf}, rootfs, "/bin/sh", "-c", "readlink /proc/self/fd/0; chown 65534:65534 /proc/self/fd/0; chmod 600 /proc/self/fd/0; /bin/busybox wc -c")
+	if f := strings.Fields(r.stdout); r.code != 0 || len(f) != 2 || !strings.HasPrefix(f[0], "pipe:[") || f[1] != "0" {
+		t.Errorf("with a device on stdin: exit %d, output %q, want a pipe and 0 bytes read", r.code, r.stdout)
+	}
+	if err := unix.Stat(null, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 0 || st.Mode&0o7777 != 0o666 {
+		t.Errorf("the host's device node on stdin is now owned by %d, mode %o; want 0, 666", st.Uid, st.Mode&0o7777)
+	}
 	w.check()
 }

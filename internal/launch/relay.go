@@ -20,10 +20,11 @@ import (
 // gone. A terminal is passed as it is: job control and the terminal's size need the
 // terminal itself.
 //
-// A stdin that is a file of the host (a regular file or a block device: `launch ... <
-// file`) comes through a pipe as well: /proc/self/fd/0 would otherwise be a way to
-// reopen it, and container root would write, chown or chmod a file the caller only
-// let it read. The relay reads ahead of COMMAND by at most a pipe's worth; when the
+// A stdin that is a file of the host (a regular file, a block device, or a character
+// device that is not a terminal: `launch ... < file`, `< /dev/null`) comes through a
+// pipe as well: /proc/self/fd/0 would otherwise be a way to reopen it, and container
+// root would write, chown or chmod a file the caller only let it read (or make the
+// host's /dev/null unusable for every other user). The relay reads ahead of COMMAND by at most a pipe's worth; when the
 // container ends before reading all of it, the caller's offset is put back to what
 // COMMAND did not read, as a shell's next command expects.
 type relay struct {
@@ -39,12 +40,11 @@ type relay struct {
 }
 
 // newRelay prepares the pipes for stdout and stderr that are not terminals, and for
-// a stdin that is a host file; nil if none is needed. Where stdout and stderr are one
+// a stdin that is a host file or device but not a terminal; nil if none is needed. Where stdout and stderr are one
 // file (2>&1), one pipe serves both, which keeps their order.
 func newRelay(stdio Stdio) (*relay, error) {
 	r := &relay{inW: -1, inR: -1, child: [3]int{-1, -1, -1}, wake: [2]int{-1, -1}}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(stdio.In.Fd()), &st); err == nil && (st.Mode&unix.S_IFMT == unix.S_IFREG || st.Mode&unix.S_IFMT == unix.S_IFBLK) {
+	if relayedIn(stdio.In) {
 		var p [2]int
 		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 			return nil, os.NewSyscallError("pipe2", err)
@@ -77,6 +77,25 @@ func newRelay(stdio Stdio) (*relay, error) {
 		return nil, os.NewSyscallError("pipe2", err)
 	}
 	return r, nil
+}
+
+// relayedIn reports whether stdin f comes through a relay pipe: a regular file, a
+// block device or a character device that is not a terminal. Pipes and sockets are
+// passed as they are (nothing reopens them to more than they are), and so is a
+// terminal, which job control needs.
+func relayedIn(f *os.File) bool {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return false
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFBLK:
+		return true
+	case unix.S_IFCHR:
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		return err != nil
+	}
+	return false
 }
 
 func sameFile(a, b *os.File) bool {
@@ -112,12 +131,17 @@ func (r *relay) start() {
 	r.done.Add(1)
 	go func() {
 		defer r.done.Done()
-		fds := make([]unix.PollFd, 0, len(r.src)+2)
+		fds := make([]unix.PollFd, 0, len(r.src)+3)
 		for _, fd := range r.src {
 			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 		}
-		in := len(fds) // stdin's pipe
-		fds = append(fds, unix.PollFd{Fd: int32(r.inW), Events: unix.POLLOUT})
+		// stdin: its file, read when the pipe has room for what was read, and its pipe.
+		rd, wr := len(fds), len(fds)+1
+		inFd := -1
+		if r.in != nil {
+			inFd = int(r.in.Fd())
+		}
+		fds = append(fds, unix.PollFd{Fd: -1, Events: unix.POLLIN}, unix.PollFd{Fd: -1, Events: unix.POLLOUT})
 		fds = append(fds, unix.PollFd{Fd: int32(r.wake[0]), Events: unix.POLLIN})
 		buf := make([]byte, 64<<10)
 		var pending []byte // read from stdin, not yet in its pipe
@@ -126,14 +150,14 @@ func (r *relay) start() {
 		}
 		open := len(r.src)
 		for open > 0 || r.in != nil {
-			if r.inW >= 0 && len(pending) == 0 {
-				n, err := r.in.Read(pending[:cap(pending)])
-				if n <= 0 || (err != nil && n == 0) {
-					r.closeIn() // the end of stdin: COMMAND gets it once the pipe is read
-				}
-				pending = pending[:max(n, 0)]
+			fds[rd].Fd, fds[wr].Fd = -1, -1
+			switch {
+			case r.inW < 0:
+			case len(pending) == 0:
+				fds[rd].Fd = int32(inFd)
+			default:
+				fds[wr].Fd = int32(r.inW)
 			}
-			fds[in].Fd = int32(r.inW)
 			if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
 				break
 			}
@@ -149,7 +173,17 @@ func (r *relay) start() {
 				r.giveBack(len(pending))
 				return
 			}
-			if r.inW >= 0 && fds[in].Revents != 0 {
+			if fds[rd].Fd >= 0 && fds[rd].Revents != 0 {
+				n, err := unix.Read(inFd, pending[:cap(pending)])
+				switch {
+				case n > 0:
+					pending = pending[:n]
+				case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+				default: // the end of stdin, or an error: COMMAND gets the end once the pipe is read
+					r.closeIn()
+				}
+			}
+			if fds[wr].Fd >= 0 && fds[wr].Revents != 0 {
 				n, err := unix.Write(r.inW, pending)
 				switch {
 				case n > 0:

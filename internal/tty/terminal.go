@@ -11,14 +11,17 @@ import (
 
 // A Terminal is the caller's terminal on stdin, as it was before the container got
 // it: COMMAND shares it, and what COMMAND changes of it (modes, exclusive use, the
-// line discipline, suspended output, the foreground group) is put back when the
-// container is gone, however it ended.
+// line discipline, suspended output, the foreground group, and the owner and mode of
+// its device node, which container root reaches through /proc/self/fd/0) is put back
+// when the container is gone, however it ended.
 type Terminal struct {
-	fd      int
-	termios *unix.Termios
-	excl    bool
-	ldisc   int
-	pgrp    int // the launcher's own process group
+	fd       int
+	termios  *unix.Termios
+	excl     bool
+	ldisc    int
+	pgrp     int // the launcher's own process group
+	uid, gid uint32
+	mode     uint32 // permission bits
 }
 
 // Save returns f's state if f is a terminal, else nil.
@@ -34,6 +37,10 @@ func Save(f *os.File) *Terminal {
 	}
 	if d, err := unix.IoctlGetInt(fd, unix.TIOCGETD); err == nil {
 		t.ldisc = d
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil {
+		t.uid, t.gid, t.mode = st.Uid, st.Gid, st.Mode&0o7777
 	}
 	return t
 }
@@ -54,6 +61,15 @@ func (t *Terminal) Restore() {
 		unix.IoctlSetInt(t.fd, unix.TIOCNXCL, 0)
 	}
 	unix.IoctlSetInt(t.fd, unix.TCXONC, unix.TCOON)
+	var st unix.Stat_t
+	if unix.Fstat(t.fd, &st) == nil {
+		if st.Uid != t.uid || st.Gid != t.gid {
+			unix.Fchown(t.fd, int(t.uid), int(t.gid))
+		}
+		if st.Mode&0o7777 != t.mode {
+			unix.Fchmod(t.fd, t.mode)
+		}
+	}
 }
 
 // foreground makes pgrp the terminal's foreground process group.
