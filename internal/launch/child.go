@@ -101,6 +101,8 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = proc.SetRlimit(unix.RLIMIT_NOFILE, s.rlim)
 		case opSetsid:
 			e = tty.Setsid()
+		case opPty:
+			e = tty.MakePty(s.pty)
 		case opForeground:
 			e = tty.Foreground(s.fd)
 		case opSignals:

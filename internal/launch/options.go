@@ -33,6 +33,7 @@ type Config struct {
 	Groups      []uint32 // supplementary groups of COMMAND (--group-add)
 	Workdir     string
 	Init        bool
+	Pty         bool // --pty: a terminal of the container's own, relayed
 	Verbose     bool
 	Limits      Limits
 	GC          bool   // --gc: only remove cgroups left by killed launchers
@@ -163,6 +164,7 @@ var options = []option{
 		return nil
 	}},
 	{[]string{"init"}, "", "run a minimal init as PID 1 that forwards signals and reaps orphans", func(c *Config, _ string) error { c.Init = true; return nil }},
+	{[]string{"pty", "t"}, "", "give COMMAND a terminal of its own, relayed to stdin and stdout (the caller's is never shared)", func(c *Config, _ string) error { c.Pty = true; return nil }},
 	{[]string{"memory", "m"}, "SIZE", "memory limit, with K, M or G; 0 or max: none (default 64M)", func(c *Config, v string) error {
 		n, err := parseSize(v)
 		c.Limits.Memory = n

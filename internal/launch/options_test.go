@@ -150,7 +150,7 @@ func TestParseArgsErrors(t *testing.T) {
 var documented = []string{
 	"--hostname NAME", "--net, --network MODE", "--read-only", "--bind SRC:DST[:OPTS]", "--cap-add CAP",
 	"--cap-drop CAP", "--seccomp MODE", "--allow-socket NAME", "-e, --env K=V", "-u, --user UID[:GID]",
-	"--group-add GID", "-w, --workdir DIR", "--init", "-m, --memory SIZE", "--cpu-shares N", "--cpus N",
+	"--group-add GID", "-w, --workdir DIR", "--init", "-t, --pty", "-m, --memory SIZE", "--cpu-shares N", "--cpus N",
 	"--pids, --pids-limit N", "--io-weight, --blkio-weight N", "--cpuset-cpus LIST", "--proc-view on|off",
 	"--cgroup-parent PATH", "--gc", "-v, --verbose", "--version", "-h, --help",
 }

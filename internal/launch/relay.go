@@ -10,7 +10,8 @@ import (
 )
 
 // A relay stands between COMMAND's stdout and stderr and the caller's, when these
-// are not terminals. COMMAND writes into pipes of the launcher's, which copies what
+// are not terminals (with --pty, between the container's own terminal and the
+// caller's stdin and stdout). COMMAND writes into pipes of the launcher's, which copies what
 // arrives to the caller's files. A container could otherwise keep the caller's own
 // descriptors alive past its end, by sending them to itself over a unix socket
 // (SCM_RIGHTS) before it exits: they live on in the socket until the kernel's
@@ -34,6 +35,7 @@ type relay struct {
 	inW   int        // the write end of its pipe, non-blocking, or -1
 	inR   int        // the launcher's copy of its read end, to count what COMMAND left; or -1
 	sent  int        // bytes of stdin put in its pipe
+	pty   bool       // --pty: stdin goes to the container's terminal, its output comes from it
 	child [3]int     // what the child makes its 0, 1 and 2 of; -1: keep its own
 	wake  [2]int     // written to once the container is gone
 	done  sync.WaitGroup
@@ -42,8 +44,11 @@ type relay struct {
 // newRelay prepares the pipes for stdout and stderr that are not terminals, and for
 // a stdin that is a host file or device but not a terminal; nil if none is needed. Where stdout and stderr are one
 // file (2>&1), one pipe serves both, which keeps their order.
-func newRelay(stdio Stdio) (*relay, error) {
+func newRelay(stdio Stdio, pty bool) (*relay, error) {
 	r := &relay{inW: -1, inR: -1, child: [3]int{-1, -1, -1}, wake: [2]int{-1, -1}}
+	if pty {
+		return r.forPty(stdio)
+	}
 	if relayedIn(stdio.In) {
 		var p [2]int
 		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
@@ -77,6 +82,36 @@ func newRelay(stdio Stdio) (*relay, error) {
 		return nil, os.NewSyscallError("pipe2", err)
 	}
 	return r, nil
+}
+
+// forPty makes r the relay of the container's own terminal (--pty): the caller's stdin
+// to its master, its master to the caller's stdout. The master comes from the child
+// (see attach); COMMAND's 0, 1 and 2 are its slave, which the child makes itself.
+func (r *relay) forPty(stdio Stdio) (*relay, error) {
+	if err := unix.Pipe2(r.wake[:], unix.O_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("pipe2", err)
+	}
+	r.pty, r.in, r.dst = true, stdio.In, []*os.File{stdio.Out}
+	return r, nil
+}
+
+// attach gives the relay the container's terminal's master, before start. It works
+// on two copies: one read, one written to (and closed at the end of stdin).
+func (r *relay) attach(master int) error {
+	var fds [2]int
+	for i := range fds {
+		fd, err := unix.FcntlInt(uintptr(master), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			if i > 0 {
+				unix.Close(fds[0])
+			}
+			return os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", err)
+		}
+		fds[i] = fd
+	}
+	unix.SetNonblock(fds[0], true) // the master's open file, which both copies share
+	r.src, r.inW = []int{fds[0]}, fds[1]
+	return nil
 }
 
 // relayedIn reports whether stdin f comes through a relay pipe: a regular file, a
@@ -180,6 +215,9 @@ func (r *relay) start() {
 					pending = pending[:n]
 				case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
 				default: // the end of stdin, or an error: COMMAND gets the end once the pipe is read
+					if r.pty {
+						unix.Write(r.inW, []byte{eot}) // what ends input on a terminal
+					}
 					r.closeIn()
 				}
 			}
@@ -206,6 +244,9 @@ func (r *relay) start() {
 		}
 	}()
 }
+
+// eot is Ctrl-D, the end of input on a terminal in its default modes.
+const eot = 4
 
 // closeIn closes the write end of stdin's pipe: COMMAND reads what it holds, then
 // the end of the file.

@@ -190,7 +190,7 @@ func (l *launch) acquire(s *setup) error {
 		l.t.mark("proc view", "open /dev/fuse")
 	}
 	s.term = tty.Save(l.stdio.In)
-	s.tty = s.term != nil
+	s.tty = s.term != nil && !cfg.Pty
 	return nil
 }
 
@@ -200,6 +200,9 @@ func (l *launch) acquire(s *setup) error {
 func (l *launch) release(s *setup) {
 	if s.term != nil {
 		s.term.Restore()
+	}
+	if s.pty != nil {
+		s.pty.Close()
 	}
 	if s.view != nil {
 		s.view.Close()

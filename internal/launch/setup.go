@@ -39,6 +39,7 @@ const (
 	opNofile
 	opRlimit
 	opSetsid
+	opPty
 	opForeground
 	opSignals
 	opDropBounding
@@ -59,7 +60,7 @@ var phase = [...]string{
 	opDumpable: "process", opStdio: "process", opDieWithParent: "namespaces", opJoinCgroup: "cgroup join", opJoinCgroupV2: "cgroup join", opClose: "cgroup join",
 	opUnshare: "namespaces", opHostname: "namespaces", opLoopback: "namespaces",
 	opUmask: "mounts", opPrivate: "mounts", opRoot: "mounts", opMount: "mounts", opNode: "mounts",
-	opPivot: "pivot_root", opMoveRoot: "pivot_root", opNofile: "process", opRlimit: "process", opSetsid: "process", opForeground: "process", opSignals: "process",
+	opPivot: "pivot_root", opMoveRoot: "pivot_root", opNofile: "process", opRlimit: "process", opSetsid: "process", opPty: "process", opForeground: "process", opSignals: "process",
 	opDropBounding: "capabilities", opUser: "process", opSetCaps: "capabilities", opNoNewPrivs: "capabilities",
 	opCloseAll: "process", opLandlock: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process",
 	opWaitGo: "process", opExec: "exec",
@@ -90,6 +91,7 @@ type step struct {
 	fds    []int
 	args   *initproc.Args
 	groups []uint32
+	pty    *tty.PtyPlan
 }
 
 // zero is "0", the pid that stands for the writer itself in a cgroup's tasks file.
@@ -107,6 +109,7 @@ type setup struct {
 	capLast   int
 	tty       bool
 	term      *tty.Terminal // the caller's terminal, or nil
+	pty       *tty.Pty      // --pty: the container's own terminal; or nil
 	cmd       *command
 	lifeR     int
 	lifeW     int
@@ -218,13 +221,20 @@ func (s *setup) steps() ([]step, error) {
 	// by then, not even close-on-exec (README, "Security model": descriptors closed,
 	// not marked). The error pipe, and
 	// under --init with a terminal PID 1's stop pipe, lead nowhere.
-	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipes to the launcher", fd: s.errW, fd2: s.stoppedW})
+	keep := s.stoppedW
+	if s.pty != nil {
+		keep = s.pty.Plan().Sock // the two are never both there: --pty shares no terminal
+	}
+	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipes to the launcher", fd: s.errW, fd2: keep})
 	add(step{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"})
 
 	if s.tty {
 		add(step{op: opForeground, what: "take the terminal's foreground", path: "stdin", fd: 0})
 	} else {
 		add(step{op: opSetsid, what: "setsid"})
+	}
+	if s.pty != nil {
+		add(step{op: opPty, what: "make the container's terminal", path: "/dev/pts/ptmx", pty: s.pty.Plan()})
 	}
 	add(step{op: opSignals, what: "restore signals"})
 	if s.nofile != nil {

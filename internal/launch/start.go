@@ -12,6 +12,7 @@ import (
 
 	"launch/internal/fork"
 	"launch/internal/mount"
+	"launch/internal/tty"
 )
 
 // A child is the container's first process once COMMAND runs, and what the launcher
@@ -59,6 +60,9 @@ func (l *launch) start(s *setup) (*child, int, error) {
 				unix.Close(fd)
 			}
 		}
+		if s.pty != nil {
+			s.pty.CloseChildEnd()
+		}
 	}
 	fail := func(status int, err error) (*child, int, error) {
 		c.close()
@@ -77,7 +81,13 @@ func (l *launch) start(s *setup) (*child, int, error) {
 	}
 	s.traced = !s.cfg.Init
 	var err error
-	if s.relay, err = newRelay(l.stdio); err != nil {
+	if cfg.Pty {
+		if s.pty, err = tty.NewPty(s.term, pipe[1]); err != nil {
+			closeChildEnds()
+			return fail(0, err)
+		}
+	}
+	if s.relay, err = newRelay(l.stdio, cfg.Pty); err != nil {
 		closeChildEnds()
 		return fail(0, err)
 	}
@@ -127,7 +137,7 @@ func (l *launch) start(s *setup) (*child, int, error) {
 		return fail(0, e)
 	}
 	c.pid = pid
-	c.sv = &supervisor{pid: pid, traced: s.traced, tty: s.term}
+	c.sv = &supervisor{pid: pid, traced: s.traced, tty: s.term, pty: s.pty}
 	if s.traced {
 		if err := ptraceSeize(pid); err != nil {
 			c.sv.traced = false

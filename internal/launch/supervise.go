@@ -33,6 +33,7 @@ type supervisor struct {
 	pid    int
 	traced bool
 	tty    *tty.Terminal // nil without a terminal on stdin
+	pty    *tty.Pty      // --pty: the container's own terminal; or nil
 	fault  unix.Signal   // the fault PID 1 was killed for (see restart), or 0
 }
 
@@ -51,6 +52,20 @@ func (l *launch) supervise(s *setup, c *child) (unix.WaitStatus, error) {
 	debug.SetGCPercent(100)
 	if s.view != nil {
 		s.view.Start()
+	}
+	if s.pty != nil {
+		// The child sent its terminal's master before its exec.
+		if err := s.pty.Receive(); err != nil {
+			unix.Kill(c.pid, unix.SIGKILL)
+			return 0, err
+		}
+		if err := s.relay.attach(s.pty.Master); err != nil {
+			unix.Kill(c.pid, unix.SIGKILL)
+			return 0, err
+		}
+		if s.term != nil {
+			s.term.Raw() // until release restores it
+		}
 	}
 	if s.relay != nil {
 		s.relay.start()
@@ -244,6 +259,10 @@ func (s *supervisor) wait(sigs *signals, stopped int) (unix.WaitStatus, error) {
 	)
 	defer close(quit)
 	forward := func(sig unix.Signal) {
+		if sig == unix.SIGWINCH && s.pty != nil && s.tty != nil {
+			s.pty.Resize(s.tty) // the kernel tells the container's foreground group
+			return
+		}
 		mu.Lock()
 		if !done {
 			send(sig)

@@ -1,0 +1,186 @@
+package tty
+
+import (
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/raw"
+)
+
+// A Pty is the container's own terminal (--pty). The child makes it, once its root
+// is the container's, from the container's own devpts instance (/dev/pts/ptmx): the
+// slave becomes COMMAND's 0, 1 and 2 and its controlling terminal, and the master is
+// sent to the launcher over a socket pair, to be relayed to the caller's stdin and
+// stdout. The caller's terminal never reaches the container, and the slave is a name
+// of the container's /dev/pts (ttyname(3) finds it there) that no process of the host
+// can reach by path.
+type Pty struct {
+	sock   int // the launcher's end of the socket pair
+	Master int // once received, or -1
+	plan   PtyPlan
+	iov    [1]byte
+	rights []byte
+}
+
+// A PtyPlan is what the child needs to make the terminal, prepared by the launcher.
+type PtyPlan struct {
+	path   *byte        // "/dev/pts/ptmx", NUL-terminated
+	unlock int32        // 0, for TIOCSPTLCK
+	size   unix.Winsize // the caller's terminal's, or zero
+	Sock   int          // the child's end of the socket pair
+	fd     int          // where the child puts the master to send it: in msg's rights
+	msg    unix.Msghdr
+}
+
+var ptmx = [...]byte{'/', 'd', 'e', 'v', '/', 'p', 't', 's', '/', 'p', 't', 'm', 'x', 0}
+
+// NewPty prepares a terminal the size of the caller's terminal t (nil: none). keep
+// are the descriptors the child holds besides 0, 1 and 2 when it makes the terminal,
+// the socket's end excluded: the master is sent from a number above all of them.
+func NewPty(t *Terminal, keep ...int) (*Pty, error) {
+	sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socketpair", err)
+	}
+	p := &Pty{sock: sv[0], Master: -1}
+	p.plan.path, p.plan.Sock = &ptmx[0], sv[1]
+	if t != nil {
+		if ws, err := unix.IoctlGetWinsize(t.fd, unix.TIOCGWINSZ); err == nil {
+			p.plan.size = *ws
+		}
+	}
+	// The child holds 0, 1, 2, keep and its socket's end; the master and the slave take
+	// the lowest numbers free, at most two above the highest of those.
+	high := sv[1]
+	for _, fd := range keep {
+		high = max(high, fd)
+	}
+	p.plan.fd = high + 3
+	p.rights = unix.UnixRights(p.plan.fd)
+	p.plan.msg.Iov = &unix.Iovec{Base: &p.iov[0]}
+	p.plan.msg.Iov.SetLen(1)
+	p.plan.msg.SetIovlen(1)
+	p.plan.msg.Control = &p.rights[0]
+	p.plan.msg.SetControllen(len(p.rights))
+	return p, nil
+}
+
+// Plan returns what the child's step runs on.
+func (p *Pty) Plan() *PtyPlan { return &p.plan }
+
+// CloseChildEnd closes the child's end of the socket pair, once the child has it.
+func (p *Pty) CloseChildEnd() {
+	if p.plan.Sock >= 0 {
+		unix.Close(p.plan.Sock)
+		p.plan.Sock = -1
+	}
+}
+
+// Receive takes the master the child sent. The child sends it before its exec: by
+// then it is waiting in the socket.
+func (p *Pty) Receive() error {
+	oob := make([]byte, unix.CmsgSpace(4))
+	var b [1]byte
+	_, oobn, _, _, err := unix.Recvmsg(p.sock, b[:], oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("recvmsg (the container's terminal)", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return os.NewSyscallError("recvmsg (the container's terminal)", unix.EBADMSG)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return os.NewSyscallError("recvmsg (the container's terminal)", unix.EBADMSG)
+	}
+	p.Master = fds[0]
+	return nil
+}
+
+// Resize gives the terminal the size of the caller's terminal t; the kernel sends
+// SIGWINCH to the container's foreground group when it changes.
+func (p *Pty) Resize(t *Terminal) {
+	if p.Master < 0 {
+		return
+	}
+	if ws, err := unix.IoctlGetWinsize(t.fd, unix.TIOCGWINSZ); err == nil {
+		unix.IoctlSetWinsize(p.Master, unix.TIOCSWINSZ, ws)
+	}
+}
+
+// Close closes what is still open here.
+func (p *Pty) Close() {
+	p.CloseChildEnd()
+	for _, fd := range []*int{&p.sock, &p.Master} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
+
+// MakePty runs in the child, after setsid, with the container's root as its own: it
+// makes the terminal from the container's devpts, sizes it, sends the master to the
+// launcher, and makes the slave its 0, 1, 2 and controlling terminal.
+//
+//go:nosplit
+//go:norace
+func MakePty(p *PtyPlan) unix.Errno {
+	// SAFETY: path is a NUL-terminated array of the package.
+	m, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(p.path)),
+		unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	// SAFETY: unlock is p's, alive for the call.
+	if _, _, e = unix.RawSyscall(unix.SYS_IOCTL, m, unix.TIOCSPTLCK, uintptr(unsafe.Pointer(&p.unlock))); e != 0 {
+		return e
+	}
+	s, _, e := unix.RawSyscall(unix.SYS_IOCTL, m, unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY)
+	if e != 0 {
+		return e
+	}
+	if p.size.Row != 0 || p.size.Col != 0 {
+		// SAFETY: size is p's, a struct winsize.
+		if _, _, e = unix.RawSyscall(unix.SYS_IOCTL, s, unix.TIOCSWINSZ, uintptr(unsafe.Pointer(&p.size))); e != 0 {
+			return e
+		}
+	}
+	if _, _, e = unix.RawSyscall(unix.SYS_DUP3, m, uintptr(p.fd), unix.O_CLOEXEC); e != 0 {
+		return e
+	}
+	// SAFETY: msg and what it points to are p's, prepared by NewPty.
+	if _, _, e = unix.RawSyscall(unix.SYS_SENDMSG, uintptr(p.Sock), uintptr(unsafe.Pointer(&p.msg)), 0); e != 0 {
+		return e
+	}
+	for _, fd := range [...]uintptr{uintptr(p.fd), m, uintptr(p.Sock)} {
+		unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	}
+	for fd := uintptr(0); fd <= 2; fd++ {
+		if _, _, e = unix.RawSyscall(unix.SYS_DUP3, s, fd, 0); e != 0 {
+			return e
+		}
+	}
+	unix.RawSyscall(unix.SYS_CLOSE, s, 0, 0)
+	_, _, e = unix.RawSyscall(unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
+	return e
+}
+
+// Raw puts the caller's terminal in raw mode for the relay: every byte, Ctrl-C and
+// Ctrl-Z included, goes to the container's terminal, whose own modes decide what it
+// means (echo, line editing, signals). Restore gives the modes back.
+func (t *Terminal) Raw() {
+	raw := *t.termios
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	unix.IoctlSetTermios(t.fd, unix.TCSETS, &raw)
+}
