@@ -109,14 +109,23 @@ func TestLifetimeInitCmdline(t *testing.T) {
 func ptyShell(t *testing.T, script string) (*exec.Cmd, *os.File, *screen) {
 	t.Helper()
 	master, slave := openPTY(t)
-	cmd := exec.Command(testutil.Busybox(), "sh", "-c", script)
+	cmd := onTerminal(t, slave, testutil.Busybox(), "sh", "-c", script)
+	return cmd, master, watchScreen(master)
+}
+
+// onTerminal starts name with args in a session of its own whose controlling terminal
+// is slave, its stdin, stdout and stderr: as a login shell runs. It is killed at the
+// end of the test if still there.
+func onTerminal(t *testing.T, slave *os.File, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd, master, watchScreen(master)
+	return cmd
 }
 
 // A screen collects what a terminal's master reads, in the background: a read of a
@@ -219,15 +228,9 @@ func TestLifetimeTerminalOwner(t *testing.T) {
 	if err := unix.Fstat(int(slave.Fd()), &before); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(launcher(t), rootfs, "/bin/sh", "-c",
-		"chown 65534:65534 /proc/self/fd/0; chmod 666 /proc/self/fd/0; /bin/busybox stat -L -c 'inside %u %a' /proc/self/fd/0; echo end")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	out := watchScreen(master)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cmd := onTerminal(t, slave, launcher(t), rootfs, "/bin/sh", "-c",
+		"chown 65534:65534 /proc/self/fd/0; chmod 666 /proc/self/fd/0; /bin/busybox stat -L -c 'inside %u %a' /proc/self/fd/0; echo end")
 	out.until(t, "end")
 	cmd.Wait()
 	if !strings.Contains(out.String(), "inside 65534 666") {
@@ -300,13 +303,8 @@ func TestLifetimeHangup(t *testing.T) {
 	w := newWatch(t)
 	rootfs := testutil.Rootfs(t)
 	master, slave := openPTY(t)
-	cmd := exec.Command(launcher(t), rootfs, "/bin/sh", "-c", "trap '' HUP; echo ready; sleep 60")
 	// ready as a word of its own is only what the container prints: nothing is typed.
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := onTerminal(t, slave, launcher(t), rootfs, "/bin/sh", "-c", "trap '' HUP; echo ready; sleep 60")
 	w.started(cmd.Process.Pid)
 	// Read until ready, and no further: a read still waiting on the master would keep
 	// it open, and the terminal would never hang up.

@@ -270,13 +270,7 @@ func TestTerminal(t *testing.T) {
 	// A shell of the host leads the terminal's session, as a login shell would, runs
 	// launch, and then shows which group has the terminal (field 8 of its stat).
 	script := launcher(t) + " " + rootfs + ` /bin/sh -c '/probe try tiocsti 0; /probe report | grep -E "\"(PGID|SID|TTY)\""; exec /probe signals'; echo "status $?"; cat /proc/self/stat`
-	cmd := exec.Command(testutil.Busybox(), "sh", "-c", script)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	cmd := onTerminal(t, slave, testutil.Busybox(), "sh", "-c", script)
 	var out bytes.Buffer
 	readUntil := func(want string) {
 		t.Helper()

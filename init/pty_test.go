@@ -4,7 +4,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -38,14 +37,8 @@ func TestPtyOwnTerminal(t *testing.T) {
 	script := "/bin/busybox tty; /bin/busybox stty size; /bin/busybox stat -L -c 'dev %d' /proc/self/fd/0; " +
 		"chown 65534:65534 /proc/self/fd/0; chmod 666 /proc/self/fd/0; /probe report | /bin/busybox tr -d ' \\n' | /bin/busybox grep -o '\"FDs\":{[^}]*}'; " +
 		"trap 'echo INT; exit 5' INT; echo re''ady; read x; echo got $x; while :; do sleep 0.05; done"
-	cmd := exec.Command(launcher(t), "--pty", rootfs, "/bin/sh", "-c", script)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	out := watchScreen(master)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cmd := onTerminal(t, slave, launcher(t), "--pty", rootfs, "/bin/sh", "-c", script)
 	out.until(t, "ready")
 	// While it runs, not only once launch has put things back.
 	var during unix.Stat_t
