@@ -10,24 +10,25 @@ import (
 )
 
 // A relay stands between COMMAND's stdout and stderr and the caller's, when these
-// are not terminals (with --pty, between the container's own terminal and the
-// caller's stdin and stdout). COMMAND writes into pipes of the launcher's, which copies what
+// are not terminals. COMMAND writes into pipes of the launcher's, which copies what
 // arrives to the caller's files. A container could otherwise keep the caller's own
 // descriptors alive past its end, by sending them to itself over a unix socket
 // (SCM_RIGHTS) before it exits: they live on in the socket until the kernel's
 // garbage collector finds the cycle, and meanwhile the caller's pipe has a writer, so
 // `$(launch ...)` did not return for minutes. With the relay, what the container
 // keeps is the relay's pipe, which the launcher stops reading once the container is
-// gone. A terminal is passed as it is: job control and the terminal's size need the
-// terminal itself.
+// gone. Without --pty a terminal is passed as it is: job control and the terminal's
+// size need the terminal itself. With --pty the relay stands between the
+// container's own terminal and the caller's stdin and stdout.
 //
 // A stdin that is a file of the host (a regular file, a block device, or a character
 // device that is not a terminal: `launch ... < file`, `< /dev/null`) comes through a
 // pipe as well: /proc/self/fd/0 would otherwise be a way to reopen it, and container
 // root would write, chown or chmod a file the caller only let it read (or make the
-// host's /dev/null unusable for every other user). The relay reads ahead of COMMAND by at most a pipe's worth; when the
-// container ends before reading all of it, the caller's offset is put back to what
-// COMMAND did not read, as a shell's next command expects.
+// host's /dev/null unusable for every other user). The relay reads ahead of COMMAND
+// by at most its buffer and a pipe's worth; when the container ends before reading
+// all of it, the caller's offset is put back to what COMMAND did not read, as a
+// shell's next command expects.
 type relay struct {
 	src   []int      // read ends of the pipes, one per relayed stream
 	dst   []*os.File // where each goes
@@ -42,8 +43,9 @@ type relay struct {
 }
 
 // newRelay prepares the pipes for stdout and stderr that are not terminals, and for
-// a stdin that is a host file or device but not a terminal; nil if none is needed. Where stdout and stderr are one
-// file (2>&1), one pipe serves both, which keeps their order.
+// a stdin that is a host file or device but not a terminal; nil if none is needed.
+// Where stdout and stderr are one file (2>&1), one pipe serves both, which keeps
+// their order. With pty, it prepares the relay of the container's terminal.
 func newRelay(stdio Stdio, pty bool) (*relay, error) {
 	r := &relay{inW: -1, inR: -1, child: [3]int{-1, -1, -1}, wake: [2]int{-1, -1}}
 	if pty {
