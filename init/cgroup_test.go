@@ -213,14 +213,17 @@ func TestCgroupPlacement(t *testing.T) {
 func TestMemoryLimitKill(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
 	before := snapshot(t)
-	r := runLaunch(t, "--memory", "32M", rootfs, "/probe", "alloc", "256")
-	if r.code != 137 {
-		t.Errorf("a memory hog under --memory 32M: exit %d, want 137 (stdout %q, stderr %q)", r.code, r.stdout, r.stderr)
+	for _, opts := range [][]string{nil, {"--init"}} {
+		args := append(append([]string{}, opts...), "--memory", "32M", rootfs, "/probe", "alloc", "256")
+		r := runLaunch(t, args...)
+		if r.code != 137 {
+			t.Errorf("%v: a memory hog under --memory 32M: exit %d, want 137 (stdout %q, stderr %q)", opts, r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "memory limit reached: 32M") {
+			t.Errorf("%v: stderr does not say the memory limit was hit: %q", opts, r.stderr)
+		}
+		before.unchanged(t)
 	}
-	if !strings.Contains(r.stderr, "memory limit reached: 32M") {
-		t.Errorf("stderr does not say the memory limit was hit: %q", r.stderr)
-	}
-	before.unchanged(t)
 	if r := runLaunch(t, "--memory", "256M", rootfs, "/probe", "alloc", "64"); r.code != 0 || !strings.Contains(r.stdout, "done 64") {
 		t.Errorf("64 MiB under --memory 256M: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}

@@ -217,7 +217,11 @@ func (l *launch) release(s *setup) {
 // finish reports an OOM kill, removes the cgroups and returns launch's exit status for
 // COMMAND's wait status.
 func (l *launch) finish(s *setup, ws unix.WaitStatus) int {
-	if ws.Signaled() && ws.Signal() == unix.SIGKILL && s.cg.OOMKills() > 0 {
+	killed := ws.Signaled() && ws.Signal() == unix.SIGKILL
+	if l.cfg.Init { // PID 1 exits with COMMAND's status, 128+N for signal N
+		killed = killed || (ws.Exited() && ws.ExitStatus() == 128+int(unix.SIGKILL))
+	}
+	if killed && s.cg.OOMKills() > 0 {
 		limit := formatSize(l.cfg.Limits.Memory)
 		if l.cfg.Limits.Memory == 0 {
 			limit = "that of a cgroup above the container's"
