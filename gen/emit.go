@@ -32,15 +32,43 @@ func header(cmd, from string, t *tables, build string) *bytes.Buffer {
 	return &b
 }
 
-func emitFilter(t *tables, f filter) ([]byte, error) {
-	prog := f.prog.Insns
+func emitFilter(t *tables, f filter, wide *filter, machine string) ([]byte, error) {
 	b := header(seccompCmd, "syscalls.txt", t, "linux && "+f.arch.GOARCH)
 	b.WriteString("package seccomp\n\nimport \"golang.org/x/sys/unix\"\n\n")
-	worst := 0
-	for _, s := range f.stats {
-		worst = max(worst, s.maxPath)
+	fmt.Fprintf(b, "// filter is the seccomp program for GOARCH %s: %d instructions.\n", f.arch.GOARCH, len(f.prog.Insns))
+	writeStats(b, f)
+	b.WriteString("// Any other audit arch kills the process.\n")
+	writeProgram(b, "filter", f)
+	fmt.Fprintf(b, "// maxPath is the most instructions any system call runs through in filter.\nconst maxPath = %d\n\n", worst(f))
+	b.WriteString("// lifts are the tests of filter that each --allow-socket name turns off.\n")
+	writeLifts(b, "lifts", f)
+	if wide == nil {
+		b.WriteString("\n// No 64-bit kernel runs GOARCH " + f.arch.GOARCH + "'s programs as its compat ABI: filter is the only one.\n")
+		b.WriteString("var wideFilter []unix.SockFilter\n\nvar wideLifts []lift\n\nconst wideMachine = \"\"\n")
+		return format.Source(b.Bytes())
 	}
-	fmt.Fprintf(b, "// filter is the seccomp program for GOARCH %s: %d instructions.\n", f.arch.GOARCH, len(prog))
+	fmt.Fprintf(b, "\n// wideFilter is the program of the 64-bit kernel that runs GOARCH %s's programs as its\n", f.arch.GOARCH)
+	fmt.Fprintf(b, "// compat ABI, %s's filter (%d instructions), which Program loads there: a root's\n", wide.arch.GOARCH, len(wide.prog.Insns))
+	b.WriteString("// 64-bit programs run under it as well as its 32-bit ones.\n")
+	writeStats(b, *wide)
+	writeProgram(b, "wideFilter", *wide)
+	b.WriteString("// wideLifts are the tests of wideFilter that each --allow-socket name turns off.\n")
+	writeLifts(b, "wideLifts", *wide)
+	fmt.Fprintf(b, "\n// wideMachine is what uname(2) names the machine of that kernel.\nconst wideMachine = %q\n", machine)
+	return format.Source(b.Bytes())
+}
+
+// worst is the most instructions any call of f runs through.
+func worst(f filter) int {
+	w := 0
+	for _, s := range f.stats {
+		w = max(w, s.maxPath)
+	}
+	return w
+}
+
+// writeStats writes a comment line per ABI of f.
+func writeStats(b *bytes.Buffer, f filter) {
 	for i, s := range f.stats {
 		kind := "native"
 		if i > 0 {
@@ -49,24 +77,29 @@ func emitFilter(t *tables, f filter) ([]byte, error) {
 		fmt.Fprintf(b, "//   - %s (%s): %d calls allowed, %d of them by argument; at most %d instructions per call\n",
 			s.auditName(), kind, s.allowed, s.cond, s.maxPath)
 	}
-	b.WriteString("// Any other audit arch kills the process.\n")
-	fmt.Fprintf(b, "var filter = []unix.SockFilter{\n")
-	for pc, ri := range prog {
+}
+
+// writeProgram writes f's program as the variable name.
+func writeProgram(b *bytes.Buffer, name string, f filter) {
+	fmt.Fprintf(b, "var %s = []unix.SockFilter{\n", name)
+	for pc, ri := range f.prog.Insns {
 		fmt.Fprintf(b, "\t{Code: %#04x, Jt: %d, Jf: %d, K: %#08x}, // %3d: %v\n", ri.Op, ri.Jt, ri.Jf, ri.K, pc, ri.Disassemble())
 	}
 	b.WriteString("}\n\n")
-	fmt.Fprintf(b, "// maxPath is the most instructions any system call runs through in filter.\nconst maxPath = %d\n\n", worst)
-	b.WriteString("// lifts are the tests of filter that each --allow-socket name turns off.\n")
-	b.WriteString("var lifts = []lift{\n")
+}
+
+// writeLifts writes f's lifts as the variable name.
+func writeLifts(b *bytes.Buffer, name string, f filter) {
+	fmt.Fprintf(b, "var %s = []lift{\n", name)
 	lifts := f.prog.Lifts
 	names := make([]string, 0, len(lifts))
-	for name := range lifts {
-		names = append(names, name)
+	for n := range lifts {
+		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		fmt.Fprintf(b, "\t{%q, []uint16{", name)
-		for i, pc := range lifts[name] {
+	for _, n := range names {
+		fmt.Fprintf(b, "\t{%q, []uint16{", n)
+		for i, pc := range lifts[n] {
 			if i > 0 {
 				b.WriteString(", ")
 			}
@@ -75,7 +108,6 @@ func emitFilter(t *tables, f filter) ([]byte, error) {
 		b.WriteString("}},\n")
 	}
 	b.WriteString("}\n")
-	return format.Source(b.Bytes())
 }
 
 // emitLiftNames is the file that lists every name of a lift, on any target.
@@ -98,7 +130,8 @@ func emitUnsupported(t *tables) ([]byte, error) {
 	b := header(seccompCmd, "syscalls.txt", t, "linux && !("+strings.Join(allGoarches(), " || ")+")")
 	b.WriteString("package seccomp\n\nimport \"golang.org/x/sys/unix\"\n\n")
 	b.WriteString("// filter is empty: gen makes no filter for this GOARCH, and Program refuses to run without one.\n")
-	b.WriteString("var filter []unix.SockFilter\n\nconst maxPath = 0\n\nvar lifts []lift\n")
+	b.WriteString("var filter []unix.SockFilter\n\nconst maxPath = 0\n\nvar lifts []lift\n\n")
+	b.WriteString("var wideFilter []unix.SockFilter\n\nvar wideLifts []lift\n\nconst wideMachine = \"\"\n")
 	return format.Source(b.Bytes())
 }
 

@@ -122,6 +122,18 @@ func allGoarches() []string {
 	return out
 }
 
+// wideKernels are, for each GOARCH that a 64-bit kernel also runs as its compat ABI,
+// that kernel's GOARCH and the machine uname(2) names for it. A 32-bit launcher on such
+// a kernel (a 32-bit userland on a 64-bit kernel, as Raspberry Pi OS ships) loads that
+// kernel's filter, whose native and compat ABIs cover the 64-bit and the 32-bit
+// programs of a root alike; its own would kill every 64-bit one.
+var wideKernels = map[string]struct{ goarch, machine string }{
+	"386":    {"amd64", "x86_64"},
+	"arm":    {"arm64", "aarch64"},
+	"mips":   {"mips64", "mips64"},
+	"mipsle": {"mips64le", "mips64"},
+}
+
 // filter is one target's compiled filter and what the comment above it says.
 type filter struct {
 	arch  policy.Arch
@@ -190,6 +202,10 @@ func genSeccomp(s *policy.Syscalls, t *tables, log io.Writer) (map[string][]byte
 	}
 	files := make(map[string][]byte)
 	names := make(map[string]bool)
+	byArch := make(map[string]*filter)
+	for i := range filters {
+		byArch[filters[i].arch.GOARCH] = &filters[i]
+	}
 	for _, f := range filters {
 		for _, st := range f.stats {
 			fmt.Fprintf(log, "gen: %-8s %-22s %3d allowed (%d by argument), %3d segments, worst case %2d instructions\n",
@@ -198,7 +214,14 @@ func genSeccomp(s *policy.Syscalls, t *tables, log io.Writer) (map[string][]byte
 				fmt.Fprintf(log, "gen: %-8s skipped, not in its table: %v\n", f.arch.GOARCH, st.skipped)
 			}
 		}
-		src, err := emitFilter(t, f)
+		var wide *filter
+		k, ok := wideKernels[f.arch.GOARCH]
+		if ok {
+			if wide = byArch[k.goarch]; wide == nil {
+				return nil, fmt.Errorf("%s: no filter of its 64-bit kernel's GOARCH %s", f.arch.GOARCH, k.goarch)
+			}
+		}
+		src, err := emitFilter(t, f, wide, k.machine)
 		if err != nil {
 			return nil, fmt.Errorf("%s: format: %w", f.arch.GOARCH, err)
 		}

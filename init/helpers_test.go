@@ -160,6 +160,9 @@ func execLaunch(t *testing.T, l launchIO, started func(pid int), args ...string)
 // ctx is done.
 func launchCmd(ctx context.Context, t *testing.T, l launchIO, args ...string) *exec.Cmd {
 	name := launcher(t)
+	if l.bin != "" {
+		name = l.bin
+	}
 	env := append(append(os.Environ(), "TMPDIR="+launchTmp), l.env...)
 	if len(l.nosys) > 0 {
 		// The test binary, re-executed, makes these calls answer ENOSYS and execs the

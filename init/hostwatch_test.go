@@ -54,6 +54,7 @@ type launchIO struct {
 	files          []*os.File    // descriptors 3 and up of the launcher
 	nosys          []string      // system calls that answer ENOSYS (see nosys_test.go)
 	timeout        time.Duration // instead of a minute
+	bin            string        // the launcher to run instead of this GOARCH's
 }
 
 // run runs the launcher with args and waits for it, within a minute.

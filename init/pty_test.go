@@ -62,7 +62,7 @@ func TestPtyOwnTerminal(t *testing.T) {
 			t.Errorf("the container's terminal: output lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "dev "+strconv.FormatUint(before.Dev, 10)+"\r") {
+	if strings.Contains(got, "dev "+strconv.FormatUint(uint64(before.Dev), 10)+"\r") {
 		t.Errorf("COMMAND's stdin is on the caller's devpts (device %d):\n%s", before.Dev, got)
 	}
 	if !strings.Contains(got, `"FDs":{"0":"/dev/pts/0","1":"pipe:`) || !strings.Contains(got, `"2":"/dev/pts/0"}`) {

@@ -37,6 +37,7 @@ func FuzzDetect(f *testing.F) {
 	f.Add([]byte("34 30 0:31 /sub /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"), []byte("4:memory:/sub/x\n4:memory:/subx\n"))
 	f.Add([]byte("34 30 0:31 / /sys/fs/cgroup/my\\040memory rw - cgroup cgroup rw,memory\n"), []byte("4:memory:/\n"))
 	f.Add([]byte("1 2 3\n"), []byte("0::/\n"))
+	f.Add([]byte("34 30 0:31 /  rw - cgroup cgroup rw,cpu\n"), []byte("1:cpu:/\n"))
 	f.Fuzz(func(t *testing.T, mountinfo, procCgroup []byte) {
 		l, err := Detect(mountinfo, procCgroup)
 		if err != nil {

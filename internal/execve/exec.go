@@ -115,7 +115,7 @@ func checkChain(path *byte, sc *ExecScratch) unix.Errno {
 //go:norace
 func readHead(fd int, sc *ExecScratch) (int, unix.Errno) {
 	// SAFETY: sc is the child's own scratch memory.
-	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&sc.st)), 0); e != 0 {
+	if e := raw.Fstat(fd, &sc.st); e != 0 {
 		return 0, e
 	}
 	if sc.st.Mode&unix.S_IFMT != unix.S_IFREG {

@@ -270,10 +270,10 @@ func (m *Mount) openSource(s *State) (int, unix.Errno) {
 //go:norace
 func mismatch(s *State, mfd, t int) unix.Errno {
 	// SAFETY: s is the child's own memory.
-	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(mfd), uintptr(unsafe.Pointer(&s.st)), 0); e != 0 {
+	if e := raw.Fstat(mfd, &s.st); e != 0 {
 		return unix.EINVAL
 	}
-	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(t), uintptr(unsafe.Pointer(&s.st2)), 0); e != 0 {
+	if e := raw.Fstat(t, &s.st2); e != 0 {
 		return unix.EINVAL
 	}
 	srcDir, dstDir := s.st.Mode&unix.S_IFMT == unix.S_IFDIR, s.st2.Mode&unix.S_IFMT == unix.S_IFDIR
@@ -357,7 +357,7 @@ func remount(s *State, mfd int, flags uintptr) unix.Errno {
 //go:norace
 func sameFile(s *State, fd int, dev, ino uint64) unix.Errno {
 	// SAFETY: s is the child's own memory.
-	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&s.st2)), 0); e != 0 {
+	if e := raw.Fstat(fd, &s.st2); e != 0 {
 		return e
 	}
 	if uint64(s.st2.Dev) != dev || s.st2.Ino != ino {
@@ -408,7 +408,7 @@ func (m *Mount) legacyMount(s *State, t, src int) unix.Errno {
 			uintptr(unsafe.Pointer(tp)), 0, unix.MS_BIND, 0, 0)
 	case kindSelf:
 		// What the target is before the bind covers it, for check.
-		if _, _, e = unix.RawSyscall(unix.SYS_FSTAT, uintptr(t), uintptr(unsafe.Pointer(&s.st)), 0); e != 0 {
+		if e = raw.Fstat(t, &s.st); e != 0 {
 			return e
 		}
 		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(tp)), uintptr(unsafe.Pointer(tp)),
@@ -463,7 +463,7 @@ func (m *Mount) check(s *State, r int) unix.Errno {
 	switch m.kind {
 	case kindNew:
 		// SAFETY: s is the child's own memory.
-		if _, _, e := unix.RawSyscall(unix.SYS_FSTATFS, uintptr(r), uintptr(unsafe.Pointer(&s.sfs)), 0); e != 0 {
+		if e := raw.Fstatfs(r, &s.sfs); e != 0 {
 			return e
 		}
 		if m.magic != 0 && int64(s.sfs.Type) != m.magic {
@@ -612,7 +612,7 @@ func OpenRoot(s *State, rootfs *byte) unix.Errno {
 	}
 	s.slot[SlotRoot] = mfd
 	// SAFETY: s is the child's own memory.
-	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(mfd), uintptr(unsafe.Pointer(&s.st)), 0); e != 0 {
+	if e := raw.Fstat(mfd, &s.st); e != 0 {
 		return e
 	}
 	s.rootDev, s.rootIno = uint64(s.st.Dev), s.st.Ino

@@ -91,7 +91,7 @@ func TestDev(t *testing.T) {
 		if err := unix.Stat(p, &st); err != nil {
 			t.Fatal(err)
 		}
-		if maj, min := unix.Major(st.Rdev), unix.Minor(st.Rdev); maj != n.major || min != n.minor {
+		if maj, min := unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)); maj != n.major || min != n.minor {
 			t.Errorf("mknodat with Dev(%d, %d) made a node %d:%d", n.major, n.minor, maj, min)
 		}
 	}

@@ -82,6 +82,11 @@ func ParseLine(line string) (Mount, error) {
 	}
 	m.Major, m.Minor = uint32(maj), uint32(min)
 	m.Root, m.Point = Unescape(f[3]), Unescape(f[4])
+	// The kernel leaves out a mount the reader's root does not reach, and writes every
+	// other mount point from that root: a point that is not absolute is no mount's.
+	if !strings.HasPrefix(m.Point, "/") {
+		return Mount{}, errors.New("mount point is not an absolute path in " + strconv.Quote(line))
+	}
 	m.Options = strings.Split(f[5], ",")
 	if sep > 6 {
 		m.Optional = f[6:sep]

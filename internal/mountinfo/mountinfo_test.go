@@ -114,7 +114,7 @@ func FuzzParse(f *testing.F) {
 		"26 1 0:23 / /mnt/back\\134slash rw,relatime - tmpfs my\\040src rw,inode64\n",
 		"812 26 254:0 /a /b ro shared:1 master:12 - ext4 /dev/vda rw\n",
 		"1 1 0:2 / / rw - - - -\n", "1 1 0:2 / / - rw - tmpfs tmpfs rw\n", "1 1 0:2 \\777 \\ - x  y\n",
-		"90 1 0:40 / /mnt rw - tmpfs  rw\n", "\n\n", "",
+		"90 1 0:40 / /mnt rw - tmpfs  rw\n", "1 1 0:2 /  rw - tmpfs tmpfs rw\n", "1 1 0:2 / mnt rw - tmpfs tmpfs rw\n", "\n\n", "",
 	} {
 		f.Add([]byte(s), "/a b", "/tab\there\n", `my\src`)
 	}
@@ -131,6 +131,12 @@ func FuzzParse(f *testing.F) {
 		line := format(want)
 		if strings.ContainsAny(line, "\n") {
 			t.Fatalf("escaped line %q has a newline", line)
+		}
+		if !strings.HasPrefix(point, "/") {
+			if got, err := ParseLine(line); err == nil {
+				t.Fatalf("line %q, whose mount point is not absolute, reads as %+v", line, got)
+			}
+			return
 		}
 		if got, err := ParseLine(line); err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("line %q reads as %+v, %v; want %+v", line, got, err, want)

@@ -481,3 +481,10 @@ var lifts = []lift{
 	{"usersock", []uint16{33, 401}},
 	{"xdp", []uint16{27, 395}},
 }
+
+// No 64-bit kernel runs GOARCH amd64's programs as its compat ABI: filter is the only one.
+var wideFilter []unix.SockFilter
+
+var wideLifts []lift
+
+const wideMachine = ""

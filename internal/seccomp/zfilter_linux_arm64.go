@@ -517,3 +517,10 @@ var lifts = []lift{
 	{"usersock", []uint16{91, 379}},
 	{"xdp", []uint16{85, 373}},
 }
+
+// No 64-bit kernel runs GOARCH arm64's programs as its compat ABI: filter is the only one.
+var wideFilter []unix.SockFilter
+
+var wideLifts []lift
+
+const wideMachine = ""

@@ -201,3 +201,10 @@ var lifts = []lift{
 	{"usersock", []uint16{89}},
 	{"xdp", []uint16{83}},
 }
+
+// No 64-bit kernel runs GOARCH loong64's programs as its compat ABI: filter is the only one.
+var wideFilter []unix.SockFilter
+
+var wideLifts []lift
+
+const wideMachine = ""

@@ -515,3 +515,10 @@ var lifts = []lift{
 	{"usersock", []uint16{36, 349}},
 	{"xdp", []uint16{30, 343}},
 }
+
+// No 64-bit kernel runs GOARCH mips64's programs as its compat ABI: filter is the only one.
+var wideFilter []unix.SockFilter
+
+var wideLifts []lift
+
+const wideMachine = ""

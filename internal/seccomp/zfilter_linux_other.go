@@ -13,3 +13,9 @@ var filter []unix.SockFilter
 const maxPath = 0
 
 var lifts []lift
+
+var wideFilter []unix.SockFilter
+
+var wideLifts []lift
+
+const wideMachine = ""

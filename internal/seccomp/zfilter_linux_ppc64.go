@@ -315,3 +315,10 @@ var lifts = []lift{
 	{"usersock", []uint16{215}},
 	{"xdp", []uint16{209}},
 }
+
+// No 64-bit kernel runs GOARCH ppc64's programs as its compat ABI: filter is the only one.
+var wideFilter []unix.SockFilter
+
+var wideLifts []lift
+
+const wideMachine = ""

@@ -321,3 +321,10 @@ var lifts = []lift{
 	{"usersock", []uint16{245}},
 	{"xdp", []uint16{239}},
 }
+
+// No 64-bit kernel runs GOARCH s390x's programs as its compat ABI: filter is the only one.
+var wideFilter []unix.SockFilter
+
+var wideLifts []lift
+
+const wideMachine = ""

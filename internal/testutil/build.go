@@ -33,17 +33,26 @@ type built struct {
 // once per test process, static and without cgo, and returns the binary's path.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
+	return BuildFor(t, pkg, runtime.GOARCH)
+}
+
+// BuildFor is Build for another GOARCH, such as 386 on an amd64 machine.
+func BuildFor(t testing.TB, pkg, goarch string) string {
+	t.Helper()
 	buildOnce.Do(func() { buildDir, buildErr = os.MkdirTemp("", "launch-test-bin-") })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	v, _ := builds.LoadOrStore(pkg, &built{})
+	v, _ := builds.LoadOrStore(pkg+" "+goarch, &built{})
 	b := v.(*built)
 	b.once.Do(func() {
 		b.path = filepath.Join(buildDir, filepath.Base(pkg))
+		if goarch != runtime.GOARCH {
+			b.path += "-" + goarch
+		}
 		cmd := exec.Command("go", "build", "-trimpath", "-o", b.path, pkg)
 		cmd.Dir = RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+goarch)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.err = &buildError{pkg, err, out}
 		}
