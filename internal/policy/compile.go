@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -245,7 +246,7 @@ func (t *Table) segments() ([]segment, error) {
 			return nil, err
 		}
 	}
-	explicit := make(map[uint32]segment)
+	explicit := make(map[uint32]segment, len(t.Calls))
 	for i := range t.Calls {
 		c := &t.Calls[i]
 		if err := c.check(); err != nil {
@@ -361,11 +362,12 @@ var hostBigEndian = binary.NativeEndian.Uint16([]byte{0, 1}) == 1
 // EPERM for an errno action without data. check refuses it as an action of its own.
 const errnoZero = unix.SECCOMP_RET_ERRNO | unix.SECCOMP_RET_DATA
 
-// An assembler emits one tree.
+// An assembler emits one leaf of a tree (see tree).
 type assembler struct {
 	p   seccomp.Program
 	big bool // byte order of the target
-	ph  placeholders
+	ph  *placeholders
+	n   int // instructions emitted
 }
 
 // placeholders stand for the values of refusals that an option may lift while a tree
@@ -395,13 +397,19 @@ func (ph *placeholders) add(lift string, v uint32) uint32 {
 	return k
 }
 
+// tested records v as a value tested for real.
+func (ph *placeholders) tested(v uint32) {
+	if ph.real == nil {
+		ph.real = make(map[uint32]bool)
+	}
+	ph.real[v] = true
+}
+
 // jmp emits a conditional jump on v, which is a value tested for real.
 func (a *assembler) jmp(cond bpf.JumpTest, v uint32, yes, no seccomp.Label) {
-	if a.ph.real == nil {
-		a.ph.real = make(map[uint32]bool)
-	}
-	a.ph.real[v] = true
+	a.ph.tested(v)
 	a.p.JmpIf(cond, v, yes, no)
+	a.n++
 }
 
 // then emits a jump on v to yes, falling through to the next instruction otherwise.
@@ -417,6 +425,7 @@ func (a *assembler) ret(act Action) {
 		act = errnoZero
 	}
 	a.p.Ret(seccomp.Action(act))
+	a.n++
 }
 
 // load emits a load of one 32-bit half of argument n. go-seccomp-bpf places the halves
@@ -428,33 +437,59 @@ func (a *assembler) load(n uint8, high bool) {
 	} else {
 		a.p.LdLo(uint32(n))
 	}
+	a.n++
 }
 
 // tree assembles a binary search over segs (seccomp_data.nr already in A), and returns,
 // for each lift, the indices of its tests in the tree.
+//
+// go-seccomp-bpf assembles each leaf, whose jumps are short; the tree's own jumps are
+// laid out here, bottom up, with a ja over the left subtree where it is longer than a
+// conditional jump reaches. go-seccomp-bpf's own way past that reach (v1.6.0) is not
+// used: it miscounts the offset of the ja it inserts, and leaves the offsets of jumps
+// it has resolved before an insertion stale, which a large profile's filter met here.
+// A leaf that would need it is refused instead.
 func tree(segs []segment, big bool) ([]bpf.Instruction, map[string][]int, error) {
-	a := &assembler{p: seccomp.NewProgram(), big: big}
-	var emit func(segs []segment)
-	emit = func(segs []segment) {
+	ph := &placeholders{}
+	var build func(segs []segment) ([]bpf.Instruction, error)
+	build = func(segs []segment) ([]bpf.Instruction, error) {
 		if len(segs) == 1 {
+			a := &assembler{p: seccomp.NewProgram(), big: big, ph: ph}
 			a.leaf(segs[0])
-			return
+			insns, err := a.p.Assemble()
+			if err != nil {
+				return nil, err
+			}
+			if len(insns) != a.n {
+				return nil, fmt.Errorf("the checks of system call number %d are too long for the jumps of classic BPF", segs[0].lo)
+			}
+			return insns, nil
 		}
 		mid := len(segs) / 2
-		left, right := a.p.NewLabel(), a.p.NewLabel()
-		a.jmp(bpf.JumpGreaterOrEqual, segs[mid].lo, right, left)
-		a.p.SetLabel(left)
-		emit(segs[:mid])
-		a.p.SetLabel(right)
-		emit(segs[mid:])
+		left, err := build(segs[:mid])
+		if err != nil {
+			return nil, err
+		}
+		right, err := build(segs[mid:])
+		if err != nil {
+			return nil, err
+		}
+		ph.tested(segs[mid].lo)
+		out := make([]bpf.Instruction, 0, 2+len(left)+len(right))
+		if len(left) <= math.MaxUint8 {
+			out = append(out, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: segs[mid].lo, SkipTrue: uint8(len(left))})
+		} else {
+			out = append(out, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: segs[mid].lo, SkipFalse: 1},
+				bpf.Jump{Skip: uint32(len(left))})
+		}
+		return append(append(out, left...), right...), nil
 	}
-	emit(segs)
-	insns, err := a.p.Assemble()
+	insns, err := build(segs)
 	if err != nil {
 		return nil, nil, err
 	}
-	for v := range a.ph.real {
-		if _, ok := a.ph.vals[v]; ok {
+	for v := range ph.real {
+		if _, ok := ph.vals[v]; ok {
 			return nil, nil, fmt.Errorf("value %#x is tested, and also a placeholder", v)
 		}
 	}
@@ -462,7 +497,7 @@ func tree(segs []segment, big bool) ([]bpf.Instruction, map[string][]int, error)
 	for i, in := range insns {
 		switch in := in.(type) {
 		case bpf.JumpIf:
-			held, ok := a.ph.vals[in.Val]
+			held, ok := ph.vals[in.Val]
 			if !ok {
 				continue
 			}
@@ -541,8 +576,10 @@ func (a *assembler) in(c *Cond, pass, fail seccomp.Label) {
 		switch {
 		case lifted && i < len(c.Values)-1:
 			a.p.JmpIfTrue(bpf.JumpEqual, a.ph.add(c.Lifts[i], k), match)
+			a.n++
 		case lifted:
 			a.p.JmpIf(bpf.JumpEqual, a.ph.add(c.Lifts[i], k), match, miss)
+			a.n++
 		case i < len(c.Values)-1:
 			a.then(bpf.JumpEqual, k, match)
 		default:
@@ -558,6 +595,7 @@ func (a *assembler) maskedEQ(mask, v uint32, pass, fail seccomp.Label) {
 	if v&^mask != 0 {
 		// v has a bit that A & mask never has. jset #0 never jumps: always fail.
 		a.p.JmpIf(bpf.JumpBitsSet, 0, pass, fail)
+		a.n++
 		return
 	}
 	clear := mask &^ v

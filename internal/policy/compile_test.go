@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 
 	"golang.org/x/net/bpf"
@@ -378,5 +379,44 @@ func TestValidate(t *testing.T) {
 				t.Errorf("validate(%v) = %v, want ok=%v", tt.prog, err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestLongTree: a tree whose subtrees are longer than a conditional jump reaches (255
+// instructions) still sends every call to its own leaf, and its leaves' checks decide.
+func TestLongTree(t *testing.T) {
+	for _, big := range []bool{false, true} {
+		a := &ABI{Name: "test", AuditArch: 0x4000003e, BigEndian: big, Nr: map[string]uint32{}, MaxNr: 499}
+		tab := Table{ABI: a, Default: Errno(unix.EPERM), Newer: Errno(unix.ENOSYS)}
+		for nr := uint32(0); nr < 500; nr += 2 {
+			name := "call" + strconv.Itoa(int(nr))
+			a.Nr[name] = nr
+			// A wide test of two values: about a dozen instructions a leaf.
+			tab.Calls = append(tab.Calls, Call{Name: name, Action: Errno(unix.EACCES), Checks: []Check{{
+				Action: Errno(unix.Errno(nr%4000 + 1)),
+				Conds:  []Cond{{Arg: 1, Op: In, Values: []uint64{uint64(nr), 1<<32 | uint64(nr)}, Wide: true}},
+			}}})
+		}
+		v, p := vm(t, []Table{tab})
+		if len(p.Insns) < 4*256 {
+			t.Fatalf("%d instructions: not long enough to test", len(p.Insns))
+		}
+		for nr := uint32(0); nr < 502; nr++ {
+			want := Errno(unix.EPERM)
+			switch {
+			case nr > 499:
+				want = Errno(unix.ENOSYS)
+			case nr%2 == 0:
+				want = Errno(unix.Errno(nr%4000 + 1))
+			}
+			if got := run(t, v, a, nr, 0, uint64(nr)); got != want {
+				t.Fatalf("big %v: call %d = %v, want %v", big, nr, got, want)
+			}
+			if nr%2 == 0 && nr <= 499 {
+				if got := run(t, v, a, nr, 0, uint64(nr)+1); got != Errno(unix.EACCES) {
+					t.Fatalf("big %v: call %d with another value = %v, want EACCES", big, nr, got)
+				}
+			}
+		}
 	}
 }
