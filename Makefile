@@ -56,6 +56,9 @@ check-static: build
 	file build/launch | grep -q 'statically linked'
 	$(GO) version -m build/launch | grep -q 'CGO_ENABLED=0'
 	@echo "build/launch: static, CGO_ENABLED=0, $$(stat -c %s build/launch) bytes"
+	@# The budget is 3 MiB for amd64 (README, "Build").
+	@test "$$($(GO) env GOARCH)" != amd64 || test $$(stat -c %s build/launch) -le 3145728 || \
+		{ echo "build/launch is larger than 3 MiB"; exit 1; }
 
 # The tests' budget (README, "Tests"): make test runs every test, the long ones (a
 # thousand starts in a row, SIGKILL storms, minutes of stress, hundreds of racing
@@ -85,6 +88,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./internal/cgroup
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/mountinfo
 	$(GO) test -run '^$$' -fuzz '^FuzzNewTarget$$' -fuzztime $(FUZZTIME) ./internal/mount
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/profile
 
 # What CI checks besides the tests. The cross builds use the release's settings, so
 # that the standard library they compile for each arch serves make release too.

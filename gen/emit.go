@@ -15,6 +15,7 @@ import (
 const (
 	seccompCmd = "go run ../../gen -syscalls ../../syscalls.txt -out ."
 	capsCmd    = "go run ../../gen -caps ../../caps.txt -out ."
+	abisCmd    = "go run ../../gen -abis -out ."
 )
 
 // header starts every generated file: the command, then the line that go vet and
@@ -152,5 +153,79 @@ func emitCaps(t *tables, keep []policy.Capability, all []policy.Capability, last
 		fmt.Fprintf(b, "\t%d: %q,\n", c.Num, c.Name)
 	}
 	b.WriteString("}\n")
+	return format.Source(b.Bytes())
+}
+
+// emitABIs is the file of arch's system-call tables: its own ABIs (native, then
+// compat), and, for a 32-bit arch that the 64-bit GOARCH wide also runs, that kernel's.
+// The names are sorted, each beside its number: static data, which costs the launcher
+// nothing until a profile is compiled.
+func emitABIs(t *tables, arch policy.Arch, wide string) ([]byte, error) {
+	b := header(abisCmd, "golang.org/x/sys/unix", t, "linux && "+arch.GOARCH)
+	b.WriteString("package profile\n\nimport \"golang.org/x/sys/unix\"\n\n")
+	list := func(a policy.Arch) string {
+		names := []string{abiVar(a.GOARCH)}
+		for _, c := range a.Compat {
+			names = append(names, abiVar(c))
+		}
+		return strings.Join(names, ", ")
+	}
+	fmt.Fprintf(b, "// abis are the ABIs of GOARCH %s's kernel that a profile names, the native one first.\n", arch.GOARCH)
+	fmt.Fprintf(b, "var abis = []*abi{%s}\n\n", list(arch))
+	emitted := map[string]bool{}
+	goarches := append([]string{arch.GOARCH}, arch.Compat...)
+	if wide == "" {
+		b.WriteString("// No 64-bit kernel runs GOARCH " + arch.GOARCH + "'s programs as its compat ABI.\n")
+		b.WriteString("var wideABIs []*abi\n\n")
+	} else {
+		w, _ := policy.LookupArch(wide)
+		fmt.Fprintf(b, "// wideABIs are those of the 64-bit kernel (%s) that runs GOARCH %s's programs as its compat ABI.\n", wide, arch.GOARCH)
+		fmt.Fprintf(b, "var wideABIs = []*abi{%s}\n\n", list(w))
+		goarches = append(goarches, wide)
+		goarches = append(goarches, w.Compat...)
+	}
+	for _, ga := range goarches {
+		if emitted[ga] {
+			continue
+		}
+		emitted[ga] = true
+		a, _ := policy.LookupArch(ga)
+		tab := t.abis[ga]
+		names := make([]string, 0, len(tab.Nr))
+		for n := range tab.Nr {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(b, "// %s is GOARCH %s's table: %d calls.\n", abiVar(ga), ga, len(names))
+		fmt.Fprintf(b, "var %s = &abi{\n\tgoarch: %q, audit: unix.%s, scmp: %q, bigEndian: %v, maxNr: %d,\n",
+			abiVar(ga), ga, a.AuditName, a.SCMPName, a.BigEndian, tab.MaxNr)
+		b.WriteString("\tnames: []string{")
+		for i, n := range names {
+			if i%8 == 0 {
+				b.WriteString("\n\t\t")
+			}
+			fmt.Fprintf(b, "%q, ", n)
+		}
+		b.WriteString("\n\t},\n\tnrs: []uint32{")
+		for i, n := range names {
+			if i%16 == 0 {
+				b.WriteString("\n\t\t")
+			}
+			fmt.Fprintf(b, "%d, ", tab.Nr[n])
+		}
+		b.WriteString("\n\t},\n}\n\n")
+	}
+	return format.Source(b.Bytes())
+}
+
+// abiVar is the name of the variable holding goarch's table.
+func abiVar(goarch string) string { return "abi" + strings.ToUpper(goarch[:1]) + goarch[1:] }
+
+// emitNoABIs is the file for every GOARCH without tables: a profile cannot be compiled.
+func emitNoABIs(t *tables) ([]byte, error) {
+	b := header(abisCmd, "golang.org/x/sys/unix", t, "linux && !("+strings.Join(allGoarches(), " || ")+")")
+	b.WriteString("package profile\n\n")
+	b.WriteString("// abis is empty: gen makes no tables for this GOARCH, and Compile refuses to.\n")
+	b.WriteString("var abis, wideABIs []*abi\n")
 	return format.Source(b.Bytes())
 }

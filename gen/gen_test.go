@@ -113,23 +113,32 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestGeneratedUpToDate regenerates from the real syscalls.txt and caps.txt and
-// compares with the files checked in.
+// TestGeneratedUpToDate regenerates from the real syscalls.txt and caps.txt, and the
+// tables of x/sys, and compares with the files checked in.
 func TestGeneratedUpToDate(t *testing.T) {
 	for _, tt := range []struct {
-		input string
+		input string // "" for the ABI tables
 		dir   string
 	}{
 		{"../syscalls.txt", "../internal/seccomp"},
 		{"../caps.txt", "../internal/caps"},
+		{"", "../internal/profile"},
 	} {
-		data, err := os.ReadFile(tt.input)
-		if err != nil {
-			t.Fatal(err)
+		var (
+			got map[string][]byte
+			err error
+		)
+		if tt.input == "" {
+			got, err = genABIs(testTables(t))
+		} else {
+			var data []byte
+			if data, err = os.ReadFile(tt.input); err != nil {
+				t.Fatal(err)
+			}
+			got, err = generate(t, &txtar.Archive{Files: []txtar.File{{Name: filepath.Base(tt.input), Data: data}}})
 		}
-		got, err := generate(t, &txtar.Archive{Files: []txtar.File{{Name: filepath.Base(tt.input), Data: data}}})
 		if err != nil {
-			t.Fatalf("gen %s: %v", tt.input, err)
+			t.Fatalf("gen %s: %v", tt.dir, err)
 		}
 		for name, data := range got {
 			have, err := os.ReadFile(filepath.Join(tt.dir, name))
@@ -152,6 +161,7 @@ func TestGenerateDirectives(t *testing.T) {
 	for _, tt := range []struct{ doc, cmd string }{
 		{"../internal/seccomp/doc.go", seccompCmd},
 		{"../internal/caps/doc.go", capsCmd},
+		{"../internal/profile/doc.go", abisCmd},
 	} {
 		data, err := os.ReadFile(tt.doc)
 		if err != nil {

@@ -1,9 +1,12 @@
 // Command gen compiles the project's policy files into Go tables: syscalls.txt into one
-// seccomp BPF program per GOARCH, caps.txt into a capability mask. It is run by
-// go generate (see internal/seccomp/doc.go and internal/caps/doc.go):
+// seccomp BPF program per GOARCH, caps.txt into a capability mask, and writes the
+// system-call numbers by name that seccomp profiles are compiled with at run time. It is
+// run by go generate (see internal/seccomp/doc.go, internal/caps/doc.go and
+// internal/profile/doc.go):
 //
 //	gen -syscalls FILE -out DIR   writes DIR/zfilter_linux_<goarch>.go for every target
 //	gen -caps FILE -out DIR       writes DIR/zcaps.go
+//	gen -abis -out DIR            writes DIR/zabis_linux_<goarch>.go for every target
 //	-v                            reports per-arch skips and filter sizes on stderr
 //
 // System-call numbers and constants come from golang.org/x/sys/unix, read for each
@@ -29,11 +32,18 @@ import (
 func main() {
 	syscallsFile := flag.String("syscalls", "", "generate seccomp filters from this `file`")
 	capsFile := flag.String("caps", "", "generate the capability table from this `file`")
+	abis := flag.Bool("abis", false, "generate the system-call tables by name of every target")
 	out := flag.String("out", ".", "write generated files into this `directory`")
 	verbose := flag.Bool("v", false, "report per-arch skips and filter sizes")
 	flag.Parse()
-	if flag.NArg() > 0 || (*syscallsFile == "") == (*capsFile == "") {
-		fmt.Fprintln(os.Stderr, "usage: gen (-syscalls FILE | -caps FILE) [-out DIR] [-v]")
+	modes := 0
+	for _, on := range []bool{*syscallsFile != "", *capsFile != "", *abis} {
+		if on {
+			modes++
+		}
+	}
+	if flag.NArg() > 0 || modes != 1 {
+		fmt.Fprintln(os.Stderr, "usage: gen (-syscalls FILE | -caps FILE | -abis) [-out DIR] [-v]")
 		os.Exit(2)
 	}
 	var log io.Writer = io.Discard
@@ -44,10 +54,16 @@ func main() {
 		files map[string][]byte
 		err   error
 	)
-	if *syscallsFile != "" {
+	switch {
+	case *syscallsFile != "":
 		files, err = genSeccompFile(*syscallsFile, log)
-	} else {
+	case *capsFile != "":
 		files, err = genCapsFile(*capsFile)
+	default:
+		var t *tables
+		if t, err = loadTables(allGoarches()); err == nil {
+			files, err = genABIs(t)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -253,4 +269,21 @@ func genCaps(file string, data []byte, t *tables) (map[string][]byte, error) {
 		return nil, err
 	}
 	return map[string][]byte{"zcaps.go": src}, nil
+}
+
+func genABIs(t *tables) (map[string][]byte, error) {
+	files := make(map[string][]byte)
+	for _, arch := range policy.Arches {
+		src, err := emitABIs(t, arch, wideKernels[arch.GOARCH].goarch)
+		if err != nil {
+			return nil, fmt.Errorf("%s: format: %w", arch.GOARCH, err)
+		}
+		files["zabis_linux_"+arch.GOARCH+".go"] = src
+	}
+	src, err := emitNoABIs(t)
+	if err != nil {
+		return nil, err
+	}
+	files["zabis_linux_other.go"] = src
+	return files, nil
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"launch/internal/caps"
+	"launch/internal/profile"
 )
 
 // A bench is one run of the benchmark: what it prepared, what it measured, and what
@@ -28,7 +29,7 @@ type bench struct {
 	probe      bool   // the probe is in the root file system
 	tiny       bool   // the tiny payload is in the root file system
 	caps       []string
-	seccomp    *ociSeccomp
+	seccomp    *profile.Profile
 	state      string          // temporary directory for runc's and crun's state
 	bundles    map[string]bool // payloads whose OCI bundle is written
 	installErr map[string]error

@@ -14,6 +14,7 @@ import (
 
 	"launch/gen/xsys"
 	"launch/internal/policy"
+	"launch/internal/profile"
 )
 
 // The OCI runtime spec (github.com/opencontainers/runtime-spec, config.md and
@@ -59,11 +60,11 @@ type (
 		Options     []string `json:"options,omitempty"`
 	}
 	ociLinux struct {
-		Namespaces    []ociNamespace `json:"namespaces"`
-		Resources     ociResources   `json:"resources"`
-		MaskedPaths   []string       `json:"maskedPaths"`
-		ReadonlyPaths []string       `json:"readonlyPaths"`
-		Seccomp       *ociSeccomp    `json:"seccomp,omitempty"`
+		Namespaces    []ociNamespace   `json:"namespaces"`
+		Resources     ociResources     `json:"resources"`
+		MaskedPaths   []string         `json:"maskedPaths"`
+		ReadonlyPaths []string         `json:"readonlyPaths"`
+		Seccomp       *profile.Profile `json:"seccomp,omitempty"`
 	}
 	ociNamespace struct {
 		Type string `json:"type"`
@@ -87,23 +88,6 @@ type (
 	ociBlockIO struct {
 		Weight uint16 `json:"weight"`
 	}
-	ociSeccomp struct {
-		DefaultAction string       `json:"defaultAction"`
-		Architectures []string     `json:"architectures,omitempty"`
-		Syscalls      []ociSyscall `json:"syscalls"`
-	}
-	ociSyscall struct {
-		Names    []string `json:"names"`
-		Action   string   `json:"action"`
-		ErrnoRet *uint    `json:"errnoRet,omitempty"`
-		Args     []ociArg `json:"args,omitempty"`
-	}
-	ociArg struct {
-		Index    uint   `json:"index"`
-		Value    uint64 `json:"value"`
-		ValueTwo uint64 `json:"valueTwo"`
-		Op       string `json:"op"`
-	}
 )
 
 // Docker's masked and read-only paths, the lists launch uses (internal/mount/layout.go
@@ -117,7 +101,7 @@ var (
 
 // ociConfig returns the config.json that matches launch's defaults, running args with
 // the capabilities caps and the seccomp profile sc.
-func ociConfig(rootfs string, args []string, caps []string, sc *ociSeccomp) *ociSpec {
+func ociConfig(rootfs string, args []string, caps []string, sc *profile.Profile) *ociSpec {
 	const mib = 1 << 20
 	return &ociSpec{
 		Version: "1.0.2",
@@ -180,7 +164,7 @@ func writeBundle(dir string, spec *ociSpec) error {
 // ABI): the calls allowed, the conditions as argument rules, EPERM for the rest and
 // ENOSYS for clone3. The architectures are those the filter admits; a call is allowed
 // if the filter allows it on one of them (a profile's rules are shared by its arches).
-func seccompProfile(file string) (*ociSeccomp, error) {
+func seccompProfile(file string) (*profile.Profile, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
@@ -199,7 +183,7 @@ func seccompProfile(file string) (*ociSeccomp, error) {
 		return nil, err
 	}
 	enosys := uint(unix.ENOSYS)
-	p := &ociSeccomp{DefaultAction: "SCMP_ACT_ERRNO"}
+	p := &profile.Profile{DefaultAction: "SCMP_ACT_ERRNO"}
 	var plain []string
 	conditional := map[string][]policy.Call{}
 	for i, ga := range goarches {
@@ -220,7 +204,7 @@ func seccompProfile(file string) (*ociSeccomp, error) {
 	}
 	slices.Sort(plain)
 	plain = slices.Compact(plain)
-	p.Syscalls = append(p.Syscalls, ociSyscall{Names: plain, Action: "SCMP_ACT_ALLOW"})
+	p.Syscalls = append(p.Syscalls, profile.Syscall{Names: plain, Action: "SCMP_ACT_ALLOW"})
 	for _, name := range slices.Sorted(maps.Keys(conditional)) {
 		if slices.Contains(plain, name) {
 			continue // allowed unconditionally on another ABI
@@ -235,7 +219,7 @@ func seccompProfile(file string) (*ociSeccomp, error) {
 	}
 	// clone3 passes its flags in memory, which a filter cannot read: ENOSYS makes libc
 	// fall back to clone, whose flags the filter checks (moby#42680).
-	p.Syscalls = append(p.Syscalls, ociSyscall{Names: []string{"clone3"}, Action: "SCMP_ACT_ERRNO", ErrnoRet: &enosys})
+	p.Syscalls = append(p.Syscalls, profile.Syscall{Names: []string{"clone3"}, Action: "SCMP_ACT_ERRNO", ErrnoRet: &enosys})
 	return p, nil
 }
 
@@ -252,20 +236,20 @@ func seccompProfile(file string) (*ociSeccomp, error) {
 // argument nothing else tests, goes into every rule. launch's filter tests the
 // arguments' low 32 bits; libseccomp tests all 64, which matters only to a caller that
 // sets high bits the kernel then drops (Docker's profile has the same gap).
-func argRules(c policy.Call) ([]ociSyscall, error) {
+func argRules(c policy.Call) ([]profile.Syscall, error) {
 	if len(c.Checks) != 1 || c.Checks[0].Action != policy.Allow {
 		return nil, fmt.Errorf("%s: not a call allowed by its arguments", c.Name)
 	}
 	conds := c.Checks[0].Conds
 	values := map[uint8][]uint64{} // by argument: the values in and not-in tests name
-	var masks []ociArg
+	var masks []profile.Arg
 	var walk func(c policy.Cond, inWhen bool) error
 	walk = func(cd policy.Cond, inWhen bool) error {
 		switch {
 		case cd.Op == policy.In || cd.Op == policy.NotIn:
 			values[cd.Arg] = append(values[cd.Arg], cd.Values...)
 		case cd.Op == policy.MaskedEQ && !inWhen && cd.When == nil:
-			masks = append(masks, ociArg{Index: uint(cd.Arg), Value: cd.Values[0], ValueTwo: cd.Values[1], Op: "SCMP_CMP_MASKED_EQ"})
+			masks = append(masks, profile.Arg{Index: uint(cd.Arg), Value: cd.Values[0], ValueTwo: cd.Values[1], Op: "SCMP_CMP_MASKED_EQ"})
 		default:
 			return fmt.Errorf("%s: a condition the bench cannot write as OCI rules: %+v", c.Name, cd)
 		}
@@ -305,18 +289,18 @@ func argRules(c policy.Call) ([]ociSyscall, error) {
 		in := k >= 0 && slices.Contains(cd.Values, values[cd.Arg][k])
 		return in == (cd.Op == policy.In)
 	}
-	var rules func(n int) ([][]ociArg, error)
-	rules = func(n int) ([][]ociArg, error) {
+	var rules func(n int) ([][]profile.Arg, error)
+	rules = func(n int) ([][]profile.Arg, error) {
 		if n == len(args) {
 			for _, cd := range conds {
 				if !holds(cd) {
 					return nil, nil
 				}
 			}
-			return [][]ociArg{nil}, nil
+			return [][]profile.Arg{nil}, nil
 		}
 		arg, vals := args[n], values[args[n]]
-		var subs [][][]ociArg
+		var subs [][][]profile.Arg
 		for k := -1; k < len(vals); k++ {
 			pick[arg] = k
 			sub, err := rules(n + 1)
@@ -325,10 +309,10 @@ func argRules(c policy.Call) ([]ociSyscall, error) {
 			}
 			subs = append(subs, sub)
 		}
-		if !slices.ContainsFunc(subs[1:], func(s [][]ociArg) bool { return !reflect.DeepEqual(s, subs[0]) }) {
+		if !slices.ContainsFunc(subs[1:], func(s [][]profile.Arg) bool { return !reflect.DeepEqual(s, subs[0]) }) {
 			return subs[0], nil // arg makes no difference here
 		}
-		var out [][]ociArg
+		var out [][]profile.Arg
 		for k, sub := range subs {
 			if len(sub) == 0 {
 				continue
@@ -339,7 +323,7 @@ func argRules(c policy.Call) ([]ociSyscall, error) {
 			}
 			for _, t := range tests {
 				for _, rest := range sub {
-					out = append(out, append([]ociArg{t}, rest...))
+					out = append(out, append([]profile.Arg{t}, rest...))
 				}
 			}
 		}
@@ -349,21 +333,21 @@ func argRules(c policy.Call) ([]ociSyscall, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []ociSyscall
+	var out []profile.Syscall
 	for _, t := range terms {
-		out = append(out, ociSyscall{Names: []string{c.Name}, Action: "SCMP_ACT_ALLOW", Args: append(t, masks...)})
+		out = append(out, profile.Syscall{Names: []string{c.Name}, Action: "SCMP_ACT_ALLOW", Args: append(t, masks...)})
 	}
 	return out, nil
 }
 
 // oneOf returns the tests of argument i, ORed, for its k-th value of vals, or for none
 // of them (k = -1): below the smallest, above the largest, and each value in between.
-func oneOf(i uint8, vals []uint64, k int) ([]ociArg, error) {
-	arg := func(op string, v uint64) ociArg { return ociArg{Index: uint(i), Value: v, Op: op} }
+func oneOf(i uint8, vals []uint64, k int) ([]profile.Arg, error) {
+	arg := func(op string, v uint64) profile.Arg { return profile.Arg{Index: uint(i), Value: v, Op: op} }
 	if k >= 0 {
-		return []ociArg{arg("SCMP_CMP_EQ", vals[k])}, nil
+		return []profile.Arg{arg("SCMP_CMP_EQ", vals[k])}, nil
 	}
-	out := []ociArg{arg("SCMP_CMP_GT", vals[len(vals)-1])}
+	out := []profile.Arg{arg("SCMP_CMP_GT", vals[len(vals)-1])}
 	if vals[0] > 0 {
 		out = append(out, arg("SCMP_CMP_LT", vals[0]))
 	}

@@ -116,7 +116,7 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 		case opNoNewPrivs:
 			e = seccomp.NoNewPrivs()
 		case opSeccomp:
-			e = seccomp.Load(s.prog)
+			e = seccomp.Load(s.prog, uintptr(s.n))
 		case opChdir:
 			e = execve.Chdir(s.str)
 		case opInit:

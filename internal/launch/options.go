@@ -26,6 +26,9 @@ type Config struct {
 	CapAdd   []string
 	CapDrop  []string
 	Seccomp  bool // false with --seccomp=unconfined
+	// SeccompProfile is the file of --seccomp=FILE: a profile that replaces the
+	// built-in filter.
+	SeccompProfile string
 	// AllowSocket are the refusals of the filter to lift (seccomp.LiftNames).
 	AllowSocket []string
 	Env         []string
@@ -114,14 +117,16 @@ var options = []option{
 		c.CapDrop = append(c.CapDrop, v)
 		return err
 	}},
-	{[]string{"seccomp"}, "MODE", "default: the system-call filter; unconfined: none (not recommended)", func(c *Config, v string) error {
+	{[]string{"seccomp"}, "MODE", "default: the system-call filter; unconfined: none (not recommended); or the FILE of a seccomp profile (OCI or Docker JSON) to use instead", func(c *Config, v string) error {
+		c.Seccomp, c.SeccompProfile = true, ""
 		switch v {
 		case "default":
-			c.Seccomp = true
 		case "unconfined":
 			c.Seccomp = false
+		case "":
+			return errors.New("want default, unconfined or a FILE")
 		default:
-			return errors.New("want default or unconfined")
+			c.SeccompProfile = v
 		}
 		return nil
 	}},
@@ -282,6 +287,9 @@ func ParseArgs(args []string) (*Config, error) {
 		}
 	}
 	rest := args[i:]
+	if c.SeccompProfile != "" && len(c.AllowSocket) > 0 {
+		return nil, usage("--allow-socket lifts a refusal of the built-in filter, not of --seccomp " + quote(c.SeccompProfile))
+	}
 	if c.GC && len(rest) > 0 {
 		return nil, usage("--gc takes no ROOTFS or COMMAND: " + quote(rest[0]))
 	}

@@ -48,6 +48,8 @@ func TestParseArgs(t *testing.T) {
 			c.CapAdd, c.CapDrop, c.Rootfs, c.Command = []string{"SYS_ADMIN"}, []string{"ALL"}, "/r", []string{"cmd"}
 		}},
 		{"seccomp off", []string{"--seccomp", "unconfined", "/r", "cmd"}, func(c *Config) { c.Seccomp, c.Rootfs, c.Command = false, "/r", []string{"cmd"} }},
+		{"seccomp profile", []string{"--seccomp=p.json", "/r", "cmd"}, func(c *Config) { c.SeccompProfile, c.Rootfs, c.Command = "p.json", "/r", []string{"cmd"} }},
+		{"seccomp profile, then default", []string{"--seccomp=p.json", "--seccomp", "default", "/r", "cmd"}, func(c *Config) { c.Rootfs, c.Command = "/r", []string{"cmd"} }},
 		{"help needs nothing else", []string{"--help"}, func(c *Config) { c.Help = true }},
 		{"version", []string{"--version"}, func(c *Config) { c.Version = true }},
 		{"gc", []string{"--gc"}, func(c *Config) { c.GC = true }},
@@ -100,7 +102,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--cpus", "x", "/r", "cmd"}, "want a number of CPUs"},
 		{[]string{"--cpus", "NaN", "/r", "cmd"}, "want a number of CPUs"},
 		{[]string{"--net", "bridge", "/r", "cmd"}, "want none or host"},
-		{[]string{"--seccomp", "off", "/r", "cmd"}, "want default or unconfined"},
+		{[]string{"--seccomp", "", "/r", "cmd"}, "want default, unconfined or a FILE"},
+		{[]string{"--seccomp", "/p.json", "--allow-socket", "packet", "/r", "cmd"}, "--allow-socket lifts a refusal of the built-in filter"},
 		{[]string{"--hostname", "a b", "/r", "cmd"}, "RFC 1123"},
 		{[]string{"--hostname", "a\nb", "/r", "cmd"}, `--hostname "a\nb": want 1 to 64`},
 		{[]string{"--hostname", strings.Repeat("h", 65), "/r", "cmd"}, "1 to 64"},

@@ -16,6 +16,7 @@ import (
 	"launch/internal/errs"
 	"launch/internal/mount"
 	"launch/internal/procview"
+	"launch/internal/profile"
 	"launch/internal/tty"
 )
 
@@ -148,8 +149,47 @@ func (l *launch) prepare() (*setup, error) {
 	if !cfg.Seccomp {
 		warn(l.stdio.Err, "--seccomp=unconfined: the container may make any system call its capabilities allow")
 	}
+	var filter *profile.Program
+	if cfg.SeccompProfile != "" {
+		if filter, err = compileProfile(cfg.SeccompProfile, keep); err != nil {
+			return nil, err
+		}
+		if cfg.Verbose && len(filter.Skipped) > 0 {
+			note(l.stdio.Err, "--seccomp "+quote(cfg.SeccompProfile)+": calls this kernel does not have: "+strings.Join(filter.Skipped, " "))
+		}
+	}
 	return &setup{cfg: cfg, rootfs: rootfs, keep: keep, capLast: h.capLast, cmd: cmd, rootFlag: rootFlags,
-		initramfs: h.initramfs, nofile: h.nofile, umask: h.umask, args: launcherArgs()}, nil
+		initramfs: h.initramfs, nofile: h.nofile, umask: h.umask, args: launcherArgs(), profile: filter}, nil
+}
+
+// compileProfile reads the seccomp profile file, the caller's, and compiles it for the
+// running kernel and a container that keeps the capabilities keep.
+func compileProfile(file string, keep caps.Set) (*profile.Program, error) {
+	fail := func(err error) error {
+		return &Error{Code: ExitFailure, Err: errs.Wrap("--seccomp "+quote(file), err)}
+	}
+	// O_NONBLOCK: a FIFO or a device is refused below rather than waited on.
+	f, err := os.OpenFile(file, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fail(err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fail(errors.New("not a regular file"))
+	}
+	p, err := profile.Parse(f)
+	if err != nil {
+		return nil, fail(err)
+	}
+	c := profile.Container{Kernel: profile.RunningKernel()}
+	for _, n := range keep.Names() {
+		c.Caps = append(c.Caps, "CAP_"+n)
+	}
+	prog, err := p.Compile(c)
+	if err != nil {
+		return nil, fail(err)
+	}
+	return prog, nil
 }
 
 // acquire makes what the container needs of the host: its cgroups and, when it

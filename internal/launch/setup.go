@@ -12,6 +12,7 @@ import (
 	"launch/internal/mount"
 	"launch/internal/proc"
 	"launch/internal/procview"
+	"launch/internal/profile"
 	"launch/internal/seccomp"
 	"launch/internal/tty"
 )
@@ -117,12 +118,13 @@ type setup struct {
 	initramfs bool         // / is the initramfs: no pivot_root
 	nofile    *unix.Rlimit // RLIMIT_NOFILE to restore, or nil
 	view      *procview.View
-	umask     int            // the caller's, for COMMAND
-	errW      int            // the child's end of the error pipe
-	stoppedW  int            // --init with a terminal: PID 1's end of the stop pipe, else -1
-	traced    bool           // the launcher traces COMMAND (see supervise): the child waits for it
-	args      *initproc.Args // the launcher's command line, hidden in PID 1 under --init
-	relay     *relay         // COMMAND's stdout and stderr when they are not terminals, stdin when it is a host file; or nil
+	umask     int              // the caller's, for COMMAND
+	errW      int              // the child's end of the error pipe
+	stoppedW  int              // --init with a terminal: PID 1's end of the stop pipe, else -1
+	traced    bool             // the launcher traces COMMAND (see supervise): the child waits for it
+	args      *initproc.Args   // the launcher's command line, hidden in PID 1 under --init
+	relay     *relay           // COMMAND's stdout and stderr when they are not terminals, stdin when it is a host file; or nil
+	profile   *profile.Program // --seccomp=FILE, compiled; or nil
 }
 
 // steps returns the child's steps, in the order they run. The order matters:
@@ -259,7 +261,12 @@ func (s *setup) steps() ([]step, error) {
 	add(step{op: opUser, what: "set user and groups", path: who, uid: u.UID, gid: u.GID, groups: s.cfg.Groups})
 	add(step{op: opSetCaps, what: "capset", path: "0x" + strconv.FormatUint(uint64(s.keep), 16), caps: cp})
 	add(step{op: opNoNewPrivs, what: "set no_new_privs"})
-	if s.cfg.Seccomp {
+	switch {
+	case s.profile != nil:
+		prog := &unix.SockFprog{Len: uint16(len(s.profile.Filter)), Filter: &s.profile.Filter[0]}
+		add(step{op: opSeccomp, what: "load seccomp profile", path: strconv.Itoa(int(prog.Len)) + " instructions",
+			prog: prog, n: int(s.profile.Flags)})
+	case s.cfg.Seccomp:
 		prog, err := seccomp.Program(s.cfg.AllowSocket...)
 		if err != nil {
 			return nil, err

@@ -18,16 +18,16 @@ func NoNewPrivs() unix.Errno {
 }
 
 // Load installs prog as the seccomp filter of the calling thread, the child's only
-// one. seccomp(2) is Linux 3.17; older kernels take the same program through prctl.
-// Runs in the child.
+// one, with flags (SECCOMP_FILTER_FLAG_*). seccomp(2) is Linux 3.17; older kernels
+// take the same program through prctl, without flags. Runs in the child.
 //
 //go:nosplit
 //go:norace
-func Load(prog *unix.SockFprog) unix.Errno {
-	// SAFETY: prog and the instructions it points to are package data, alive for the
+func Load(prog *unix.SockFprog, flags uintptr) unix.Errno {
+	// SAFETY: prog and the instructions it points to are the launcher's, alive for the
 	// process's lifetime.
-	_, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(prog)))
-	if e == unix.ENOSYS {
+	_, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(prog)))
+	if e == unix.ENOSYS && flags == 0 {
 		_, _, e = unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(prog)), 0, 0, 0)
 	}
 	return e

@@ -28,7 +28,7 @@ func Program(allow ...string) (*unix.SockFprog, error) {
 		return nil, errors.New("no seccomp filter was generated for GOARCH " + runtime.GOARCH)
 	}
 	base, ls := filter, lifts
-	if wideKernel() {
+	if WideKernel() {
 		base, ls = wideFilter, wideLifts
 	}
 	prog := base
@@ -51,11 +51,11 @@ func Program(allow ...string) (*unix.SockFprog, error) {
 	return &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}, nil
 }
 
-// wideKernel reports whether the launcher is 32-bit and runs on the 64-bit kernel that
+// WideKernel reports whether the launcher is 32-bit and runs on the 64-bit kernel that
 // runs its programs as its compat ABI (x86_64 for a 386 launcher, aarch64 for arm,
 // mips64 for mips): uname(2) names that kernel's machine. Its filter, which gen put
 // beside the launcher's own, is then the one that fits.
-func wideKernel() bool {
+func WideKernel() bool {
 	return wideMachine != "" && machine() == wideMachine
 }
 

@@ -1,0 +1,47 @@
+package profile
+
+import (
+	"sort"
+
+	"launch/internal/policy"
+	"launch/internal/seccomp"
+)
+
+// An abi is the system-call table of one ABI, as gen writes it.
+type abi struct {
+	goarch    string
+	audit     uint32 // AUDIT_ARCH_*
+	scmp      string // SCMP_ARCH_*, as profiles name it
+	bigEndian bool
+	maxNr     uint32   // the highest number of the regular table
+	names     []string // sorted
+	nrs       []uint32 // by names
+}
+
+// nr returns the number of the call name.
+func (a *abi) nr(name string) (uint32, bool) {
+	i := sort.SearchStrings(a.names, name)
+	if i < len(a.names) && a.names[i] == name {
+		return a.nrs[i], true
+	}
+	return 0, false
+}
+
+// policyABI returns a as the compiler takes it.
+func (a *abi) policyABI() *policy.ABI {
+	nr := make(map[string]uint32, len(a.names))
+	for i, n := range a.names {
+		nr[n] = a.nrs[i]
+	}
+	return &policy.ABI{Name: a.goarch, AuditArch: a.audit, BigEndian: a.bigEndian, Nr: nr, MaxNr: a.maxNr}
+}
+
+// kernelABIs returns the ABIs of the running kernel, its native one first: the
+// launcher's own GOARCH's, or, for a 32-bit launcher on the 64-bit kernel that runs it
+// as its compat ABI, that kernel's (as the built-in filter, see seccomp.WideKernel).
+func kernelABIs() []*abi {
+	if len(wideABIs) > 0 && seccomp.WideKernel() {
+		return wideABIs
+	}
+	return abis
+}

@@ -1,0 +1,656 @@
+package profile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fastjson"
+	"golang.org/x/sys/unix"
+
+	"launch/internal/policy"
+)
+
+// A Profile is a seccomp profile: the OCI runtime spec's linux.seccomp, or Docker's
+// and podman's file, which names its arches by archMap and conditions rules on the
+// container's capabilities, arch and kernel (includes, excludes). Fields a profile
+// may carry that launch does not read (comment, listenerMetadata) are ignored.
+type Profile struct {
+	DefaultAction   string    `json:"defaultAction"`
+	DefaultErrnoRet *uint     `json:"defaultErrnoRet,omitempty"`
+	Architectures   []string  `json:"architectures,omitempty"`
+	ArchMap         []ArchMap `json:"archMap,omitempty"`
+	Flags           []string  `json:"flags,omitempty"`
+	ListenerPath    string    `json:"listenerPath,omitempty"`
+	Syscalls        []Syscall `json:"syscalls,omitempty"`
+}
+
+// An ArchMap lists the ABIs a profile admits on a kernel whose native ABI is
+// Architecture.
+type ArchMap struct {
+	Architecture     string   `json:"architecture"`
+	SubArchitectures []string `json:"subArchitectures"`
+}
+
+// A Syscall is a rule: the calls Names get Action when all of Args hold (any of them,
+// when two test the same argument). Includes and Excludes apply the rule to some
+// containers only. Of several rules for one call, the first without Args decides it
+// whatever the others say; without one, the first whose Args hold; else the default.
+// (libseccomp builds filters so, and runc and crun with it: tried here with runc 1.1.5.)
+type Syscall struct {
+	Names    []string `json:"names"`
+	Action   string   `json:"action"`
+	ErrnoRet *uint    `json:"errnoRet,omitempty"`
+	Args     []Arg    `json:"args,omitempty"`
+	Includes *Filter  `json:"includes,omitempty"`
+	Excludes *Filter  `json:"excludes,omitempty"`
+}
+
+// An Arg tests argument Index of a call: Op compares it with Value (MASKED_EQ:
+// arg & Value == ValueTwo), all 64 bits of it.
+type Arg struct {
+	Index    uint   `json:"index"`
+	Value    uint64 `json:"value"`
+	ValueTwo uint64 `json:"valueTwo,omitempty"`
+	Op       string `json:"op"`
+}
+
+// A Filter selects containers (Docker's includes and excludes): by the capabilities they
+// keep (all of Caps), the GOARCH of their kernel (one of Arches) and the kernel's
+// version (MinKernel, as "4.8").
+type Filter struct {
+	Caps      []string `json:"caps,omitempty"`
+	Arches    []string `json:"arches,omitempty"`
+	MinKernel string   `json:"minKernel,omitempty"`
+}
+
+// MaxSize is the largest profile Parse reads: Docker's default profile is 20 KiB.
+const MaxSize = 4 << 20
+
+// Parse reads a profile of at most MaxSize bytes of JSON. Its fields are those of the
+// json tags above (a test holds the two to each other); others are ignored, and null
+// is the same as a field left out.
+//
+// The JSON is read with fastjson, not encoding/json, which would add about 350 KB to
+// the launcher (see the README).
+func Parse(r io.Reader) (*Profile, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxSize {
+		return nil, errors.New("larger than " + strconv.Itoa(MaxSize) + " bytes")
+	}
+	v, err := fastjson.ParseBytes(data)
+	if err != nil {
+		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	var p Profile
+	d := &decoder{}
+	d.object(v, "", profileFields, func(key string, v *fastjson.Value, at string) {
+		switch key {
+		case "defaultAction":
+			p.DefaultAction = d.str(v, at)
+		case "defaultErrnoRet":
+			p.DefaultErrnoRet = d.uintp(v, at)
+		case "architectures":
+			p.Architectures = d.strs(v, at)
+		case "archMap":
+			p.ArchMap = list(d, v, at, func(v *fastjson.Value, at string) (m ArchMap) {
+				d.object(v, at, archMapFields, func(key string, v *fastjson.Value, at string) {
+					switch key {
+					case "architecture":
+						m.Architecture = d.str(v, at)
+					case "subArchitectures":
+						m.SubArchitectures = d.strs(v, at)
+					}
+				})
+				return m
+			})
+		case "flags":
+			p.Flags = d.strs(v, at)
+		case "listenerPath":
+			p.ListenerPath = d.str(v, at)
+		case "syscalls":
+			p.Syscalls = list(d, v, at, d.syscall)
+		}
+	})
+	if d.err != nil {
+		return nil, d.err
+	}
+	if p.DefaultAction == "" {
+		return nil, errors.New("no defaultAction")
+	}
+	return &p, nil
+}
+
+// A decoder reads typed fields out of parsed JSON, keeping the first error, which
+// names the field by its path (syscalls[3].args[0].op).
+type decoder struct{ err error }
+
+func (d *decoder) fail(at, want string, v *fastjson.Value) {
+	if d.err == nil {
+		d.err = errors.New(at + ": want " + want + ", got " + v.Type().String())
+	}
+}
+
+// The fields of each object, as the json tags name them.
+var (
+	profileFields = []string{"defaultAction", "defaultErrnoRet", "architectures", "archMap", "flags", "listenerPath", "syscalls"}
+	archMapFields = []string{"architecture", "subArchitectures"}
+	syscallFields = []string{"names", "action", "errnoRet", "args", "includes", "excludes"}
+	argFields     = []string{"index", "value", "valueTwo", "op"}
+	filterFields  = []string{"caps", "arches", "minKernel"}
+)
+
+// object calls f for each field of v, an object, that is one of fields, with the name
+// as fields spells it; null is no fields. A key names a field as encoding/json, and so
+// runc, takes it: spelled the same, or else the same but for case (strings.EqualFold),
+// so that a profile means here what it means to them.
+func (d *decoder) object(v *fastjson.Value, at string, fields []string, f func(key string, v *fastjson.Value, at string)) {
+	if v.Type() == fastjson.TypeNull {
+		return
+	}
+	o, err := v.Object()
+	if err != nil {
+		d.fail(or(at, "the profile"), "an object", v)
+		return
+	}
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		key := string(k)
+		if !slices.Contains(fields, key) {
+			i := slices.IndexFunc(fields, func(f string) bool { return strings.EqualFold(f, key) })
+			if i < 0 {
+				return
+			}
+			key = fields[i]
+		}
+		if at != "" {
+			f(key, v, at+"."+key)
+		} else {
+			f(key, v, key)
+		}
+	})
+}
+
+// list returns the elements of v, an array, as f reads each: nil for null, and an
+// empty list for an empty array, as encoding/json does.
+func list[T any](d *decoder, v *fastjson.Value, at string, f func(v *fastjson.Value, at string) T) []T {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	a, err := v.Array()
+	if err != nil {
+		d.fail(at, "an array", v)
+		return nil
+	}
+	out := make([]T, len(a))
+	for i, e := range a {
+		out[i] = f(e, at+"["+strconv.Itoa(i)+"]")
+	}
+	return out
+}
+
+func (d *decoder) str(v *fastjson.Value, at string) string {
+	if v.Type() == fastjson.TypeNull {
+		return ""
+	}
+	b, err := v.StringBytes()
+	if err != nil {
+		d.fail(at, "a string", v)
+	}
+	return string(b)
+}
+
+func (d *decoder) strs(v *fastjson.Value, at string) []string { return list(d, v, at, d.str) }
+
+func (d *decoder) uint64(v *fastjson.Value, at string) uint64 {
+	if v.Type() == fastjson.TypeNull {
+		return 0
+	}
+	n, err := v.Uint64()
+	switch {
+	case err == nil:
+	case v.Type() != fastjson.TypeNumber:
+		d.fail(at, "a number", v)
+	case d.err == nil:
+		d.err = errors.New(at + ": want an integer from 0 to 18446744073709551615, got " + v.String())
+	}
+	return n
+}
+
+func (d *decoder) uintp(v *fastjson.Value, at string) *uint {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	n := d.uint64(v, at)
+	if uint64(uint(n)) != n {
+		d.fail(at, "a smaller number", v)
+	}
+	u := uint(n)
+	return &u
+}
+
+func (d *decoder) syscall(v *fastjson.Value, at string) Syscall {
+	var s Syscall
+	d.object(v, at, syscallFields, func(key string, v *fastjson.Value, at string) {
+		switch key {
+		case "names":
+			s.Names = d.strs(v, at)
+		case "action":
+			s.Action = d.str(v, at)
+		case "errnoRet":
+			s.ErrnoRet = d.uintp(v, at)
+		case "args":
+			s.Args = list(d, v, at, func(v *fastjson.Value, at string) (a Arg) {
+				d.object(v, at, argFields, func(key string, v *fastjson.Value, at string) {
+					switch key {
+					case "index":
+						a.Index = uint(min(d.uint64(v, at), 1<<16)) // past 5 either way
+					case "value":
+						a.Value = d.uint64(v, at)
+					case "valueTwo":
+						a.ValueTwo = d.uint64(v, at)
+					case "op":
+						a.Op = d.str(v, at)
+					}
+				})
+				return a
+			})
+		case "includes":
+			s.Includes = d.filter(v, at)
+		case "excludes":
+			s.Excludes = d.filter(v, at)
+		}
+	})
+	return s
+}
+
+func (d *decoder) filter(v *fastjson.Value, at string) *Filter {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	f := &Filter{}
+	d.object(v, at, filterFields, func(key string, v *fastjson.Value, at string) {
+		switch key {
+		case "caps":
+			f.Caps = d.strs(v, at)
+		case "arches":
+			f.Arches = d.strs(v, at)
+		case "minKernel":
+			f.MinKernel = d.str(v, at)
+		}
+	})
+	return f
+}
+
+func or(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+// A Container is what Includes and Excludes look at.
+type Container struct {
+	Caps   []string // the capabilities it keeps, as CAP_NAME
+	Kernel [2]int   // the running kernel's version, major and minor
+}
+
+// A Program is a compiled profile.
+type Program struct {
+	Filter []unix.SockFilter
+	Flags  uintptr  // SECCOMP_FILTER_FLAG_* for seccomp(2)
+	ABIs   []string // the GOARCHes whose calls it admits, the native one first
+	// MaxPath is the most instructions any call runs through.
+	MaxPath int
+	// Skipped are the names of rules that no admitted ABI has, skipped as runc does.
+	Skipped []string
+}
+
+// Compile compiles p for the running kernel's ABIs and the container c.
+func (p *Profile) Compile(c Container) (*Program, error) {
+	return p.compile(kernelABIs(), c)
+}
+
+func (p *Profile) compile(all []*abi, c Container) (*Program, error) {
+	if len(all) == 0 {
+		return nil, errors.New("no system-call tables for this GOARCH: a profile cannot be compiled")
+	}
+	if p.ListenerPath != "" {
+		return nil, errors.New("listenerPath: seccomp user notification is not supported")
+	}
+	def, err := action(p.DefaultAction, p.DefaultErrnoRet)
+	if err != nil {
+		return nil, fmt.Errorf("defaultAction: %w", err)
+	}
+	// A number past the table is a call newer than the profile: ENOSYS lets a program
+	// fall back to an older call, where another error would be taken as the answer.
+	newer := def
+	if def != policy.Allow && def != policy.Log {
+		newer = policy.Errno(unix.ENOSYS)
+	}
+	flags, err := filterFlags(p.Flags)
+	if err != nil {
+		return nil, err
+	}
+	admitted, err := p.admitted(all)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := p.rules(all[0].goarch, c)
+	if err != nil {
+		return nil, err
+	}
+	prog := &Program{Flags: flags}
+	tables := make([]policy.Table, len(admitted))
+	known := make(map[string]bool, 512)
+	for i, a := range admitted {
+		tables[i] = table(a, rs, def, newer, known)
+		prog.ABIs = append(prog.ABIs, a.goarch)
+	}
+	for _, r := range p.Syscalls {
+		for _, n := range r.Names {
+			if !known[n] && !slices.Contains(prog.Skipped, n) {
+				prog.Skipped = append(prog.Skipped, n)
+			}
+		}
+	}
+	// A call through an ABI the profile does not admit kills the process, as the
+	// built-in filter's does.
+	compiled, err := policy.Compile(tables, policy.KillProcess)
+	if err != nil {
+		return nil, err
+	}
+	prog.Filter = compiled.SockFilters()
+	for _, l := range compiled.ABIs {
+		prog.MaxPath = max(prog.MaxPath, l.MaxPath)
+	}
+	return prog, nil
+}
+
+// admitted returns the ABIs of all (the native one first) that p admits: the native
+// one always, and the others p names, by architectures or by the archMap entry of the
+// native ABI. A name of an ABI this kernel does not run is left out; one that no
+// kernel runs is an error.
+func (p *Profile) admitted(all []*abi) ([]*abi, error) {
+	if len(p.Architectures) > 0 && len(p.ArchMap) > 0 {
+		return nil, errors.New("both architectures and archMap are given")
+	}
+	names := p.Architectures
+	for _, m := range p.ArchMap {
+		if m.Architecture == all[0].scmp {
+			names = append([]string{m.Architecture}, m.SubArchitectures...)
+		}
+	}
+	out := []*abi{all[0]}
+	for _, n := range names {
+		if !slices.ContainsFunc(policy.Arches, func(a policy.Arch) bool { return a.SCMPName == n }) && !otherSCMP[n] {
+			return nil, fmt.Errorf("architectures: unknown architecture %q", n)
+		}
+		for _, a := range all[1:] {
+			if a.scmp == n && !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out, nil
+}
+
+// otherSCMP are libseccomp's names of ABIs that no GOARCH is: a profile may list them
+// (Docker's does), and their calls meet the foreign-arch rule.
+var otherSCMP = map[string]bool{
+	"SCMP_ARCH_X32": true, "SCMP_ARCH_MIPS64N32": true, "SCMP_ARCH_MIPSEL64N32": true,
+	"SCMP_ARCH_PPC": true, "SCMP_ARCH_S390": true, "SCMP_ARCH_PARISC": true,
+	"SCMP_ARCH_PARISC64": true, "SCMP_ARCH_RISCV32": true, "SCMP_ARCH_SH": true, "SCMP_ARCH_SHEB": true,
+}
+
+// A rule is a Syscall of the profile as it applies to the container: its action and
+// its checks (nil for none).
+type rule struct {
+	names  []string
+	act    policy.Action
+	checks []policy.Check
+}
+
+// rules resolves p's rules for the container c on a kernel whose native GOARCH is
+// native, leaving out those that its includes and excludes leave out. Every rule is
+// checked, applied or not.
+func (p *Profile) rules(native string, c Container) ([]rule, error) {
+	out := make([]rule, 0, len(p.Syscalls))
+	for i := range p.Syscalls {
+		r := &p.Syscalls[i]
+		act, err := action(r.Action, r.ErrnoRet)
+		if err == nil {
+			var in bool
+			if in, err = r.applies(native, c); err == nil {
+				var checks []policy.Check
+				if checks, err = r.checks(act); err == nil && in {
+					out = append(out, rule{names: r.Names, act: act, checks: checks})
+				}
+			}
+		}
+		if err != nil {
+			return nil, errors.New("syscalls[" + strconv.Itoa(i) + "]: " + err.Error())
+		}
+	}
+	return out, nil
+}
+
+// table builds what the filter does with a's calls by the rules rs. known collects the
+// names a has.
+func table(a *abi, rs []rule, def, newer policy.Action, known map[string]bool) policy.Table {
+	pa := a.policyABI()
+	n := 0
+	for _, r := range rs {
+		n += len(r.names)
+	}
+	t := policy.Table{ABI: pa, Default: def, Newer: newer, Calls: make([]policy.Call, 0, n)}
+	index := make(map[string]int, n) // of a call in t.Calls
+	set := make([]bool, 0, n)        // by index: a rule without arguments has given the call its action
+	for _, r := range rs {
+		for _, name := range r.names {
+			if _, ok := pa.Nr[name]; !ok {
+				continue
+			}
+			known[name] = true
+			i, ok := index[name]
+			if !ok {
+				i = len(t.Calls)
+				index[name] = i
+				t.Calls = append(t.Calls, policy.Call{Name: name, Action: def})
+				set = append(set, false)
+			}
+			switch {
+			case r.checks != nil:
+				t.Calls[i].Checks = append(t.Calls[i].Checks, r.checks...)
+			case !set[i]:
+				// Of two rules without arguments for one call, the first stands.
+				t.Calls[i].Action, set[i] = r.act, true
+			}
+		}
+	}
+	for i := range t.Calls {
+		if set[i] {
+			// A rule without arguments decides the call whatever the others say, as
+			// libseccomp builds it (runc 1.1.5 and crun run it so here).
+			t.Calls[i].Checks = nil
+		}
+	}
+	return t
+}
+
+// checks returns the rule's argument tests as the compiler's checks, which are ORed:
+// one with every test, or, when two tests look at the same argument, one per test (as
+// runc adds such a rule to libseccomp). nil for a rule without tests.
+func (r *Syscall) checks(act policy.Action) ([]policy.Check, error) {
+	if len(r.Args) == 0 {
+		return nil, nil
+	}
+	conds := make([]policy.Cond, 0, len(r.Args))
+	var seen [6]bool
+	split := false
+	for i, a := range r.Args {
+		if a.Index > 5 {
+			return nil, fmt.Errorf("args[%d]: index %d, want 0 to 5", i, a.Index)
+		}
+		cd := policy.Cond{Arg: uint8(a.Index), Wide: true}
+		switch a.Op {
+		case "SCMP_CMP_EQ":
+			cd.Op, cd.Values = policy.In, []uint64{a.Value}
+		case "SCMP_CMP_NE":
+			cd.Op, cd.Values = policy.NotIn, []uint64{a.Value}
+		case "SCMP_CMP_LT":
+			cd.Op, cd.Values = policy.LT, []uint64{a.Value}
+		case "SCMP_CMP_LE":
+			cd.Op, cd.Values = policy.LE, []uint64{a.Value}
+		case "SCMP_CMP_GE":
+			cd.Op, cd.Values = policy.GE, []uint64{a.Value}
+		case "SCMP_CMP_GT":
+			cd.Op, cd.Values = policy.GT, []uint64{a.Value}
+		case "SCMP_CMP_MASKED_EQ":
+			cd.Op, cd.Values = policy.MaskedEQ, []uint64{a.Value, a.ValueTwo}
+		default:
+			return nil, fmt.Errorf("args[%d]: unknown op %q", i, a.Op)
+		}
+		split = split || seen[a.Index]
+		seen[a.Index] = true
+		conds = append(conds, cd)
+	}
+	if !split {
+		return []policy.Check{{Conds: conds, Action: act}}, nil
+	}
+	out := make([]policy.Check, len(conds))
+	for i, cd := range conds {
+		out[i] = policy.Check{Conds: []policy.Cond{cd}, Action: act}
+	}
+	return out, nil
+}
+
+// applies reports whether the rule is for the container c on a kernel whose native
+// GOARCH is native.
+func (r *Syscall) applies(native string, c Container) (bool, error) {
+	if r.Includes != nil {
+		ok, err := r.Includes.matches(native, c, true)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	if r.Excludes != nil {
+		hit, err := r.Excludes.matches(native, c, false)
+		if err != nil || hit {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// matches reports whether c is selected by f: by all of f's conditions for includes
+// (all), by any of them for excludes.
+func (f *Filter) matches(native string, c Container, all bool) (bool, error) {
+	var results []bool
+	if len(f.Caps) > 0 {
+		has := true
+		any := false
+		for _, cp := range f.Caps {
+			in := slices.Contains(c.Caps, cp)
+			has, any = has && in, any || in
+		}
+		results = append(results, has && all || any && !all)
+	}
+	if len(f.Arches) > 0 {
+		results = append(results, slices.Contains(f.Arches, native) || native == "386" && slices.Contains(f.Arches, "x86"))
+	}
+	if f.MinKernel != "" {
+		want, err := parseKernel(f.MinKernel)
+		if err != nil {
+			return false, err
+		}
+		results = append(results, c.Kernel[0] > want[0] || c.Kernel[0] == want[0] && c.Kernel[1] >= want[1])
+	}
+	if all {
+		return !slices.Contains(results, false), nil
+	}
+	return slices.Contains(results, true), nil
+}
+
+// parseKernel reads a version as minKernel writes it: "4.8".
+func parseKernel(s string) ([2]int, error) {
+	maj, min, ok := strings.Cut(s, ".")
+	a, err1 := strconv.Atoi(maj)
+	b, err2 := strconv.Atoi(min)
+	if !ok || err1 != nil || err2 != nil || a < 0 || b < 0 {
+		return [2]int{}, fmt.Errorf("minKernel %q, want MAJOR.MINOR", s)
+	}
+	return [2]int{a, b}, nil
+}
+
+// action returns the action a profile names, with its errno (or a tracer's message).
+func action(name string, errnoRet *uint) (policy.Action, error) {
+	data := uint(unix.EPERM)
+	if errnoRet != nil {
+		if name != "SCMP_ACT_ERRNO" && name != "SCMP_ACT_TRACE" {
+			return 0, fmt.Errorf("errnoRet with %s, which returns no errno", name)
+		}
+		if *errnoRet > 4095 {
+			return 0, fmt.Errorf("errnoRet %d is past the largest errno, 4095", *errnoRet)
+		}
+		data = *errnoRet
+	}
+	switch name {
+	case "SCMP_ACT_ALLOW":
+		return policy.Allow, nil
+	case "SCMP_ACT_ERRNO":
+		return policy.Errno(unix.Errno(data)), nil
+	case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD":
+		return policy.KillThread, nil
+	case "SCMP_ACT_KILL_PROCESS":
+		return policy.KillProcess, nil
+	case "SCMP_ACT_TRAP":
+		return policy.Trap, nil
+	case "SCMP_ACT_TRACE":
+		return policy.Trace(uint16(data)), nil
+	case "SCMP_ACT_LOG":
+		return policy.Log, nil
+	case "SCMP_ACT_NOTIFY":
+		return 0, errors.New("SCMP_ACT_NOTIFY: seccomp user notification is not supported")
+	}
+	return 0, fmt.Errorf("unknown action %q", name)
+}
+
+// filterFlags returns the flags of seccomp(2) that names name.
+func filterFlags(names []string) (uintptr, error) {
+	var f uintptr
+	for _, n := range names {
+		switch n {
+		case "SECCOMP_FILTER_FLAG_TSYNC":
+			// The filter is loaded before the container's first program runs, by its
+			// only thread: there is nothing to synchronize.
+		case "SECCOMP_FILTER_FLAG_LOG":
+			f |= unix.SECCOMP_FILTER_FLAG_LOG
+		case "SECCOMP_FILTER_FLAG_SPEC_ALLOW":
+			f |= unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
+		default:
+			return 0, fmt.Errorf("flags: %q is not supported", n)
+		}
+	}
+	return f, nil
+}
+
+// RunningKernel returns the running kernel's version, major and minor, as uname(2)
+// gives its release ("6.18.0-1-amd64"), or zeros.
+func RunningKernel() [2]int {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return [2]int{}
+	}
+	var v [2]int
+	fields := strings.FieldsFunc(unix.ByteSliceToString(u.Release[:]), func(r rune) bool { return r < '0' || r > '9' })
+	for i := 0; i < 2 && i < len(fields); i++ {
+		v[i], _ = strconv.Atoi(fields[i])
+	}
+	return v
+}
