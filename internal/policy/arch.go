@@ -12,6 +12,10 @@ type ABI struct {
 	Nr        map[string]uint32 // system-call name -> number
 	MaxNr     uint32            // highest number of the regular table
 	Consts    map[string]uint64 // constants that syscalls.txt may name (AF_*, CLONE_*, TIOC*, ...)
+	// ForeignFrom, when not 0, is where the numbers of another ABI under the same audit
+	// arch start (x32's on x86_64, __X32_SYSCALL_BIT): they get Compile's foreign
+	// action, whatever the table's Newer.
+	ForeignFrom uint32
 }
 
 // An Arch is a Linux GOARCH as a target of a filter: the audit arch of its native ABI

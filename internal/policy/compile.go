@@ -147,7 +147,7 @@ func Compile(tables []Table, foreign Action) (*Program, error) {
 	treeLifts := make([]map[string][]int, len(tables))
 	layouts := make([]Layout, len(tables))
 	for i, t := range tables {
-		segs, err := t.segments()
+		segs, err := t.segments(foreign)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.ABI.Name, err)
 		}
@@ -238,8 +238,9 @@ type segment struct {
 	call *Call // non-nil: its checks decide
 }
 
-// segments checks t and lays out the whole 32-bit number space of its ABI.
-func (t *Table) segments() ([]segment, error) {
+// segments checks t and lays out the whole 32-bit number space of its ABI, foreign
+// being the action of the numbers from ABI.ForeignFrom up.
+func (t *Table) segments(foreign Action) ([]segment, error) {
 	a := t.ABI
 	for _, act := range []Action{t.Default, t.Newer} {
 		if err := act.check(); err != nil {
@@ -271,12 +272,21 @@ func (t *Table) segments() ([]segment, error) {
 		}
 	}
 	base := func(n uint32) Action {
-		if n <= a.MaxNr {
+		switch {
+		case n <= a.MaxNr:
 			return t.Default
+		case a.ForeignFrom != 0 && n >= a.ForeignFrom:
+			return foreign
 		}
 		return t.Newer
 	}
 	points := []uint32{0, a.MaxNr + 1}
+	if a.ForeignFrom != 0 {
+		if a.ForeignFrom <= a.MaxNr {
+			return nil, fmt.Errorf("another ABI's numbers from %#x overlap the table (up to %d)", a.ForeignFrom, a.MaxNr)
+		}
+		points = append(points, a.ForeignFrom)
+	}
 	for nr := range explicit {
 		points = append(points, nr)
 		if nr != 0xffffffff {

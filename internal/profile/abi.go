@@ -3,6 +3,9 @@ package profile
 import (
 	"sort"
 
+	sarch "github.com/elastic/go-seccomp-bpf/arch"
+	"golang.org/x/sys/unix"
+
 	"launch/internal/policy"
 	"launch/internal/seccomp"
 )
@@ -33,7 +36,14 @@ func (a *abi) policyABI() *policy.ABI {
 	for i, n := range a.names {
 		nr[n] = a.nrs[i]
 	}
-	return &policy.ABI{Name: a.goarch, AuditArch: a.audit, BigEndian: a.bigEndian, Nr: nr, MaxNr: a.maxNr}
+	pa := &policy.ABI{Name: a.goarch, AuditArch: a.audit, BigEndian: a.bigEndian, Nr: nr, MaxNr: a.maxNr}
+	if a.audit == unix.AUDIT_ARCH_X86_64 {
+		// x32's calls come with x86_64's audit arch and the x32 bit set in their
+		// number. No profile admits x32 here (no GOARCH has its table): they are a
+		// foreign ABI's, never "newer" calls a profile's default could allow.
+		pa.ForeignFrom = uint32(sarch.X32.SeccompMask)
+	}
+	return pa
 }
 
 // kernelABIs returns the ABIs of the running kernel, its native one first: the

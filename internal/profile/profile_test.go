@@ -157,6 +157,24 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// TestX32: on x86_64, a call with the x32 bit in its number is another ABI's, which no
+// profile admits: a profile that allows what it does not name (a list of refusals)
+// must not allow x32's mkdir, which would pass its refusal of x86_64's mkdir.
+func TestX32(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("x32 is x86_64's")
+	}
+	v, _ := load(t, parse(t, `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}`), Container{})
+	a := abis[0]
+	nr, _ := a.nr("mkdir")
+	const x32 = 0x40000000
+	for n, want := range map[uint32]policy.Action{nr: eperm, a.maxNr + 1: policy.Allow, x32 - 1: policy.Allow, x32 | nr: policy.KillProcess, 0xffffffff: policy.KillProcess} {
+		if got := callNr(t, v, a, n); got != want {
+			t.Errorf("number %#x = %v, want %v", n, got, want)
+		}
+	}
+}
+
 // TestArches: architectures and archMap admit the native ABI and the compat ones they
 // name; Docker's includes and excludes select rules by capability, arch and kernel.
 func TestArches(t *testing.T) {
