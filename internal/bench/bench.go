@@ -123,6 +123,7 @@ func run(ctx context.Context, cfg *config) error {
 	}{
 		{"startup, back to back", func(ctx context.Context) { b.res.startup[0] = b.measureStartup(ctx, 0) }},
 		{"seccomp overhead", b.measureSeccomp},
+		{"seccomp profiles compiled", b.measureProfiles},
 		{"peak RSS", b.measureRSS},
 		{"mount scaling", b.measureMounts},
 		{"concurrent starts", b.measureConcurrency},

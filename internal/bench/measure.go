@@ -1,18 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"launch/internal/profile"
 )
 
 // results are the measurements, for the report.
@@ -26,8 +32,9 @@ type results struct {
 	concurrent *concurrent
 	binaries   []binary
 	maxPath    [][2]string // GOARCH, instructions
-	strace     string      // strace -f -c of one launch, the top lines
-	perf       string      // perf stat of ten launches
+	profiles   []profileCompile
+	strace     string // strace -f -c of one launch, the top lines
+	perf       string // perf stat of ten launches
 }
 
 // startup is one startup measurement: every peer with each payload, and launch -v.
@@ -447,3 +454,69 @@ func (b *bench) readMaxPath() {
 	}
 	sort.Slice(b.res.maxPath, func(i, j int) bool { return b.res.maxPath[i][0] < b.res.maxPath[j][0] })
 }
+
+// profileCompile is how long one seccomp profile takes to read and compile, as
+// launch --seccomp=FILE does it at a start, and what it compiles to.
+type profileCompile struct {
+	name           string
+	err            error
+	runs           int
+	median, min    time.Duration
+	insns, maxPath int
+	abis           []string
+}
+
+// measureProfiles reads and compiles the bench's profile (launch's own filter, written
+// as OCI JSON) and podman's default one, where installed, in this process, with the
+// collector off as in the launcher.
+func (b *bench) measureProfiles(ctx context.Context) {
+	ours, err := json.Marshal(b.seccomp)
+	if err != nil {
+		b.note("seccomp profile: %v", err)
+		return
+	}
+	inputs := []struct {
+		name string
+		data []byte
+		err  error
+	}{{name: "syscalls.txt as an OCI profile (what runc and crun run here)", data: ours}}
+	podman, err := os.ReadFile(podmanProfile)
+	inputs = append(inputs, struct {
+		name string
+		data []byte
+		err  error
+	}{"podman's default (" + podmanProfile + ")", podman, err})
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	c := profile.Container{Kernel: profile.RunningKernel()}
+	for _, n := range b.caps {
+		c.Caps = append(c.Caps, n)
+	}
+	for _, in := range inputs {
+		pc := profileCompile{name: in.name, err: in.err}
+		var times []time.Duration
+		for i := 0; pc.err == nil && i < 200 && ctx.Err() == nil; i++ {
+			t := time.Now()
+			var p *profile.Profile
+			if p, pc.err = profile.Parse(bytes.NewReader(in.data)); pc.err != nil {
+				break
+			}
+			prog, err := p.Compile(c)
+			times = append(times, time.Since(t))
+			if pc.err = err; err != nil {
+				break
+			}
+			pc.insns, pc.maxPath, pc.abis = len(prog.Filter), prog.MaxPath, prog.ABIs
+			if i%20 == 19 {
+				runtime.GC() // the collector is off: keep the heap small between batches
+			}
+		}
+		if len(times) > 0 {
+			slices.Sort(times)
+			pc.runs, pc.median, pc.min = len(times), times[len(times)/2], times[0]
+		}
+		b.res.profiles = append(b.res.profiles, pc)
+	}
+}
+
+// podmanProfile is where podman's default profile is installed (containers-common).
+const podmanProfile = "/usr/share/containers/seccomp.json"

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/bpf"
@@ -141,4 +143,28 @@ func TestSeccompProfile(t *testing.T) {
 		t.Errorf("last rule %+v, want clone3 ERRNO(ENOSYS)", last)
 	}
 	t.Logf("%d rules for %v; %d argument vectors compared", len(p.Syscalls), p.Architectures, tested)
+}
+
+// TestMeasureProfiles: the bench's profile compiles as launch compiles it, and the
+// report shows its time, size and worst path.
+func TestMeasureProfiles(t *testing.T) {
+	p, err := seccompProfile("../../syscalls.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{seccomp: p}
+	b.measureProfiles(context.Background())
+	if len(b.res.profiles) != 2 {
+		t.Fatalf("%d profiles measured, want 2", len(b.res.profiles))
+	}
+	ours := b.res.profiles[0]
+	if ours.err != nil || ours.runs != 200 || ours.insns == 0 || ours.maxPath == 0 || ours.abis[0] != runtime.GOARCH {
+		t.Errorf("the bench's profile: %+v", ours)
+	}
+	var w strings.Builder
+	b.profileTable(&w)
+	if !strings.Contains(w.String(), "| syscalls.txt as an OCI profile") {
+		t.Errorf("report:\n%s", w.String())
+	}
+	t.Log("\n" + w.String())
 }

@@ -65,6 +65,7 @@ func (b *bench) report() string {
 	b.binaryTable(&w)
 	b.seccompTable(&w)
 	b.maxPathTable(&w)
+	b.profileTable(&w)
 	b.mountTable(&w)
 	b.concurrentTable(&w)
 	b.targets(&w)
@@ -509,4 +510,22 @@ func (b *bench) whereTimeGoes(w *strings.Builder) {
 			"ptrace inflates every call, and the Go runtime's threads' futex and nanosleep calls are mostly waiting, not work):\n\n```\n%s\n```\n\n",
 			rel(b, "strace-launch.txt"), b.res.strace)
 	}
+}
+
+func (b *bench) profileTable(w *strings.Builder) {
+	if len(b.res.profiles) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "## Seccomp profiles compiled at a start (`--seccomp=FILE`)\n\n")
+	fmt.Fprintf(w, "Read and compiled in the bench's process, the collector off as in the launcher, for this kernel's ABIs and caps.txt's capabilities.\n\n")
+	fmt.Fprintf(w, "| profile | runs | median | min | instructions | worst path | ABIs |\n|---|---:|---:|---:|---:|---:|---|\n")
+	for _, p := range b.res.profiles {
+		if p.err != nil {
+			fmt.Fprintf(w, "| %s | %s | | | | | |\n", p.name, p.err)
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %d | %.2f ms | %.2f ms | %d | %d | %s |\n", p.name, p.runs,
+			float64(p.median.Microseconds())/1000, float64(p.min.Microseconds())/1000, p.insns, p.maxPath, strings.Join(p.abis, ", "))
+	}
+	fmt.Fprintln(w)
 }
