@@ -207,3 +207,38 @@ func hostMounts() []mountinfo.Mount {
 	ms, _ := mountinfo.Parse(b)
 	return ms
 }
+
+// compat are the GOARCHes whose programs the 64-bit kernels of the machines also run.
+var compat = map[string]string{"amd64": "386", "arm64": "arm"}
+
+// wide runs the compat GOARCH's release binary, /launch32, on this 64-bit kernel, as a
+// 32-bit userland on a 64-bit kernel does (Raspberry Pi OS on arm64): it must load the
+// kernel's filter, under which the root's 64-bit programs run and its 32-bit ones too,
+// both filtered.
+func (c *checker) wide() {
+	if _, err := os.Stat("/launch32"); err != nil {
+		return
+	}
+	name := "launch-linux-" + compat[runtime.GOARCH]
+	c.report("wide-sha256", verifySum("/launch32", "/SHA256SUMS", name), "/launch32 is "+name+" of SHA256SUMS")
+	r := c.launch32("/rootfs", "/bin/busybox", "true")
+	c.report("wide-run", r.failure(0), "the "+compat[runtime.GOARCH]+" launcher runs the "+runtime.GOARCH+" busybox")
+	for _, p := range []string{"/probe", "/probe32"} {
+		r := c.launch32("/rootfs", p, "report")
+		err := r.failure(0)
+		var rep report.Report
+		if err == nil {
+			err = json.Unmarshal([]byte(r.stdout), &rep)
+		}
+		if err == nil && (rep.Status["Seccomp"] != "2" || rep.Status["NoNewPrivs"] != "1") {
+			err = fmt.Errorf("Seccomp %q NoNewPrivs %q, want 2 and 1", rep.Status["Seccomp"], rep.Status["NoNewPrivs"])
+		}
+		c.report("wide-filter"+strings.TrimPrefix(p, "/probe"), err, p+" runs filtered")
+		r = c.launch32("/rootfs", p, "try", "mount", "/tmp")
+		err = r.failure(0)
+		if got := strings.TrimSpace(r.stdout); err == nil && got != "EPERM" {
+			err = fmt.Errorf("%s try mount /tmp: %q, want EPERM", p, got)
+		}
+		c.report("wide-mount"+strings.TrimPrefix(p, "/probe"), err, p+": mount(2) refused")
+	}
+}

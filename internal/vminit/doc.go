@@ -3,8 +3,10 @@
 // into an embedded-like host and checks the release binary there.
 //
 // The initramfs holds /init (this program), /launch (the release binary of the
-// machine's arch), /SHA256SUMS (the release's) and /rootfs, the container's root file
-// system: a static busybox of the arch and the project's probe at /probe. vminit
+// machine's arch), /launch32 (that of the 32-bit arch its kernel also runs: arm on
+// arm64, 386 on amd64), /SHA256SUMS (the release's) and /rootfs, the container's root
+// file system: a static busybox of the arch, the project's probe at /probe and the
+// probe of the 32-bit arch at /probe32. vminit
 // mounts /proc, /sys, devtmpfs on /dev and cgroup2 on /sys/fs/cgroup (pure cgroup v2:
 // no v1 hierarchy is mounted), then:
 //
@@ -22,7 +24,10 @@
 //     namespaces, hostname, network, mounts and their flags, /dev, masked and
 //     read-only paths, capabilities, seccomp, descriptors, environment, identity,
 //     session, the cgroup v2 limits and namespace), the table's operations, and the
-//     memory-limit kill; after every run, that no launch-* cgroup is left;
+//     memory-limit kill; after every run, that no launch-* cgroup is left; then
+//     runs /launch32 as a 32-bit userland on this 64-bit kernel would: it must load
+//     the kernel's filter, under which the root's 64-bit programs and /probe32 run,
+//     filtered (wide-* checks);
 //  3. starts the launcher as a service manager does, in a cgroup of its own with
 //     memory.max 100M (alone, in the leaf launchers move into, and with another
 //     process), and with --cgroup-parent: the container's cgroup is below that cgroup,

@@ -50,11 +50,16 @@ func main() {
 	c := &checker{}
 	c.host()
 	c.initramfs()
-	if err := switchRoot("/sysroot", []string{"/launch", "/SHA256SUMS", "/rootfs"}); err != nil {
+	keep := []string{"/launch", "/SHA256SUMS", "/rootfs"}
+	if _, err := os.Stat("/launch32"); err == nil {
+		keep = append(keep, "/launch32")
+	}
+	if err := switchRoot("/sysroot", keep); err != nil {
 		c.report("switch-root", err, "")
 	} else {
 		say("INFO switch_root: / is now a tmpfs holding a copy of /launch and /rootfs, as on a board with a root file system")
 		c.container()
+		c.wide()
 		c.delegation()
 	}
 	c.cleanup()

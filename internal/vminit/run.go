@@ -44,6 +44,7 @@ func (c *checker) report(name string, err error, detail string) {
 
 // A run is how one launcher run ended.
 type run struct {
+	bin            string // /launch, or /launch32
 	args           []string
 	in             string // the cgroup the launcher was started in; "" for vminit's
 	code           int
@@ -53,9 +54,10 @@ type run struct {
 
 // String names the run for messages.
 func (r *run) String() string {
-	words := []string{"launch"}
+	name := strings.TrimPrefix(r.bin, "/")
+	words := []string{name}
 	if r.in != "" {
-		words = []string{"(in " + r.in + ")", "launch"}
+		words = []string{"(in " + r.in + ")", name}
 	}
 	for _, a := range r.args {
 		if strings.ContainsAny(a, " \"$;") {
@@ -83,11 +85,17 @@ func (r *run) failure(want int) error {
 // stderr (warnings, errors, the -v trace) go to the console as RUN and LOG lines.
 func (c *checker) launch(args ...string) *run { return c.launchIn("", args...) }
 
+// launch32 is launch with /launch32, the compat GOARCH's release binary.
+func (c *checker) launch32(args ...string) *run { return c.start("/launch32", "", args...) }
+
 // launchIn is launch with the launcher started in the cgroup v2 directory dir, as a
 // service manager starts a service in a cgroup of its own (clone3 with
 // CLONE_INTO_CGROUP); "" for vminit's own cgroup.
-func (c *checker) launchIn(dir string, args ...string) *run {
-	r := &run{args: args, in: dir}
+func (c *checker) launchIn(dir string, args ...string) *run { return c.start("/launch", dir, args...) }
+
+// start runs the launcher bin with args, in the cgroup dir ("" for vminit's own).
+func (c *checker) start(bin, dir string, args ...string) *run {
+	r := &run{bin: bin, args: args, in: dir}
 	say("RUN %s", r)
 	defer func() {
 		if s := strings.TrimSpace(r.stderr); s != "" {
@@ -98,7 +106,7 @@ func (c *checker) launchIn(dir string, args ...string) *run {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/launch", args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if dir != "" {

@@ -18,6 +18,9 @@ type guestFiles struct {
 	sums    string // build/release/SHA256SUMS
 	probe   string
 	busybox string
+	// The compat GOARCH's release binary and probe, or "": the 32-bit launcher on the
+	// 64-bit kernel, with the 64-bit root and a 32-bit program in it.
+	launch32, probe32 string
 }
 
 // writeInitramfs writes the gzipped newc cpio archive the kernel unpacks as its
@@ -25,16 +28,21 @@ type guestFiles struct {
 //
 //	/init                      vminit, run by the kernel as PID 1
 //	/launch, /SHA256SUMS       the release binary and the release's checksums
+//	/launch32                  the compat GOARCH's release binary, if any
 //	/dev/console               the kernel opens it for init's stdin, stdout and stderr
 //	/proc /sys /tmp            mount points
-//	/rootfs                    the container: bin/busybox and applets, probe, etc/passwd
-//	                           and the mount points proc, sys, dev, tmp
+//	/rootfs                    the container: bin/busybox and applets, probe (and
+//	                           probe32, the compat GOARCH's), etc/passwd and the mount
+//	                           points proc, sys, dev, tmp
 //
 // No kernel module is needed: Debian's kernels have the serial consoles, devtmpfs,
 // namespaces, cgroups and seccomp built in.
 func writeInitramfs(path string, g guestFiles) error {
 	data := map[string][]byte{}
-	for _, p := range []string{g.init, g.launch, g.sums, g.probe, g.busybox} {
+	for _, p := range []string{g.init, g.launch, g.sums, g.probe, g.busybox, g.launch32, g.probe32} {
+		if p == "" {
+			continue
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return fmt.Errorf("initramfs %s: %w", path, err)
@@ -53,6 +61,9 @@ func writeInitramfs(path string, g guestFiles) error {
 	c.File("init", 0o755, data[g.init])
 	c.File("launch", 0o755, data[g.launch])
 	c.File("SHA256SUMS", 0o644, data[g.sums])
+	if g.launch32 != "" {
+		c.File("launch32", 0o755, data[g.launch32])
+	}
 	c.Dir("dev", 0o755)
 	c.CharDev("dev/console", 0o600, 5, 1)
 	c.Dir("proc", 0o555)
@@ -65,6 +76,9 @@ func writeInitramfs(path string, g guestFiles) error {
 		c.Symlink("rootfs/bin/"+a, "busybox")
 	}
 	c.File("rootfs/probe", 0o755, data[g.probe])
+	if g.probe32 != "" {
+		c.File("rootfs/probe32", 0o755, data[g.probe32])
+	}
 	c.Dir("rootfs/etc", 0o755)
 	c.File("rootfs/etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\n"))
 	for _, d := range []string{"proc", "sys", "dev"} {

@@ -73,7 +73,7 @@ func run(arches []string, timeout time.Duration, kernelArgs string) (bool, error
 		wg       sync.WaitGroup
 		guests   map[string]*guest
 		release  []binary
-		built    = map[string][2]string{} // arch -> vminit, probe
+		built    = map[string][3]string{} // arch -> vminit, probe, the compat GOARCH's probe
 		hostErr  error
 		buildErr error
 	)
@@ -93,7 +93,14 @@ func run(arches []string, timeout time.Duration, kernelArgs string) (bool, error
 				buildErr = err
 				return
 			}
-			built[m.arch] = [2]string{init, probe}
+			var probe32 string
+			if m.compat != "" {
+				if _, probe32, err = buildGuest(root, m.compat, filepath.Join(dir, m.arch, m.compat)); err != nil {
+					buildErr = err
+					return
+				}
+			}
+			built[m.arch] = [3]string{init, probe, probe32}
 		}
 		logf("built vminit and probe for %s", strings.Join(arches, ", "))
 	}()
@@ -105,11 +112,16 @@ func run(arches []string, timeout time.Duration, kernelArgs string) (bool, error
 	for _, m := range ms {
 		g := guests[m.arch]
 		initrd := filepath.Join(dir, m.arch, "initramfs.cpio.gz")
-		err := writeInitramfs(initrd, guestFiles{
+		gf := guestFiles{
 			init: built[m.arch][0], probe: built[m.arch][1], busybox: g.busybox,
 			launch: filepath.Join(root, "build", "release", "launch-linux-"+m.arch),
 			sums:   filepath.Join(root, "build", "release", "SHA256SUMS"),
-		})
+		}
+		if m.compat != "" {
+			gf.launch32 = filepath.Join(root, "build", "release", "launch-linux-"+m.compat)
+			gf.probe32 = built[m.arch][2]
+		}
+		err := writeInitramfs(initrd, gf)
 		if err != nil {
 			return false, err
 		}

@@ -25,14 +25,15 @@ type machine struct {
 	console string   // the kernel's name for its first serial port
 	board   []string // the board, if qemu has no default one
 	tcgCPU  string   // the CPU to emulate without KVM
+	compat  string   // the GOARCH of the 32-bit programs its kernel also runs, whose launcher is tried too
 }
 
 // machines are those vmtest can boot. A Cortex-A57 is cheaper to emulate than -cpu max,
 // whose pointer authentication is slow under TCG.
 var machines = []machine{
 	{arch: "arm64", qemu: "qemu-system-aarch64", qemuPkg: "qemu-system-arm", console: "ttyAMA0",
-		board: []string{"-M", "virt"}, tcgCPU: "cortex-a57"},
-	{arch: "amd64", qemu: "qemu-system-x86_64", qemuPkg: "qemu-system-x86", console: "ttyS0", tcgCPU: "max"},
+		board: []string{"-M", "virt"}, tcgCPU: "cortex-a57", compat: "arm"},
+	{arch: "amd64", qemu: "qemu-system-x86_64", qemuPkg: "qemu-system-x86", console: "ttyS0", tcgCPU: "max", compat: "386"},
 }
 
 // An accel is how qemu runs a guest's CPUs.
