@@ -138,7 +138,9 @@ func loadABI(goarch string) (*policy.ABI, error) {
 }
 
 // intConsts returns the untyped integer constants of f that are written as literals,
-// which is how x/sys's generated z-files spell them.
+// which is how x/sys's generated z-files spell them, and the errnos, which they write
+// as syscall.Errno(literal): their numbers differ between arches (MIPS's ENOSYS is 89,
+// not 38).
 func intConsts(f *ast.File) map[string]uint64 {
 	out := make(map[string]uint64)
 	for _, decl := range f.Decls {
@@ -152,7 +154,11 @@ func intConsts(f *ast.File) map[string]uint64 {
 				continue
 			}
 			for i, name := range vs.Names {
-				lit, ok := vs.Values[i].(*ast.BasicLit)
+				val := vs.Values[i]
+				if call, ok := val.(*ast.CallExpr); ok && len(call.Args) == 1 && isErrnoType(call.Fun) {
+					val = call.Args[0]
+				}
+				lit, ok := val.(*ast.BasicLit)
 				if !ok || lit.Kind != token.INT {
 					continue
 				}
@@ -164,4 +170,14 @@ func intConsts(f *ast.File) map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// isErrnoType reports whether e is syscall.Errno.
+func isErrnoType(e ast.Expr) bool {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok || sel.Sel.Name != "Errno" {
+		return false
+	}
+	x, ok := sel.X.(*ast.Ident)
+	return ok && x.Name == "syscall"
 }

@@ -58,3 +58,13 @@ func LookupArch(goarch string) (Arch, bool) {
 	}
 	return Arch{}, false
 }
+
+// errno returns the errno called name (ENOSYS) on a's arch, whose numbers may differ
+// from those of the machine compiling the filter (MIPS's ENOSYS is 89, not 38): from
+// a's constants, or fallback where a has none (tables made by hand in tests).
+func (a *ABI) errno(name string, fallback unix.Errno) unix.Errno {
+	if v, ok := a.Consts[name]; ok {
+		return unix.Errno(v)
+	}
+	return fallback
+}

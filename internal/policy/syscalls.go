@@ -350,7 +350,7 @@ func (s *Syscalls) Calls(a *ABI, compat bool) (calls []Call, skipped []string, e
 			errs = append(errs, cerrs...)
 			conds = append(conds, c)
 		}
-		calls = append(calls, Call{Name: r.Name, Action: Errno(unix.EPERM), Checks: []Check{{Conds: conds, Action: Allow}}})
+		calls = append(calls, Call{Name: r.Name, Action: Errno(a.errno("EPERM", unix.EPERM)), Checks: []Check{{Conds: conds, Action: Allow}}})
 	}
 	if len(errs) > 0 {
 		return nil, nil, errors.Join(errs...)
@@ -372,9 +372,9 @@ func (s *Syscalls) Table(a *ABI, compat bool) (Table, []string, error) {
 	}
 	_, has := a.Nr["clone3"]
 	if has && !slices.ContainsFunc(calls, func(c Call) bool { return c.Name == "clone3" }) {
-		calls = append(calls, Call{Name: "clone3", Action: Errno(unix.ENOSYS)})
+		calls = append(calls, Call{Name: "clone3", Action: Errno(a.errno("ENOSYS", unix.ENOSYS))})
 	}
-	return Table{ABI: a, Calls: calls, Default: Errno(unix.EPERM), Newer: Errno(unix.ENOSYS)}, skipped, nil
+	return Table{ABI: a, Calls: calls, Default: Errno(a.errno("EPERM", unix.EPERM)), Newer: Errno(a.errno("ENOSYS", unix.ENOSYS))}, skipped, nil
 }
 
 func overlap(a, b *Rule) bool {

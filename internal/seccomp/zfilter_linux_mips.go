@@ -284,7 +284,7 @@ var filter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00001154},   // 269: jge #4436,3
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00001153},   // 270: jge #4435,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 271: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 272: ret #327718
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050059},   // 272: ret #327769
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00001156},   // 273: jge #4438,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 274: ret #2147418112
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 275: ret #327681
@@ -311,7 +311,7 @@ var filter = []unix.SockFilter{
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 296: ret #2147418112
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00001178},   // 297: jge #4472,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 298: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 299: ret #327718
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050059},   // 299: ret #327769
 }
 
 // maxPath is the most instructions any system call runs through in filter.
@@ -491,7 +491,7 @@ var wideFilter = []unix.SockFilter{
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 156: ret #327681
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000153b},   // 157: jge #5435,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 158: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 159: ret #327718
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050059},   // 159: ret #327769
 	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x0000153f},   // 160: jge #5439,3
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x0000153e},   // 161: jge #5438,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 162: ret #2147418112
@@ -519,7 +519,7 @@ var wideFilter = []unix.SockFilter{
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 184: ret #2147418112
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00001560},   // 185: jge #5472,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 186: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 187: ret #327718
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050059},   // 187: ret #327769
 	{Code: 0x0020, Jt: 0, Jf: 0, K: 0x00000000},   // 188: ld [0]
 	{Code: 0x0035, Jt: 165, Jf: 0, K: 0x0000105c}, // 189: jge #4188,165
 	{Code: 0x0035, Jt: 72, Jf: 0, K: 0x00000ff2},  // 190: jge #4082,72
@@ -792,7 +792,7 @@ var wideFilter = []unix.SockFilter{
 	{Code: 0x0035, Jt: 3, Jf: 0, K: 0x00001154},   // 457: jge #4436,3
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00001153},   // 458: jge #4435,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 459: ret #2147418112
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 460: ret #327718
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050059},   // 460: ret #327769
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00001156},   // 461: jge #4438,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 462: ret #2147418112
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 463: ret #327681
@@ -819,7 +819,7 @@ var wideFilter = []unix.SockFilter{
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x7fff0000},   // 484: ret #2147418112
 	{Code: 0x0035, Jt: 1, Jf: 0, K: 0x00001178},   // 485: jge #4472,1
 	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050001},   // 486: ret #327681
-	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050026},   // 487: ret #327718
+	{Code: 0x0006, Jt: 0, Jf: 0, K: 0x00050059},   // 487: ret #327769
 }
 
 // wideLifts are the tests of wideFilter that each --allow-socket name turns off.
