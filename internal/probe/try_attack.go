@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/fork"
 	"launch/internal/probe/report"
 )
 
@@ -478,7 +479,7 @@ func trySettime([]string) string {
 // and PID 1 waits with a raw read, which needs no new thread of the runtime, for
 // there is none to be had once the bomb has taken every process the cgroup allows.
 func tryForkBomb([]string) string {
-	pid, _, e := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
+	pid, e := fork.RawClone(0)
 	if e != 0 {
 		return "clone " + report.ErrName(e)
 	}
@@ -510,7 +511,7 @@ func tryForkBomb([]string) string {
 func bomb() {
 	ts := unix.Timespec{Nsec: 50e6}
 	for {
-		if _, _, e := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0); e != 0 {
+		if _, e := fork.RawClone(0); e != 0 {
 			// SAFETY: ts is on this stack.
 			unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 		}
