@@ -28,7 +28,7 @@ help:
 	@echo "make verify-repro   build the release twice from two directories and compare"
 	@echo "make check-static   build/launch is static and CGO-free"
 	@echo "make bench          benchmarks against the peers, into build/bench"
-	@echo "make test-vm        the release binary in emulated arm64 and amd64 machines"
+	@echo "make test-vm        the release binary in emulated machines of every arch Debian has a kernel for"
 
 build:
 	$(GO) build $(BUILDFLAGS) -o build/launch ./init

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -56,10 +55,15 @@ func prepareHost(dir string, ms []machine) (map[string]*guest, error) {
 		if _, err := exec.LookPath(m.qemu); err != nil && !slices.Contains(install, m.qemuPkg) {
 			install = append(install, m.qemuPkg)
 		}
-		known = append(known, qualify("linux-image-"+m.arch, m.arch, native), qualify("busybox-static", m.arch, native))
+		known = append(known, qualify(m.kernel, m.arch, native), qualify("busybox-static", m.arch, native))
+	}
+	// apt-cache takes a few seconds a call once many arches are added: ask once for all.
+	versions, err := candidates(append(known, install...)...)
+	if err != nil {
+		return nil, err
 	}
 	for _, p := range append(known, install...) {
-		if v, _ := candidate(p); v == "" {
+		if versions[p] == "" {
 			update = true
 		}
 	}
@@ -91,19 +95,27 @@ func prepareHost(dir string, ms []machine) (map[string]*guest, error) {
 	}
 	guests := map[string]*guest{}
 	var all []deb
+	var metas, pkgs []string
 	for _, m := range ms {
-		kpkg, err := kernelPackage(m.arch, native)
-		if err != nil {
-			return nil, err
-		}
+		metas = append(metas, qualify(m.kernel, m.arch, native))
+	}
+	kernels, err := kernelPackages(metas...)
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range ms {
+		pkgs = append(pkgs, qualify(kernels[metas[i]], m.arch, native), qualify("busybox-static", m.arch, native))
+	}
+	if versions, err = candidates(pkgs...); err != nil {
+		return nil, err
+	}
+	for i, m := range ms {
+		kpkg := kernels[metas[i]]
 		g := &guest{arch: m.arch, kernelPkg: kpkg}
 		guests[m.arch] = g
 		for _, name := range []string{kpkg, "busybox-static"} {
 			p := qualify(name, m.arch, native)
-			v, err := candidate(p)
-			if err != nil {
-				return nil, err
-			}
+			v := versions[p]
 			if v == "" {
 				return nil, fmt.Errorf("apt-cache policy %s: no candidate version", p)
 			}
@@ -144,6 +156,9 @@ func prepareHost(dir string, ms []machine) (map[string]*guest, error) {
 		if d.kernel {
 			release := strings.TrimPrefix(d.g.kernelPkg, "linux-image-")
 			d.g.vmlinuz = filepath.Join(into, "boot", "vmlinuz-"+release)
+			if _, err := os.Stat(d.g.vmlinuz); err != nil {
+				d.g.vmlinuz = filepath.Join(into, "boot", "vmlinux-"+release) // ppc64el's is not compressed
+			}
 			d.g.config = filepath.Join(into, "boot", "config-"+release)
 		} else {
 			d.g.busybox = filepath.Join(into, "bin", "busybox")
@@ -167,37 +182,56 @@ func qualify(pkg, arch, native string) string {
 	return pkg + ":" + arch
 }
 
-// kernelPackage returns the package of Debian's current kernel for arch: the one the
-// metapackage linux-image-<arch> depends on, such as linux-image-6.1.0-57-arm64.
-func kernelPackage(arch, native string) (string, error) {
-	meta := qualify("linux-image-"+arch, arch, native)
-	out, err := output("apt-cache", "depends", meta)
+// kernelPackages returns, for each kernel metapackage (linux-image-arm64, qualified by
+// arch for apt), the package of Debian's current kernel it depends on, such as
+// linux-image-6.1.0-57-arm64: one apt-cache call for all.
+func kernelPackages(metas ...string) (map[string]string, error) {
+	out, err := output("apt-cache", append([]string{"depends"}, metas...)...)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		dep, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "Depends: ")
-		if ok && strings.HasPrefix(dep, "linux-image-") {
+	deps := map[string]string{}
+	i := -1
+	for _, line := range strings.Split(out, "\n") {
+		if line != "" && line[0] != ' ' {
+			// A package's section starts with its name, as asked.
+			i = slices.Index(metas, strings.TrimSpace(line))
+			continue
+		}
+		dep, ok := strings.CutPrefix(strings.TrimSpace(line), "Depends: ")
+		if ok && i >= 0 && deps[metas[i]] == "" && strings.HasPrefix(dep, "linux-image-") {
 			dep, _, _ = strings.Cut(dep, ":")
-			return dep, nil
+			deps[metas[i]] = dep
 		}
 	}
-	return "", fmt.Errorf("apt-cache depends %s: no linux-image-* dependency", meta)
+	for _, m := range metas {
+		if deps[m] == "" {
+			return nil, fmt.Errorf("apt-cache depends %s: no linux-image-* dependency", m)
+		}
+	}
+	return deps, nil
 }
 
-// candidate returns the version apt would install of pkg, "" if it knows none.
-func candidate(pkg string) (string, error) {
-	out, err := output("apt-cache", "policy", pkg)
+// candidates returns the version apt would install of each of pkgs, "" where it knows
+// none: one apt-cache call for all.
+func candidates(pkgs ...string) (map[string]string, error) {
+	out, err := output("apt-cache", append([]string{"policy"}, pkgs...)...)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
+	vs := map[string]string{}
+	cur := ""
 	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate: "); ok && v != "(none)" {
-			return v, nil
+		if line != "" && line[0] != ' ' {
+			// "busybox-static:arm64:" or "busybox-static:" for the native arch.
+			cur = strings.TrimSuffix(strings.TrimSpace(line), ":")
+			continue
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate: "); ok && v != "(none)" && cur != "" {
+			vs[cur] = v
 		}
 	}
-	return "", nil
+	return vs, nil
 }
 
 // unpack extracts the package deb into a directory of its own under dir, named after

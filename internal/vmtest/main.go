@@ -28,7 +28,7 @@ func logf(format string, args ...any) {
 }
 
 func main() {
-	arches := flag.String("arch", "arm64,amd64", "the machines to boot, by Debian arch")
+	arches := flag.String("arch", "arm64,amd64,i386,armhf,ppc64el,s390x,mips64el,mipsel", "the machines to boot, by Debian arch")
 	timeout := flag.Duration("timeout", 8*time.Minute, "how long each machine may run, boot to power-off")
 	appendArgs := flag.String("append", "", "more kernel parameters, e.g. cgroup_disable=memory to see launch on a kernel without that controller")
 	flag.Parse()
@@ -59,7 +59,11 @@ func run(arches []string, timeout time.Duration, kernelArgs string) (bool, error
 	for _, a := range arches {
 		i := slices.IndexFunc(machines, func(m machine) bool { return m.arch == a })
 		if i < 0 {
-			return false, fmt.Errorf("-arch %s: vmtest boots only arm64 and amd64", a)
+			var names []string
+			for _, m := range machines {
+				names = append(names, m.arch)
+			}
+			return false, fmt.Errorf("-arch %s: vmtest boots only %s", a, strings.Join(names, ", "))
 		}
 		ms = append(ms, machines[i])
 	}
@@ -88,7 +92,7 @@ func run(arches []string, timeout time.Duration, kernelArgs string) (bool, error
 			return
 		}
 		for _, m := range ms {
-			init, probe, err := buildGuest(root, m.arch, filepath.Join(dir, m.arch))
+			init, probe, err := buildGuest(root, m.goarch, filepath.Join(dir, m.arch))
 			if err != nil {
 				buildErr = err
 				return
@@ -114,7 +118,7 @@ func run(arches []string, timeout time.Duration, kernelArgs string) (bool, error
 		initrd := filepath.Join(dir, m.arch, "initramfs.cpio.gz")
 		gf := guestFiles{
 			init: built[m.arch][0], probe: built[m.arch][1], busybox: g.busybox,
-			launch: filepath.Join(root, "build", "release", "launch-linux-"+m.arch),
+			launch: filepath.Join(root, "build", "release", "launch-linux-"+m.goarch),
 			sums:   filepath.Join(root, "build", "release", "SHA256SUMS"),
 		}
 		if m.compat != "" {
@@ -168,7 +172,7 @@ func summary(ms []machine, guests map[string]*guest, boots []*boot, release []bi
 	}
 	booted := map[string]bool{}
 	for _, m := range ms {
-		booted["launch-linux-"+m.arch] = true
+		booted["launch-linux-"+m.goarch] = true
 	}
 	logf("release binaries (build/release, with SHA256SUMS):")
 	for _, r := range release {

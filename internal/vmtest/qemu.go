@@ -16,24 +16,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A machine is one emulated computer: a Debian arch (the same name as its GOARCH) and
-// how qemu makes it.
+// A machine is one emulated computer: a Debian arch, the GOARCH of its release binary,
+// Debian's kernel for it, and how qemu makes it.
 type machine struct {
-	arch    string
+	arch    string   // Debian's name: amd64, i386, armhf, ...
+	goarch  string   // the release binary's: amd64, 386, arm, ...
+	kernel  string   // the metapackage of Debian's current kernel for it
 	qemu    string   // the qemu binary
 	qemuPkg string   // the Debian package that has it
 	console string   // the kernel's name for its first serial port
 	board   []string // the board, if qemu has no default one
 	tcgCPU  string   // the CPU to emulate without KVM
+	mem     string   // memory, if not 512M
 	compat  string   // the GOARCH of the 32-bit programs its kernel also runs, whose launcher is tried too
 }
 
 // machines are those vmtest can boot. A Cortex-A57 is cheaper to emulate than -cpu max,
 // whose pointer authentication is slow under TCG.
 var machines = []machine{
-	{arch: "arm64", qemu: "qemu-system-aarch64", qemuPkg: "qemu-system-arm", console: "ttyAMA0",
-		board: []string{"-M", "virt"}, tcgCPU: "cortex-a57", compat: "arm"},
-	{arch: "amd64", qemu: "qemu-system-x86_64", qemuPkg: "qemu-system-x86", console: "ttyS0", tcgCPU: "max", compat: "386"},
+	{arch: "arm64", goarch: "arm64", kernel: "linux-image-arm64", qemu: "qemu-system-aarch64", qemuPkg: "qemu-system-arm",
+		console: "ttyAMA0", board: []string{"-M", "virt"}, tcgCPU: "cortex-a57", compat: "arm"},
+	{arch: "amd64", goarch: "amd64", kernel: "linux-image-amd64", qemu: "qemu-system-x86_64", qemuPkg: "qemu-system-x86",
+		console: "ttyS0", tcgCPU: "max", compat: "386"},
+	{arch: "i386", goarch: "386", kernel: "linux-image-686", qemu: "qemu-system-i386", qemuPkg: "qemu-system-x86",
+		console: "ttyS0", tcgCPU: "max"},
+	{arch: "armhf", goarch: "arm", kernel: "linux-image-armmp", qemu: "qemu-system-arm", qemuPkg: "qemu-system-arm",
+		console: "ttyAMA0", board: []string{"-M", "virt,highmem=off"}, tcgCPU: "cortex-a15"},
+	{arch: "ppc64el", goarch: "ppc64le", kernel: "linux-image-powerpc64le", qemu: "qemu-system-ppc64", qemuPkg: "qemu-system-ppc",
+		console: "hvc0", board: []string{"-M", "pseries"}, tcgCPU: "power9"},
+	{arch: "s390x", goarch: "s390x", kernel: "linux-image-s390x", qemu: "qemu-system-s390x", qemuPkg: "qemu-system-misc",
+		console: "ttysclp0", tcgCPU: "max"},
+	{arch: "mips64el", goarch: "mips64le", kernel: "linux-image-5kc-malta", qemu: "qemu-system-mips64el", qemuPkg: "qemu-system-mips",
+		console: "ttyS0", board: []string{"-M", "malta"}, tcgCPU: "5KEc", mem: "256"},
+	{arch: "mipsel", goarch: "mipsle", kernel: "linux-image-4kc-malta", qemu: "qemu-system-mipsel", qemuPkg: "qemu-system-mips",
+		console: "ttyS0", board: []string{"-M", "malta"}, tcgCPU: "24Kf", mem: "256"},
 }
 
 // An accel is how qemu runs a guest's CPUs.
@@ -47,7 +63,7 @@ type accel struct {
 // (see kvmFailed); TCG alone otherwise. The second result says why KVM is not tried.
 func (m machine) accels(dev string) ([]accel, string) {
 	tcg := accel{"TCG", []string{"-accel", "tcg", "-cpu", m.tcgCPU}}
-	if m.arch != runtime.GOARCH {
+	if m.goarch != runtime.GOARCH {
 		return []accel{tcg}, "the host is " + runtime.GOARCH
 	}
 	if err := kvmWorks(dev); err != nil {
@@ -167,7 +183,15 @@ func (m machine) boot(a accel, kernel, initrd, extra string, timeout time.Durati
 		guestTimeout = timeout / 2
 	}
 	args := append(append([]string{}, m.board...), a.args...)
-	args = append(args, "-smp", "2", "-m", "512", "-nographic", "-no-reboot", "-nic", "none",
+	mem := m.mem
+	if mem == "" {
+		mem = "512"
+	}
+	smp := "2"
+	if len(m.board) > 1 && m.board[1] == "malta" {
+		smp = "1" // the Malta board has one CPU
+	}
+	args = append(args, "-smp", smp, "-m", mem, "-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", kernel, "-initrd", initrd,
 		// quiet: kernel messages could cut the checks' lines; panic=-1: a crash of
 		// init reboots at once, which -no-reboot turns into qemu's exit.

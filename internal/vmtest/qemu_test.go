@@ -39,8 +39,8 @@ func TestKVMFailed(t *testing.T) {
 // TestAccels: KVM is tried only on the host's own arch, and only where /dev/kvm makes
 // a virtual machine; TCG always comes last.
 func TestAccels(t *testing.T) {
-	native := machine{arch: runtime.GOARCH, tcgCPU: "max"}
-	foreign := machine{arch: "riscv64", tcgCPU: "rv64"}
+	native := machine{arch: runtime.GOARCH, goarch: runtime.GOARCH, tcgCPU: "max"}
+	foreign := machine{arch: "riscv64", goarch: "riscv64", tcgCPU: "rv64"}
 	if runtime.GOARCH == "riscv64" {
 		foreign.arch = "s390x"
 	}
@@ -103,7 +103,7 @@ func TestRunWith(t *testing.T) {
 		{"guest fails", "echo 'VMINIT arch=amd64'; echo 'CHECK x FAIL boom'; echo 'RESULT FAIL 1'; exit 0", "KVM", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m := machine{arch: "amd64", qemu: fakeQemu(t, tt.kvm), console: "ttyS0", tcgCPU: "max"}
+			m := machine{arch: "amd64", goarch: "amd64", qemu: fakeQemu(t, tt.kvm), console: "ttyS0", tcgCPU: "max"}
 			b := m.runWith([]accel{kvm, tcg}, "vmlinuz", "initrd", "", 20*time.Second)
 			if !strings.HasPrefix(b.accel, tt.accel) || (len(b.problems) == 0) != tt.pass {
 				t.Errorf("boot with %s: accel %q, problems %q; want accel %q..., pass %v", tt.name, b.accel, b.problems, tt.accel, tt.pass)
