@@ -13,8 +13,8 @@ type ABI struct {
 	MaxNr     uint32            // highest number of the regular table
 	Consts    map[string]uint64 // constants that syscalls.txt may name (AF_*, CLONE_*, TIOC*, ...)
 	// ForeignFrom, when not 0, is where the numbers of another ABI under the same audit
-	// arch start (x32's on x86_64, __X32_SYSCALL_BIT): they get Compile's foreign
-	// action, whatever the table's Newer.
+	// arch start (x32's on x86_64, __X32_SYSCALL_BIT): they get the table's Other,
+	// whatever its Newer.
 	ForeignFrom uint32
 }
 

@@ -88,6 +88,7 @@ type Table struct {
 	Calls   []Call // the calls it names, each at most once
 	Default Action // any other call in ABI's table (ABI.Nr)
 	Newer   Action // any other number past ABI.MaxNr: a call newer than the table
+	Other   Action // numbers from ABI.ForeignFrom up, where it is set: another ABI's
 }
 
 // A Program is a compiled filter.
@@ -147,7 +148,7 @@ func Compile(tables []Table, foreign Action) (*Program, error) {
 	treeLifts := make([]map[string][]int, len(tables))
 	layouts := make([]Layout, len(tables))
 	for i, t := range tables {
-		segs, err := t.segments(foreign)
+		segs, err := t.segments()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.ABI.Name, err)
 		}
@@ -238,11 +239,14 @@ type segment struct {
 	call *Call // non-nil: its checks decide
 }
 
-// segments checks t and lays out the whole 32-bit number space of its ABI, foreign
-// being the action of the numbers from ABI.ForeignFrom up.
-func (t *Table) segments(foreign Action) ([]segment, error) {
+// segments checks t and lays out the whole 32-bit number space of its ABI.
+func (t *Table) segments() ([]segment, error) {
 	a := t.ABI
-	for _, act := range []Action{t.Default, t.Newer} {
+	acts := []Action{t.Default, t.Newer}
+	if a.ForeignFrom != 0 {
+		acts = append(acts, t.Other)
+	}
+	for _, act := range acts {
 		if err := act.check(); err != nil {
 			return nil, err
 		}
@@ -276,7 +280,7 @@ func (t *Table) segments(foreign Action) ([]segment, error) {
 		case n <= a.MaxNr:
 			return t.Default
 		case a.ForeignFrom != 0 && n >= a.ForeignFrom:
-			return foreign
+			return t.Other
 		}
 		return t.Newer
 	}

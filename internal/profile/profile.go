@@ -86,7 +86,11 @@ func Parse(r io.Reader) (*Profile, error) {
 	}
 	v, err := fastjson.ParseBytes(data)
 	if err != nil {
-		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", " "))
+		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		if len(msg) > 300 {
+			msg = msg[:100] + " ... " + msg[len(msg)-200:] // deep nesting repeats itself
+		}
+		return nil, errors.New(msg)
 	}
 	var p Profile
 	d := &decoder{}
@@ -341,7 +345,7 @@ func (p *Profile) compile(all []*abi, c Container) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, err := p.rules(all[0].goarch, c)
+	rs, err := p.rules(all[0].goarch, c, def)
 	if err != nil {
 		return nil, err
 	}
@@ -352,9 +356,11 @@ func (p *Profile) compile(all []*abi, c Container) (*Program, error) {
 		tables[i] = table(a, rs, def, newer, known)
 		prog.ABIs = append(prog.ABIs, a.goarch)
 	}
+	skipped := map[string]bool{}
 	for _, r := range p.Syscalls {
 		for _, n := range r.Names {
-			if !known[n] && !slices.Contains(prog.Skipped, n) {
+			if !known[n] && !skipped[n] {
+				skipped[n] = true
 				prog.Skipped = append(prog.Skipped, n)
 			}
 		}
@@ -417,27 +423,67 @@ type rule struct {
 }
 
 // rules resolves p's rules for the container c on a kernel whose native GOARCH is
-// native, leaving out those that its includes and excludes leave out. Every rule is
-// checked, applied or not.
-func (p *Profile) rules(native string, c Container) ([]rule, error) {
+// native, leaving out those that its includes and excludes leave out, and those whose
+// action is the default (def), which libseccomp refuses and runc skips: they decide
+// nothing there, and must not here. Every rule is checked, applied or not.
+func (p *Profile) rules(native string, c Container, def policy.Action) ([]rule, error) {
 	out := make([]rule, 0, len(p.Syscalls))
+	conds := 0
 	for i := range p.Syscalls {
 		r := &p.Syscalls[i]
-		act, err := action(r.Action, r.ErrnoRet)
+		err := r.checkNames()
+		var act policy.Action
+		if err == nil {
+			act, err = action(r.Action, r.ErrnoRet)
+		}
 		if err == nil {
 			var in bool
 			if in, err = r.applies(native, c); err == nil {
 				var checks []policy.Check
-				if checks, err = r.checks(act); err == nil && in {
-					out = append(out, rule{names: r.Names, act: act, checks: checks})
+				if checks, err = r.checks(act); err == nil && in && act != def {
+					names := dedupe(r.Names)
+					out = append(out, rule{names: names, act: act, checks: checks})
+					conds += len(r.Args) * len(names)
 				}
 			}
 		}
 		if err != nil {
 			return nil, errors.New("syscalls[" + strconv.Itoa(i) + "]: " + err.Error())
 		}
+		// Every test of an argument costs the filter two instructions at least, and a
+		// filter holds 4096: refuse before building what cannot be loaded.
+		if conds > maxConds {
+			return nil, fmt.Errorf("more than %d tests of arguments: the filter would be longer than the kernel takes", maxConds)
+		}
 	}
 	return out, nil
+}
+
+// maxConds bounds the tests of arguments a profile may ask for, counted per name.
+const maxConds = 2048
+
+// checkNames refuses a name no call can have: one with a NUL, which runc would cut
+// there, so that the rule would be another call's.
+func (r *Syscall) checkNames() error {
+	for _, n := range r.Names {
+		if strings.ContainsRune(n, 0) {
+			return fmt.Errorf("names: %q holds a NUL", n)
+		}
+	}
+	return nil
+}
+
+// dedupe returns names without repeats, in order.
+func dedupe(names []string) []string {
+	seen := make(map[string]bool, len(names))
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // table builds what the filter does with a's calls by the rules rs. known collects the
@@ -448,28 +494,50 @@ func table(a *abi, rs []rule, def, newer policy.Action, known map[string]bool) p
 	for _, r := range rs {
 		n += len(r.names)
 	}
-	t := policy.Table{ABI: pa, Default: def, Newer: newer, Calls: make([]policy.Call, 0, n)}
+	// x32's calls, where the ABI has them (see policyABI), answer ENOSYS: no profile
+	// admits x32 here, and runc answers them so when a profile does not name it.
+	t := policy.Table{ABI: pa, Default: def, Newer: newer, Other: policy.Errno(unix.ENOSYS), Calls: make([]policy.Call, 0, n)}
 	index := make(map[string]int, n) // of a call in t.Calls
 	set := make([]bool, 0, n)        // by index: a rule without arguments has given the call its action
+	call := func(name string) int {
+		i, ok := index[name]
+		if !ok {
+			i = len(t.Calls)
+			index[name] = i
+			t.Calls = append(t.Calls, policy.Call{Name: name, Action: def})
+			set = append(set, false)
+		}
+		return i
+	}
 	for _, r := range rs {
 		for _, name := range r.names {
 			if _, ok := pa.Nr[name]; !ok {
 				continue
 			}
 			known[name] = true
-			i, ok := index[name]
-			if !ok {
-				i = len(t.Calls)
-				index[name] = i
-				t.Calls = append(t.Calls, policy.Call{Name: name, Action: def})
-				set = append(set, false)
-			}
+			i := call(name)
 			switch {
 			case r.checks != nil:
 				t.Calls[i].Checks = append(t.Calls[i].Checks, r.checks...)
 			case !set[i]:
 				// Of two rules without arguments for one call, the first stands.
 				t.Calls[i].Action, set[i] = r.act, true
+			}
+			// Where the ABI multiplexes socket or System V IPC calls through one
+			// (socketcall(2), ipc(2)), a rule without arguments also holds for the
+			// call made that way, as libseccomp makes it hold: else a 32-bit program
+			// would pass a refusal of socket(2) by socketcall(SYS_SOCKET). A rule with
+			// arguments cannot: they are in memory there (see the README).
+			if m, ok := multiplexed[name]; ok && r.checks == nil {
+				if _, ok := pa.Nr[m.via]; ok {
+					j := call(m.via)
+					cd := policy.Cond{Arg: 0, Op: policy.In, Values: []uint64{m.call}}
+					if m.via == "ipc" {
+						// ipc(2) reads the call from the low 16 bits, a version from the high.
+						cd = policy.Cond{Arg: 0, Op: policy.MaskedEQ, Values: []uint64{0xffff, m.call}}
+					}
+					t.Calls[j].Checks = append(t.Calls[j].Checks, policy.Check{Conds: []policy.Cond{cd}, Action: r.act})
+				}
 			}
 		}
 	}
@@ -653,4 +721,23 @@ func RunningKernel() [2]int {
 		v[i], _ = strconv.Atoi(fields[i])
 	}
 	return v
+}
+
+// multiplexed are the calls some ABIs (i386, s390x, MIPS o32, PowerPC) also make
+// through socketcall(2) or ipc(2), with the number of each there: SYS_SOCKET and the
+// rest of linux/net.h, SEMOP and the rest of linux/ipc.h, which x/sys does not export.
+var multiplexed = map[string]struct {
+	via  string
+	call uint64
+}{
+	"socket": {"socketcall", 1}, "bind": {"socketcall", 2}, "connect": {"socketcall", 3},
+	"listen": {"socketcall", 4}, "accept": {"socketcall", 5}, "getsockname": {"socketcall", 6},
+	"getpeername": {"socketcall", 7}, "socketpair": {"socketcall", 8}, "send": {"socketcall", 9},
+	"recv": {"socketcall", 10}, "sendto": {"socketcall", 11}, "recvfrom": {"socketcall", 12},
+	"shutdown": {"socketcall", 13}, "setsockopt": {"socketcall", 14}, "getsockopt": {"socketcall", 15},
+	"sendmsg": {"socketcall", 16}, "recvmsg": {"socketcall", 17}, "accept4": {"socketcall", 18},
+	"recvmmsg": {"socketcall", 19}, "sendmmsg": {"socketcall", 20},
+	"semop": {"ipc", 1}, "semget": {"ipc", 2}, "semctl": {"ipc", 3}, "semtimedop": {"ipc", 4},
+	"msgsnd": {"ipc", 11}, "msgrcv": {"ipc", 12}, "msgget": {"ipc", 13}, "msgctl": {"ipc", 14},
+	"shmat": {"ipc", 21}, "shmdt": {"ipc", 22}, "shmget": {"ipc", 23}, "shmctl": {"ipc", 24},
 }

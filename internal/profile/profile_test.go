@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -159,7 +160,8 @@ func TestRules(t *testing.T) {
 
 // TestX32: on x86_64, a call with the x32 bit in its number is another ABI's, which no
 // profile admits: a profile that allows what it does not name (a list of refusals)
-// must not allow x32's mkdir, which would pass its refusal of x86_64's mkdir.
+// must not allow x32's mkdir, which would pass its refusal of x86_64's mkdir. It gets
+// ENOSYS, as under runc.
 func TestX32(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("x32 is x86_64's")
@@ -168,7 +170,7 @@ func TestX32(t *testing.T) {
 	a := abis[0]
 	nr, _ := a.nr("mkdir")
 	const x32 = 0x40000000
-	for n, want := range map[uint32]policy.Action{nr: eperm, a.maxNr + 1: policy.Allow, x32 - 1: policy.Allow, x32 | nr: policy.KillProcess, 0xffffffff: policy.KillProcess} {
+	for n, want := range map[uint32]policy.Action{nr: eperm, a.maxNr + 1: policy.Allow, x32 - 1: policy.Allow, x32 | nr: enosys, 0xffffffff: enosys} {
 		if got := callNr(t, v, a, n); got != want {
 			t.Errorf("number %#x = %v, want %v", n, got, want)
 		}
@@ -326,7 +328,8 @@ func TestRandomProfiles(t *testing.T) {
 
 // reference decides a call as the profile format defines it: the first rule without
 // arguments, else the first rule with arguments that holds (its tests ANDed, or ORed
-// when two test one argument), else the default.
+// when two test one argument), else the default; a rule whose action is the default's
+// is no rule.
 func reference(t *testing.T, p *Profile, name string, args []uint64) policy.Action {
 	act := func(name string, e *uint) policy.Action {
 		a, err := action(name, e)
@@ -356,13 +359,14 @@ func reference(t *testing.T, p *Profile, name string, args []uint64) policy.Acti
 		t.Fatalf("op %s", a.Op)
 		return false
 	}
+	def := act(p.DefaultAction, p.DefaultErrnoRet)
 	for _, s := range p.Syscalls {
-		if slices.Contains(s.Names, name) && len(s.Args) == 0 {
+		if slices.Contains(s.Names, name) && len(s.Args) == 0 && act(s.Action, s.ErrnoRet) != def {
 			return act(s.Action, s.ErrnoRet)
 		}
 	}
 	for _, s := range p.Syscalls {
-		if !slices.Contains(s.Names, name) || len(s.Args) == 0 {
+		if !slices.Contains(s.Names, name) || len(s.Args) == 0 || act(s.Action, s.ErrnoRet) == def {
 			continue
 		}
 		seen := map[uint]bool{}
@@ -380,7 +384,7 @@ func reference(t *testing.T, p *Profile, name string, args []uint64) policy.Acti
 			return act(s.Action, s.ErrnoRet)
 		}
 	}
-	return act(p.DefaultAction, p.DefaultErrnoRet)
+	return def
 }
 
 // podmanProfile is the default profile of podman (containers-common), where installed.
@@ -510,4 +514,106 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q reads as\n%+v, encoding/json reads\n%+v", data, *p, q)
 		}
 	})
+}
+
+// TestMultiplexed: where an ABI makes socket and System V IPC calls through
+// socketcall(2) and ipc(2) too (i386), a rule without arguments for socket or shmget
+// holds for them made that way, as libseccomp makes it hold; an ipc call's version
+// bits do not get past it; socketcall's own rule without arguments decides it.
+func TestMultiplexed(t *testing.T) {
+	need(t)
+	var a *abi
+	for _, x := range abis {
+		if _, ok := x.nr("socketcall"); ok {
+			a = x
+		}
+	}
+	if a == nil {
+		t.Skip("no ABI of GOARCH " + runtime.GOARCH + " has socketcall")
+	}
+	arches := `"architectures": ["` + a.scmp + `"], `
+	v, _ := load(t, parse(t, `{"defaultAction": "SCMP_ACT_ALLOW", `+arches+`"syscalls": [
+		{"names": ["socket", "shmget"], "action": "SCMP_ACT_ERRNO"},
+		{"names": ["connect"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]}]}`), Container{})
+	for _, c := range []struct {
+		name string
+		args []uint64
+		want policy.Action
+	}{
+		{"socket", []uint64{2, 1, 0}, eperm},
+		{"socketcall", []uint64{1, 0}, eperm}, // SYS_SOCKET
+		{"socketcall", []uint64{2, 0}, policy.Allow},
+		{"socketcall", []uint64{3, 0}, policy.Allow}, // connect's rule has arguments: in memory here
+		{"shmget", nil, eperm},
+		{"ipc", []uint64{23}, eperm}, // SHMGET
+		{"ipc", []uint64{1<<16 | 23}, eperm},
+		{"ipc", []uint64{21}, policy.Allow}, // SHMAT
+	} {
+		if _, ok := a.nr(c.name); !ok {
+			continue
+		}
+		if got := call(t, v, a, c.name, c.args...); got != c.want {
+			t.Errorf("%s %s%v = %v, want %v", a.goarch, c.name, c.args, got, c.want)
+		}
+	}
+	v, _ = load(t, parse(t, `{"defaultAction": "SCMP_ACT_ERRNO", `+arches+`"syscalls": [
+		{"names": ["socketcall"], "action": "SCMP_ACT_ALLOW"},
+		{"names": ["socket"], "action": "SCMP_ACT_KILL"}]}`), Container{})
+	if got := call(t, v, a, "socketcall", 1); got != policy.Allow {
+		t.Errorf("socketcall's own rule: socketcall(SYS_SOCKET) = %v, want allow", got)
+	}
+}
+
+// TestRulesLikeDefault: a rule whose action is the default's decides nothing (libseccomp
+// refuses it, runc skips it), so a later rule does.
+func TestRulesLikeDefault(t *testing.T) {
+	need(t)
+	v, _ := load(t, parse(t, `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+		{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"},
+		{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"},
+		{"names": ["getuid"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 5, "op": "SCMP_CMP_EQ"}]},
+		{"names": ["getuid"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 5, "op": "SCMP_CMP_EQ"}]}]}`), Container{})
+	a := abis[0]
+	if got := call(t, v, a, "getpid"); got != eperm {
+		t.Errorf("getpid = %v, want EPERM", got)
+	}
+	if got := call(t, v, a, "getuid", 5); got != eperm {
+		t.Errorf("getuid(5) = %v, want EPERM", got)
+	}
+}
+
+// TestLargeProfiles: names repeated in a rule count once, a profile asking more tests
+// than a filter holds is refused before anything is built, and many unknown names cost
+// little.
+func TestLargeProfiles(t *testing.T) {
+	need(t)
+	rep := func(n int, s string) string { return strings.TrimSuffix(strings.Repeat(s+",", n), ",") }
+	arg := `{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}`
+	p := parse(t, `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [`+rep(5000, `"read"`)+`], "action": "SCMP_ACT_ERRNO", "args": [`+arg+`]}]}`)
+	v, prog := load(t, p, Container{})
+	if len(prog.Filter) > 200 {
+		t.Errorf("one rule for read, named 5000 times: %d instructions", len(prog.Filter))
+	}
+	if got := call(t, v, abis[0], "read", 1); got != eperm {
+		t.Errorf("read(1) = %v, want EPERM", got)
+	}
+	var names []string
+	for i := range 3000 {
+		names = append(names, `"call`+strconv.Itoa(i)+`"`)
+	}
+	p = parse(t, `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [`+strings.Join(names, ",")+`], "action": "SCMP_ACT_ERRNO", "args": [`+arg+`]}]}`)
+	if _, err := p.compile(abis, Container{}); err == nil || !strings.Contains(err.Error(), "more than 2048 tests of arguments") {
+		t.Errorf("3000 names with a test each: %v", err)
+	}
+	p = parse(t, `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [`+strings.Join(names, ",")+`], "action": "SCMP_ACT_ERRNO"}]}`)
+	if prog, err := p.compile(abis, Container{}); err != nil || len(prog.Skipped) != 3000 {
+		t.Errorf("3000 unknown names: %v, %d skipped", err, len(prog.Skipped))
+	}
+	if _, err := Parse(strings.NewReader(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getuid\u0000"], "action": "SCMP_ACT_ERRNO"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	p = parse(t, `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getuid\u0000"], "action": "SCMP_ACT_ERRNO"}]}`)
+	if _, err := p.compile(abis, Container{}); err == nil || !strings.Contains(err.Error(), "holds a NUL") {
+		t.Errorf("a name with a NUL: %v", err)
+	}
 }
