@@ -74,6 +74,16 @@ func TestSeccompProfile(t *testing.T) {
 		if got := strings.TrimSpace(r.stdout); r.code != 0 || got != "ENOSYS" {
 			t.Errorf("archMap with SCMP_ARCH_X86, a 386 program: exit %d, mkdir %q (%s), want ENOSYS", r.code, got, r.stderr)
 		}
+		// A refusal of socket(2) holds for a 386 program's socketcall(SYS_SOCKET) too,
+		// which is how Go (and older libcs) make sockets there.
+		nosock := write("nosock.json", `{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"],
+			"syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}`)
+		for _, op := range []string{"socket", "socket-libc"} {
+			r := w.run("--seccomp", nosock, rootfs, "/probe32", "try", op, "1")
+			if got := strings.TrimSpace(r.stdout); r.code != 0 || got != "EACCES" {
+				t.Errorf("a refusal of socket, a 386 program's %s: exit %d, %q (%s), want EACCES", op, r.code, got, r.stderr)
+			}
+		}
 	}
 
 	fifo := filepath.Join(dir, "fifo")
