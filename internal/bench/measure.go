@@ -487,10 +487,7 @@ func (b *bench) measureProfiles(ctx context.Context) {
 		err  error
 	}{"podman's default (" + podmanProfile + ")", podman, err})
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	c := profile.Container{Kernel: profile.RunningKernel()}
-	for _, n := range b.caps {
-		c.Caps = append(c.Caps, n)
-	}
+	c := profile.Container{Kernel: profile.RunningKernel(), Caps: b.caps}
 	for _, in := range inputs {
 		pc := profileCompile{name: in.name, err: in.err}
 		var times []time.Duration

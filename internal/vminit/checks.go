@@ -231,7 +231,7 @@ func (c *checker) wide() {
 			err = json.Unmarshal([]byte(r.stdout), &rep)
 		}
 		if err == nil && (rep.Status["Seccomp"] != "2" || rep.Status["NoNewPrivs"] != "1") {
-			err = fmt.Errorf("Seccomp %q NoNewPrivs %q, want 2 and 1", rep.Status["Seccomp"], rep.Status["NoNewPrivs"])
+			err = fmt.Errorf("status: Seccomp %q NoNewPrivs %q, want 2 and 1", rep.Status["Seccomp"], rep.Status["NoNewPrivs"])
 		}
 		c.report("wide-filter"+strings.TrimPrefix(p, "/probe"), err, p+" runs filtered")
 		r = c.launch32("/rootfs", p, "try", "mount", "/tmp")
