@@ -219,9 +219,16 @@ func (c *checker) wide() {
 	if _, err := os.Stat("/launch32"); err != nil {
 		return
 	}
+	// The launcher of this arch admits the compat ABI, and filters it.
+	r := c.launch("/rootfs", "/probe32", "try", "mount", "/tmp")
+	err := r.failure(0)
+	if got := strings.TrimSpace(r.stdout); err == nil && got != "EPERM" {
+		err = fmt.Errorf("/probe32 try mount /tmp: %q, want EPERM", got)
+	}
+	c.report("compat-mount", err, "a "+compat[runtime.GOARCH]+" program under the "+runtime.GOARCH+" launcher: mount(2) refused")
 	name := "launch-linux-" + compat[runtime.GOARCH]
 	c.report("wide-sha256", verifySum("/launch32", "/SHA256SUMS", name), "/launch32 is "+name+" of SHA256SUMS")
-	r := c.launch32("/rootfs", "/bin/busybox", "true")
+	r = c.launch32("/rootfs", "/bin/busybox", "true")
 	c.report("wide-run", r.failure(0), "the "+compat[runtime.GOARCH]+" launcher runs the "+runtime.GOARCH+" busybox")
 	for _, p := range []string{"/probe", "/probe32"} {
 		r := c.launch32("/rootfs", p, "report")
