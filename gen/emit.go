@@ -7,6 +7,9 @@ import (
 	"sort"
 	"strings"
 
+	sarch "github.com/elastic/go-seccomp-bpf/arch"
+	"golang.org/x/sys/unix"
+
 	"launch/internal/policy"
 )
 
@@ -199,6 +202,10 @@ func emitABIs(t *tables, arch policy.Arch, wide string) ([]byte, error) {
 		fmt.Fprintf(b, "// %s is GOARCH %s's table: %d calls.\n", abiVar(ga), ga, len(names))
 		fmt.Fprintf(b, "var %s = &abi{\n\tgoarch: %q, audit: unix.%s, scmp: %q, bigEndian: %v, maxNr: %d,\n",
 			abiVar(ga), ga, a.AuditName, a.SCMPName, a.BigEndian, tab.MaxNr)
+		if a.AuditArch == unix.AUDIT_ARCH_X86_64 {
+			// x32's calls come with x86_64's audit arch and this bit in their number.
+			fmt.Fprintf(b, "\tforeignFrom: %#x, // x32's numbers (go-seccomp-bpf's arch.X32)\n", sarch.X32.SeccompMask)
+		}
 		b.WriteString("\tnames: []string{")
 		for i, n := range names {
 			if i%8 == 0 {

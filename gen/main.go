@@ -198,7 +198,7 @@ func compile(s *policy.Syscalls, t *tables) ([]filter, error) {
 			}
 			tabs, f.stats = append(tabs, tab), append(f.stats, st)
 		}
-		prog, err := policy.Compile(tabs, policy.KillProcess)
+		prog, err := policy.CompileWith(newLibraryLeaf, tabs, policy.KillProcess)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", arch.GOARCH, err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -190,6 +191,42 @@ func TestFilterShape(t *testing.T) {
 			if s.maxPath > 24+4 {
 				t.Errorf("%s: %s: longest path %d instructions", f.arch.GOARCH, s.abi.Name, s.maxPath)
 			}
+		}
+	}
+}
+
+// TestAssemblersAgree compiles every target's filter, from the real syscalls.txt, with
+// go-seccomp-bpf's assembler (as gen writes them) and with the compiler's own (as the
+// launcher compiles profiles), and wants the same program to the bit.
+func TestAssemblersAgree(t *testing.T) {
+	tb := testTables(t)
+	data, err := os.ReadFile("../syscalls.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := policy.ParseSyscalls("syscalls.txt", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, arch := range policy.Arches {
+		var tabs []policy.Table
+		for i, ga := range append([]string{arch.GOARCH}, arch.Compat...) {
+			tab, _, err := s.Table(tb.abis[ga], i > 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tabs = append(tabs, tab)
+		}
+		lib, err := policy.CompileWith(newLibraryLeaf, tabs, policy.KillProcess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own, err := policy.Compile(tabs, policy.KillProcess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(lib.Insns, own.Insns) || !reflect.DeepEqual(lib.Lifts, own.Lifts) {
+			t.Errorf("%s: the two assemblers made different programs (%d and %d instructions)", arch.GOARCH, len(lib.Insns), len(own.Insns))
 		}
 	}
 }

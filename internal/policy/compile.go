@@ -1,14 +1,12 @@
 package policy
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
 	"sort"
 	"strconv"
 
-	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -123,6 +121,7 @@ func (p *Program) SockFilters() []unix.SockFilter {
 const (
 	offNr   = 0
 	offArch = 4
+	offArgs = 16
 )
 
 // Compile lays tables out as one program: a check of seccomp_data.arch, then one binary
@@ -137,7 +136,15 @@ const (
 // every call; loading costs in proportion to depth too). Numbers that the ABI's table
 // names get the table's Default, even past MaxNr (ARM's private calls), other numbers
 // past MaxNr Newer.
+//
+// Compile assembles the leaves with the compiler's own LeafAssembler; CompileWith
+// takes another.
 func Compile(tables []Table, foreign Action) (*Program, error) {
+	return CompileWith(NewLeaf, tables, foreign)
+}
+
+// CompileWith is Compile with the LeafAssembler newLeaf makes for each leaf.
+func CompileWith(newLeaf func() LeafAssembler, tables []Table, foreign Action) (*Program, error) {
 	if len(tables) == 0 || 2*len(tables) > 255 {
 		return nil, fmt.Errorf("%d tables, want 1 to 127", len(tables))
 	}
@@ -152,7 +159,7 @@ func Compile(tables []Table, foreign Action) (*Program, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.ABI.Name, err)
 		}
-		tr, lifts, err := tree(segs, t.ABI.BigEndian)
+		tr, lifts, err := tree(newLeaf, segs, t.ABI.BigEndian)
 		if err != nil {
 			return nil, fmt.Errorf("assemble %s tree: %w", t.ABI.Name, err)
 		}
@@ -369,24 +376,17 @@ func (c *Cond) check(inWhen bool) error {
 	return nil
 }
 
-// hostBigEndian is the byte order of the machine running the compiler.
-var hostBigEndian = binary.NativeEndian.Uint16([]byte{0, 1}) == 1
-
-// errnoZero stands for Errno(0) while a tree is assembled: go-seccomp-bpf returns
-// EPERM for an errno action without data. check refuses it as an action of its own.
-const errnoZero = unix.SECCOMP_RET_ERRNO | unix.SECCOMP_RET_DATA
-
 // An assembler emits one leaf of a tree (see tree).
 type assembler struct {
-	p   seccomp.Program
+	p   LeafAssembler
 	big bool // byte order of the target
 	ph  *placeholders
 	n   int // instructions emitted
 }
 
 // placeholders stand for the values of refusals that an option may lift while a tree
-// is assembled: go-seccomp-bpf inserts instructions for long jumps, so where a test ends
-// up is only known afterwards, found by its unique placeholder value.
+// is assembled: where a test ends up is only known afterwards, found by its unique
+// placeholder value.
 type placeholders struct {
 	next uint32
 	vals map[uint32]placeheld
@@ -420,14 +420,14 @@ func (ph *placeholders) tested(v uint32) {
 }
 
 // jmp emits a conditional jump on v, which is a value tested for real.
-func (a *assembler) jmp(cond bpf.JumpTest, v uint32, yes, no seccomp.Label) {
+func (a *assembler) jmp(cond bpf.JumpTest, v uint32, yes, no Label) {
 	a.ph.tested(v)
 	a.p.JmpIf(cond, v, yes, no)
 	a.n++
 }
 
 // then emits a jump on v to yes, falling through to the next instruction otherwise.
-func (a *assembler) then(cond bpf.JumpTest, v uint32, yes seccomp.Label) {
+func (a *assembler) then(cond bpf.JumpTest, v uint32, yes Label) {
 	next := a.p.NewLabel()
 	a.jmp(cond, v, yes, next)
 	a.p.SetLabel(next)
@@ -435,40 +435,36 @@ func (a *assembler) then(cond bpf.JumpTest, v uint32, yes seccomp.Label) {
 
 // ret emits a return of act.
 func (a *assembler) ret(act Action) {
-	if act == Errno(0) {
-		act = errnoZero
-	}
-	a.p.Ret(seccomp.Action(act))
+	a.p.Ret(act)
 	a.n++
 }
 
-// load emits a load of one 32-bit half of argument n. go-seccomp-bpf places the halves
-// of an argument by the byte order of the machine it runs on, which is the compiler's
-// and not the target's; where the two differ, its high half is the target's low half.
+// load emits a load of one 32-bit half of argument n, where the target keeps it: the
+// low half first on a little-endian target, the high half first on a big-endian one.
 func (a *assembler) load(n uint8, high bool) {
-	if high == (a.big == hostBigEndian) {
-		a.p.LdHi(uint32(n))
-	} else {
-		a.p.LdLo(uint32(n))
+	off := offArgs + 8*uint32(n)
+	if high != a.big {
+		off += 4
 	}
+	a.p.Load(off)
 	a.n++
 }
 
 // tree assembles a binary search over segs (seccomp_data.nr already in A), and returns,
 // for each lift, the indices of its tests in the tree.
 //
-// go-seccomp-bpf assembles each leaf, whose jumps are short; the tree's own jumps are
+// A LeafAssembler assembles each leaf, whose jumps are short; the tree's own jumps are
 // laid out here, bottom up, with a ja over the left subtree where it is longer than a
 // conditional jump reaches. go-seccomp-bpf's own way past that reach (v1.6.0) is not
 // used: it miscounts the offset of the ja it inserts, and leaves the offsets of jumps
 // it has resolved before an insertion stale, which a large profile's filter met here.
 // A leaf that would need it is refused instead.
-func tree(segs []segment, big bool) ([]bpf.Instruction, map[string][]int, error) {
+func tree(newLeaf func() LeafAssembler, segs []segment, big bool) ([]bpf.Instruction, map[string][]int, error) {
 	ph := &placeholders{}
 	var build func(segs []segment) ([]bpf.Instruction, error)
 	build = func(segs []segment) ([]bpf.Instruction, error) {
 		if len(segs) == 1 {
-			a := &assembler{p: seccomp.NewProgram(), big: big, ph: ph}
+			a := &assembler{p: newLeaf(), big: big, ph: ph}
 			a.leaf(segs[0])
 			insns, err := a.p.Assemble()
 			if err != nil {
@@ -518,10 +514,6 @@ func tree(segs []segment, big bool) ([]bpf.Instruction, map[string][]int, error)
 			in.Val = held.val
 			insns[i] = in
 			lifts[held.lift] = append(lifts[held.lift], i)
-		case bpf.RetConstant:
-			if in.Val == errnoZero {
-				insns[i] = bpf.RetConstant{Val: uint32(Errno(0))}
-			}
 		}
 	}
 	return insns, lifts, nil
@@ -554,7 +546,7 @@ func (a *assembler) leaf(s segment) {
 }
 
 // test emits c's test of its argument, going to pass if it holds and to fail if not.
-func (a *assembler) test(c *Cond, pass, fail seccomp.Label) {
+func (a *assembler) test(c *Cond, pass, fail Label) {
 	if c.Wide {
 		a.testWide(c, pass, fail)
 		return
@@ -579,7 +571,7 @@ func (a *assembler) test(c *Cond, pass, fail seccomp.Label) {
 
 // in emits a narrow In or NotIn test, its argument in A: one jeq per value. A value
 // that an option may lift is tested against a placeholder (see tree).
-func (a *assembler) in(c *Cond, pass, fail seccomp.Label) {
+func (a *assembler) in(c *Cond, pass, fail Label) {
 	match, miss := pass, fail
 	if c.Op == NotIn {
 		match, miss = fail, pass
@@ -589,7 +581,9 @@ func (a *assembler) in(c *Cond, pass, fail seccomp.Label) {
 		lifted := i < len(c.Lifts) && c.Lifts[i] != ""
 		switch {
 		case lifted && i < len(c.Values)-1:
-			a.p.JmpIfTrue(bpf.JumpEqual, a.ph.add(c.Lifts[i], k), match)
+			next := a.p.NewLabel()
+			a.p.JmpIf(bpf.JumpEqual, a.ph.add(c.Lifts[i], k), match, next)
+			a.p.SetLabel(next)
 			a.n++
 		case lifted:
 			a.p.JmpIf(bpf.JumpEqual, a.ph.add(c.Lifts[i], k), match, miss)
@@ -602,10 +596,11 @@ func (a *assembler) in(c *Cond, pass, fail seccomp.Label) {
 	}
 }
 
-// maskedEQ emits a test of A & mask == v. Classic BPF could AND A with the mask, but
-// go-seccomp-bpf's assembler has no ALU instructions, so the test is made of jset:
+// maskedEQ emits a test of A & mask == v. Classic BPF could AND A with the mask, but a
+// LeafAssembler has no ALU instructions (go-seccomp-bpf's has none), so the test is
+// made of jset:
 // no bit of mask outside v may be set, and every bit of v must be.
-func (a *assembler) maskedEQ(mask, v uint32, pass, fail seccomp.Label) {
+func (a *assembler) maskedEQ(mask, v uint32, pass, fail Label) {
 	if v&^mask != 0 {
 		// v has a bit that A & mask never has. jset #0 never jumps: always fail.
 		a.p.JmpIf(bpf.JumpBitsSet, 0, pass, fail)
@@ -639,7 +634,7 @@ func (a *assembler) maskedEQ(mask, v uint32, pass, fail seccomp.Label) {
 
 // testWide emits a test of all 64 bits of c's argument, one 32-bit half at a time, the
 // high half first.
-func (a *assembler) testWide(c *Cond, pass, fail seccomp.Label) {
+func (a *assembler) testWide(c *Cond, pass, fail Label) {
 	hi := func(v uint64) uint32 { return uint32(v >> 32) }
 	switch c.Op {
 	case In, NotIn:

@@ -3,9 +3,6 @@ package profile
 import (
 	"sort"
 
-	sarch "github.com/elastic/go-seccomp-bpf/arch"
-	"golang.org/x/sys/unix"
-
 	"launch/internal/policy"
 	"launch/internal/seccomp"
 )
@@ -16,9 +13,12 @@ type abi struct {
 	audit     uint32 // AUDIT_ARCH_*
 	scmp      string // SCMP_ARCH_*, as profiles name it
 	bigEndian bool
-	maxNr     uint32   // the highest number of the regular table
-	names     []string // sorted
-	nrs       []uint32 // by names
+	maxNr     uint32 // the highest number of the regular table
+	// foreignFrom, when not 0, is where another ABI's numbers start under the same
+	// audit arch: x32's on x86_64.
+	foreignFrom uint32
+	names       []string // sorted
+	nrs         []uint32 // by names
 }
 
 // nr returns the number of the call name.
@@ -37,12 +37,10 @@ func (a *abi) policyABI() *policy.ABI {
 		nr[n] = a.nrs[i]
 	}
 	pa := &policy.ABI{Name: a.goarch, AuditArch: a.audit, BigEndian: a.bigEndian, Nr: nr, MaxNr: a.maxNr}
-	if a.audit == unix.AUDIT_ARCH_X86_64 {
-		// x32's calls come with x86_64's audit arch and the x32 bit set in their
-		// number. No profile admits x32 here (no GOARCH has its table): they are a
-		// foreign ABI's, never "newer" calls a profile's default could allow.
-		pa.ForeignFrom = uint32(sarch.X32.SeccompMask)
-	}
+	// x32's calls come with x86_64's audit arch and the x32 bit set in their number.
+	// No profile admits x32 here (no GOARCH has its table): they are a foreign ABI's,
+	// never "newer" calls a profile's default could allow.
+	pa.ForeignFrom = a.foreignFrom
 	return pa
 }
 

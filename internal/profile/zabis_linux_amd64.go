@@ -16,6 +16,7 @@ var wideABIs []*abi
 // abiAmd64 is GOARCH amd64's table: 385 calls.
 var abiAmd64 = &abi{
 	goarch: "amd64", audit: unix.AUDIT_ARCH_X86_64, scmp: "SCMP_ARCH_X86_64", bigEndian: false, maxNr: 471,
+	foreignFrom: 0x40000000, // x32's numbers (go-seccomp-bpf's arch.X32)
 	names: []string{
 		"_sysctl", "accept", "accept4", "access", "acct", "add_key", "adjtimex", "afs_syscall",
 		"alarm", "arch_prctl", "bind", "bpf", "brk", "cachestat", "capget", "capset",
