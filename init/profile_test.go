@@ -105,6 +105,21 @@ func TestSeccompProfile(t *testing.T) {
 			t.Errorf("--seccomp %s: exit %d, stderr %q; want 125 and one line naming the file and %q", c.file, r.code, r.stderr, c.want)
 		}
 	}
+	// A profile must leave launch the calls it makes under it; --init's PID 1 needs
+	// wait4 for the container's life (it would never reap, and never end).
+	nowait := write("nowait.json", `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["wait4", "execve"], "action": "SCMP_ACT_ERRNO"}]}`)
+	for _, c := range []struct {
+		opts []string
+		want string
+	}{
+		{nil, "(to start COMMAND): execve"},
+		{[]string{"--init"}, "(to start COMMAND, and in --init's PID 1): execve, wait4"},
+	} {
+		r := w.run(append(append([]string{"--seccomp", nowait}, c.opts...), rootfs, "/probe")...)
+		if r.code != 125 || !strings.Contains(r.stderr, "the profile refuses calls launch makes under it "+c.want) {
+			t.Errorf("--seccomp %s %v: exit %d, %q; want 125 and %q", nowait, c.opts, r.code, r.stderr, c.want)
+		}
+	}
 	r = w.run("--seccomp", native, "--allow-socket", "packet", rootfs, "/probe")
 	if r.code != 125 || !strings.Contains(r.stderr, "--allow-socket lifts a refusal of the built-in filter") {
 		t.Errorf("--seccomp=FILE with --allow-socket: exit %d, %q", r.code, r.stderr)

@@ -151,7 +151,7 @@ func (l *launch) prepare() (*setup, error) {
 	}
 	var filter *profile.Program
 	if cfg.SeccompProfile != "" {
-		if filter, err = compileProfile(cfg.SeccompProfile, keep); err != nil {
+		if filter, err = compileProfile(cfg.SeccompProfile, keep, cfg.Init); err != nil {
 			return nil, err
 		}
 		if cfg.Verbose && len(filter.Skipped) > 0 {
@@ -163,8 +163,8 @@ func (l *launch) prepare() (*setup, error) {
 }
 
 // compileProfile reads the seccomp profile file, the caller's, and compiles it for the
-// running kernel and a container that keeps the capabilities keep.
-func compileProfile(file string, keep caps.Set) (*profile.Program, error) {
+// running kernel and a container that keeps the capabilities keep, with --init or not.
+func compileProfile(file string, keep caps.Set, init bool) (*profile.Program, error) {
 	fail := func(err error) error {
 		return &Error{Code: ExitFailure, Err: errs.Wrap("--seccomp "+quote(file), err)}
 	}
@@ -188,6 +188,18 @@ func compileProfile(file string, keep caps.Set) (*profile.Program, error) {
 	prog, err := p.Compile(c)
 	if err != nil {
 		return nil, fail(err)
+	}
+	// What runs under the filter before COMMAND: the last steps of the child, and
+	// --init's PID 1 for the container's life. A profile that refuses one of them would
+	// fail the start, or leave a PID 1 that cannot reap and so never ends.
+	needs := []string{"umask", "chdir", "openat", "read", "faccessat", "fchdir", "close", "execve", "write", "exit_group"}
+	who := "to start COMMAND"
+	if init {
+		needs = append(needs, "clone", "wait4", "kill", "signalfd4", "rt_sigprocmask", "prctl")
+		who = "to start COMMAND, and in --init's PID 1"
+	}
+	if refused := prog.Refuses(needs...); len(refused) > 0 {
+		return nil, fail(errors.New("the profile refuses calls launch makes under it (" + who + "): " + strings.Join(refused, ", ")))
 	}
 	return prog, nil
 }

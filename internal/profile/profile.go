@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/valyala/fastjson"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"launch/internal/policy"
@@ -313,6 +315,9 @@ type Program struct {
 	MaxPath int
 	// Skipped are the names of rules that no admitted ABI has, skipped as runc does.
 	Skipped []string
+
+	vm     *bpf.VM // the filter, for Refuses
+	native *abi
 }
 
 // Compile compiles p for the running kernel's ABIs and the container c.
@@ -375,7 +380,41 @@ func (p *Profile) compile(all []*abi, c Container) (*Program, error) {
 	for _, l := range compiled.ABIs {
 		prog.MaxPath = max(prog.MaxPath, l.MaxPath)
 	}
+	vm, err := bpf.NewVM(mustDisassemble(compiled.Insns))
+	if err != nil {
+		return nil, err
+	}
+	prog.vm, prog.native = vm, admitted[0]
 	return prog, nil
+}
+
+// mustDisassemble returns the instructions of a program the compiler made.
+func mustDisassemble(raw []bpf.RawInstruction) []bpf.Instruction {
+	insns, _ := bpf.Disassemble(raw)
+	return insns
+}
+
+// Refuses returns those of names that the filter does not allow (or log) when called
+// with zero arguments through the kernel's native ABI: the calls launch itself makes
+// after loading it, which a profile must leave it.
+func (p *Program) Refuses(names ...string) []string {
+	var out []string
+	for _, n := range names {
+		nr, ok := p.native.nr(n)
+		if !ok {
+			continue
+		}
+		// struct seccomp_data, as the BPF VM loads it: nr and arch, big-endian words
+		// whatever the target (the VM's loads are), arguments zero.
+		var data [64]byte
+		binary.BigEndian.PutUint32(data[0:], nr)
+		binary.BigEndian.PutUint32(data[4:], p.native.audit)
+		got, err := p.vm.Run(data[:])
+		if act := policy.Action(got); err != nil || act != policy.Allow && act != policy.Log {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // admitted returns the ABIs of all (the native one first) that p admits: the native
