@@ -118,7 +118,7 @@ run: build rootfs
 bench:
 	$(GO) run ./internal/bench -out build/bench $(BENCHFLAGS)
 
-# The release binary in Debian's arm64 and amd64 kernels under qemu: pure cgroup v2 and
+# The release binary in Debian's kernels of eight arches under qemu: pure cgroup v2 and
 # an initramfs root (as root; Debian packages are fetched once into build/vm).
 test-vm:
 	$(GO) run ./internal/vmtest
