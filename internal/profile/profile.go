@@ -316,7 +316,7 @@ type Program struct {
 	// Skipped are the names of rules that no admitted ABI has, skipped as runc does.
 	Skipped []string
 
-	vm     *bpf.VM // the filter, for Refuses
+	insns  []bpf.RawInstruction // the filter, for Refuses
 	native *abi
 }
 
@@ -380,24 +380,19 @@ func (p *Profile) compile(all []*abi, c Container) (*Program, error) {
 	for _, l := range compiled.ABIs {
 		prog.MaxPath = max(prog.MaxPath, l.MaxPath)
 	}
-	vm, err := bpf.NewVM(mustDisassemble(compiled.Insns))
-	if err != nil {
-		return nil, err
-	}
-	prog.vm, prog.native = vm, admitted[0]
+	prog.insns, prog.native = compiled.Insns, admitted[0]
 	return prog, nil
-}
-
-// mustDisassemble returns the instructions of a program the compiler made.
-func mustDisassemble(raw []bpf.RawInstruction) []bpf.Instruction {
-	insns, _ := bpf.Disassemble(raw)
-	return insns
 }
 
 // Refuses returns those of names that the filter does not allow (or log) when called
 // with zero arguments through the kernel's native ABI: the calls launch itself makes
 // after loading it, which a profile must leave it.
 func (p *Program) Refuses(names ...string) []string {
+	insns, ok := bpf.Disassemble(p.insns)
+	vm, err := bpf.NewVM(insns)
+	if !ok || err != nil {
+		return names // not a program the VM runs: nothing can be said allowed
+	}
 	var out []string
 	for _, n := range names {
 		nr, ok := p.native.nr(n)
@@ -409,7 +404,7 @@ func (p *Program) Refuses(names ...string) []string {
 		var data [64]byte
 		binary.BigEndian.PutUint32(data[0:], nr)
 		binary.BigEndian.PutUint32(data[4:], p.native.audit)
-		got, err := p.vm.Run(data[:])
+		got, err := vm.Run(data[:])
 		if act := policy.Action(got); err != nil || act != policy.Allow && act != policy.Log {
 			out = append(out, n)
 		}

@@ -617,3 +617,22 @@ func TestLargeProfiles(t *testing.T) {
 		t.Errorf("a name with a NUL: %v", err)
 	}
 }
+
+// TestRefuses: the calls a profile refuses through the native ABI with zero arguments,
+// among those asked; a name the ABI lacks is none of them.
+func TestRefuses(t *testing.T) {
+	need(t)
+	p := parse(t, `{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+		{"names": ["read", "close"], "action": "SCMP_ACT_ALLOW"},
+		{"names": ["write"], "action": "SCMP_ACT_LOG"},
+		{"names": ["kill"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
+		{"names": ["getpid"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]}`)
+	prog, err := p.compile(abis, Container{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := prog.Refuses("read", "write", "close", "kill", "getpid", "wait4", "no_such_call")
+	if want := []string{"getpid", "wait4"}; !slices.Equal(got, want) {
+		t.Errorf("Refuses = %v, want %v", got, want)
+	}
+}
