@@ -233,6 +233,14 @@ func (m machine) boot(a accel, kernel, initrd, extra string, timeout time.Durati
 	for sc.Scan() {
 		line := strings.TrimRight(ansi.ReplaceAllString(sc.Text(), ""), "\r")
 		logf("[%s] %s", m.arch, line)
+		// The kernel may have written part of a message on the same console line
+		// first (pseries does): a marker counts where it starts.
+		for _, mark := range []string{"VMINIT ", "CHECK ", "RESULT "} {
+			if i := strings.Index(line, mark); i > 0 {
+				line = line[i:]
+				break
+			}
+		}
 		f := strings.Fields(line)
 		switch {
 		case len(f) >= 3 && f[0] == "CHECK" && f[2] == "FAIL":

@@ -111,3 +111,13 @@ func TestRunWith(t *testing.T) {
 		})
 	}
 }
+
+// TestMarkersAfterKernelText: a console line that starts with the rest of a kernel
+// message, as pseries's does, still counts.
+func TestMarkersAfterKernelText(t *testing.T) {
+	m := machine{arch: "ppc64el", goarch: "ppc64le", qemu: fakeQemu(t, `echo '#1 SMP Debian 6.VMINIT arch=ppc64le kernel="Linux x ppc64le" timeout=1s'; echo 'RESULT PASS (1 checks)'; exit 0`), console: "hvc0", tcgCPU: "power9"}
+	b := m.runWith([]accel{{"KVM", []string{"-enable-kvm"}}}, "vmlinuz", "initrd", "", 10*time.Second)
+	if !b.started || b.uname != "Linux x ppc64le" || len(b.problems) > 0 {
+		t.Errorf("boot = started %v, uname %q, problems %v", b.started, b.uname, b.problems)
+	}
+}
