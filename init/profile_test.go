@@ -107,17 +107,23 @@ func TestSeccompProfile(t *testing.T) {
 	}
 	// A profile must leave launch the calls it makes under it; --init's PID 1 needs
 	// wait4 for the container's life (it would never reap, and never end).
-	nowait := write("nowait.json", `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["wait4", "execve"], "action": "SCMP_ACT_ERRNO"}]}`)
+	// A rule with arguments counts: PID 1's wait4(-1, ...) would be refused by one on
+	// arg0 != 0, which a call with zero arguments passes.
+	nowait := write("nowait.json", `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_ERRNO"},
+		{"names": ["wait4"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]}]}`)
+	noclone := write("noclone.json", `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["clone"], "action": "SCMP_ACT_ERRNO"}]}`)
 	for _, c := range []struct {
+		file string
 		opts []string
 		want string
 	}{
-		{nil, "(to start COMMAND): execve"},
-		{[]string{"--init"}, "(to start COMMAND, and in --init's PID 1): execve, wait4"},
+		{nowait, nil, "(to start COMMAND), or some of their arguments: execve"},
+		{nowait, []string{"--init"}, "(to start COMMAND, and in --init's PID 1), or some of their arguments: execve, wait4"},
+		{noclone, []string{"--init"}, "(to start COMMAND, and in --init's PID 1), or some of their arguments: clone"},
 	} {
-		r := w.run(append(append([]string{"--seccomp", nowait}, c.opts...), rootfs, "/probe")...)
+		r := w.run(append(append([]string{"--seccomp", c.file}, c.opts...), rootfs, "/probe")...)
 		if r.code != 125 || !strings.Contains(r.stderr, "the profile refuses calls launch makes under it "+c.want) {
-			t.Errorf("--seccomp %s %v: exit %d, %q; want 125 and %q", nowait, c.opts, r.code, r.stderr, c.want)
+			t.Errorf("--seccomp %s %v: exit %d, %q; want 125 and %q", c.file, c.opts, r.code, r.stderr, c.want)
 		}
 	}
 	r = w.run("--seccomp", native, "--allow-socket", "packet", rootfs, "/probe")

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -189,17 +190,26 @@ func compileProfile(file string, keep caps.Set, init bool) (*profile.Program, er
 	if err != nil {
 		return nil, fail(err)
 	}
-	// What runs under the filter before COMMAND: the last steps of the child, and
-	// --init's PID 1 for the container's life. A profile that refuses one of them would
-	// fail the start, or leave a PID 1 that cannot reap and so never ends.
-	needs := []string{"umask", "chdir", "openat", "read", "faccessat", "fchdir", "close", "execve", "write", "exit_group"}
+	// What runs under the filter before COMMAND: the last steps of the child (umask,
+	// chdir through openat2, the checks of COMMAND and execve; the sweep of
+	// descriptors), and --init's PID 1 for the container's life. A profile that could
+	// refuse one of them, whatever its arguments, would fail the start late, or leave
+	// a PID 1 that cannot reap or read its signals and so never ends.
+	needs := []string{"umask", "openat2", "chdir", "fchdir", "openat", "read", "faccessat", "close",
+		"close_range", "getdents64", "execve", "write", "exit_group"}
 	who := "to start COMMAND"
 	if init {
-		needs = append(needs, "clone", "wait4", "kill", "signalfd4", "rt_sigprocmask", "prctl")
+		needs = append(needs, "prctl", "rt_sigprocmask", "signalfd4", "wait4", "kill")
 		who = "to start COMMAND, and in --init's PID 1"
 	}
-	if refused := prog.Refuses(needs...); len(refused) > 0 {
-		return nil, fail(errors.New("the profile refuses calls launch makes under it (" + who + "): " + strings.Join(refused, ", ")))
+	refused := prog.Refuses(needs...)
+	// PID 1 is a fork-like clone(2) with SIGCHLD alone (fork.RawClone), which profiles
+	// allow by its flags.
+	if init && prog.RefusesCall("clone", cloneArgs(uint64(unix.SIGCHLD))...) {
+		refused = append(refused, "clone")
+	}
+	if len(refused) > 0 {
+		return nil, fail(errors.New("the profile refuses calls launch makes under it (" + who + "), or some of their arguments: " + strings.Join(refused, ", ")))
 	}
 	return prog, nil
 }
@@ -392,4 +402,13 @@ func resolveRootfs(p string) (string, error) {
 		return "", fail(unix.ENOTDIR)
 	}
 	return real, nil
+}
+
+// cloneArgs are clone(2)'s arguments for flags and nothing else: flags first, but
+// second on s390x, whose clone takes the stack first.
+func cloneArgs(flags uint64) []uint64 {
+	if runtime.GOARCH == "s390x" {
+		return []uint64{0, flags}
+	}
+	return []uint64{flags}
 }

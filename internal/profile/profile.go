@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -316,8 +317,11 @@ type Program struct {
 	// Skipped are the names of rules that no admitted ABI has, skipped as runc does.
 	Skipped []string
 
-	insns  []bpf.RawInstruction // the filter, for Refuses
-	native *abi
+	insns []bpf.RawInstruction // the filter, for RefusesCall
+	// self is what it does with the calls of the launcher's own ABI, which launch
+	// makes after loading it (the kernel's native one, or its compat one for a 32-bit
+	// launcher on a 64-bit kernel); nil if the profile does not admit that ABI.
+	self *policy.Table
 }
 
 // Compile compiles p for the running kernel's ABIs and the container c.
@@ -380,36 +384,82 @@ func (p *Profile) compile(all []*abi, c Container) (*Program, error) {
 	for _, l := range compiled.ABIs {
 		prog.MaxPath = max(prog.MaxPath, l.MaxPath)
 	}
-	prog.insns, prog.native = compiled.Insns, admitted[0]
+	prog.insns = compiled.Insns
+	for _, t := range tables {
+		if t.ABI.Name == runtime.GOARCH {
+			prog.self = &t
+		}
+	}
 	return prog, nil
 }
 
-// Refuses returns those of names that the filter does not allow (or log) when called
-// with zero arguments through the kernel's native ABI: the calls launch itself makes
-// after loading it, which a profile must leave it.
+// Refuses returns those of names that the filter could refuse, by any of its rules,
+// through the launcher's own ABI: the calls launch itself makes after loading it, with
+// arguments a profile cannot foresee (descriptors, pointers), which a profile must
+// leave it whatever their arguments. Allowing one or logging it is leaving it. All of
+// names, if the profile does not admit that ABI.
 func (p *Program) Refuses(names ...string) []string {
-	insns, ok := bpf.Disassemble(p.insns)
-	vm, err := bpf.NewVM(insns)
-	if !ok || err != nil {
-		return names // not a program the VM runs: nothing can be said allowed
+	if p.self == nil {
+		return names
 	}
+	leaves := func(a policy.Action) bool { return a == policy.Allow || a == policy.Log }
 	var out []string
 	for _, n := range names {
-		nr, ok := p.native.nr(n)
-		if !ok {
+		if _, ok := p.self.ABI.Nr[n]; !ok {
 			continue
 		}
-		// struct seccomp_data, as the BPF VM loads it: nr and arch, big-endian words
-		// whatever the target (the VM's loads are), arguments zero.
-		var data [64]byte
-		binary.BigEndian.PutUint32(data[0:], nr)
-		binary.BigEndian.PutUint32(data[4:], p.native.audit)
-		got, err := vm.Run(data[:])
-		if act := policy.Action(got); err != nil || act != policy.Allow && act != policy.Log {
+		i := slices.IndexFunc(p.self.Calls, func(c policy.Call) bool { return c.Name == n })
+		if i < 0 {
+			if !leaves(p.self.Default) {
+				out = append(out, n)
+			}
+			continue
+		}
+		c := p.self.Calls[i]
+		ok := leaves(c.Action)
+		for _, ch := range c.Checks {
+			ok = ok && leaves(ch.Action)
+		}
+		if !ok {
 			out = append(out, n)
 		}
 	}
 	return out
+}
+
+// RefusesCall reports whether the filter refuses the call name with exactly args
+// through the launcher's own ABI (run in x/net/bpf's VM): for a call launch makes with
+// arguments it knows, as fork.RawClone's clone(2).
+func (p *Program) RefusesCall(name string, args ...uint64) bool {
+	if p.self == nil {
+		return true
+	}
+	a := p.self.ABI
+	nr, ok := a.Nr[name]
+	if !ok {
+		return false
+	}
+	insns, ok := bpf.Disassemble(p.insns)
+	vm, err := bpf.NewVM(insns)
+	if !ok || err != nil {
+		return true // not a program the VM runs: nothing can be said allowed
+	}
+	// struct seccomp_data as the VM loads it: 32-bit words big-endian whatever the
+	// target, each argument's low half first on a little-endian target.
+	var data [64]byte
+	binary.BigEndian.PutUint32(data[0:], nr)
+	binary.BigEndian.PutUint32(data[4:], a.AuditArch)
+	for i, v := range args {
+		lo, hi := 16+8*i, 16+8*i+4
+		if a.BigEndian {
+			lo, hi = hi, lo
+		}
+		binary.BigEndian.PutUint32(data[lo:], uint32(v))
+		binary.BigEndian.PutUint32(data[hi:], uint32(v>>32))
+	}
+	got, err := vm.Run(data[:])
+	act := policy.Action(got)
+	return err != nil || act != policy.Allow && act != policy.Log
 }
 
 // admitted returns the ABIs of all (the native one first) that p admits: the native
@@ -545,25 +595,27 @@ func table(a *abi, rs []rule, def, newer policy.Action, known map[string]bool) p
 	}
 	for _, r := range rs {
 		for _, name := range r.names {
-			if _, ok := pa.Nr[name]; !ok {
-				continue
-			}
-			known[name] = true
-			i := call(name)
-			switch {
-			case r.checks != nil:
-				t.Calls[i].Checks = append(t.Calls[i].Checks, r.checks...)
-			case !set[i]:
-				// Of two rules without arguments for one call, the first stands.
-				t.Calls[i].Action, set[i] = r.act, true
+			if _, ok := pa.Nr[name]; ok {
+				known[name] = true
+				i := call(name)
+				switch {
+				case r.checks != nil:
+					t.Calls[i].Checks = append(t.Calls[i].Checks, r.checks...)
+				case !set[i]:
+					// Of two rules without arguments for one call, the first stands.
+					t.Calls[i].Action, set[i] = r.act, true
+				}
 			}
 			// Where the ABI multiplexes socket or System V IPC calls through one
 			// (socketcall(2), ipc(2)), a rule without arguments also holds for the
 			// call made that way, as libseccomp makes it hold: else a 32-bit program
 			// would pass a refusal of socket(2) by socketcall(SYS_SOCKET). A rule with
-			// arguments cannot: they are in memory there (see the README).
+			// arguments cannot: they are in memory there (see the README). It holds
+			// also for a call the ABI has no number of its own for (i386's accept,
+			// send and recv are socketcall's only).
 			if m, ok := multiplexed[name]; ok && r.checks == nil {
 				if _, ok := pa.Nr[m.via]; ok {
+					known[name] = true
 					j := call(m.via)
 					cd := policy.Cond{Arg: 0, Op: policy.In, Values: []uint64{m.call}}
 					if m.via == "ipc" {

@@ -533,7 +533,7 @@ func TestMultiplexed(t *testing.T) {
 	}
 	arches := `"architectures": ["` + a.scmp + `"], `
 	v, _ := load(t, parse(t, `{"defaultAction": "SCMP_ACT_ALLOW", `+arches+`"syscalls": [
-		{"names": ["socket", "shmget"], "action": "SCMP_ACT_ERRNO"},
+		{"names": ["socket", "shmget", "accept"], "action": "SCMP_ACT_ERRNO"},
 		{"names": ["connect"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]}]}`), Container{})
 	for _, c := range []struct {
 		name string
@@ -543,6 +543,7 @@ func TestMultiplexed(t *testing.T) {
 		{"socket", []uint64{2, 1, 0}, eperm},
 		{"socketcall", []uint64{1, 0}, eperm}, // SYS_SOCKET
 		{"socketcall", []uint64{2, 0}, policy.Allow},
+		{"socketcall", []uint64{5, 0}, eperm},        // SYS_ACCEPT: i386 has no accept(2) of its own
 		{"socketcall", []uint64{3, 0}, policy.Allow}, // connect's rule has arguments: in memory here
 		{"shmget", nil, eperm},
 		{"ipc", []uint64{23}, eperm}, // SHMGET
@@ -618,21 +619,44 @@ func TestLargeProfiles(t *testing.T) {
 	}
 }
 
-// TestRefuses: the calls a profile refuses through the native ABI with zero arguments,
-// among those asked; a name the ABI lacks is none of them.
+// TestRefuses: the calls a profile could refuse, whatever their arguments, among those
+// asked; a name the ABI lacks is none of them. RefusesCall runs one call as made.
 func TestRefuses(t *testing.T) {
 	need(t)
+	if runtime.GOARCH != abis[0].goarch {
+		t.Skip("the launcher's ABI is not the first of this GOARCH's")
+	}
 	p := parse(t, `{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
 		{"names": ["read", "close"], "action": "SCMP_ACT_ALLOW"},
 		{"names": ["write"], "action": "SCMP_ACT_LOG"},
 		{"names": ["kill"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
-		{"names": ["getpid"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]}`)
+		{"names": ["wait4"], "action": "SCMP_ACT_ALLOW"},
+		{"names": ["wait4"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]},
+		{"names": ["exit_group"], "action": "SCMP_ACT_ALLOW"},
+		{"names": ["exit_group"], "action": "SCMP_ACT_KILL", "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"}]},
+		{"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 131072, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}]}`)
 	prog, err := p.compile(abis, Container{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := prog.Refuses("read", "write", "close", "kill", "getpid", "wait4", "no_such_call")
-	if want := []string{"getpid", "wait4"}; !slices.Equal(got, want) {
+	// wait4 and exit_group: the rule without arguments decides them.
+	got := prog.Refuses("read", "write", "close", "kill", "wait4", "exit_group", "getpid", "no_such_call")
+	if want := []string{"kill", "getpid"}; !slices.Equal(got, want) {
 		t.Errorf("Refuses = %v, want %v", got, want)
+	}
+	if runtime.GOARCH != "s390x" {
+		if prog.RefusesCall("clone", uint64(unix.SIGCHLD)) || !prog.RefusesCall("clone", unix.CLONE_NEWNS|uint64(unix.SIGCHLD)) {
+			t.Error("RefusesCall: clone(SIGCHLD) refused, or clone(CLONE_NEWNS) allowed")
+		}
+	}
+	// A profile that does not admit the launcher's own ABI refuses it everything.
+	if len(abis) > 1 {
+		prog, err := p.compile([]*abi{abis[1], abis[0]}, Container{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := prog.Refuses("read"); !slices.Equal(got, []string{"read"}) {
+			t.Errorf("the launcher's ABI not admitted: Refuses = %v", got)
+		}
 	}
 }
