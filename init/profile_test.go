@@ -63,8 +63,11 @@ func TestSeccompProfile(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The profile names no architectures: a 386 program is killed at its first call.
-		if r := w.run("--seccomp", native, rootfs, "/probe32", "try", "mkdir", "/tmp/x"); r.code != 128+int(unix.SIGSYS) {
-			t.Errorf("a 386 program under a profile of amd64 only: exit %d (%s %s), want %d", r.code, r.stdout, r.stderr, 128+int(unix.SIGSYS))
+		for _, opts := range [][]string{nil, {"--init"}} {
+			r := w.run(append(append([]string{"--seccomp", native}, opts...), rootfs, "/probe32", "try", "mkdir", "/tmp/x")...)
+			if r.code != 128+int(unix.SIGSYS) || !strings.Contains(r.stderr, "launch: COMMAND was killed by SIGSYS: the system-call filter kills a call through an ABI it does not admit") {
+				t.Errorf("a 386 program under a profile of amd64 only %v: exit %d (%s %s), want %d and a word on SIGSYS", opts, r.code, r.stdout, r.stderr, 128+int(unix.SIGSYS))
+			}
 		}
 		both := write("both.json", `{"defaultAction": "SCMP_ACT_ALLOW", "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}], `+rules+`}`)
 		if got := w.try(rootfs, []string{"--seccomp=" + both}, "mkdir", "/tmp/x"); got != "ENOSYS" {

@@ -276,8 +276,8 @@ func (l *launch) release(s *setup) {
 	}
 }
 
-// finish reports an OOM kill, removes the cgroups and returns launch's exit status for
-// COMMAND's wait status.
+// finish reports an OOM kill or a kill by the filter, removes the cgroups and returns
+// launch's exit status for COMMAND's wait status.
 func (l *launch) finish(s *setup, ws unix.WaitStatus) int {
 	killed := ws.Signaled() && ws.Signal() == unix.SIGKILL
 	if l.cfg.Init { // PID 1 exits with COMMAND's status, 128+N for signal N
@@ -289,6 +289,16 @@ func (l *launch) finish(s *setup, ws unix.WaitStatus) int {
 			limit = "that of a cgroup above the container's"
 		}
 		io.WriteString(l.stdio.Err, "launch: memory limit reached: "+limit+": COMMAND was killed\n")
+	}
+	// SIGSYS is what the filter kills with: a call through an ABI it does not admit
+	// (a program of an arch the kernel runs but the filter does not name), or one a
+	// profile kills. Said, so that it is never a silent exit 159.
+	sys := ws.Signaled() && ws.Signal() == unix.SIGSYS
+	if l.cfg.Init {
+		sys = sys || (ws.Exited() && ws.ExitStatus() == 128+int(unix.SIGSYS))
+	}
+	if sys && l.cfg.Seccomp {
+		io.WriteString(l.stdio.Err, "launch: COMMAND was killed by SIGSYS: the system-call filter kills a call through an ABI it does not admit (a program of another arch), or one a profile kills\n")
 	}
 	s.cg.Destroy() // what fails is retried, and reported, on the way out (release)
 	l.t.mark("cleanup", "remove cgroups")
