@@ -475,17 +475,15 @@ func (b *bench) measureProfiles(ctx context.Context) {
 		b.note("seccomp profile: %v", err)
 		return
 	}
+	podman, err := os.ReadFile(podmanProfile)
 	inputs := []struct {
 		name string
 		data []byte
 		err  error
-	}{{name: "syscalls.txt as an OCI profile (what runc and crun run here)", data: ours}}
-	podman, err := os.ReadFile(podmanProfile)
-	inputs = append(inputs, struct {
-		name string
-		data []byte
-		err  error
-	}{"podman's default (" + podmanProfile + ")", podman, err})
+	}{
+		{"syscalls.txt as an OCI profile (what runc and crun run here)", ours, nil},
+		{"podman's default (" + podmanProfile + ")", podman, err},
+	}
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	c := profile.Container{Kernel: profile.RunningKernel(), Caps: b.caps}
 	for _, in := range inputs {
