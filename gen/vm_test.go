@@ -76,7 +76,7 @@ func TestFilterVM(t *testing.T) {
 			enosys := policy.Errno(unix.Errno(n))
 			run := func(name string, nr uint32, args []uint64, want policy.Action) {
 				t.Helper()
-				got, err := vm.Run(testutil.SeccompData(a.BigEndian, a.AuditArch, nr, args...))
+				got, err := vm.Run(policy.VMData(a.BigEndian, a.AuditArch, nr, args...))
 				if err != nil {
 					t.Fatalf("%s/%s: %s: %v", tg.GOARCH, ga, name, err)
 				}
@@ -172,7 +172,7 @@ func TestFilterVM(t *testing.T) {
 		}
 		// A foreign audit arch (PA-RISC runs on none of these) kills the process.
 		a := tb.abis[tg.GOARCH]
-		got, err := vm.Run(testutil.SeccompData(a.BigEndian, unix.AUDIT_ARCH_PARISC, a.Nr["read"]))
+		got, err := vm.Run(policy.VMData(a.BigEndian, unix.AUDIT_ARCH_PARISC, a.Nr["read"]))
 		if err != nil || policy.Action(got) != policy.KillProcess {
 			t.Errorf("%s: read with a foreign audit arch = %v (%v), want kill_process", tg.GOARCH, policy.Action(got), err)
 		}

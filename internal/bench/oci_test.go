@@ -30,7 +30,7 @@ func compiled(t *testing.T, p *profile.Profile) func(a *policy.ABI, nr uint32, a
 	}
 	vm := testutil.VM(t, raw)
 	return func(a *policy.ABI, nr uint32, args []uint64) bool {
-		got, err := vm.Run(testutil.SeccompData(a.BigEndian, a.AuditArch, nr, args...))
+		got, err := vm.Run(policy.VMData(a.BigEndian, a.AuditArch, nr, args...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestSeccompProfile(t *testing.T) {
 		if conditional[nr] {
 			continue
 		}
-		got, err := vm.Run(testutil.SeccompData(a.BigEndian, a.AuditArch, nr, 0))
+		got, err := vm.Run(policy.VMData(a.BigEndian, a.AuditArch, nr, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func TestSeccompProfile(t *testing.T) {
 		var each func(i int)
 		each = func(i int) {
 			if i == len(args) {
-				got, err := vm.Run(testutil.SeccompData(a.BigEndian, a.AuditArch, a.Nr[c.Name], args...))
+				got, err := vm.Run(policy.VMData(a.BigEndian, a.AuditArch, a.Nr[c.Name], args...))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -685,4 +686,25 @@ func (a *assembler) testWide(c *Cond, pass, fail Label) {
 		a.load(c.Arg, false)
 		a.maskedEQ(uint32(mask), uint32(v), pass, fail)
 	}
+}
+
+// VMData encodes a struct seccomp_data (linux/seccomp.h) for golang.org/x/net/bpf's VM,
+// for a target of byte order big. The VM loads 32-bit words big-endian whatever the
+// host; the kernel loads them in the target's order. So each 32-bit field goes
+// big-endian at the offset where the target keeps it: nr and arch at 0 and 4, and each
+// 64-bit argument's low half at +0 on a little-endian target and at +4 on a big-endian
+// one.
+func VMData(big bool, arch, nr uint32, args ...uint64) []byte {
+	b := make([]byte, 64) // sizeof(struct seccomp_data)
+	binary.BigEndian.PutUint32(b[offNr:], nr)
+	binary.BigEndian.PutUint32(b[offArch:], arch)
+	for i, v := range args {
+		lo, hi := offArgs+8*i, offArgs+8*i+4
+		if big {
+			lo, hi = hi, lo
+		}
+		binary.BigEndian.PutUint32(b[lo:], uint32(v))
+		binary.BigEndian.PutUint32(b[hi:], uint32(v>>32))
+	}
+	return b
 }

@@ -43,7 +43,7 @@ func vm(t *testing.T, tables []Table, lifted ...string) (*bpf.VM, *Program) {
 // run returns the VM's answer to call nr of a with args.
 func run(t *testing.T, v *bpf.VM, a *ABI, nr uint32, args ...uint64) Action {
 	t.Helper()
-	got, err := v.Run(testutil.SeccompData(a.BigEndian, a.AuditArch, nr, args...))
+	got, err := v.Run(VMData(a.BigEndian, a.AuditArch, nr, args...))
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -89,7 +89,7 @@ func TestActions(t *testing.T) {
 				t.Errorf("big=%v: call %d%v = %v (%#x), want %v (%#x)", big, tt.nr, tt.args, got, uint32(got), tt.want, uint32(tt.want))
 			}
 		}
-		got, err := v.Run(testutil.SeccompData(big, unix.AUDIT_ARCH_AARCH64, 0))
+		got, err := v.Run(VMData(big, unix.AUDIT_ARCH_AARCH64, 0))
 		if err != nil || Action(got) != KillProcess {
 			t.Errorf("big=%v: a foreign arch = %v, %v; want kill_process", big, Action(got), err)
 		}

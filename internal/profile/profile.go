@@ -1,7 +1,6 @@
 package profile
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -444,20 +443,7 @@ func (p *Program) RefusesCall(name string, args ...uint64) bool {
 	if !ok || err != nil {
 		return true // not a program the VM runs: nothing can be said allowed
 	}
-	// struct seccomp_data as the VM loads it: 32-bit words big-endian whatever the
-	// target, each argument's low half first on a little-endian target.
-	var data [64]byte
-	binary.BigEndian.PutUint32(data[0:], nr)
-	binary.BigEndian.PutUint32(data[4:], a.AuditArch)
-	for i, v := range args {
-		lo, hi := 16+8*i, 16+8*i+4
-		if a.BigEndian {
-			lo, hi = hi, lo
-		}
-		binary.BigEndian.PutUint32(data[lo:], uint32(v))
-		binary.BigEndian.PutUint32(data[hi:], uint32(v>>32))
-	}
-	got, err := vm.Run(data[:])
+	got, err := vm.Run(policy.VMData(a.BigEndian, a.AuditArch, nr, args...))
 	act := policy.Action(got)
 	return err != nil || act != policy.Allow && act != policy.Log
 }

@@ -46,7 +46,7 @@ func call(t *testing.T, v *bpf.VM, a *abi, name string, args ...uint64) policy.A
 
 func callNr(t *testing.T, v *bpf.VM, a *abi, nr uint32, args ...uint64) policy.Action {
 	t.Helper()
-	got, err := v.Run(testutil.SeccompData(a.bigEndian, a.audit, nr, args...))
+	got, err := v.Run(policy.VMData(a.bigEndian, a.audit, nr, args...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestRules(t *testing.T) {
 			t.Errorf("%s read = %v, want the process killed", abis[1].goarch, got)
 		}
 	}
-	if got, err := v.Run(testutil.SeccompData(false, 0x1234, 0)); err != nil || policy.Action(got) != policy.KillProcess {
+	if got, err := v.Run(policy.VMData(false, 0x1234, 0)); err != nil || policy.Action(got) != policy.KillProcess {
 		t.Errorf("a foreign audit arch = %v, %v, want the process killed", policy.Action(got), err)
 	}
 }

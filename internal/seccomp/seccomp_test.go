@@ -154,7 +154,7 @@ func TestProgram(t *testing.T) {
 			{"a number past every table", arch.AuditArch, 0xfffffff0, nil, enosys},
 			{"getppid, foreign arch", unix.AUDIT_ARCH_PARISC, unix.SYS_GETPPID, nil, kill},
 		} {
-			got, err := vm.Run(testutil.SeccompData(arch.BigEndian, c.arch, uint32(c.nr), c.args...))
+			got, err := vm.Run(policy.VMData(arch.BigEndian, c.arch, uint32(c.nr), c.args...))
 			if err != nil || uint32(got) != c.want {
 				t.Errorf("Program(%q): %s = %#x (%v), want %#x", tt.lift, c.name, got, err, c.want)
 			}
