@@ -122,6 +122,15 @@ func RawClone(flags uintptr) (uintptr, unix.Errno) {
 	return r, e
 }
 
+// CloneArgs are the arguments RawClone(flags) gives clone(2), as a seccomp filter sees
+// them.
+func CloneArgs(flags uintptr) []uint64 {
+	if isS390x {
+		return []uint64{0, uint64(flags | uintptr(unix.SIGCHLD))}
+	}
+	return []uint64{uint64(flags | uintptr(unix.SIGCHLD))}
+}
+
 // isS390x: clone(2) takes the stack first and the flags second there.
 const isS390x = runtime.GOARCH == "s390x"
 

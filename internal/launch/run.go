@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"launch/internal/caps"
 	"launch/internal/cgroup"
 	"launch/internal/errs"
+	"launch/internal/fork"
 	"launch/internal/mount"
 	"launch/internal/procview"
 	"launch/internal/profile"
@@ -205,7 +205,7 @@ func compileProfile(file string, keep caps.Set, init bool) (*profile.Program, er
 	refused := prog.Refuses(needs...)
 	// PID 1 is a fork-like clone(2) with SIGCHLD alone (fork.RawClone), which profiles
 	// allow by its flags.
-	if init && prog.RefusesCall("clone", cloneArgs(uint64(unix.SIGCHLD))...) {
+	if init && prog.RefusesCall("clone", fork.CloneArgs(0)...) {
 		refused = append(refused, "clone")
 	}
 	if len(refused) > 0 {
@@ -412,13 +412,4 @@ func resolveRootfs(p string) (string, error) {
 		return "", fail(unix.ENOTDIR)
 	}
 	return real, nil
-}
-
-// cloneArgs are clone(2)'s arguments for flags and nothing else: flags first, but
-// second on s390x, whose clone takes the stack first.
-func cloneArgs(flags uint64) []uint64 {
-	if runtime.GOARCH == "s390x" {
-		return []uint64{0, flags}
-	}
-	return []uint64{flags}
 }
