@@ -279,11 +279,12 @@ func (l *launch) release(s *setup) {
 // finish reports an OOM kill or a kill by the filter, removes the cgroups and returns
 // launch's exit status for COMMAND's wait status.
 func (l *launch) finish(s *setup, ws unix.WaitStatus) int {
-	killed := ws.Signaled() && ws.Signal() == unix.SIGKILL
-	if l.cfg.Init { // PID 1 exits with COMMAND's status, 128+N for signal N
-		killed = killed || (ws.Exited() && ws.ExitStatus() == 128+int(unix.SIGKILL))
+	// killedBy: COMMAND died of sig. With --init, PID 1 exits with COMMAND's status,
+	// 128+N for signal N.
+	killedBy := func(sig unix.Signal) bool {
+		return ws.Signaled() && ws.Signal() == sig || l.cfg.Init && ws.Exited() && ws.ExitStatus() == 128+int(sig)
 	}
-	if killed && s.cg.OOMKills() > 0 {
+	if killedBy(unix.SIGKILL) && s.cg.OOMKills() > 0 {
 		limit := formatSize(l.cfg.Limits.Memory)
 		if l.cfg.Limits.Memory == 0 {
 			limit = "that of a cgroup above the container's"
@@ -293,11 +294,7 @@ func (l *launch) finish(s *setup, ws unix.WaitStatus) int {
 	// SIGSYS is what the filter kills with: a call through an ABI it does not admit
 	// (a program of an arch the kernel runs but the filter does not name), or one a
 	// profile kills. Said, so that it is never a silent exit 159.
-	sys := ws.Signaled() && ws.Signal() == unix.SIGSYS
-	if l.cfg.Init {
-		sys = sys || (ws.Exited() && ws.ExitStatus() == 128+int(unix.SIGSYS))
-	}
-	if sys && l.cfg.Seccomp {
+	if killedBy(unix.SIGSYS) && l.cfg.Seccomp {
 		io.WriteString(l.stdio.Err, "launch: COMMAND was killed by SIGSYS: the system-call filter kills a call through an ABI it does not admit (a program of another arch), or one a profile kills\n")
 	}
 	s.cg.Destroy() // what fails is retried, and reported, on the way out (release)
