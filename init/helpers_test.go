@@ -21,6 +21,7 @@ import (
 	"launch/internal/mountinfo"
 	"launch/internal/probe/expect"
 	"launch/internal/probe/report"
+	"launch/internal/rawfile"
 	"launch/internal/testutil"
 
 	"golang.org/x/sys/unix"
@@ -339,4 +340,13 @@ func (sw *swap) stop() int64 {
 	sw.done.Store(true)
 	sw.wg.Wait()
 	return sw.swaps.Load()
+}
+
+// addProbe32 puts the probe built for GOARCH 386 into rootfs as /probe32: a 32-bit
+// program of the compat ABI of an amd64 kernel.
+func addProbe32(t *testing.T, rootfs string) {
+	t.Helper()
+	if err := rawfile.CopyFile(testutil.BuildFor(t, "./internal/probe", "386"), filepath.Join(rootfs, "probe32"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"launch/internal/probe/report"
-	"launch/internal/rawfile"
 	"launch/internal/testutil"
 )
 
@@ -59,9 +58,7 @@ func TestSeccompProfile(t *testing.T) {
 	}
 
 	if runtime.GOARCH == "amd64" {
-		if err := rawfile.CopyFile(testutil.BuildFor(t, "./internal/probe", "386"), filepath.Join(rootfs, "probe32"), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		addProbe32(t, rootfs)
 		// The profile names no architectures: a 386 program is killed at its first call.
 		for _, opts := range [][]string{nil, {"--init"}} {
 			r := w.run(append(append([]string{"--seccomp", native}, opts...), rootfs, "/probe32", "try", "mkdir", "/tmp/x")...)

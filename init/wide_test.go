@@ -2,13 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
 	"launch/internal/probe/report"
-	"launch/internal/rawfile"
 	"launch/internal/testutil"
 )
 
@@ -25,9 +23,7 @@ func TestWideKernel(t *testing.T) {
 	w := newWatch(t)
 	rootfs := testutil.Rootfs(t)
 	bin := testutil.BuildFor(t, "./init", "386")
-	if err := rawfile.CopyFile(testutil.BuildFor(t, "./internal/probe", "386"), filepath.Join(rootfs, "probe32"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	addProbe32(t, rootfs)
 	l := launchIO{bin: bin}
 	if r := w.runWith(l, rootfs, "/bin/busybox", "true"); r.code != 0 {
 		t.Fatalf("the 386 launcher: a 64-bit busybox true exited %d (stderr %q), want 0", r.code, r.stderr)
