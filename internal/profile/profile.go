@@ -501,24 +501,14 @@ func (p *Profile) rules(native string, c Container, def policy.Action) ([]rule, 
 	conds := 0
 	for i := range p.Syscalls {
 		r := &p.Syscalls[i]
-		err := r.checkNames()
-		var act policy.Action
-		if err == nil {
-			act, err = action(r.Action, r.ErrnoRet)
-		}
-		if err == nil {
-			var in bool
-			if in, err = r.applies(native, c); err == nil {
-				var checks []policy.Check
-				if checks, err = r.checks(act); err == nil && in && act != def {
-					names := dedupe(r.Names)
-					out = append(out, rule{names: names, act: act, checks: checks})
-					conds += len(r.Args) * len(names)
-				}
-			}
-		}
+		act, in, checks, err := r.resolve(native, c)
 		if err != nil {
 			return nil, errors.New("syscalls[" + strconv.Itoa(i) + "]: " + err.Error())
+		}
+		if in && act != def {
+			names := dedupe(r.Names)
+			out = append(out, rule{names: names, act: act, checks: checks})
+			conds += len(r.Args) * len(names)
 		}
 		// Every test of an argument costs the filter two instructions at least, and a
 		// filter holds 4096: refuse before building what cannot be loaded.
@@ -527,6 +517,22 @@ func (p *Profile) rules(native string, c Container, def policy.Action) ([]rule, 
 		}
 	}
 	return out, nil
+}
+
+// resolve checks the rule and returns its action, whether it applies to the container
+// c on a kernel whose native GOARCH is native, and its checks.
+func (r *Syscall) resolve(native string, c Container) (act policy.Action, in bool, checks []policy.Check, err error) {
+	if err = r.checkNames(); err != nil {
+		return
+	}
+	if act, err = action(r.Action, r.ErrnoRet); err != nil {
+		return
+	}
+	if in, err = r.applies(native, c); err != nil {
+		return
+	}
+	checks, err = r.checks(act)
+	return
 }
 
 // maxConds bounds the tests of arguments a profile may ask for, counted per name.
