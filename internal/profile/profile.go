@@ -464,7 +464,7 @@ func (p *Profile) admitted(all []*abi) ([]*abi, error) {
 	}
 	out := []*abi{all[0]}
 	for _, n := range names {
-		if !slices.ContainsFunc(policy.Arches, func(a policy.Arch) bool { return a.SCMPName == n }) && !otherSCMP[n] {
+		if !slices.ContainsFunc(policy.Arches, func(a policy.Arch) bool { return a.SCMPName == n }) && !slices.Contains(otherSCMP, n) {
 			return nil, fmt.Errorf("architectures: unknown architecture %q", n)
 		}
 		for _, a := range all[1:] {
@@ -477,12 +477,10 @@ func (p *Profile) admitted(all []*abi) ([]*abi, error) {
 }
 
 // otherSCMP are libseccomp's names of ABIs that no GOARCH is: a profile may list them
-// (Docker's does), and their calls meet the foreign-arch rule.
-var otherSCMP = map[string]bool{
-	"SCMP_ARCH_X32": true, "SCMP_ARCH_MIPS64N32": true, "SCMP_ARCH_MIPSEL64N32": true,
-	"SCMP_ARCH_PPC": true, "SCMP_ARCH_S390": true, "SCMP_ARCH_PARISC": true,
-	"SCMP_ARCH_PARISC64": true, "SCMP_ARCH_RISCV32": true, "SCMP_ARCH_SH": true, "SCMP_ARCH_SHEB": true,
-}
+// (Docker's does), and their calls meet the foreign-arch rule. A slice, not a map: it
+// is static data, which costs a start without --seccomp=FILE nothing.
+var otherSCMP = []string{"SCMP_ARCH_X32", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+	"SCMP_ARCH_S390", "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV32", "SCMP_ARCH_SH", "SCMP_ARCH_SHEB"}
 
 // A rule is a Syscall of the profile as it applies to the container: its action and
 // its checks (nil for none).
@@ -605,7 +603,7 @@ func table(a *abi, rs []rule, def, newer policy.Action, known map[string]bool) p
 			// arguments cannot: they are in memory there (see the README). It holds
 			// also for a call the ABI has no number of its own for (i386's accept,
 			// send and recv are socketcall's only).
-			if m, ok := multiplexed[name]; ok && r.checks == nil {
+			if m, ok := multiplexedBy(name); ok && r.checks == nil {
 				if _, ok := pa.Nr[m.via]; ok {
 					known[name] = true
 					j := call(m.via)
@@ -801,21 +799,34 @@ func RunningKernel() [2]int {
 	return v
 }
 
-// multiplexed are the calls some ABIs (i386, s390x, MIPS o32, PowerPC) also make
-// through socketcall(2) or ipc(2), with the number of each there: SYS_SOCKET and the
-// rest of linux/net.h, SEMOP and the rest of linux/ipc.h, which x/sys does not export.
-var multiplexed = map[string]struct {
-	via  string
-	call uint64
-}{
-	"socket": {"socketcall", 1}, "bind": {"socketcall", 2}, "connect": {"socketcall", 3},
-	"listen": {"socketcall", 4}, "accept": {"socketcall", 5}, "getsockname": {"socketcall", 6},
-	"getpeername": {"socketcall", 7}, "socketpair": {"socketcall", 8}, "send": {"socketcall", 9},
-	"recv": {"socketcall", 10}, "sendto": {"socketcall", 11}, "recvfrom": {"socketcall", 12},
-	"shutdown": {"socketcall", 13}, "setsockopt": {"socketcall", 14}, "getsockopt": {"socketcall", 15},
-	"sendmsg": {"socketcall", 16}, "recvmsg": {"socketcall", 17}, "accept4": {"socketcall", 18},
-	"recvmmsg": {"socketcall", 19}, "sendmmsg": {"socketcall", 20},
-	"semop": {"ipc", 1}, "semget": {"ipc", 2}, "semctl": {"ipc", 3}, "semtimedop": {"ipc", 4},
-	"msgsnd": {"ipc", 11}, "msgrcv": {"ipc", 12}, "msgget": {"ipc", 13}, "msgctl": {"ipc", 14},
-	"shmat": {"ipc", 21}, "shmdt": {"ipc", 22}, "shmget": {"ipc", 23}, "shmctl": {"ipc", 24},
+// A mux is a call some ABIs (i386, s390x, MIPS o32, PowerPC) also make through
+// socketcall(2) or ipc(2), with its number there: SYS_SOCKET and the rest of
+// linux/net.h, SEMOP and the rest of linux/ipc.h, which x/sys does not export.
+type mux struct {
+	name, via string
+	call      uint64
+}
+
+// multiplexed lists them. A slice, not a map: static data, which costs a start without
+// --seccomp=FILE nothing.
+var multiplexed = []mux{
+	{"socket", "socketcall", 1}, {"bind", "socketcall", 2}, {"connect", "socketcall", 3},
+	{"listen", "socketcall", 4}, {"accept", "socketcall", 5}, {"getsockname", "socketcall", 6},
+	{"getpeername", "socketcall", 7}, {"socketpair", "socketcall", 8}, {"send", "socketcall", 9},
+	{"recv", "socketcall", 10}, {"sendto", "socketcall", 11}, {"recvfrom", "socketcall", 12},
+	{"shutdown", "socketcall", 13}, {"setsockopt", "socketcall", 14}, {"getsockopt", "socketcall", 15},
+	{"sendmsg", "socketcall", 16}, {"recvmsg", "socketcall", 17}, {"accept4", "socketcall", 18},
+	{"recvmmsg", "socketcall", 19}, {"sendmmsg", "socketcall", 20},
+	{"semop", "ipc", 1}, {"semget", "ipc", 2}, {"semctl", "ipc", 3}, {"semtimedop", "ipc", 4},
+	{"msgsnd", "ipc", 11}, {"msgrcv", "ipc", 12}, {"msgget", "ipc", 13}, {"msgctl", "ipc", 14},
+	{"shmat", "ipc", 21}, {"shmdt", "ipc", 22}, {"shmget", "ipc", 23}, {"shmctl", "ipc", 24},
+}
+
+// multiplexedBy returns the entry of multiplexed for the call name.
+func multiplexedBy(name string) (mux, bool) {
+	i := slices.IndexFunc(multiplexed, func(m mux) bool { return m.name == name })
+	if i < 0 {
+		return mux{}, false
+	}
+	return multiplexed[i], true
 }
