@@ -28,11 +28,12 @@ type machine struct {
 	board   []string // the board, if qemu has no default one
 	tcgCPU  string   // the CPU to emulate without KVM
 	mem     string   // memory, if not 512M
+	cpus    string   // CPUs, if not 2
 	compat  string   // the GOARCH of the 32-bit programs its kernel also runs, whose launcher is tried too
 }
 
 // machines are those vmtest can boot. A Cortex-A57 is cheaper to emulate than -cpu max,
-// whose pointer authentication is slow under TCG.
+// whose pointer authentication is slow under TCG; the Malta board has one CPU.
 var machines = []machine{
 	{arch: "arm64", goarch: "arm64", kernel: "linux-image-arm64", qemu: "qemu-system-aarch64", qemuPkg: "qemu-system-arm",
 		console: "ttyAMA0", board: []string{"-M", "virt"}, tcgCPU: "cortex-a57", compat: "arm"},
@@ -47,9 +48,9 @@ var machines = []machine{
 	{arch: "s390x", goarch: "s390x", kernel: "linux-image-s390x", qemu: "qemu-system-s390x", qemuPkg: "qemu-system-misc",
 		console: "ttysclp0", tcgCPU: "max"},
 	{arch: "mips64el", goarch: "mips64le", kernel: "linux-image-5kc-malta", qemu: "qemu-system-mips64el", qemuPkg: "qemu-system-mips",
-		console: "ttyS0", board: []string{"-M", "malta"}, tcgCPU: "5KEc", mem: "256"},
+		console: "ttyS0", board: []string{"-M", "malta"}, tcgCPU: "5KEc", mem: "256", cpus: "1"},
 	{arch: "mipsel", goarch: "mipsle", kernel: "linux-image-4kc-malta", qemu: "qemu-system-mipsel", qemuPkg: "qemu-system-mips",
-		console: "ttyS0", board: []string{"-M", "malta"}, tcgCPU: "24Kf", mem: "256"},
+		console: "ttyS0", board: []string{"-M", "malta"}, tcgCPU: "24Kf", mem: "256", cpus: "1"},
 }
 
 // An accel is how qemu runs a guest's CPUs.
@@ -187,9 +188,9 @@ func (m machine) boot(a accel, kernel, initrd, extra string, timeout time.Durati
 	if mem == "" {
 		mem = "512"
 	}
-	smp := "2"
-	if len(m.board) > 1 && m.board[1] == "malta" {
-		smp = "1" // the Malta board has one CPU
+	smp := m.cpus
+	if smp == "" {
+		smp = "2"
 	}
 	args = append(args, "-smp", smp, "-m", mem, "-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", kernel, "-initrd", initrd,
