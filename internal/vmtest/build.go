@@ -61,17 +61,26 @@ func buildRelease(root string) ([]binary, error) {
 // buildGuest builds vminit and the probe for arch into dir, static and CGO-free as the
 // release is, and returns their paths.
 func buildGuest(root, arch, dir string) (init, probe string, err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	init, probe = filepath.Join(dir, "init"), filepath.Join(dir, "probe")
+	if err := buildFor(root, arch, "./internal/vminit", init); err != nil {
 		return "", "", err
 	}
-	init, probe = filepath.Join(dir, "init"), filepath.Join(dir, "probe")
-	for _, b := range []struct{ pkg, out string }{{"./internal/vminit", init}, {"./internal/probe", probe}} {
-		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", b.out, b.pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOFLAGS=-mod=readonly")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("GOARCH=%s go build %s: %w\n%s", arch, b.pkg, err, out)
-		}
+	if err := buildFor(root, arch, "./internal/probe", probe); err != nil {
+		return "", "", err
 	}
 	return init, probe, nil
+}
+
+// buildFor builds the package pkg of root for arch into out, as the release is built.
+func buildFor(root, arch, pkg, out string) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOFLAGS=-mod=readonly")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("GOARCH=%s go build %s: %w\n%s", arch, pkg, err, out)
+	}
+	return nil
 }

@@ -99,7 +99,8 @@ func run(arches []string, timeout time.Duration, kernelArgs string) (bool, error
 			}
 			var probe32 string
 			if m.compat != "" {
-				if _, probe32, err = buildGuest(root, m.compat, filepath.Join(dir, m.arch, m.compat)); err != nil {
+				probe32 = filepath.Join(dir, m.arch, m.compat, "probe")
+				if err := buildFor(root, m.compat, "./internal/probe", probe32); err != nil {
 					buildErr = err
 					return
 				}
