@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 
 	"launch/internal/launch"
+	"launch/internal/oci"
 )
 
 // version is set at build time (-ldflags -X main.version=...).
@@ -37,6 +38,10 @@ func main() {
 
 func run() int {
 	stdio := launch.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+	// runc's command line: launch as an OCI runtime (README, "OCI runtime").
+	if oci.Is(os.Args[1:]) {
+		return oci.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, version)
+	}
 	cfg, err := launch.ParseArgs(os.Args[1:])
 	if err != nil {
 		return launch.Report(stdio.Err, err)

@@ -8,10 +8,11 @@ import (
 
 // A Plan is the capability state to give the child, prepared by the parent.
 type Plan struct {
-	keep Set
-	last int // highest capability number of the running kernel
-	hdr  unix.CapUserHeader
-	data [2]unix.CapUserData // _LINUX_CAPABILITY_U32S_3: low and high 32 bits
+	keep    Set
+	ambient Set
+	last    int // highest capability number of the running kernel
+	hdr     unix.CapUserHeader
+	data    [2]unix.CapUserData // _LINUX_CAPABILITY_U32S_3: low and high 32 bits
 }
 
 // NewPlan prepares keep as the bounding set, and as the permitted and effective sets
@@ -66,5 +67,44 @@ func (p *Plan) DropBounding() unix.Errno {
 func (p *Plan) Set() unix.Errno {
 	// SAFETY: hdr and data live in p, which the parent keeps alive.
 	_, _, e := unix.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&p.hdr)), uintptr(unsafe.Pointer(&p.data[0])), 0)
+	return e
+}
+
+// NewSets prepares the five sets of a bundle's process (OCI runtime spec,
+// process.capabilities): bounding is the bounding set; effective, permitted and
+// inheritable are set by Set, ambient raised by RaiseAmbient. The kernel's rules hold:
+// an ambient capability must be permitted and inheritable, or raising it fails.
+func NewSets(bounding, effective, permitted, inheritable, ambient Set, last int) *Plan {
+	p := &Plan{keep: bounding, ambient: ambient, last: max(last, lastKnown), hdr: unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}}
+	p.data[0].Effective, p.data[1].Effective = uint32(effective), uint32(effective>>32)
+	p.data[0].Permitted, p.data[1].Permitted = uint32(permitted), uint32(permitted>>32)
+	p.data[0].Inheritable, p.data[1].Inheritable = uint32(inheritable), uint32(inheritable>>32)
+	return p
+}
+
+// RaiseAmbient raises the plan's ambient capabilities, after Set. Runs in the child.
+//
+//go:nosplit
+//go:norace
+func (p *Plan) RaiseAmbient() unix.Errno {
+	for c := 0; c < 64; c++ {
+		if !p.ambient.Has(c) {
+			continue
+		}
+		if _, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0, 0); e != 0 {
+			return e
+		}
+	}
+	return 0
+}
+
+// KeepCaps keeps the permitted set across the switch to a user other than root
+// (PR_SET_KEEPCAPS), so that Set can give a bundle's non-root process its
+// capabilities. The flag is cleared by the exec. Runs in the child.
+//
+//go:nosplit
+//go:norace
+func KeepCaps() unix.Errno {
+	_, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1, 0, 0, 0, 0)
 	return e
 }

@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/caps"
 	"launch/internal/execve"
 	"launch/internal/fork"
 	"launch/internal/initproc"
@@ -92,7 +93,7 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 		case opMoveRoot:
 			e = mount.MoveRoot(p.mnt)
 		case opCloseAll:
-			e = execve.CloseAll(s.fd, s.fd2)
+			e = execve.CloseAll(s.fd, s.fd2, s.n)
 		case opLandlock:
 			e = execve.ExecBeneathRoot()
 		case opRlimit:
@@ -123,6 +124,20 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = initproc.ForkInit(s.block, s.wait, s.none, s.fd, s.fd2, s.args)
 		case opWaitGo:
 			e = proc.WaitGo(s.fd)
+		case opSetns:
+			e = ns.Setns(s.fd, s.n)
+		case opDomainname:
+			e = ns.Setdomainname(s.str, s.n)
+		case opSysctl:
+			e = mount.WriteFile(p.mnt, s.target, s.str, s.n)
+		case opKeepCaps:
+			e = caps.KeepCaps()
+		case opAmbient:
+			e = s.caps.RaiseAmbient()
+		case opReady:
+			e = proc.Ready(s.fd)
+		case opWaitStart:
+			e = proc.WaitStart(s.fd)
 		case opExec:
 			var which int
 			var found bool

@@ -53,9 +53,11 @@ func environment(cfg *Config) []string {
 
 // newCommand prepares COMMAND: a name with a slash is a path (relative to the working
 // directory); any other name is looked up in the container's PATH, as execvp does.
-func newCommand(cfg *Config) (*command, error) {
-	env := environment(cfg)
-	name := cfg.Command[0]
+func newCommand(cfg *Config) (*command, error) { return newCommandEnv(cfg.Command, environment(cfg)) }
+
+// newCommandEnv prepares args with exactly the environment env.
+func newCommandEnv(args, env []string) (*command, error) {
+	name := args[0]
 	c := &command{scratch: new(execve.ExecScratch)}
 	if strings.Contains(name, "/") {
 		c.paths = []string{name}
@@ -77,7 +79,7 @@ func newCommand(cfg *Config) (*command, error) {
 	if c.cands, err = cstrings(c.paths); err != nil {
 		return nil, err
 	}
-	if c.argv, err = cstrings(cfg.Command); err != nil {
+	if c.argv, err = cstrings(args); err != nil {
 		return nil, err
 	}
 	if c.envv, err = cstrings(env); err != nil {
@@ -104,11 +106,7 @@ func cstrings(ss []string) ([]*byte, error) {
 // that is not there fails at once, with nothing done to the host or to ROOTFS. The
 // child's execve decides in the end; a candidate below a mount the launcher makes
 // (--bind, /proc, /dev, /sys, /tmp) cannot be checked here and is assumed to exist.
-func (c *command) precheck(rootfs string, cfg *Config) error {
-	mounted := []string{"/proc", "/dev", "/sys", "/tmp"}
-	for _, b := range cfg.Binds {
-		mounted = append(mounted, b.Dst)
-	}
+func (c *command) precheck(rootfs, workdir string, mounted []string) error {
 	dir, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &StepError{What: "open ROOTFS", Path: rootfs, Err: err}
@@ -117,7 +115,7 @@ func (c *command) precheck(rootfs string, cfg *Config) error {
 	var notExec error
 	for _, p := range c.paths {
 		if !path.IsAbs(p) {
-			p = path.Join(cfg.Workdir, p)
+			p = path.Join(workdir, p)
 		}
 		for _, m := range mounted {
 			if p == m || strings.HasPrefix(p, m+"/") {

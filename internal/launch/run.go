@@ -119,7 +119,11 @@ func (l *launch) prepare() (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.precheck(rootfs, cfg); err != nil {
+	mounted := []string{"/proc", "/dev", "/sys", "/tmp"}
+	for _, b := range cfg.Binds {
+		mounted = append(mounted, b.Dst)
+	}
+	if err := cmd.precheck(rootfs, cfg.Workdir, mounted); err != nil {
 		return nil, err
 	}
 	rootFlags, err := mount.Flags(rootfs)

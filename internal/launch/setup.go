@@ -54,6 +54,14 @@ const (
 	opInit
 	opWaitGo
 	opExec
+	// A bundle's (launch create):
+	opSetns
+	opDomainname
+	opSysctl
+	opKeepCaps
+	opAmbient
+	opReady
+	opWaitStart
 )
 
 // phase groups the ops for -v's summary.
@@ -65,6 +73,8 @@ var phase = [...]string{
 	opDropBounding: "capabilities", opUser: "process", opSetCaps: "capabilities", opNoNewPrivs: "capabilities",
 	opCloseAll: "process", opLandlock: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process",
 	opWaitGo: "process", opExec: "exec",
+	opSetns: "namespaces", opDomainname: "namespaces", opSysctl: "mounts", opKeepCaps: "capabilities", opAmbient: "capabilities",
+	opReady: "process", opWaitStart: "process",
 }
 
 // A step is one prepared action of the child. Only the fields its op needs are set.
@@ -93,6 +103,7 @@ type step struct {
 	args   *initproc.Args
 	groups []uint32
 	pty    *tty.PtyPlan
+	target *mount.Target
 }
 
 // zero is "0", the pid that stands for the writer itself in a cgroup's tasks file.
@@ -152,25 +163,9 @@ func (s *setup) steps() ([]step, error) {
 		}
 	}
 	add(step{op: opDieWithParent, what: "set parent-death signal", fd: s.lifeR, fd2: s.lifeW})
-	joins := s.cg.JoinFDs()
-	for i, fd := range joins {
-		add(step{op: opJoinCgroup, what: "join cgroup", path: s.cg.Dirs()[i], fd: fd, str: &zero[0], n: len(zero)})
-	}
-	dir, procs := s.cg.V2()
-	if procs >= 0 {
-		add(step{op: opJoinCgroupV2, what: "join cgroup", path: "cgroup.procs", fd: procs, str: &zero[0], n: len(zero)})
-	}
 	// The cgroup files and the v2 directory are the host's: closed as soon as the
 	// child is in its cgroups (see opCloseAll for why closing matters).
-	var cgFDs []int
-	for _, fd := range append(append([]int{}, joins...), dir, procs) {
-		if fd >= 0 {
-			cgFDs = append(cgFDs, fd)
-		}
-	}
-	if len(cgFDs) > 0 {
-		add(step{op: opClose, what: "close", path: "cgroup descriptors", fds: cgFDs})
-	}
+	st = append(st, cgroupSteps(s.cg)...)
 	add(step{op: opUnshare, what: "unshare", path: "cgroup namespace", n: unix.CLONE_NEWCGROUP})
 	host := []byte(s.cfg.Hostname)
 	add(step{op: opHostname, what: "sethostname", path: s.cfg.Hostname, str: &host[0], n: len(host)})

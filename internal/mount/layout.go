@@ -134,7 +134,7 @@ func Layout(s Spec) ([]Step, error) {
 	// mount only. With --net host the superblock is the host's, and the host's /sys
 	// must stay as it is.
 	b.mount("mount sysfs", "/sys", CreateDir, MountOpts{Source: "sysfs", FSType: "sysfs", Flags: unix.MS_RDONLY | sysFlags, Keep: SlotSys})
-	cgroupSteps(&b, s.Cgroups)
+	cgroupSteps(&b, s.Cgroups, "/sys/fs/cgroup", unix.MS_RDONLY|cgroupFlags)
 
 	for _, p := range maskedFiles {
 		b.bind("mask", "/dev/null", p, MustExist, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, true)
@@ -176,13 +176,14 @@ func Layout(s Spec) ([]Step, error) {
 	return b.steps, b.err
 }
 
-func cgroupSteps(b *builder, cgs []Cgroup) {
+// cgroupSteps shows the container its cgroups at root, with the per-mount flags flags
+// (read-only unless a bundle asks otherwise).
+func cgroupSteps(b *builder, cgs []Cgroup, root string, flags uintptr) {
 	if len(cgs) == 0 {
 		return
 	}
-	const root = "/sys/fs/cgroup"
 	if len(cgs) == 1 && cgs[0].Dir == "" { // pure v2
-		b.mount("mount cgroup2", root, MustExist, MountOpts{Source: "cgroup2", FSType: "cgroup2", Flags: unix.MS_RDONLY | cgroupFlags})
+		b.mount("mount cgroup2", root, MustExist, MountOpts{Source: "cgroup2", FSType: "cgroup2", Flags: flags})
 		return
 	}
 	b.mount("mount tmpfs", root, MustExist, MountOpts{Source: "cgroup", FSType: "tmpfs", Flags: cgroupFlags,
@@ -193,7 +194,7 @@ func cgroupSteps(b *builder, cgs []Cgroup) {
 		// A new mount of an existing hierarchy shares its superblock with the host's:
 		// read-only on this mount only (cgroups inside are read-only: CVE-2022-0492).
 		b.mount("mount "+cg.FSType, dir, MustExist, MountOpts{Source: cg.FSType, FSType: cg.FSType,
-			Flags: unix.MS_RDONLY | cgroupFlags, Data: cg.Options})
+			Flags: flags, Data: cg.Options})
 		for _, l := range cg.Links {
 			if l != cg.Dir {
 				b.node(NewSymlink(root+"/"+l, cg.Dir))
@@ -345,6 +346,13 @@ func (b *builder) bind(what, src, dst string, create uint32, flags uintptr, mask
 	if mask {
 		base, resolve = baseOf(parentOf(dst)), NoSymlinks
 	}
+	b.bindFrom(what, base, src, dst, resolve, create, flags, mask)
+}
+
+// bindFrom adds the bind of the host path src on dst, found from the mount in slot
+// base with resolve; optional (a mask) skips a missing dst, and a dst that is not
+// optional may not be the root.
+func (b *builder) bindFrom(what string, base int, src, dst string, resolve uint64, create uint32, flags uintptr, optional bool) {
 	t, err := newTarget(base, dst, resolve, create)
 	if err != nil {
 		b.fail(err)
@@ -373,7 +381,7 @@ func (b *builder) bind(what, src, dst string, create uint32, flags uintptr, mask
 		}
 	}
 	m := &Mount{Target: t, kind: kindBind, bindSrc: srcp, srcComps: comps, srcDev: uint64(st.Dev), srcIno: st.Ino,
-		flags: flags, attr: attrs(flags), keep: -1, optional: mask, notRoot: !mask, closeFD: -1}
+		flags: flags, attr: attrs(flags), keep: -1, optional: optional, notRoot: !optional, closeFD: -1}
 	b.steps = append(b.steps, Step{What: what, Mount: m})
 }
 

@@ -48,6 +48,9 @@ type Mount struct {
 	optional bool    // a missing target is skipped
 	notRoot  bool    // a target that is the container's root is refused
 	closeFD  int     // a descriptor to close once mounted, or -1
+	// recursive: a bind of the source's whole tree (rbind); the flags are set on its
+	// top mount.
+	recursive bool
 }
 
 // MountOpts describes a Mount.
@@ -211,7 +214,11 @@ func (m *Mount) attach(s *State, t, src int) (int, unix.Errno) {
 	case kindBind:
 		// The source is resolved again in the child's own mount namespace, which
 		// open_tree(2) needs; it must still be what the parent checked.
-		mfd, e = openTree(src, empty, unix.AT_EMPTY_PATH)
+		var rec uintptr
+		if m.recursive {
+			rec = unix.AT_RECURSIVE
+		}
+		mfd, e = openTree(src, empty, unix.AT_EMPTY_PATH|rec)
 	case kindSelf:
 		mfd, e = openTree(t, empty, unix.AT_EMPTY_PATH)
 	}
@@ -404,8 +411,12 @@ func (m *Mount) legacyMount(s *State, t, src int) unix.Errno {
 		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.source)), uintptr(unsafe.Pointer(tp)),
 			uintptr(unsafe.Pointer(m.fstype)), flags, uintptr(unsafe.Pointer(m.data)), 0)
 	case kindBind:
+		var rec uintptr
+		if m.recursive {
+			rec = unix.MS_REC
+		}
 		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(raw.FdPath(&s.path[1], src))),
-			uintptr(unsafe.Pointer(tp)), 0, unix.MS_BIND, 0, 0)
+			uintptr(unsafe.Pointer(tp)), 0, unix.MS_BIND|rec, 0, 0)
 	case kindSelf:
 		// What the target is before the bind covers it, for check.
 		if e = raw.Fstat(t, &s.st); e != 0 {
@@ -501,6 +512,9 @@ type Node struct {
 	mode   uint32
 	dev    uint64
 	link   *byte
+	chown  bool // a device of a bundle's: owned by uid and gid
+	uid    uint32
+	gid    uint32
 }
 
 // NewDevice prepares a character device node at p (in a directory the launcher made,
@@ -566,6 +580,9 @@ func (n *Node) Make(s *State) unix.Errno {
 	switch n.kind {
 	case kindDevice:
 		_, _, e = unix.RawSyscall6(unix.SYS_MKNODAT, uintptr(dfd), uintptr(unsafe.Pointer(n.Target.name)), uintptr(n.mode), uintptr(n.dev), 0, 0)
+		if e == 0 && n.chown {
+			_, _, e = unix.RawSyscall6(unix.SYS_FCHOWNAT, uintptr(dfd), uintptr(unsafe.Pointer(n.Target.name)), uintptr(n.uid), uintptr(n.gid), unix.AT_SYMLINK_NOFOLLOW, 0)
+		}
 	case kindSymlink:
 		_, _, e = unix.RawSyscall6(unix.SYS_SYMLINKAT, uintptr(unsafe.Pointer(n.link)), uintptr(dfd), uintptr(unsafe.Pointer(n.Target.name)), 0, 0, 0)
 	case kindDir:

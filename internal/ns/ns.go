@@ -53,3 +53,24 @@ func Write(fd int, p *byte, n int) unix.Errno {
 	_, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(p)), uintptr(n))
 	return e
 }
+
+// Setns moves the child into the namespace fd, of kind nstype (a bundle's namespace
+// joined by path), and closes fd: it is the host's.
+//
+//go:nosplit
+//go:norace
+func Setns(fd int, nstype int) unix.Errno {
+	_, _, e := unix.RawSyscall(unix.SYS_SETNS, uintptr(fd), uintptr(nstype), 0)
+	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	return e
+}
+
+// Setdomainname sets the UTS namespace's NIS domain name to the n bytes at name.
+//
+//go:nosplit
+//go:norace
+func Setdomainname(name *byte, n int) unix.Errno {
+	// SAFETY: name points into a byte slice the parent prepared and keeps alive.
+	_, _, e := unix.RawSyscall(unix.SYS_SETDOMAINNAME, uintptr(unsafe.Pointer(name)), uintptr(n), 0)
+	return e
+}

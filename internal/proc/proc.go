@@ -89,3 +89,42 @@ func Dup(oldfd, newfd int) unix.Errno {
 	_, _, e := unix.RawSyscall(unix.SYS_DUP3, uintptr(oldfd), uintptr(newfd), 0)
 	return e
 }
+
+// Ready tells launch create that a bundle's process is set up: it clears the
+// parent-death signal (the process outlives launch create), then writes one byte to
+// the error pipe errW and closes it. A launch create that died before reading it
+// leaves no reader: the write fails (EPIPE, or SIGPIPE) and the process ends.
+//
+//go:nosplit
+//go:norace
+func Ready(errW int) unix.Errno {
+	if _, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, 0, 0, 0, 0, 0); e != 0 {
+		return e
+	}
+	b := [1]byte{1}
+	// SAFETY: b is on this stack.
+	if _, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(errW), uintptr(unsafe.Pointer(&b[0])), 1); e != 0 {
+		fork.Exit(125)
+	}
+	unix.RawSyscall(unix.SYS_CLOSE, uintptr(errW), 0, 0)
+	return 0
+}
+
+// WaitStart blocks until launch start writes a byte to the start FIFO fd, which the
+// process holds open for reading and writing (so it never reads an end of file), then
+// closes it.
+//
+//go:nosplit
+//go:norace
+func WaitStart(fd int) unix.Errno {
+	var b [1]byte
+	for {
+		// SAFETY: b is on this stack.
+		_, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1)
+		if e == unix.EINTR {
+			continue
+		}
+		unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+		return e
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"launch/internal/jsondec"
 	"launch/internal/policy"
 )
 
@@ -75,57 +76,48 @@ const MaxSize = 4 << 20
 // Parse reads a profile of at most MaxSize bytes of JSON. Its fields are those of the
 // json tags above (a test holds the two to each other); others are ignored, and null
 // is the same as a field left out.
-//
-// The JSON is read with fastjson, not encoding/json, which would add about 350 KB to
-// the launcher (see the README).
 func Parse(r io.Reader) (*Profile, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	v, err := jsondec.Parse(r, MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > MaxSize {
-		return nil, errors.New("larger than " + strconv.Itoa(MaxSize) + " bytes")
-	}
-	v, err := fastjson.ParseBytes(data)
-	if err != nil {
-		msg := strings.ReplaceAll(err.Error(), "\n", " ")
-		if len(msg) > 300 {
-			msg = msg[:100] + " ... " + msg[len(msg)-200:] // deep nesting repeats itself
-		}
-		return nil, errors.New(msg)
-	}
+	return FromJSON(v)
+}
+
+// FromJSON reads a profile from parsed JSON (a bundle's linux.seccomp).
+func FromJSON(v *fastjson.Value) (*Profile, error) {
 	var p Profile
 	d := &decoder{}
-	d.object(v, "", profileFields, func(key string, v *fastjson.Value, at string) {
+	d.Object(v, "", "the profile", profileFields, func(key string, v *fastjson.Value, at string) {
 		switch key {
 		case "defaultAction":
-			p.DefaultAction = d.str(v, at)
+			p.DefaultAction = d.Str(v, at)
 		case "defaultErrnoRet":
-			p.DefaultErrnoRet = d.uintp(v, at)
+			p.DefaultErrnoRet = d.Uintp(v, at)
 		case "architectures":
-			p.Architectures = d.strs(v, at)
+			p.Architectures = d.Strs(v, at)
 		case "archMap":
-			p.ArchMap = list(d, v, at, func(v *fastjson.Value, at string) (m ArchMap) {
-				d.object(v, at, archMapFields, func(key string, v *fastjson.Value, at string) {
+			p.ArchMap = jsondec.List(&d.Decoder, v, at, func(v *fastjson.Value, at string) (m ArchMap) {
+				d.Object(v, at, "", archMapFields, func(key string, v *fastjson.Value, at string) {
 					switch key {
 					case "architecture":
-						m.Architecture = d.str(v, at)
+						m.Architecture = d.Str(v, at)
 					case "subArchitectures":
-						m.SubArchitectures = d.strs(v, at)
+						m.SubArchitectures = d.Strs(v, at)
 					}
 				})
 				return m
 			})
 		case "flags":
-			p.Flags = d.strs(v, at)
+			p.Flags = d.Strs(v, at)
 		case "listenerPath":
-			p.ListenerPath = d.str(v, at)
+			p.ListenerPath = d.Str(v, at)
 		case "syscalls":
-			p.Syscalls = list(d, v, at, d.syscall)
+			p.Syscalls = jsondec.List(&d.Decoder, v, at, d.syscall)
 		}
 	})
-	if d.err != nil {
-		return nil, d.err
+	if d.Err != nil {
+		return nil, d.Err
 	}
 	if p.DefaultAction == "" {
 		return nil, errors.New("no defaultAction")
@@ -133,15 +125,8 @@ func Parse(r io.Reader) (*Profile, error) {
 	return &p, nil
 }
 
-// A decoder reads typed fields out of parsed JSON, keeping the first error, which
-// names the field by its path (syscalls[3].args[0].op).
-type decoder struct{ err error }
-
-func (d *decoder) fail(at, want string, v *fastjson.Value) {
-	if d.err == nil {
-		d.err = errors.New(at + ": want " + want + ", got " + v.Type().String())
-	}
-}
+// A decoder reads a profile's objects.
+type decoder struct{ jsondec.Decoder }
 
 // The fields of each object, as the json tags name them.
 var (
@@ -152,116 +137,28 @@ var (
 	filterFields  = []string{"caps", "arches", "minKernel"}
 )
 
-// object calls f for each field of v, an object, that is one of fields, with the name
-// as fields spells it; null is no fields. A key names a field as encoding/json, and so
-// runc, takes it: spelled the same, or else the same but for case (strings.EqualFold),
-// so that a profile means here what it means to them.
-func (d *decoder) object(v *fastjson.Value, at string, fields []string, f func(key string, v *fastjson.Value, at string)) {
-	if v.Type() == fastjson.TypeNull {
-		return
-	}
-	o, err := v.Object()
-	if err != nil {
-		d.fail(or(at, "the profile"), "an object", v)
-		return
-	}
-	o.Visit(func(k []byte, v *fastjson.Value) {
-		key := string(k)
-		if !slices.Contains(fields, key) {
-			i := slices.IndexFunc(fields, func(f string) bool { return strings.EqualFold(f, key) })
-			if i < 0 {
-				return
-			}
-			key = fields[i]
-		}
-		if at != "" {
-			f(key, v, at+"."+key)
-		} else {
-			f(key, v, key)
-		}
-	})
-}
-
-// list returns the elements of v, an array, as f reads each: nil for null, and an
-// empty list for an empty array, as encoding/json does.
-func list[T any](d *decoder, v *fastjson.Value, at string, f func(v *fastjson.Value, at string) T) []T {
-	if v.Type() == fastjson.TypeNull {
-		return nil
-	}
-	a, err := v.Array()
-	if err != nil {
-		d.fail(at, "an array", v)
-		return nil
-	}
-	out := make([]T, len(a))
-	for i, e := range a {
-		out[i] = f(e, at+"["+strconv.Itoa(i)+"]")
-	}
-	return out
-}
-
-func (d *decoder) str(v *fastjson.Value, at string) string {
-	if v.Type() == fastjson.TypeNull {
-		return ""
-	}
-	b, err := v.StringBytes()
-	if err != nil {
-		d.fail(at, "a string", v)
-	}
-	return string(b)
-}
-
-func (d *decoder) strs(v *fastjson.Value, at string) []string { return list(d, v, at, d.str) }
-
-func (d *decoder) uint64(v *fastjson.Value, at string) uint64 {
-	if v.Type() == fastjson.TypeNull {
-		return 0
-	}
-	n, err := v.Uint64()
-	switch {
-	case err == nil:
-	case v.Type() != fastjson.TypeNumber:
-		d.fail(at, "a number", v)
-	case d.err == nil:
-		d.err = errors.New(at + ": want an integer from 0 to 18446744073709551615, got " + v.String())
-	}
-	return n
-}
-
-func (d *decoder) uintp(v *fastjson.Value, at string) *uint {
-	if v.Type() == fastjson.TypeNull {
-		return nil
-	}
-	n := d.uint64(v, at)
-	if uint64(uint(n)) != n {
-		d.fail(at, "a smaller number", v)
-	}
-	u := uint(n)
-	return &u
-}
-
 func (d *decoder) syscall(v *fastjson.Value, at string) Syscall {
 	var s Syscall
-	d.object(v, at, syscallFields, func(key string, v *fastjson.Value, at string) {
+	d.Object(v, at, "", syscallFields, func(key string, v *fastjson.Value, at string) {
 		switch key {
 		case "names":
-			s.Names = d.strs(v, at)
+			s.Names = d.Strs(v, at)
 		case "action":
-			s.Action = d.str(v, at)
+			s.Action = d.Str(v, at)
 		case "errnoRet":
-			s.ErrnoRet = d.uintp(v, at)
+			s.ErrnoRet = d.Uintp(v, at)
 		case "args":
-			s.Args = list(d, v, at, func(v *fastjson.Value, at string) (a Arg) {
-				d.object(v, at, argFields, func(key string, v *fastjson.Value, at string) {
+			s.Args = jsondec.List(&d.Decoder, v, at, func(v *fastjson.Value, at string) (a Arg) {
+				d.Object(v, at, "", argFields, func(key string, v *fastjson.Value, at string) {
 					switch key {
 					case "index":
-						a.Index = uint(min(d.uint64(v, at), 1<<16)) // past 5 either way
+						a.Index = uint(min(d.Uint64(v, at), 1<<16)) // past 5 either way
 					case "value":
-						a.Value = d.uint64(v, at)
+						a.Value = d.Uint64(v, at)
 					case "valueTwo":
-						a.ValueTwo = d.uint64(v, at)
+						a.ValueTwo = d.Uint64(v, at)
 					case "op":
-						a.Op = d.str(v, at)
+						a.Op = d.Str(v, at)
 					}
 				})
 				return a
@@ -280,24 +177,17 @@ func (d *decoder) filter(v *fastjson.Value, at string) *Filter {
 		return nil
 	}
 	f := &Filter{}
-	d.object(v, at, filterFields, func(key string, v *fastjson.Value, at string) {
+	d.Object(v, at, "", filterFields, func(key string, v *fastjson.Value, at string) {
 		switch key {
 		case "caps":
-			f.Caps = d.strs(v, at)
+			f.Caps = d.Strs(v, at)
 		case "arches":
-			f.Arches = d.strs(v, at)
+			f.Arches = d.Strs(v, at)
 		case "minKernel":
-			f.MinKernel = d.str(v, at)
+			f.MinKernel = d.Str(v, at)
 		}
 	})
 	return f
-}
-
-func or(s, alt string) string {
-	if s == "" {
-		return alt
-	}
-	return s
 }
 
 // A Container is what Includes and Excludes look at.

@@ -184,3 +184,27 @@ func (t *Terminal) Raw() {
 	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
 	unix.IoctlSetTermios(t.fd, unix.TCSETS, &raw)
 }
+
+// consoleName is what a console socket is told the terminal is called, as an OCI
+// runtime tells it: the master's name.
+var consoleName = []byte("/dev/ptmx")
+
+// NewConsole prepares the terminal of a bundle's process (process.terminal), whose
+// master goes to the engine's console socket sock (connected by the caller): one
+// message, whose data is the master's name and whose only ancillary message carries
+// the master. keep are as NewPty's. size is process.consoleSize, or zero.
+func NewConsole(sock int, size unix.Winsize, keep ...int) *PtyPlan {
+	p := &PtyPlan{path: &ptmx[0], Sock: sock, size: size}
+	high := sock
+	for _, fd := range keep {
+		high = max(high, fd)
+	}
+	p.fd = high + 3
+	rights := unix.UnixRights(p.fd)
+	p.msg.Iov = &unix.Iovec{Base: &consoleName[0]}
+	p.msg.Iov.SetLen(len(consoleName))
+	p.msg.SetIovlen(1)
+	p.msg.Control = &rights[0]
+	p.msg.SetControllen(len(rights))
+	return p
+}

@@ -1,0 +1,118 @@
+package cgroup
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// MakeParents makes the cgroup p (an absolute path as /proc/self/cgroup names cgroups)
+// and its missing parents in every hierarchy a container joins, as mkdir -p would, and
+// makes it the containers' parent (SetParent): a bundle's linux.cgroupsPath names its
+// container's cgroup, whose parents engines leave to the runtime to make.
+func (l *Layout) MakeParents(p string) error {
+	for _, h := range l.all() {
+		dir, ok := h.dirOf(p)
+		if !ok {
+			return &os.PathError{Op: "find cgroup", Path: p, Err: errors.New("outside the cgroups mounted at " + h.Mount)}
+		}
+		if !h.V2() && !h.joined() {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	return l.SetParent(p)
+}
+
+func (l *Layout) all() []*Hierarchy {
+	hs := make([]*Hierarchy, 0, len(l.V1)+1)
+	for i := range l.V1 {
+		hs = append(hs, &l.V1[i])
+	}
+	if l.V2 != nil {
+		hs = append(hs, l.V2)
+	}
+	return hs
+}
+
+// joined reports whether containers join h, a v1 hierarchy (cpuset aside).
+func (h *Hierarchy) joined() bool {
+	for _, c := range v1Controllers {
+		if h.Has(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// RemoveDirs kills what runs in the cgroups dirs, deepest first, and removes them: a
+// bundle's container's cgroups, made by an earlier launch create (launch delete).
+// A directory that is gone already is not an error; only directories under a mounted
+// cgroup file system are touched.
+func RemoveDirs(dirs []string) error {
+	var errs []error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		dir := dirs[i]
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil {
+			if !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, &os.PathError{Op: "remove cgroup", Path: dir, Err: err})
+			}
+			continue
+		}
+		if st.Type != unix.CGROUP_SUPER_MAGIC && st.Type != unix.CGROUP2_SUPER_MAGIC || !strings.HasPrefix(dir, "/") {
+			errs = append(errs, &os.PathError{Op: "remove cgroup", Path: dir, Err: errors.New("not a cgroup")})
+			continue
+		}
+		delay := 100 * time.Microsecond
+		for {
+			err := unix.Rmdir(dir)
+			if err == nil || errors.Is(err, unix.ENOENT) {
+				break
+			}
+			if !errors.Is(err, unix.EBUSY) || delay > 2*time.Second {
+				errs = append(errs, &os.PathError{Op: "remove cgroup", Path: dir, Err: err})
+				break
+			}
+			killAll(dir)
+			time.Sleep(delay)
+			delay *= 2
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Procs returns the processes in the cgroups dirs (cgroup.procs), for launch ps.
+func Procs(dirs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, dir := range dirs {
+		data, err := readFile(dir, "cgroup.procs")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(data) {
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// Release forgets the cgroups Create made without removing them, and closes their
+// locks: a bundle's container outlives launch create, and launch delete removes its
+// cgroups by their directories (Dirs).
+func (c *Cgroups) Release() {
+	c.Close()
+	for _, m := range c.made {
+		unix.Close(m.fd)
+	}
+	c.made, c.tasks, c.v2Procs = nil, nil, -1
+}

@@ -1,0 +1,882 @@
+package launch
+
+import (
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/caps"
+	"launch/internal/cgroup"
+	"launch/internal/errs"
+	"launch/internal/fork"
+	"launch/internal/mount"
+	"launch/internal/profile"
+	"launch/internal/spec"
+	"launch/internal/tty"
+)
+
+// A Bundle is a container to create from an OCI bundle (launch create): the bundle's
+// config is the policy, as it is for runc. Its process is set up completely, then
+// waits on the start FIFO for launch start, and execs process.args.
+type Bundle struct {
+	ID   string
+	Dir  string // the bundle directory, absolute
+	Spec *spec.Spec
+	// Fifo is the start FIFO, open for reading and writing: the process reads one
+	// byte from it (written by launch start) before it execs.
+	Fifo int
+	// Console is the engine's console socket, connected, for process.terminal; or -1.
+	Console int
+	Stdio   Stdio
+}
+
+// Created is what Create made: the process and its cgroups, which outlive launch create.
+type Created struct {
+	Pid     int
+	Rootfs  string
+	Cgroups []string
+}
+
+// bundleSetup is a bundle checked against the host and turned into the child's steps.
+type bundleSetup struct {
+	b       *Bundle
+	h       *host
+	rootfs  string
+	clone   uintptr       // namespaces made new by clone
+	joins   []nsJoin      // namespaces joined by path
+	pidJoin int           // a PID namespace to join, open; or -1
+	newNet  bool          // a new network namespace: bring up lo
+	newUTS  bool          //
+	newCg   bool          // a new cgroup namespace, unshared once in the cgroups
+	limits  cgroup.Limits //
+	cgPath  string        // linux.cgroupsPath, absolute
+	layout  mount.BundleSpec
+	cmd     *command
+	plan    *caps.Plan
+	rlimits []bundleRlimit
+	sysctls []sysctl
+	profile *profile.Program
+	umask   int
+	nnp     bool
+	errW    int
+	cg      *cgroup.Cgroups
+	console *tty.PtyPlan
+	workdir string
+	mounted []string // destinations of the mounts: COMMAND's precheck assumes they hold it
+}
+
+type nsJoin struct {
+	kind string
+	fd   int
+	flag int
+}
+
+type bundleRlimit struct {
+	name string
+	res  int
+	lim  unix.Rlimit
+}
+
+type sysctl struct {
+	key   string
+	t     mount.Target
+	value []byte
+}
+
+// nsFlags are the namespaces a bundle may make or join.
+var nsFlags = map[string]uintptr{
+	"pid": unix.CLONE_NEWPID, "network": unix.CLONE_NEWNET, "mount": unix.CLONE_NEWNS, "ipc": unix.CLONE_NEWIPC,
+	"uts": unix.CLONE_NEWUTS, "cgroup": unix.CLONE_NEWCGROUP, "user": unix.CLONE_NEWUSER, "time": unix.CLONE_NEWTIME,
+}
+
+// rlimitTypes are process.rlimits' types.
+var rlimitTypes = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// mountFlags are the mount options that are per-mount flags: set, or cleared (clear).
+var mountFlags = map[string]struct {
+	flag  uintptr
+	clear bool
+}{
+	"ro": {unix.MS_RDONLY, false}, "rw": {unix.MS_RDONLY, true}, "nosuid": {unix.MS_NOSUID, false},
+	"suid": {unix.MS_NOSUID, true}, "nodev": {unix.MS_NODEV, false}, "dev": {unix.MS_NODEV, true},
+	"noexec": {unix.MS_NOEXEC, false}, "exec": {unix.MS_NOEXEC, true}, "noatime": {unix.MS_NOATIME, false},
+	"atime": {unix.MS_NOATIME, true}, "nodiratime": {unix.MS_NODIRATIME, false}, "diratime": {unix.MS_NODIRATIME, true},
+	"relatime": {unix.MS_RELATIME, false}, "norelatime": {unix.MS_RELATIME, true},
+	"strictatime": {unix.MS_STRICTATIME, false}, "nostrictatime": {unix.MS_STRICTATIME, true},
+}
+
+// bundleError is a bundle's field launch refuses.
+func bundleError(field, why string) error {
+	return &Error{Code: ExitFailure, Err: errors.New("config.json: " + field + ": " + why)}
+}
+
+func unsupported(field string) error { return bundleError(field, "not supported yet") }
+
+// Create creates the bundle's container: its cgroups, namespaces, mounts and process,
+// which waits on b.Fifo. On error nothing is left.
+func Create(b *Bundle) (*Created, error) {
+	h, err := readHost()
+	if err != nil {
+		return nil, err
+	}
+	s := &bundleSetup{b: b, h: h, pidJoin: -1, umask: 0o022}
+	defer s.closeJoins()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if s.cgPath != "" {
+		if err := h.cgroups.MakeParents(path.Dir(s.cgPath)); err != nil {
+			return nil, &Error{Code: ExitFailure, Err: errs.Wrap("linux.cgroupsPath "+s.cgPath, err)}
+		}
+	}
+	cg, err := cgroup.Create(h.cgroups, path.Base(s.cgPath), s.limits)
+	if err != nil {
+		return nil, &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+h.cgroups.String()+")", err)}
+	}
+	s.cg = cg
+	s.layout.Cgroups = cg.Mounts()
+	pid, err := s.start()
+	if err != nil {
+		cg.Close()
+		cg.Destroy()
+		return nil, err
+	}
+	c := &Created{Pid: pid, Rootfs: s.rootfs, Cgroups: cg.Dirs()}
+	cg.Release()
+	return c, nil
+}
+
+func (s *bundleSetup) closeJoins() {
+	for _, j := range s.joins {
+		unix.Close(j.fd)
+	}
+	if s.pidJoin >= 0 {
+		unix.Close(s.pidJoin)
+	}
+}
+
+// check reads the bundle's config against what launch can do, and prepares
+// everything but the cgroups.
+func (s *bundleSetup) check() error {
+	sp := s.b.Spec
+	p := sp.Process
+	if sp.Linux.MountLabel != "" {
+		return unsupported("linux.mountLabel")
+	}
+	if len(sp.Linux.UIDMappings) > 0 || len(sp.Linux.GIDMappings) > 0 {
+		return unsupported("linux.uidMappings (user namespaces)")
+	}
+	hooks := sp.Hooks
+	for name, l := range map[string][]spec.Hook{"prestart": hooks.Prestart, "createRuntime": hooks.CreateRuntime,
+		"createContainer": hooks.CreateContainer, "startContainer": hooks.StartContainer} {
+		if len(l) > 0 {
+			return unsupported("hooks." + name)
+		}
+	}
+	if err := s.namespaces(); err != nil {
+		return err
+	}
+	if sp.Hostname != "" && !s.newUTS {
+		return bundleError("hostname", "needs a new uts namespace")
+	}
+	if sp.Domainname != "" && !s.newUTS {
+		return bundleError("domainname", "needs a new uts namespace")
+	}
+	switch sp.Linux.RootfsPropagation {
+	case "", "private", "rprivate":
+	default:
+		return unsupported("linux.rootfsPropagation " + strconv.Quote(sp.Linux.RootfsPropagation))
+	}
+	root := sp.Root.Path
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(s.b.Dir, root)
+	}
+	var err error
+	if s.rootfs, err = resolveRootfs(root); err != nil {
+		return err
+	}
+	rootFlags, err := mount.Flags(s.rootfs)
+	if err != nil {
+		return err
+	}
+	// nodev on the root as on every mount but /dev: a node a process of the
+	// container makes cannot be opened.
+	s.layout.RootFlags = rootFlags | unix.MS_NODEV
+	s.layout.ReadOnlyRoot = sp.Root.Readonly
+	if err := s.mounts(); err != nil {
+		return err
+	}
+	if err := s.resources(); err != nil {
+		return err
+	}
+	if err := s.process(); err != nil {
+		return err
+	}
+	if err := s.sysctl(); err != nil {
+		return err
+	}
+	if sp.Linux.Seccomp != nil {
+		pr, err := profile.FromJSON(sp.Linux.Seccomp)
+		if err != nil {
+			return bundleError("linux.seccomp", err.Error())
+		}
+		c := profile.Container{Kernel: profile.RunningKernel()}
+		for _, n := range capsOf(p.Capabilities, "bounding").Names() {
+			c.Caps = append(c.Caps, "CAP_"+n)
+		}
+		if s.profile, err = pr.Compile(c); err != nil {
+			return bundleError("linux.seccomp", err.Error())
+		}
+		// What runs under the filter before process.args (see steps).
+		needs := []string{"umask", "openat2", "openat", "read", "faccessat", "close", "close_range", "execve", "write", "exit_group"}
+		if !s.nnp {
+			needs = append(needs, "prctl", "setgroups", "setresgid", "setresuid", "capset", "capget")
+		}
+		if refused := s.profile.Refuses(needs...); len(refused) > 0 {
+			return bundleError("linux.seccomp", "refuses what launch needs to start the process: "+strings.Join(refused, " "))
+		}
+	}
+	return nil
+}
+
+// namespaces reads linux.namespaces.
+func (s *bundleSetup) namespaces() error {
+	seen := map[string]bool{}
+	for _, n := range s.b.Spec.Linux.Namespaces {
+		flag, ok := nsFlags[n.Type]
+		at := "linux.namespaces " + n.Type
+		switch {
+		case !ok:
+			return bundleError(at, "unknown namespace type")
+		case seen[n.Type]:
+			return bundleError(at, "given twice")
+		case n.Type == "user" || n.Type == "time":
+			return unsupported(at)
+		case n.Type == "mount" && n.Path != "":
+			return unsupported(at + " joined by path")
+		}
+		seen[n.Type] = true
+		if n.Path == "" {
+			switch n.Type {
+			case "cgroup":
+				s.newCg = true
+			case "network":
+				s.newNet = true
+				s.clone |= flag
+			case "uts":
+				s.newUTS = true
+				s.clone |= flag
+			default:
+				s.clone |= flag
+			}
+			continue
+		}
+		fd, err := unix.Open(n.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &Error{Code: ExitFailure, Err: errs.Wrap(at, &os.PathError{Op: "open", Path: n.Path, Err: err})}
+		}
+		var st unix.Statfs_t
+		if unix.Fstatfs(fd, &st) != nil || st.Type != unix.NSFS_MAGIC {
+			unix.Close(fd)
+			return bundleError(at, n.Path+" is not a namespace")
+		}
+		if n.Type == "pid" {
+			s.pidJoin = fd
+		} else {
+			s.joins = append(s.joins, nsJoin{kind: n.Type, fd: fd, flag: int(flag)})
+		}
+	}
+	if !seen["mount"] {
+		return bundleError("linux.namespaces", "launch needs a new mount namespace")
+	}
+	return nil
+}
+
+// mounts reads mounts, maskedPaths, readonlyPaths and linux.devices.
+func (s *bundleSetup) mounts() error {
+	sp := s.b.Spec
+	for i, m := range sp.Mounts {
+		at := "mounts[" + strconv.Itoa(i) + "]"
+		dst := m.Destination
+		if !path.IsAbs(dst) {
+			return bundleError(at+".destination", strconv.Quote(dst)+" is not absolute")
+		}
+		dst = path.Clean(dst)
+		e := mount.Entry{Dst: dst, FSType: m.Type, Source: m.Source}
+		var data []string
+		bind := m.Type == "bind"
+		for _, o := range m.Options {
+			if f, ok := mountFlags[o]; ok {
+				if f.clear {
+					e.Flags &^= f.flag
+				} else {
+					e.Flags |= f.flag
+				}
+				if o == "dev" {
+					e.Device = true
+				}
+				continue
+			}
+			switch o {
+			case "bind":
+				bind = true
+			case "rbind":
+				bind, e.Recursive = true, true
+			case "private", "rprivate":
+				// Every mount of the container is private.
+			case "shared", "rshared", "slave", "rslave", "unbindable", "runbindable", "tmpcopyup", "idmap", "ridmap",
+				"remount", "sync", "async", "dirsync", "mand", "nomand", "silent", "loud":
+				return unsupported(at + ".options " + strconv.Quote(o))
+			default:
+				data = append(data, o)
+			}
+		}
+		if !e.Device && dst != "/dev" {
+			e.Flags |= unix.MS_NODEV
+		}
+		if bind {
+			src := m.Source
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(s.b.Dir, src)
+			}
+			real, err := filepath.EvalSymlinks(src)
+			if err != nil {
+				return &Error{Code: ExitFailure, Err: errs.Wrap(at+".source", err)}
+			}
+			e.FSType, e.Source = "", real
+			if len(data) > 0 {
+				return bundleError(at+".options", "a bind takes no file system options: "+strings.Join(data, ","))
+			}
+		} else {
+			if m.Type == "" {
+				return bundleError(at+".type", "missing")
+			}
+			if e.Source == "" {
+				e.Source = m.Type
+			}
+			e.Data = strings.Join(data, ",")
+		}
+		s.layout.Entries = append(s.layout.Entries, e)
+		s.mounted = append(s.mounted, dst)
+	}
+	for i, d := range sp.Linux.Devices {
+		at := "linux.devices[" + strconv.Itoa(i) + "]"
+		p := path.Clean(d.Path)
+		if !path.IsAbs(p) || !strings.HasPrefix(p, "/dev/") {
+			return bundleError(at+".path", strconv.Quote(d.Path)+" is not below /dev")
+		}
+		var mode uint32
+		switch d.Type {
+		case "c", "u":
+			mode = unix.S_IFCHR
+		case "b":
+			mode = unix.S_IFBLK
+		case "p":
+			mode = unix.S_IFIFO
+		default:
+			return bundleError(at+".type", strconv.Quote(d.Type)+" is not c, b, u or p")
+		}
+		if d.Major < 0 || d.Minor < 0 || d.Major > 0xfff || d.Minor > 0xfffff {
+			return bundleError(at, "device number out of range")
+		}
+		perm := uint32(0o666)
+		if d.FileMode != nil {
+			perm = *d.FileMode & 0o7777
+		}
+		dev := mount.Device{Path: p, Mode: mode | perm, Dev: mount.Dev(uint32(d.Major), uint32(d.Minor))}
+		if d.UID != nil {
+			dev.UID = *d.UID
+		}
+		if d.GID != nil {
+			dev.GID = *d.GID
+		}
+		s.layout.Devices = append(s.layout.Devices, dev)
+	}
+	for _, p := range sp.Linux.MaskedPaths {
+		if !path.IsAbs(p) {
+			return bundleError("linux.maskedPaths", strconv.Quote(p)+" is not absolute")
+		}
+		p = path.Clean(p)
+		s.layout.Masked = append(s.layout.Masked, mount.MaskedPath{Path: p, Dir: s.isDir(p)})
+	}
+	for _, p := range sp.Linux.ReadonlyPaths {
+		if !path.IsAbs(p) {
+			return bundleError("linux.readonlyPaths", strconv.Quote(p)+" is not absolute")
+		}
+		s.layout.ReadOnly = append(s.layout.ReadOnly, path.Clean(p))
+	}
+	return nil
+}
+
+// isDir tells whether the container's p is a directory, to mask it with a tmpfs
+// rather than /dev/null: paths of /proc and /sys are the host kernel's, the same as the
+// container's; others are looked up in the root. A path that is missing is masked as a
+// file, and skipped by the child.
+func (s *bundleSetup) isDir(p string) bool {
+	var st unix.Stat_t
+	if strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/sys/") {
+		return unix.Lstat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+	}
+	dir, err := unix.Open(s.rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(dir)
+	fd, err := openat2Retry(dir, strings.TrimPrefix(p, "/"), &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
+// resources reads linux.resources and linux.cgroupsPath.
+func (s *bundleSetup) resources() error {
+	l := s.b.Spec.Linux
+	p := l.CgroupsPath
+	switch {
+	case p == "":
+		p = "/launch/" + s.b.ID
+	case strings.Contains(p, ":"):
+		return unsupported("linux.cgroupsPath " + strconv.Quote(p) + " (systemd's slice:prefix:name)")
+	case !path.IsAbs(p):
+		p = "/" + p
+	}
+	p = path.Clean(p)
+	if p == "/" {
+		return bundleError("linux.cgroupsPath", "the root cgroup")
+	}
+	s.cgPath = p
+	s.limits.Explicit = map[string]bool{}
+	r := l.Resources
+	if r == nil {
+		s.devReadOnly(nil)
+		return nil
+	}
+	s.devReadOnly(r.Devices)
+	if m := r.Memory; m != nil {
+		if m.Limit != nil && *m.Limit > 0 {
+			s.limits.Memory = *m.Limit
+			s.limits.Explicit["memory"] = true
+		}
+		// launch limits memory and swap together (memory+swap = memory): a swap limit
+		// that says otherwise cannot be honoured.
+		if m.Swap != nil && *m.Swap != -1 && *m.Swap != 0 && (m.Limit == nil || *m.Swap != *m.Limit) {
+			return unsupported("linux.resources.memory.swap other than the memory limit")
+		}
+		if m.Reservation != nil && *m.Reservation > 0 {
+			return unsupported("linux.resources.memory.reservation")
+		}
+		if m.Swappiness != nil || m.DisableOOMKiller {
+			return unsupported("linux.resources.memory.swappiness and disableOOMKiller")
+		}
+	}
+	if c := r.CPU; c != nil {
+		if c.Shares != nil && *c.Shares > 0 {
+			s.limits.CPUShares = *c.Shares
+			s.limits.Explicit["cpu-shares"] = true
+		}
+		if c.Quota != nil && *c.Quota > 0 {
+			period := uint64(100000)
+			if c.Period != nil && *c.Period > 0 {
+				period = *c.Period
+			}
+			s.limits.CPUs = float64(*c.Quota) / float64(period)
+			s.limits.Explicit["cpus"] = true
+		}
+		if c.Cpus != "" {
+			s.limits.CPUSet = c.Cpus
+		}
+		if c.Mems != "" {
+			return unsupported("linux.resources.cpu.mems")
+		}
+	}
+	if r.Pids != nil && r.Pids.Limit > 0 {
+		s.limits.Pids = r.Pids.Limit
+		s.limits.Explicit["pids"] = true
+	}
+	if r.BlockIO != nil && r.BlockIO.Weight != nil && *r.BlockIO.Weight > 0 {
+		s.limits.IOWeight = *r.BlockIO.Weight
+		s.limits.Explicit["io-weight"] = true
+	}
+	return nil
+}
+
+// devReadOnly decides how linux.resources.devices holds. launch does not program the
+// devices controller; it keeps a container from using a node it was not given as its
+// own launch does: every mount but /dev is nodev, and /dev, once the bundle's nodes are
+// made, is read-only, so a process with CAP_MKNOD can make a node nowhere it could
+// open it. Only rules that allow every device (a privileged container) leave /dev
+// writable.
+func (s *bundleSetup) devReadOnly(rules []spec.DeviceRule) {
+	all := false
+	for _, r := range rules {
+		any := (r.Type == "" || r.Type == "a") && r.Major == nil && r.Minor == nil
+		if any {
+			all = r.Allow && strings.Contains(r.Access, "m") && strings.Contains(r.Access, "r") && strings.Contains(r.Access, "w")
+		}
+	}
+	s.layout.DevReadOnly = !all
+}
+
+// process reads process.
+func (s *bundleSetup) process() error {
+	p := s.b.Spec.Process
+	cwd := p.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if !path.IsAbs(cwd) {
+		return bundleError("process.cwd", strconv.Quote(cwd)+" is not absolute")
+	}
+	s.workdir = path.Clean(cwd)
+	var err error
+	if s.cmd, err = newCommandEnv(p.Args, p.Env); err != nil {
+		return bundleError("process", err.Error())
+	}
+	if err := s.cmd.precheck(s.rootfs, s.workdir, s.mounted); err != nil {
+		return err
+	}
+	if p.User.Umask != nil {
+		s.umask = int(*p.User.Umask & 0o777)
+	}
+	s.nnp = p.NoNewPrivileges
+	if p.Terminal && s.b.Console < 0 {
+		return bundleError("process.terminal", "needs --console-socket")
+	}
+	if !p.Terminal && s.b.Console >= 0 {
+		return bundleError("process.terminal", "false, but --console-socket was given")
+	}
+	for _, r := range p.Rlimits {
+		res, ok := rlimitTypes[r.Type]
+		if !ok {
+			return bundleError("process.rlimits", "unknown type "+strconv.Quote(r.Type))
+		}
+		if r.Soft > r.Hard {
+			return bundleError("process.rlimits "+r.Type, "soft limit above the hard limit")
+		}
+		s.rlimits = append(s.rlimits, bundleRlimit{name: r.Type, res: res, lim: unix.Rlimit{Cur: r.Soft, Max: r.Hard}})
+	}
+	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
+		return bundleError("process.oomScoreAdj", "not from -1000 to 1000")
+	}
+	c := p.Capabilities
+	for _, set := range []string{"bounding", "effective", "permitted", "inheritable", "ambient"} {
+		if _, err := parseCaps(c, set); err != nil {
+			return bundleError("process.capabilities."+set, err.Error())
+		}
+	}
+	last := s.h.capLast
+	s.plan = caps.NewSets(capsOf(c, "bounding"), capsOf(c, "effective"), capsOf(c, "permitted"),
+		capsOf(c, "inheritable"), capsOf(c, "ambient"), last)
+	return nil
+}
+
+// capsOf returns one set of process.capabilities; nil capabilities are none.
+func capsOf(c *spec.Capabilities, set string) caps.Set {
+	s, _ := parseCaps(c, set)
+	return s
+}
+
+func parseCaps(c *spec.Capabilities, set string) (caps.Set, error) {
+	if c == nil {
+		return 0, nil
+	}
+	var names []string
+	switch set {
+	case "bounding":
+		names = c.Bounding
+	case "effective":
+		names = c.Effective
+	case "permitted":
+		names = c.Permitted
+	case "inheritable":
+		names = c.Inheritable
+	case "ambient":
+		names = c.Ambient
+	}
+	var out caps.Set
+	for _, n := range names {
+		if !strings.HasPrefix(n, "CAP_") {
+			return 0, errors.New(strconv.Quote(n) + " is not a CAP_ name")
+		}
+		v, err := caps.Parse(n)
+		if err != nil || v == caps.All {
+			// runc skips names this kernel lacks; an unknown name is an error here,
+			// which a newer build of launch may know.
+			return 0, errors.New("unknown capability " + strconv.Quote(n))
+		}
+		out |= v
+	}
+	return out, nil
+}
+
+// namespacedSysctls are the sysctls a container's own namespaces hold
+// (runc's list, from the kernel's): any other would change the host.
+var namespacedSysctls = []string{"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+	"kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+// sysctl reads linux.sysctl: each is written in the container's /proc/sys.
+func (s *bundleSetup) sysctl() error {
+	keys := make([]string, 0, len(s.b.Spec.Linux.Sysctl))
+	for k := range s.b.Spec.Linux.Sysctl {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		at := "linux.sysctl " + k
+		ok := false
+		switch {
+		case slices.Contains(namespacedSysctls, k), strings.HasPrefix(k, "fs.mqueue."):
+			ok = s.clone&unix.CLONE_NEWIPC != 0
+		case strings.HasPrefix(k, "net."):
+			ok = s.newNet
+		case k == "kernel.hostname" || k == "kernel.domainname":
+			ok = s.newUTS
+		}
+		if !ok {
+			return bundleError(at, "not a sysctl of the container's own namespaces")
+		}
+		if strings.Contains(k, "..") || strings.Contains(k, "/") {
+			return bundleError(at, "not a sysctl name")
+		}
+		if !slices.Contains(s.mounted, "/proc") {
+			return bundleError(at, "needs a mount of /proc")
+		}
+		t, err := mount.ProcTarget("/proc/sys/" + strings.ReplaceAll(k, ".", "/"))
+		if err != nil {
+			return bundleError(at, err.Error())
+		}
+		s.sysctls = append(s.sysctls, sysctl{key: k, t: t, value: []byte(s.b.Spec.Linux.Sysctl[k])})
+	}
+	return nil
+}
+
+// cgroupSteps are the steps that put the child in its cgroups, then close the
+// cgroups' descriptors: they are the host's.
+func cgroupSteps(cg *cgroup.Cgroups) []step {
+	var st []step
+	joins := cg.JoinFDs()
+	for i, fd := range joins {
+		st = append(st, step{op: opJoinCgroup, what: "join cgroup", path: cg.Dirs()[i], fd: fd, str: &zero[0], n: len(zero)})
+	}
+	dir, procs := cg.V2()
+	if procs >= 0 {
+		st = append(st, step{op: opJoinCgroupV2, what: "join cgroup", path: "cgroup.procs", fd: procs, str: &zero[0], n: len(zero)})
+	}
+	var fds []int
+	for _, fd := range append(append([]int{}, joins...), dir, procs) {
+		if fd >= 0 {
+			fds = append(fds, fd)
+		}
+	}
+	if len(fds) > 0 {
+		st = append(st, step{op: opClose, what: "close", path: "cgroup descriptors", fds: fds})
+	}
+	return st
+}
+
+// steps returns the child's steps for a bundle; see setup.steps for the order's
+// reasons. The process waits for launch start once everything that can fail is done
+// (errors up to there reach launch create), with its user, capabilities and working
+// directory; the seccomp filter is loaded before the credentials change when the
+// bundle does not ask for no_new_privs (loading it then needs CAP_SYS_ADMIN, which
+// the process may not keep), else last, after no_new_privs.
+func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
+	sp, p := s.b.Spec, s.b.Spec.Process
+	var st []step
+	add := func(x step) { st = append(st, x) }
+	add(step{op: opDumpable, what: "set not dumpable"})
+	add(step{op: opDieWithParent, what: "set parent-death signal", fd: lifeR, fd2: lifeW})
+	st = append(st, cgroupSteps(s.cg)...)
+	for _, j := range s.joins {
+		add(step{op: opSetns, what: "join namespace", path: j.kind, fd: j.fd, n: j.flag})
+	}
+	if s.newCg {
+		add(step{op: opUnshare, what: "unshare", path: "cgroup namespace", n: unix.CLONE_NEWCGROUP})
+	}
+	if sp.Hostname != "" {
+		h := []byte(sp.Hostname)
+		add(step{op: opHostname, what: "sethostname", path: sp.Hostname, str: &h[0], n: len(h)})
+	}
+	if sp.Domainname != "" {
+		d := []byte(sp.Domainname)
+		add(step{op: opDomainname, what: "setdomainname", path: sp.Domainname, str: &d[0], n: len(d)})
+	}
+	if s.newNet {
+		ifr, err := unix.NewIfreq("lo")
+		if err != nil {
+			return nil, err
+		}
+		ifr.SetUint16(unix.IFF_UP)
+		add(step{op: opLoopback, what: "bring up", path: "lo", ifr: ifr})
+	}
+	add(step{op: opUmask, what: "umask", path: "0"})
+	add(step{op: opPrivate, what: "make mounts private", path: "/"})
+	rootfs, err := mount.CString(s.rootfs)
+	if err != nil {
+		return nil, err
+	}
+	add(step{op: opRoot, what: "bind", path: s.rootfs, str: rootfs})
+	layout, err := mount.BundleLayout(s.layout)
+	if err != nil {
+		return nil, bundleError("mounts", err.Error())
+	}
+	for _, m := range layout {
+		if m.Mount != nil {
+			add(step{op: opMount, what: m.What, path: m.Path(), mount: m.Mount})
+		} else {
+			add(step{op: opNode, what: m.What, path: m.Path(), node: m.Node})
+		}
+	}
+	for i := range s.sysctls {
+		c := &s.sysctls[i]
+		if len(c.value) == 0 {
+			c.value = []byte{'\n'}
+		}
+		add(step{op: opSysctl, what: "set sysctl", path: c.key, target: &c.t, str: &c.value[0], n: len(c.value)})
+	}
+	if s.h.initramfs {
+		add(step{op: opMoveRoot, what: "move root (MS_MOVE) and chroot, / being the initramfs", path: s.rootfs})
+	} else {
+		add(step{op: opPivot, what: "pivot_root", path: s.rootfs})
+	}
+	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipe to launch, the start FIFO and the console socket",
+		fd: s.errW, fd2: s.b.Fifo, n: s.b.Console})
+	add(step{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"})
+	add(step{op: opSetsid, what: "setsid"})
+	if s.console != nil {
+		add(step{op: opPty, what: "make the container's terminal", path: "/dev/pts/ptmx", pty: s.console})
+	}
+	add(step{op: opSignals, what: "restore signals"})
+	for i := range s.rlimits {
+		r := &s.rlimits[i]
+		add(step{op: opRlimit, what: "set " + r.name, path: strconv.FormatUint(r.lim.Cur, 10), n: r.res, rlim: &r.lim})
+	}
+	filter := func() {
+		prog := &unix.SockFprog{Len: uint16(len(s.profile.Filter)), Filter: &s.profile.Filter[0]}
+		add(step{op: opSeccomp, what: "load seccomp profile", path: strconv.Itoa(int(prog.Len)) + " instructions",
+			prog: prog, n: int(s.profile.Flags)})
+	}
+	if s.profile != nil && !s.nnp {
+		filter()
+	}
+	add(step{op: opDropBounding, what: "drop capabilities", path: "bounding set", caps: s.plan})
+	add(step{op: opKeepCaps, what: "keep capabilities", path: "across the change of user"})
+	who := strconv.FormatUint(uint64(p.User.UID), 10) + ":" + strconv.FormatUint(uint64(p.User.GID), 10)
+	add(step{op: opUser, what: "set user and groups", path: who, uid: int(p.User.UID), gid: int(p.User.GID), groups: p.User.AdditionalGids})
+	add(step{op: opSetCaps, what: "capset", path: "process.capabilities", caps: s.plan})
+	add(step{op: opAmbient, what: "raise ambient capabilities", path: "process.capabilities.ambient", caps: s.plan})
+	wd, err := mount.CString(s.workdir)
+	if err != nil {
+		return nil, err
+	}
+	add(step{op: opChdir, what: "chdir", path: s.workdir, str: wd})
+	add(step{op: opReady, what: "report ready", path: "launch create", fd: s.errW})
+	add(step{op: opWaitStart, what: "wait for launch start", path: "the start FIFO", fd: s.b.Fifo})
+	if s.nnp {
+		add(step{op: opNoNewPrivs, what: "set no_new_privs"})
+		if s.profile != nil {
+			filter()
+		}
+	}
+	add(step{op: opUmask, what: "umask", path: "0" + strconv.FormatInt(int64(s.umask), 8), n: s.umask})
+	add(step{op: opExec, what: "exec", path: p.Args[0], cmd: s.cmd})
+	return st, nil
+}
+
+// start forks the child and waits until it is ready (or failed). It returns the
+// child's pid.
+func (s *bundleSetup) start() (int, error) {
+	var pipe, life [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		return 0, os.NewSyscallError("pipe2", err)
+	}
+	defer unix.Close(pipe[0])
+	if err := unix.Pipe2(life[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(pipe[1])
+		return 0, os.NewSyscallError("pipe2", err)
+	}
+	defer unix.Close(life[1])
+	s.errW = pipe[1]
+	closeChildEnds := func() { unix.Close(pipe[1]); unix.Close(life[0]) }
+	if s.b.Console >= 0 {
+		var size unix.Winsize
+		if cs := s.b.Spec.Process.ConsoleSize; cs != nil {
+			size.Row, size.Col = uint16(min(cs.Height, 0xffff)), uint16(min(cs.Width, 0xffff))
+		}
+		s.console = tty.NewConsole(s.b.Console, size, pipe[1], life[0], life[1], s.b.Fifo)
+	}
+	steps, err := s.steps(life[0], life[1])
+	if err != nil {
+		closeChildEnds()
+		return 0, err
+	}
+	v2dir, _ := s.cg.V2()
+	pl := &plan{steps: steps, clone: fork.NewClone(s.clone, v2dir), errW: pipe[1], mnt: mount.NewState()}
+
+	// The thread that forks joins the PID namespace to join for the child's sake
+	// (setns(2) of a PID namespace is for the caller's children) and goes back to its
+	// own after the fork; it stays locked, and dies with launch create.
+	runtime.LockOSThread()
+	own := -1
+	if s.pidJoin >= 0 {
+		if own, err = unix.Open("/proc/thread-self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			err = unix.Setns(s.pidJoin, unix.CLONE_NEWPID)
+		}
+		if err != nil {
+			closeChildEnds()
+			return 0, &Error{Code: ExitFailure, Err: &StepError{What: "join namespace", Path: "pid", Err: err}}
+		}
+	}
+	pid, errno := pl.start()
+	if own >= 0 {
+		unix.Setns(own, unix.CLONE_NEWPID)
+		unix.Close(own)
+	}
+	closeChildEnds()
+	s.cg.Close()
+	runtime.KeepAlive(pl)
+	if errno != 0 {
+		e := &Error{Code: ExitFailure, Err: &StepError{What: "clone", Path: "new namespaces", Err: errno}}
+		if errno == unix.EPERM {
+			e.Hint = "creating namespaces needs root (CAP_SYS_ADMIN)"
+		}
+		return 0, e
+	}
+	if adj := s.b.Spec.Process.OOMScoreAdj; adj != nil {
+		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.FormatInt(*adj, 10)), 0); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+			return 0, &Error{Code: ExitFailure, Err: errs.Wrap("process.oomScoreAdj", err)}
+		}
+	}
+	var rep report
+	buf := (*[sizeofReport]byte)(unsafe.Pointer(&rep))[:]
+	n := readFull(pipe[0], buf)
+	if n == 1 && buf[0] == 1 {
+		return pid, nil
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	reap(pid)
+	if n == 0 {
+		return 0, fail(ExitFailure, "the container's process ended during its setup")
+	}
+	return 0, stepFailure(&setup{rootfs: s.rootfs}, steps, rep, n)
+}

@@ -1,0 +1,457 @@
+package oci
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/renameio/v2"
+	"github.com/valyala/fastjson"
+	"golang.org/x/sys/unix"
+
+	"launch/internal/cgroup"
+	"launch/internal/launch"
+	"launch/internal/spec"
+)
+
+var createFlags = []flagDef{{long: "bundle", short: "b", value: true}, {long: "pid-file", value: true},
+	{long: "console-socket", value: true}, {long: "no-pivot"}, {long: "no-new-keyring"},
+	{long: "preserve-fds", value: true}, {long: "detach", short: "d"}, {long: "keep"}, {long: "no-subreaper"}}
+
+func (c *cli) create() error {
+	f, err := parse("create", c.args, createFlags, false)
+	if err != nil {
+		return err
+	}
+	id, err := f.id("create")
+	if err != nil {
+		return err
+	}
+	_, err = c.createContainer(id, f)
+	return err
+}
+
+// createContainer creates container id from the bundle f names, and writes its state
+// and pid file.
+func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	if c.systemd {
+		return nil, errors.New("--systemd-cgroup: not supported yet (launch manages cgroups itself)")
+	}
+	if n := f.vals["preserve-fds"]; n != "" && n != "0" {
+		return nil, errors.New("--preserve-fds: not supported yet")
+	}
+	bundle, err := filepath.Abs(or(f.vals["bundle"], "."))
+	if err != nil {
+		return nil, err
+	}
+	cf, err := os.Open(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	sp, err := spec.Read(cf)
+	cf.Close()
+	if err != nil {
+		return nil, errors.New(filepath.Join(bundle, "config.json") + ": " + err.Error())
+	}
+	if err := os.MkdirAll(c.root, 0o700); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(c.root, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, errors.New("container with id " + id + " already exists")
+		}
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(dir)
+		}
+	}()
+	lk, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(lk)
+	fifo := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		return nil, &os.PathError{Op: "mkfifo", Path: fifo, Err: err}
+	}
+	ffd, err := unix.Open(fifo, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: fifo, Err: err}
+	}
+	defer unix.Close(ffd)
+	console := -1
+	if s := f.vals["console-socket"]; s != "" {
+		if console, err = dialConsole(s); err != nil {
+			return nil, err
+		}
+		defer unix.Close(console)
+	}
+	made, err := launch.Create(&launch.Bundle{ID: id, Dir: bundle, Spec: sp, Fifo: ffd, Console: console,
+		Stdio: launch.Stdio{In: c.stdin, Out: os.Stdout, Err: os.Stderr}})
+	if err != nil {
+		var le *launch.Error
+		if errors.As(err, &le) && le.Hint != "" {
+			err = errors.New(err.Error() + " (" + le.Hint + ")")
+		}
+		return nil, err
+	}
+	ct := &container{dir: dir, ID: id, Pid: made.Pid, Start: startTime(made.Pid), Bundle: bundle, Rootfs: made.Rootfs,
+		Created: now(), Annotations: sp.Annotations, Cgroups: made.Cgroups, Hooks: sp.Hooks}
+	undo := func(err error) (*container, error) {
+		unix.Kill(made.Pid, unix.SIGKILL)
+		cgroup.RemoveDirs(made.Cgroups)
+		return nil, err
+	}
+	var a fastjson.Arena
+	if err := ct.save(hooksJSON(&a, sp.Hooks)); err != nil {
+		return undo(err)
+	}
+	if p := f.vals["pid-file"]; p != "" {
+		if err := renameio.WriteFile(p, []byte(strconv.Itoa(made.Pid)), 0o644); err != nil {
+			return undo(err)
+		}
+	}
+	ok = true
+	return ct, nil
+}
+
+// dialConsole connects to the engine's console socket.
+func dialConsole(path string) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return -1, &os.PathError{Op: "connect console socket", Path: path, Err: err}
+	}
+	return fd, nil
+}
+
+func or(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+// hooksJSON is h as config.json writes it, saved with the state for delete.
+func hooksJSON(a *fastjson.Arena, h spec.Hooks) *fastjson.Value {
+	o := a.NewObject()
+	for _, l := range []struct {
+		name  string
+		hooks []spec.Hook
+	}{{"poststart", h.Poststart}, {"poststop", h.Poststop}} {
+		arr := a.NewArray()
+		for i, k := range l.hooks {
+			v := a.NewObject()
+			v.Set("path", a.NewString(k.Path))
+			v.Set("args", stringArray(a, k.Args))
+			v.Set("env", stringArray(a, k.Env))
+			if k.Timeout != nil {
+				v.Set("timeout", a.NewNumberInt(int(*k.Timeout)))
+			}
+			arr.SetArrayItem(i, v)
+		}
+		o.Set(l.name, arr)
+	}
+	return o
+}
+
+func stringArray(a *fastjson.Arena, ss []string) *fastjson.Value {
+	arr := a.NewArray()
+	for i, s := range ss {
+		arr.SetArrayItem(i, a.NewString(s))
+	}
+	return arr
+}
+
+// open loads container id and locks it for the command's life.
+func (c *cli) open(id string) (*container, func(), error) {
+	ct, err := c.load(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	lk, err := lockDir(ct.dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ct, func() { unix.Close(lk) }, nil
+}
+
+func (c *cli) start() error {
+	f, err := parse("start", c.args, nil, false)
+	if err != nil {
+		return err
+	}
+	id, err := f.id("start")
+	if err != nil {
+		return err
+	}
+	ct, unlock, err := c.open(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return c.startContainer(ct)
+}
+
+// startContainer lets a created container's process exec process.args.
+func (c *cli) startContainer(ct *container) error {
+	switch st := ct.status(); st {
+	case running:
+		return errors.New("cannot start container " + ct.ID + ": already running")
+	case stopped:
+		return errors.New("cannot start container " + ct.ID + ": stopped")
+	}
+	fifo := filepath.Join(ct.dir, fifoName)
+	fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return errors.New("cannot start container " + ct.ID + ": container not running: " + err.Error())
+	}
+	_, err = unix.Write(fd, []byte{0})
+	unix.Close(fd)
+	if err != nil {
+		return errors.New("cannot start container " + ct.ID + ": " + err.Error())
+	}
+	os.Remove(fifo)
+	c.runHooks("poststart", ct.Hooks.Poststart, ct)
+	return nil
+}
+
+func (c *cli) state() error {
+	f, err := parse("state", c.args, nil, false)
+	if err != nil {
+		return err
+	}
+	id, err := f.id("state")
+	if err != nil {
+		return err
+	}
+	ct, err := c.load(id)
+	if err != nil {
+		return err
+	}
+	_, err = c.stdout.Write(append(ct.stateJSON(), '\n'))
+	return err
+}
+
+// parseSignal reads a signal as kill takes it: 15, TERM or SIGTERM.
+func parseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, errors.New("invalid signal " + strconv.Quote(s))
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, errors.New("invalid signal " + strconv.Quote(s))
+}
+
+func (c *cli) kill() error {
+	f, err := parse("kill", c.args, []flagDef{{long: "all", short: "a"}}, false)
+	if err != nil {
+		return err
+	}
+	id, err := f.id("kill")
+	if err != nil {
+		return err
+	}
+	sig := unix.SIGTERM
+	if len(f.args) > 1 {
+		if sig, err = parseSignal(f.args[1]); err != nil {
+			return err
+		}
+	}
+	if len(f.args) > 2 {
+		return &usageError{"kill: too many arguments"}
+	}
+	ct, unlock, err := c.open(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if ct.status() == stopped {
+		return errors.New("container " + id + " not running: no such process")
+	}
+	if f.bools["all"] {
+		for _, p := range cgroup.Procs(ct.Cgroups) {
+			if pid, err := strconv.Atoi(p); err == nil && pid > 0 {
+				unix.Kill(pid, sig)
+			}
+		}
+		return nil
+	}
+	return ct.signal(sig)
+}
+
+func (c *cli) delete() error {
+	f, err := parse("delete", c.args, []flagDef{{long: "force", short: "f"}}, false)
+	if err != nil {
+		return err
+	}
+	id, err := f.id("delete")
+	if err != nil {
+		return err
+	}
+	ct, unlock, err := c.open(id)
+	if err != nil {
+		if f.bools["force"] && checkID(id) == nil && strings.Contains(err.Error(), "does not exist") {
+			return nil
+		}
+		return err
+	}
+	defer unlock()
+	return c.deleteContainer(ct, f.bools["force"])
+}
+
+// deleteContainer kills what is left of ct (only a created one, unless force), removes
+// its cgroups, runs its poststop hooks and removes its state.
+func (c *cli) deleteContainer(ct *container, force bool) error {
+	if st := ct.status(); st == running && !force {
+		return errors.New("cannot delete container " + ct.ID + " that is not stopped: " + st)
+	}
+	if ct.alive() {
+		ct.signal(unix.SIGKILL)
+		for i := 0; i < 500 && ct.alive(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := cgroup.RemoveDirs(ct.Cgroups); err != nil {
+		return err
+	}
+	c.runHooks("poststop", ct.Hooks.Poststop, ct)
+	return os.RemoveAll(ct.dir)
+}
+
+func (c *cli) ps() error {
+	f, err := parse("ps", c.args, []flagDef{{long: "format", short: "f", value: true}}, true)
+	if err != nil {
+		return err
+	}
+	id, err := f.id("ps")
+	if err != nil {
+		return err
+	}
+	ct, err := c.load(id)
+	if err != nil {
+		return err
+	}
+	procs := cgroup.Procs(ct.Cgroups)
+	switch or(f.vals["format"], "table") {
+	case "json":
+		_, err = io.WriteString(c.stdout, "["+strings.Join(procs, ",")+"]\n")
+	case "table":
+		_, err = io.WriteString(c.stdout, "PID\n"+strings.Join(append(procs, ""), "\n"))
+	default:
+		return &usageError{"ps: --format: want table or json"}
+	}
+	return err
+}
+
+func (c *cli) list() error {
+	f, err := parse("list", c.args, []flagDef{{long: "format", short: "f", value: true}, {long: "quiet", short: "q"}}, false)
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(c.root)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var a fastjson.Arena
+	arr := a.NewArray()
+	out := "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n"
+	if f.bools["quiet"] {
+		out = ""
+	}
+	n := 0
+	for _, e := range entries {
+		ct, err := c.load(e.Name())
+		if err != nil {
+			continue
+		}
+		v, _ := fastjson.ParseBytes(ct.stateJSON())
+		arr.SetArrayItem(n, v)
+		n++
+		if f.bools["quiet"] {
+			out += ct.ID + "\n"
+			continue
+		}
+		pid := ct.Pid
+		st := ct.status()
+		if st == stopped {
+			pid = 0
+		}
+		out += ct.ID + "\t" + strconv.Itoa(pid) + "\t" + st + "\t" + ct.Bundle + "\t" + ct.Created + "\troot\n"
+	}
+	if f.vals["format"] == "json" {
+		out = string(arr.MarshalTo(nil)) + "\n"
+	}
+	_, err = io.WriteString(c.stdout, out)
+	return err
+}
+
+// runHooks runs hooks with the container's state on their stdin, each within its
+// timeout; a failure is a warning, as the runtime spec has it for poststart and
+// poststop.
+func (c *cli) runHooks(what string, hooks []spec.Hook, ct *container) {
+	state := ct.stateJSON()
+	for _, h := range hooks {
+		if err := runHook(h, state); err != nil {
+			io.WriteString(c.stderr, "launch: warning: "+what+" hook "+h.Path+": "+err.Error()+"\n")
+		}
+	}
+}
+
+// runHook runs h with state on its stdin.
+func runHook(h spec.Hook, state []byte) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	args := h.Args
+	if len(args) == 0 {
+		args = []string{h.Path}
+	}
+	p, err := os.StartProcess(h.Path, args, &os.ProcAttr{Env: h.Env, Files: []*os.File{r, os.Stderr, os.Stderr}})
+	r.Close()
+	if err != nil {
+		w.Close()
+		return err
+	}
+	go func() { w.Write(state); w.Close() }()
+	done := make(chan *os.ProcessState, 1)
+	go func() { st, _ := p.Wait(); done <- st }()
+	var timeout <-chan time.Time
+	if h.Timeout != nil {
+		timeout = time.After(time.Duration(*h.Timeout) * time.Second)
+	}
+	select {
+	case st := <-done:
+		if st == nil || !st.Success() {
+			return errors.New("failed: " + st.String())
+		}
+		return nil
+	case <-timeout:
+		p.Kill()
+		<-done
+		return errors.New("timed out after " + strconv.FormatInt(*h.Timeout, 10) + " s")
+	}
+}

@@ -1,0 +1,250 @@
+package oci
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/renameio/v2"
+	"github.com/valyala/fastjson"
+	"golang.org/x/sys/unix"
+
+	"launch/internal/cgroup"
+	"launch/internal/jsondec"
+	"launch/internal/spec"
+)
+
+// ociVersion is the version of the runtime spec launch implements.
+const ociVersion = "1.2.0"
+
+// validID reports whether id is what runc takes as a container ID (letters, digits
+// and _ + . -): it names a directory under --root.
+func validID(id string) bool {
+	for _, r := range id {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("_+.-", r)) {
+			return false
+		}
+	}
+	return id != "" && id != "." && id != ".." && len(id) <= 1024
+}
+
+func checkID(id string) error {
+	if !validID(id) {
+		return errors.New("invalid container ID " + strconv.Quote(id) + ": want letters, digits and _ + . -")
+	}
+	return nil
+}
+
+// A container is one container's saved state.
+type container struct {
+	dir         string // its directory under --root
+	ID          string
+	Pid         int
+	Start       uint64 // the process's start time (/proc/PID/stat), which tells it from a later process of the same pid
+	Bundle      string
+	Rootfs      string
+	Created     string
+	Annotations map[string]string
+	Cgroups     []string
+	Hooks       spec.Hooks
+}
+
+// fifoName is the start FIFO in a container's directory.
+const fifoName = "start"
+
+// save writes c's state.json atomically.
+func (c *container) save(hooks *fastjson.Value) error {
+	var a fastjson.Arena
+	o := a.NewObject()
+	o.Set("id", a.NewString(c.ID))
+	o.Set("pid", a.NewNumberInt(c.Pid))
+	o.Set("start", a.NewNumberString(strconv.FormatUint(c.Start, 10)))
+	o.Set("bundle", a.NewString(c.Bundle))
+	o.Set("rootfs", a.NewString(c.Rootfs))
+	o.Set("created", a.NewString(c.Created))
+	o.Set("annotations", stringMap(&a, c.Annotations))
+	cg := a.NewArray()
+	for i, d := range c.Cgroups {
+		cg.SetArrayItem(i, a.NewString(d))
+	}
+	o.Set("cgroups", cg)
+	if hooks != nil {
+		o.Set("hooks", hooks)
+	}
+	return renameio.WriteFile(filepath.Join(c.dir, "state.json"), o.MarshalTo(nil), 0o600)
+}
+
+func stringMap(a *fastjson.Arena, m map[string]string) *fastjson.Value {
+	o := a.NewObject()
+	for k, v := range m {
+		o.Set(k, a.NewString(v))
+	}
+	return o
+}
+
+// errNotExist is the error for an unknown container ID: engines match "does not exist".
+func errNotExist(id string) error { return errors.New("container " + id + " does not exist") }
+
+// load reads the state of container id.
+func (cl *cli) load(id string) (*container, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cl.root, id)
+	f, err := os.Open(filepath.Join(dir, "state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errNotExist(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	v, err := jsondec.Parse(f, spec.MaxSize)
+	if err != nil {
+		return nil, errors.New("state of " + id + ": " + err.Error())
+	}
+	c := &container{dir: dir, ID: id}
+	d := &jsondec.Decoder{}
+	d.Object(v, "", "state.json", []string{"pid", "start", "bundle", "rootfs", "created", "annotations", "cgroups", "hooks"},
+		func(key string, v *fastjson.Value, at string) {
+			switch key {
+			case "pid":
+				c.Pid = int(d.Int64(v, at))
+			case "start":
+				c.Start = d.Uint64(v, at)
+			case "bundle":
+				c.Bundle = d.Str(v, at)
+			case "rootfs":
+				c.Rootfs = d.Str(v, at)
+			case "created":
+				c.Created = d.Str(v, at)
+			case "annotations":
+				c.Annotations = d.Map(v, at)
+			case "cgroups":
+				c.Cgroups = d.Strs(v, at)
+			case "hooks":
+				h, err := spec.ReadHooks(v)
+				if err != nil {
+					d.Failf(err.Error())
+				}
+				c.Hooks = h
+			}
+		})
+	if d.Err != nil {
+		return nil, errors.New("state of " + id + ": " + d.Err.Error())
+	}
+	return c, nil
+}
+
+// Statuses, as the runtime spec names them.
+const (
+	created = "created"
+	running = "running"
+	stopped = "stopped"
+)
+
+// alive reports whether c's process still runs: its pid has the start time saved at
+// create, and is not a zombie.
+func (c *container) alive() bool {
+	if c.Pid <= 0 {
+		return false
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(c.Pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return false
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return false
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	return err == nil && start == c.Start
+}
+
+// status works out c's status from its process, never from a saved word: created
+// while the process waits on the start FIFO, running once started, stopped once it
+// has ended.
+func (c *container) status() string {
+	if !c.alive() {
+		return stopped
+	}
+	if _, err := os.Lstat(filepath.Join(c.dir, fifoName)); err == nil {
+		return created
+	}
+	return running
+}
+
+// signal sends sig to c's process, through a pidfd where the kernel has them, checked
+// to be the process c started, so that a pid reused meanwhile is never signalled.
+func (c *container) signal(sig unix.Signal) error {
+	fd, err := unix.PidfdOpen(c.Pid, 0)
+	if err != nil && !errors.Is(err, unix.ENOSYS) {
+		return errors.New("container not running: " + err.Error())
+	}
+	if fd >= 0 && err == nil {
+		defer unix.Close(fd)
+	}
+	if !c.alive() {
+		return errors.New("container not running")
+	}
+	if err == nil {
+		err = unix.PidfdSendSignal(fd, sig, nil, 0)
+	} else {
+		err = unix.Kill(c.Pid, sig)
+	}
+	if errors.Is(err, unix.ESRCH) {
+		return errors.New("container not running: no such process")
+	}
+	return err
+}
+
+// lock takes an exclusive lock on c's directory for the command's life: commands on
+// one container run one at a time.
+func lockDir(dir string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// stateJSON is the runtime spec's state of c.
+func (c *container) stateJSON() []byte {
+	var a fastjson.Arena
+	st := c.status()
+	pid := c.Pid
+	if st == stopped {
+		pid = 0
+	}
+	o := a.NewObject()
+	o.Set("ociVersion", a.NewString(ociVersion))
+	o.Set("id", a.NewString(c.ID))
+	o.Set("status", a.NewString(st))
+	o.Set("pid", a.NewNumberInt(pid))
+	o.Set("bundle", a.NewString(c.Bundle))
+	o.Set("rootfs", a.NewString(c.Rootfs))
+	o.Set("created", a.NewString(c.Created))
+	o.Set("owner", a.NewString(""))
+	o.Set("annotations", stringMap(&a, c.Annotations))
+	return o.MarshalTo(nil)
+}
+
+// startTime is a process's start time, for alive.
+func startTime(pid int) uint64 {
+	t, _ := cgroup.StartTime(pid)
+	return t
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
