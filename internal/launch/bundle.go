@@ -36,6 +36,9 @@ type Bundle struct {
 	// Console is the engine's console socket, connected, for process.terminal; or -1.
 	Console int
 	Stdio   Stdio
+	// Made is called with the container's cgroups as soon as they exist, so that a
+	// launch create killed later leaves a record of them for launch delete.
+	Made func(cgroups []string) error
 }
 
 // Created is what Create made: the process and its cgroups, which outlive launch create.
@@ -47,30 +50,32 @@ type Created struct {
 
 // bundleSetup is a bundle checked against the host and turned into the child's steps.
 type bundleSetup struct {
-	b       *Bundle
-	h       *host
-	rootfs  string
-	clone   uintptr       // namespaces made new by clone
-	joins   []nsJoin      // namespaces joined by path
-	pidJoin int           // a PID namespace to join, open; or -1
-	newNet  bool          // a new network namespace: bring up lo
-	newUTS  bool          //
-	newCg   bool          // a new cgroup namespace, unshared once in the cgroups
-	limits  cgroup.Limits //
-	cgPath  string        // linux.cgroupsPath, absolute
-	layout  mount.BundleSpec
-	cmd     *command
-	plan    *caps.Plan
-	rlimits []bundleRlimit
-	sysctls []sysctl
-	profile *profile.Program
-	umask   int
-	nnp     bool
-	errW    int
-	cg      *cgroup.Cgroups
-	console *tty.PtyPlan
-	workdir string
-	mounted []string // destinations of the mounts: COMMAND's precheck assumes they hold it
+	b        *Bundle
+	h        *host
+	rootfs   string
+	clone    uintptr       // namespaces made new by clone
+	joins    []nsJoin      // namespaces joined by path
+	pidJoin  int           // a PID namespace to join, open; or -1
+	newNet   bool          // a new network namespace: bring up lo
+	newUTS   bool          //
+	newCg    bool          // a new cgroup namespace, unshared once in the cgroups
+	limits   cgroup.Limits //
+	cgPath   string        // linux.cgroupsPath, absolute
+	layout   mount.BundleSpec
+	cmd      *command
+	plan     *caps.Plan
+	rlimits  []bundleRlimit
+	sysctls  []sysctl
+	profile  *profile.Program
+	umask    int
+	nnp      bool
+	errW     int
+	cg       *cgroup.Cgroups
+	console  *tty.PtyPlan
+	workdir  string
+	procs    []int    // launch exec: the cgroup.procs files of the container's cgroups, open
+	procDirs []string // and their directories
+	mounted  []string // destinations of the mounts: COMMAND's precheck assumes they hold it
 }
 
 type nsJoin struct {
@@ -150,6 +155,13 @@ func Create(b *Bundle) (*Created, error) {
 	}
 	s.cg = cg
 	s.layout.Cgroups = cg.Mounts()
+	if b.Made != nil {
+		if err := b.Made(cg.Dirs()); err != nil {
+			cg.Close()
+			cg.Destroy()
+			return nil, err
+		}
+	}
 	pid, err := s.start()
 	if err != nil {
 		cg.Close()
@@ -174,7 +186,6 @@ func (s *bundleSetup) closeJoins() {
 // everything but the cgroups.
 func (s *bundleSetup) check() error {
 	sp := s.b.Spec
-	p := sp.Process
 	if sp.Linux.MountLabel != "" {
 		return unsupported("linux.mountLabel")
 	}
@@ -230,26 +241,33 @@ func (s *bundleSetup) check() error {
 	if err := s.sysctl(); err != nil {
 		return err
 	}
-	if sp.Linux.Seccomp != nil {
-		pr, err := profile.FromJSON(sp.Linux.Seccomp)
-		if err != nil {
-			return bundleError("linux.seccomp", err.Error())
-		}
-		c := profile.Container{Kernel: profile.RunningKernel()}
-		for _, n := range capsOf(p.Capabilities, "bounding").Names() {
-			c.Caps = append(c.Caps, "CAP_"+n)
-		}
-		if s.profile, err = pr.Compile(c); err != nil {
-			return bundleError("linux.seccomp", err.Error())
-		}
-		// What runs under the filter before process.args (see steps).
-		needs := []string{"umask", "openat2", "openat", "read", "faccessat", "close", "close_range", "execve", "write", "exit_group"}
-		if !s.nnp {
-			needs = append(needs, "prctl", "setgroups", "setresgid", "setresuid", "capset", "capget")
-		}
-		if refused := s.profile.Refuses(needs...); len(refused) > 0 {
-			return bundleError("linux.seccomp", "refuses what launch needs to start the process: "+strings.Join(refused, " "))
-		}
+	return s.seccomp()
+}
+
+// seccomp compiles linux.seccomp for the process's bounding set.
+func (s *bundleSetup) seccomp() error {
+	sp := s.b.Spec
+	if sp.Linux.Seccomp == nil {
+		return nil
+	}
+	pr, err := profile.FromJSON(sp.Linux.Seccomp)
+	if err != nil {
+		return bundleError("linux.seccomp", err.Error())
+	}
+	c := profile.Container{Kernel: profile.RunningKernel()}
+	for _, n := range capsOf(sp.Process.Capabilities, "bounding").Names() {
+		c.Caps = append(c.Caps, "CAP_"+n)
+	}
+	if s.profile, err = pr.Compile(c); err != nil {
+		return bundleError("linux.seccomp", err.Error())
+	}
+	// What runs under the filter before process.args (see processSteps).
+	needs := []string{"umask", "openat2", "openat", "read", "faccessat", "close", "close_range", "execve", "write", "exit_group"}
+	if !s.nnp {
+		needs = append(needs, "prctl", "setgroups", "setresgid", "setresuid", "capset", "capget", "chdir")
+	}
+	if refused := s.profile.Refuses(needs...); len(refused) > 0 {
+		return bundleError("linux.seccomp", "refuses what launch needs to start the process: "+strings.Join(refused, " "))
 	}
 	return nil
 }
@@ -346,7 +364,9 @@ func (s *bundleSetup) mounts() error {
 				data = append(data, o)
 			}
 		}
-		if !e.Device && dst != "/dev" {
+		// nodev on every new file system but /dev's tmpfs and devpts (whose nodes
+		// the kernel makes); binds decide in mount.BundleLayout.
+		if !e.Device && dst != "/dev" && m.Type != "devpts" && !bind {
 			e.Flags |= unix.MS_NODEV
 		}
 		if bind {
@@ -699,7 +719,7 @@ func cgroupSteps(cg *cgroup.Cgroups) []step {
 // bundle does not ask for no_new_privs (loading it then needs CAP_SYS_ADMIN, which
 // the process may not keep), else last, after no_new_privs.
 func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
-	sp, p := s.b.Spec, s.b.Spec.Process
+	sp := s.b.Spec
 	var st []step
 	add := func(x step) { st = append(st, x) }
 	add(step{op: opDumpable, what: "set not dumpable"})
@@ -765,6 +785,15 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 		add(step{op: opPty, what: "make the container's terminal", path: "/dev/pts/ptmx", pty: s.console})
 	}
 	add(step{op: opSignals, what: "restore signals"})
+	return s.processSteps(st, true)
+}
+
+// processSteps adds the steps that make the process what process says, and its exec:
+// for launch create (wait true), with the report to launch create and the wait for
+// launch start once everything that can fail is done; for launch exec, without.
+func (s *bundleSetup) processSteps(st []step, wait bool) ([]step, error) {
+	p := s.b.Spec.Process
+	add := func(x step) { st = append(st, x) }
 	for i := range s.rlimits {
 		r := &s.rlimits[i]
 		add(step{op: opRlimit, what: "set " + r.name, path: strconv.FormatUint(r.lim.Cur, 10), n: r.res, rlim: &r.lim})
@@ -788,8 +817,10 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 		return nil, err
 	}
 	add(step{op: opChdir, what: "chdir", path: s.workdir, str: wd})
-	add(step{op: opReady, what: "report ready", path: "launch create", fd: s.errW})
-	add(step{op: opWaitStart, what: "wait for launch start", path: "the start FIFO", fd: s.b.Fifo})
+	if wait {
+		add(step{op: opReady, what: "report ready", path: "launch create", fd: s.errW})
+		add(step{op: opWaitStart, what: "wait for launch start", path: "the start FIFO", fd: s.b.Fifo})
+	}
 	if s.nnp {
 		add(step{op: opNoNewPrivs, what: "set no_new_privs"})
 		if s.profile != nil {
@@ -801,8 +832,31 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 	return st, nil
 }
 
-// start forks the child and waits until it is ready (or failed). It returns the
-// child's pid.
+// fork forks the child of pl. The thread that forks joins the PID namespace to join
+// for the child's sake (setns(2) of a PID namespace is for the caller's children) and
+// goes back to its own after the fork; it stays locked, and dies with the command.
+func (s *bundleSetup) fork(pl *plan) (int, unix.Errno, error) {
+	runtime.LockOSThread()
+	own := -1
+	if s.pidJoin >= 0 {
+		var err error
+		if own, err = unix.Open("/proc/thread-self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			err = unix.Setns(s.pidJoin, unix.CLONE_NEWPID)
+		}
+		if err != nil {
+			return 0, 0, &Error{Code: ExitFailure, Err: &StepError{What: "join namespace", Path: "pid", Err: err}}
+		}
+	}
+	pid, errno := pl.start()
+	if own >= 0 {
+		unix.Setns(own, unix.CLONE_NEWPID)
+		unix.Close(own)
+	}
+	return pid, errno, nil
+}
+
+// start forks the child and waits until it is ready (launch create: s.cg is set) or
+// has exec'd (launch exec), or failed. It returns the child's pid.
 func (s *bundleSetup) start() (int, error) {
 	var pipe, life [2]int
 	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
@@ -823,35 +877,30 @@ func (s *bundleSetup) start() (int, error) {
 		}
 		s.console = tty.NewConsole(s.b.Console, size, pipe[1], life[0], life[1], s.b.Fifo)
 	}
-	steps, err := s.steps(life[0], life[1])
+	var steps []step
+	var err error
+	v2dir := -1
+	if s.cg != nil {
+		steps, err = s.steps(life[0], life[1])
+		v2dir, _ = s.cg.V2()
+	} else {
+		steps, err = s.execSteps(life[0], life[1])
+	}
 	if err != nil {
 		closeChildEnds()
 		return 0, err
 	}
-	v2dir, _ := s.cg.V2()
 	pl := &plan{steps: steps, clone: fork.NewClone(s.clone, v2dir), errW: pipe[1], mnt: mount.NewState()}
 
-	// The thread that forks joins the PID namespace to join for the child's sake
-	// (setns(2) of a PID namespace is for the caller's children) and goes back to its
-	// own after the fork; it stays locked, and dies with launch create.
-	runtime.LockOSThread()
-	own := -1
-	if s.pidJoin >= 0 {
-		if own, err = unix.Open("/proc/thread-self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-			err = unix.Setns(s.pidJoin, unix.CLONE_NEWPID)
-		}
-		if err != nil {
-			closeChildEnds()
-			return 0, &Error{Code: ExitFailure, Err: &StepError{What: "join namespace", Path: "pid", Err: err}}
-		}
-	}
-	pid, errno := pl.start()
-	if own >= 0 {
-		unix.Setns(own, unix.CLONE_NEWPID)
-		unix.Close(own)
+	pid, errno, err := s.fork(pl)
+	if err != nil {
+		closeChildEnds()
+		return 0, err
 	}
 	closeChildEnds()
-	s.cg.Close()
+	if s.cg != nil {
+		s.cg.Close()
+	}
 	runtime.KeepAlive(pl)
 	if errno != 0 {
 		e := &Error{Code: ExitFailure, Err: &StepError{What: "clone", Path: "new namespaces", Err: errno}}
@@ -870,8 +919,8 @@ func (s *bundleSetup) start() (int, error) {
 	var rep report
 	buf := (*[sizeofReport]byte)(unsafe.Pointer(&rep))[:]
 	n := readFull(pipe[0], buf)
-	if n == 1 && buf[0] == 1 {
-		return pid, nil
+	if s.cg == nil && n == 0 || s.cg != nil && n == 1 && buf[0] == 1 {
+		return pid, nil // exec'd (launch exec), or ready (launch create)
 	}
 	unix.Kill(pid, unix.SIGKILL)
 	reap(pid)

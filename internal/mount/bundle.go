@@ -179,12 +179,18 @@ func bundleBind(b *builder, base int, e Entry, at string) {
 		b.fail(errs.Wrap(at, err))
 		return
 	}
+	// nodev unless the bundle says dev, or binds a device node itself (which gives
+	// that one device, and no place to make others).
 	create := uint32(CreateFile)
 	flags := e.Flags
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		create = CreateDir
+		if !e.Device {
+			flags |= unix.MS_NODEV
+		}
 	case unix.S_IFCHR, unix.S_IFBLK:
+	default:
 		if !e.Device {
 			flags |= unix.MS_NODEV
 		}

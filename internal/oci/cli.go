@@ -152,6 +152,7 @@ func (c *cli) globals(args []string) error {
 // value.
 type flagSet struct {
 	vals  map[string]string
+	multi map[string][]string // every value of an option given more than once (exec --env)
 	bools map[string]bool
 	args  []string
 }
@@ -166,7 +167,7 @@ type flagDef struct {
 // parser takes them; every argument after the first positional one that the command
 // passes on (exec's and run's) is its own.
 func parse(cmd string, args []string, defs []flagDef, stopAtFirst bool) (*flagSet, error) {
-	f := &flagSet{vals: map[string]string{}, bools: map[string]bool{}}
+	f := &flagSet{vals: map[string]string{}, bools: map[string]bool{}, multi: map[string][]string{}}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -211,6 +212,7 @@ func parse(cmd string, args []string, defs []flagDef, stopAtFirst bool) (*flagSe
 			val = args[i]
 		}
 		f.vals[d.long] = val
+		f.multi[d.long] = append(f.multi[d.long], val)
 	}
 	return f, nil
 }
@@ -248,7 +250,7 @@ func (c *cli) run() error {
 	case "spec":
 		return c.spec()
 	case "exec":
-		return errors.New("exec: not supported yet")
+		return c.exec()
 	}
 	return &usageError{"unknown command " + strconv.Quote(c.cmd)}
 }

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -51,12 +52,11 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 	if err != nil {
 		return nil, err
 	}
-	cf, err := os.Open(filepath.Join(bundle, "config.json"))
+	config, err := readConfig(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		return nil, err
 	}
-	sp, err := spec.Read(cf)
-	cf.Close()
+	sp, err := spec.Read(bytes.NewReader(config))
 	if err != nil {
 		return nil, errors.New(filepath.Join(bundle, "config.json") + ": " + err.Error())
 	}
@@ -97,8 +97,14 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		}
 		defer unix.Close(console)
 	}
+	var a fastjson.Arena
+	ct := &container{dir: dir, ID: id, Bundle: bundle, Created: now(), Annotations: sp.Annotations, Hooks: sp.Hooks}
 	made, err := launch.Create(&launch.Bundle{ID: id, Dir: bundle, Spec: sp, Fifo: ffd, Console: console,
-		Stdio: launch.Stdio{In: c.stdin, Out: os.Stdout, Err: os.Stderr}})
+		Stdio: launch.Stdio{In: c.stdin, Out: os.Stdout, Err: os.Stderr},
+		Made: func(cgroups []string) error {
+			ct.Cgroups = cgroups
+			return ct.save(nil)
+		}})
 	if err != nil {
 		var le *launch.Error
 		if errors.As(err, &le) && le.Hint != "" {
@@ -106,15 +112,17 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		}
 		return nil, err
 	}
-	ct := &container{dir: dir, ID: id, Pid: made.Pid, Start: startTime(made.Pid), Bundle: bundle, Rootfs: made.Rootfs,
-		Created: now(), Annotations: sp.Annotations, Cgroups: made.Cgroups, Hooks: sp.Hooks}
+	ct.Pid, ct.Start, ct.Rootfs = made.Pid, startTime(made.Pid), made.Rootfs
 	undo := func(err error) (*container, error) {
 		unix.Kill(made.Pid, unix.SIGKILL)
 		cgroup.RemoveDirs(made.Cgroups)
 		return nil, err
 	}
-	var a fastjson.Arena
 	if err := ct.save(hooksJSON(&a, sp.Hooks)); err != nil {
+		return undo(err)
+	}
+	// The config as it was at create, for launch exec: the bundle may change.
+	if err := renameio.WriteFile(filepath.Join(dir, "config.json"), config, 0o600); err != nil {
 		return undo(err)
 	}
 	if p := f.vals["pid-file"]; p != "" {
@@ -124,6 +132,23 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 	}
 	ok = true
 	return ct, nil
+}
+
+// readConfig reads a config.json of at most spec.MaxSize bytes.
+func readConfig(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, spec.MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > spec.MaxSize {
+		return nil, errors.New(p + ": larger than " + strconv.Itoa(spec.MaxSize) + " bytes")
+	}
+	return data, nil
 }
 
 // dialConsole connects to the engine's console socket.
@@ -314,7 +339,8 @@ func (c *cli) delete() error {
 	ct, unlock, err := c.open(id)
 	if err != nil {
 		if f.bools["force"] && checkID(id) == nil && strings.Contains(err.Error(), "does not exist") {
-			return nil
+			// What a launch create killed before its first state was written left.
+			return os.RemoveAll(filepath.Join(c.root, id))
 		}
 		return err
 	}

@@ -40,37 +40,11 @@ func (c *cli) runCmd() error {
 		return nil
 	}
 	// The process is this one's child: its exit status is run's.
-	done := make(chan unix.WaitStatus, 1)
-	go func() {
-		var ws unix.WaitStatus
-		for {
-			_, err := unix.Wait4(ct.Pid, &ws, 0, nil)
-			if !errors.Is(err, unix.EINTR) {
-				break
-			}
-		}
-		done <- ws
-	}()
-	var ws unix.WaitStatus
-wait:
-	for {
-		select {
-		case s := <-sigs:
-			unix.Kill(ct.Pid, s.(unix.Signal))
-		case ws = <-done:
-			break wait
-		}
-	}
+	status := waitForward(ct.Pid, sigs)
 	if err := c.deleteContainer(ct, true); err != nil {
 		return err
 	}
-	switch {
-	case ws.Exited():
-		return exitStatus(ws.ExitStatus())
-	case ws.Signaled():
-		return exitStatus(128 + int(ws.Signal()))
-	}
-	return exitStatus(1)
+	return status
 }
 
 func (c *cli) features() error {

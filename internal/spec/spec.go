@@ -177,6 +177,23 @@ func Read(r io.Reader) (*Spec, error) {
 
 type decoder struct{ jsondec.Decoder }
 
+// ReadProcess reads a process object: launch exec --process.
+func ReadProcess(r io.Reader) (*Process, error) {
+	v, err := jsondec.Parse(r, MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{jsondec.Decoder{Strict: true}}
+	p := d.process(v, "")
+	if d.Err != nil {
+		return nil, d.Err
+	}
+	if len(p.Args) == 0 {
+		return nil, errors.New("args: missing")
+	}
+	return p, nil
+}
+
 // ReadHooks reads a hooks object, as saved with a container's state.
 func ReadHooks(v *fastjson.Value) (Hooks, error) {
 	d := &decoder{jsondec.Decoder{Strict: true}}

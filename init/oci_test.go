@@ -1,0 +1,573 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/probe/report"
+	"launch/internal/testutil"
+)
+
+// A bundle is an OCI bundle for the tests: a root file system with the probe and
+// busybox, and a config.json made from launch spec's, changed by the test.
+type bundle struct {
+	t      *testing.T
+	dir    string
+	root   string // --root of the runtime
+	config map[string]any
+}
+
+func newBundle(t *testing.T) *bundle {
+	t.Helper()
+	testutil.RequireBusybox(t)
+	dir := t.TempDir()
+	rootfs := testutil.Rootfs(t)
+	if err := os.Rename(rootfs, filepath.Join(dir, "rootfs")); err != nil {
+		t.Fatal(err)
+	}
+	b := &bundle{t: t, dir: dir, root: filepath.Join(t.TempDir(), "state")}
+	r := b.oci("spec", "--bundle", dir)
+	if r.code != 0 {
+		t.Fatalf("launch spec: exit %d: %s", r.code, r.stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &b.config); err != nil {
+		t.Fatal(err)
+	}
+	b.process()["terminal"] = false
+	b.process()["args"] = []any{"/probe", "report"}
+	// The cgroups of the test's containers are named after it, for the check that
+	// none is left.
+	b.linux()["cgroupsPath"] = "/launch-test-oci/" + strconv.Itoa(os.Getpid()) + "-" + filepath.Base(dir)
+	t.Cleanup(func() {
+		ents, _ := os.ReadDir(b.root)
+		for _, e := range ents {
+			b.oci("delete", "--force", e.Name())
+		}
+	})
+	return b
+}
+
+func (b *bundle) process() map[string]any { return b.config["process"].(map[string]any) }
+func (b *bundle) linux() map[string]any   { return b.config["linux"].(map[string]any) }
+
+// write writes config.json.
+func (b *bundle) write() {
+	b.t.Helper()
+	data, err := json.Marshal(b.config)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.dir, "config.json"), data, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// oci runs launch with runc's command line under the bundle's --root.
+func (b *bundle) oci(args ...string) result {
+	b.t.Helper()
+	return b.ociWith(launchIO{}, args...)
+}
+
+// ociWith runs launch as l says. Its output goes to files, not pipes: the process of
+// a container that launch create (or run --detach, exec --detach) leaves behind
+// inherits them, and would hold a pipe open for as long as it runs.
+func (b *bundle) ociWith(l launchIO, args ...string) result {
+	b.t.Helper()
+	dir := b.t.TempDir()
+	var files [2]*os.File
+	for i, name := range []string{"stdout", "stderr"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		defer f.Close()
+		files[i] = f
+	}
+	if l.stdout == nil {
+		l.stdout = files[0]
+	}
+	if l.stderr == nil {
+		l.stderr = files[1]
+	}
+	r, err := execLaunch(b.t, l, recordStart, append([]string{"--root", b.root}, args...)...)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	out, _ := os.ReadFile(files[0].Name())
+	errb, _ := os.ReadFile(files[1].Name())
+	r.stdout, r.stderr = string(out), string(errb)
+	return r
+}
+
+// state returns launch state ID, decoded.
+func (b *bundle) state(id string) map[string]any {
+	b.t.Helper()
+	r := b.oci("state", id)
+	if r.code != 0 {
+		b.t.Fatalf("state %s: exit %d: %s", id, r.code, r.stderr)
+	}
+	var st map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		b.t.Fatalf("state %s: %v: %s", id, err, r.stdout)
+	}
+	return st
+}
+
+// cgroupDirs returns the container's cgroup directories, from its state.
+func (b *bundle) cgroupDirs(id string) []string {
+	b.t.Helper()
+	data, err := os.ReadFile(filepath.Join(b.root, id, "state.json"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var st struct{ Cgroups []string }
+	if err := json.Unmarshal(data, &st); err != nil {
+		b.t.Fatal(err)
+	}
+	if len(st.Cgroups) == 0 {
+		b.t.Fatal("no cgroups in the state")
+	}
+	return st.Cgroups
+}
+
+// gone fails the test if any of dirs, or the container's state, is still there.
+func (b *bundle) gone(id string, dirs []string) {
+	b.t.Helper()
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			b.t.Errorf("cgroup %s left behind", d)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(b.root, id)); err == nil {
+		b.t.Errorf("state of %s left behind", id)
+	}
+}
+
+// runProbe runs the bundle with launch run and returns the probe's report.
+func (b *bundle) runProbe(id string) report.Report {
+	b.t.Helper()
+	b.write()
+	r := b.oci("run", "--bundle", b.dir, id)
+	if r.code != 0 {
+		b.t.Fatalf("run: exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		b.t.Fatalf("probe report: %v\n%s", err, r.stdout)
+	}
+	return rep
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestOCILifecycle drives one container through create, state, start, kill and
+// delete as containerd's shim does, and checks each status from the process itself.
+func TestOCILifecycle(t *testing.T) {
+	before := snapshot(t)
+	b := newBundle(t)
+	b.process()["args"] = []any{"/probe", "signals"}
+	b.write()
+	out := filepath.Join(t.TempDir(), "out")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pidFile := filepath.Join(t.TempDir(), "init.pid")
+	log := filepath.Join(t.TempDir(), "log.json")
+	r := b.ociWith(launchIO{stdout: f}, "--log", log, "--log-format", "json", "create", "--bundle", b.dir, "--pid-file", pidFile, "c1")
+	if r.code != 0 {
+		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(string(data))
+	if err != nil {
+		t.Fatalf("pid file %q: not a decimal pid without a newline", data)
+	}
+	st := b.state("c1")
+	if st["status"] != "created" || int(st["pid"].(float64)) != pid || st["bundle"] != b.dir || st["id"] != "c1" {
+		t.Errorf("state after create: %v (pid file %d)", st, pid)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, st["created"].(string)); err != nil {
+		t.Errorf("created %q: %v", st["created"], err)
+	}
+	dirs := b.cgroupDirs("c1")
+	// Created: the process waits before its exec; nothing of the probe has run.
+	if got, _ := os.ReadFile(out); len(got) != 0 {
+		t.Errorf("output before start: %q", got)
+	}
+	if r := b.oci("create", "--bundle", b.dir, "c1"); r.code != 1 || !strings.Contains(r.stderr, "already exists") {
+		t.Errorf("second create of c1: exit %d, %q", r.code, r.stderr)
+	}
+	if r := b.oci("start", "c1"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.stderr)
+	}
+	if st := b.state("c1"); st["status"] != "running" {
+		t.Errorf("state after start: %v", st["status"])
+	}
+	if r := b.oci("start", "c1"); r.code != 1 {
+		t.Errorf("second start: exit %d", r.code)
+	}
+	if r := b.oci("delete", "c1"); r.code != 1 || !strings.Contains(r.stderr, "not stopped") {
+		t.Errorf("delete of a running container: exit %d, %q", r.code, r.stderr)
+	}
+	// The probe prints the signals it gets; SIGUSR1 by name without SIG, then SIGTERM
+	// by number ends it.
+	waitFor(t, "the probe's signal handler", func() bool { got, _ := os.ReadFile(out); return bytes.Contains(got, []byte("ready")) })
+	if r := b.oci("kill", "c1", "USR1"); r.code != 0 {
+		t.Errorf("kill USR1: exit %d: %s", r.code, r.stderr)
+	}
+	waitFor(t, "SIGUSR1", func() bool { got, _ := os.ReadFile(out); return bytes.Contains(got, []byte("SIGUSR1")) })
+	if r := b.oci("kill", "c1", "15"); r.code != 0 {
+		t.Errorf("kill 15: exit %d: %s", r.code, r.stderr)
+	}
+	waitFor(t, "stopped", func() bool { return b.state("c1")["status"] == "stopped" })
+	if st := b.state("c1"); st["pid"].(float64) != 0 {
+		t.Errorf("pid of a stopped container: %v", st["pid"])
+	}
+	r = b.oci("--log", log, "--log-format", "json", "kill", "c1", "KILL")
+	if r.code != 1 || !strings.Contains(r.stderr, "not running") {
+		t.Errorf("kill of a stopped container: exit %d, %q", r.code, r.stderr)
+	}
+	if r := b.oci("delete", "c1"); r.code != 0 {
+		t.Errorf("delete: exit %d: %s", r.code, r.stderr)
+	}
+	b.gone("c1", dirs)
+	r = b.oci("--log", log, "--log-format", "json", "state", "c1")
+	if r.code != 1 || !strings.Contains(r.stderr, "does not exist") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("state of a deleted container: exit %d, %q", r.code, r.stderr)
+	}
+	if r := b.oci("delete", "--force", "c1"); r.code != 0 {
+		t.Errorf("delete --force of a deleted container: exit %d: %s", r.code, r.stderr)
+	}
+	// The log holds one JSON line per error, as the shim reads them.
+	logData, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(logData)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log: %d lines, want 2:\n%s", len(lines), logData)
+	}
+	for i, want := range []string{"not running", "does not exist"} {
+		var e struct{ Level, Msg, Time string }
+		if err := json.Unmarshal([]byte(lines[i]), &e); err != nil || e.Level != "error" || !strings.Contains(e.Msg, want) || e.Time == "" {
+			t.Errorf("log line %d: %q (%v), want an error saying %q", i, lines[i], err, want)
+		}
+	}
+	before.unchanged(t)
+}
+
+// TestOCIProcess checks from inside that the bundle is the policy: its capabilities,
+// user and groups, environment, working directory, hostname, rlimits, no_new_privs
+// and seccomp profile, and the namespaces it asks for.
+func TestOCIProcess(t *testing.T) {
+	b := newBundle(t)
+	p := b.process()
+	p["user"] = map[string]any{"uid": 1000, "gid": 1001, "additionalGids": []any{5, 7}}
+	p["env"] = []any{"PATH=/bin", "ONLY=this"}
+	p["cwd"] = "/tmp"
+	p["capabilities"] = map[string]any{"bounding": []any{"CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"},
+		"effective": []any{"CAP_KILL"}, "permitted": []any{"CAP_KILL"}, "inheritable": []any{"CAP_KILL"}, "ambient": []any{"CAP_KILL"}}
+	p["rlimits"] = []any{map[string]any{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}}
+	p["noNewPrivileges"] = true
+	b.config["hostname"] = "oci-host"
+	b.linux()["seccomp"] = map[string]any{"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls": []any{map[string]any{"names": []any{"getcwd"}, "action": "SCMP_ACT_ERRNO"}}}
+	rep := b.runProbe("p1")
+	if rep.UID != 1000 || rep.GID != 1001 || !equalInts(rep.Groups, []int{5, 7}) {
+		t.Errorf("ids %d:%d groups %v, want 1000:1001 [5 7]", rep.UID, rep.GID, rep.Groups)
+	}
+	if strings.Join(rep.Env, " ") != "PATH=/bin ONLY=this" {
+		t.Errorf("env %q", rep.Env)
+	}
+	if rep.Hostname != "oci-host" {
+		t.Errorf("hostname %q", rep.Hostname)
+	}
+	// The profile refuses getcwd: the probe cannot learn its directory.
+	if rep.Cwd != "" || rep.Status["Seccomp"] != "2" || rep.Status["NoNewPrivs"] != "1" {
+		t.Errorf("cwd %q, Seccomp %q, NoNewPrivs %q: want no cwd (getcwd refused), 2, 1", rep.Cwd, rep.Status["Seccomp"], rep.Status["NoNewPrivs"])
+	}
+	kill := "0000000000000020"
+	want := map[string]string{"CapBnd": "0000000000002021", "CapEff": kill, "CapPrm": kill, "CapInh": kill, "CapAmb": kill}
+	for k, v := range want {
+		if rep.Status[k] != v {
+			t.Errorf("%s = %s, want %s", k, rep.Status[k], v)
+		}
+	}
+	if rep.Limits["RLIMIT_NOFILE"] != "" && rep.Limits["RLIMIT_NOFILE"] != "123 456" {
+		t.Errorf("RLIMIT_NOFILE %q", rep.Limits["RLIMIT_NOFILE"])
+	}
+	self, _ := os.Readlink("/proc/self/ns/pid")
+	if rep.NS["pid"] == self || rep.PID != 1 {
+		t.Errorf("pid namespace %s (host %s), pid %d: want a new one, pid 1", rep.NS["pid"], self, rep.PID)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestOCIMounts checks the promises for a hostile root in a bundle's mounts: the root
+// and every mount but /dev nodev, /dev read-only once made, masked and read-only paths,
+// and a destination that is a symlink of the image resolved inside the root.
+func TestOCIMounts(t *testing.T) {
+	b := newBundle(t)
+	rootfs := filepath.Join(b.dir, "rootfs")
+	// The image points a mount destination at the host's /etc.
+	if err := os.Symlink("/etc", filepath.Join(rootfs, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "file"), []byte("shared"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mounts := b.config["mounts"].([]any)
+	mounts = append(mounts, map[string]any{"destination": "/evil/sub", "type": "bind", "source": src, "options": []any{"rbind", "ro"}},
+		map[string]any{"destination": "/../../../data", "type": "tmpfs", "source": "tmpfs", "options": []any{"size=1m"}})
+	b.config["mounts"] = mounts
+	rep := b.runProbe("m1")
+	byPoint := map[string]string{}
+	for _, l := range rep.Mounts {
+		f := strings.Fields(l)
+		if len(f) > 5 {
+			byPoint[f[4]] = f[5]
+		}
+	}
+	// /evil/sub is /etc/sub in the container: the image's symlink resolved inside it.
+	for point, flag := range map[string]string{"/": "nodev", "/dev": "ro", "/etc/sub": "ro", "/data": "nodev",
+		"/proc/sys": "ro", "/proc/keys": "ro", "/sys/firmware": "ro"} {
+		if !strings.Contains(byPoint[point], flag) {
+			t.Errorf("mount %s: options %q, want %s", point, byPoint[point], flag)
+		}
+	}
+	if _, err := os.Stat("/etc/sub"); err == nil {
+		t.Errorf("the mount through the image's symlink landed on the host's /etc/sub")
+	}
+	if fi, err := os.Stat(filepath.Join(rootfs, "etc/sub")); err != nil || !fi.IsDir() {
+		t.Errorf("the mount through the image's symlink: %v, want the root's /etc/sub made", err)
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "data")); err != nil {
+		t.Errorf("/../../../data: %v, want /data in the root", err)
+	}
+}
+
+// TestOCIExec starts processes in a running container as the shim and CRI-O do, and
+// checks they join its namespaces and get the asked-for process.
+func TestOCIExec(t *testing.T) {
+	b := newBundle(t)
+	b.process()["args"] = []any{"/probe", "sleep", "60"}
+	b.write()
+	if r := b.oci("run", "--detach", "--bundle", b.dir, "e1"); r.code != 0 {
+		t.Fatalf("run --detach: exit %d: %s", r.code, r.stderr)
+	}
+	r := b.oci("exec", "e1", "/probe", "report")
+	if r.code != 0 {
+		t.Fatalf("exec: exit %d: %s", r.code, r.stderr)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	initPid := int(b.state("e1")["pid"].(float64))
+	for _, ns := range []string{"pid", "mnt", "net", "ipc", "uts"} {
+		want, _ := os.Readlink("/proc/" + strconv.Itoa(initPid) + "/ns/" + ns)
+		if rep.NS[ns] != want {
+			t.Errorf("exec'd process's %s namespace %s, the container's %s", ns, rep.NS[ns], want)
+		}
+	}
+	if rep.PID == 1 || rep.PPID != 0 {
+		t.Errorf("exec'd process: pid %d ppid %d, want a pid other than 1 and a parent outside", rep.PID, rep.PPID)
+	}
+	// Its exit status passes through; --process as the shim writes it.
+	proc := filepath.Join(t.TempDir(), "process.json")
+	os.WriteFile(proc, []byte(`{"args":["/probe","exit","7"],"cwd":"/","user":{"uid":0,"gid":0},"env":["PATH=/bin"]}`), 0o644)
+	if r := b.oci("exec", "--process", proc, "e1"); r.code != 7 {
+		t.Errorf("exec --process exit 7: exit %d: %s", r.code, r.stderr)
+	}
+	pidFile := filepath.Join(t.TempDir(), "exec.pid")
+	if r := b.oci("exec", "-d", "--pid-file", pidFile, "e1", "/probe", "sleep", "60"); r.code != 0 {
+		t.Errorf("exec -d: exit %d: %s", r.code, r.stderr)
+	}
+	if data, err := os.ReadFile(pidFile); err != nil {
+		t.Error(err)
+	} else if _, err := strconv.Atoi(string(data)); err != nil {
+		t.Errorf("exec pid file %q", data)
+	}
+	if r := b.oci("exec", "e1", "/missing"); r.code != 1 || !strings.Contains(r.stderr, "not found") {
+		t.Errorf("exec of a missing file: exit %d, %q", r.code, r.stderr)
+	}
+	dirs := b.cgroupDirs("e1")
+	if r := b.oci("delete", "--force", "e1"); r.code != 0 {
+		t.Errorf("delete --force of a running container: exit %d: %s", r.code, r.stderr)
+	}
+	b.gone("e1", dirs)
+	if r := b.oci("exec", "e1", "/probe", "exit", "0"); r.code != 1 || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("exec in a deleted container: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestOCIConsoleSocket plays the engine's side of --console-socket: one message whose
+// data names the master and whose one ancillary message carries it; the process has
+// the slave as its terminal.
+func TestOCIConsoleSocket(t *testing.T) {
+	b := newBundle(t)
+	b.process()["terminal"] = true
+	b.process()["consoleSize"] = map[string]any{"height": 33, "width": 101}
+	b.process()["args"] = []any{"/bin/sh", "-c", "tty; stty size; echo done"}
+	b.write()
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan *os.File, 1)
+	go func() {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(8))
+		n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			t.Errorf("console message: %v, %d control messages", err, len(msgs))
+			got <- nil
+			return
+		}
+		fds, _ := unix.ParseUnixRights(&msgs[0])
+		if len(fds) != 1 || string(buf[:n]) == "" {
+			t.Errorf("console message: %d descriptors, data %q", len(fds), buf[:n])
+			got <- nil
+			return
+		}
+		got <- os.NewFile(uintptr(fds[0]), string(buf[:n]))
+	}()
+	if r := b.oci("create", "--bundle", b.dir, "--console-socket", sock, "t1"); r.code != 0 {
+		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+	}
+	master := <-got
+	if master == nil {
+		t.FailNow()
+	}
+	defer master.Close()
+	if r := b.oci("start", "t1"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.stderr)
+	}
+	var out []byte
+	buf := make([]byte, 512)
+	master.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !bytes.Contains(out, []byte("done")) {
+		n, err := master.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if !bytes.Contains(out, []byte("/dev/pts/0")) || !bytes.Contains(out, []byte("33 101")) {
+		t.Errorf("terminal output %q: want /dev/pts/0 and the size 33 101", out)
+	}
+}
+
+// TestOCIBadBundles gives create what a hostile or broken bundle holds: each gets one
+// clear line, exit 1, and leaves nothing behind.
+func TestOCIBadBundles(t *testing.T) {
+	before := snapshot(t)
+	b := newBundle(t)
+	good, _ := json.Marshal(b.config)
+	huge := append([]byte(`{"annotations":{"x":"`), bytes.Repeat([]byte("a"), 5<<20)...)
+	huge = append(huge, `"}}`...)
+	for _, c := range []struct {
+		name, config, want string
+	}{
+		{"malformed", `{"ociVersion": "1.0.2",`, "config.json"},
+		{"huge", string(huge), "larger than"},
+		{"unknown field", strings.Replace(string(good), `"hostname"`, `"intelRdt":{"closID":"x"},"hostname"`, 1), "intelRdt: not supported"},
+		{"missing command", strings.Replace(string(good), `"/probe"`, `"/nonexistent"`, 1), "not found"},
+		{"user namespace", strings.Replace(string(good), `{"type":"pid"}`, `{"type":"user"}`, 1), "not supported yet"},
+		{"prestart hook", strings.Replace(string(good), `"hostname"`, `"hooks":{"prestart":[{"path":"/bin/true"}]},"hostname"`, 1), "hooks.prestart"},
+		{"relative destination", strings.Replace(string(good), `"destination":"/proc"`, `"destination":"proc"`, 1), "not absolute"},
+		{"no mount namespace", strings.Replace(string(good), `{"type":"mount"}`, `{"type":"ipc"}`, 1), "given twice"},
+		{"bad capability", strings.Replace(string(good), `"CAP_KILL"`, `"CAP_NOPE"`, 1), "unknown capability"},
+	} {
+		if err := os.WriteFile(filepath.Join(b.dir, "config.json"), []byte(c.config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := b.oci("create", "--bundle", b.dir, "bad")
+		if r.code != 1 || !strings.Contains(r.stderr, c.want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("%s: exit %d, stderr %q: want exit 1 and one line with %q", c.name, r.code, r.stderr, c.want)
+		}
+		if _, err := os.Stat(filepath.Join(b.root, "bad")); err == nil {
+			t.Errorf("%s: state left behind", c.name)
+		}
+	}
+	for _, id := range []string{"../x", "a/b", "..", ""} {
+		if r := b.oci("create", "--bundle", b.dir, id); r.code != 1 {
+			t.Errorf("create with id %q: exit %d", id, r.code)
+		}
+	}
+	before.unchanged(t)
+	if ents, _ := os.ReadDir(b.root); len(ents) != 0 {
+		t.Errorf("state directories left: %v", ents)
+	}
+}
+
+// TestOCIKilledCreate kills launch create while it sets the container up; whatever it
+// left, delete --force removes.
+func TestOCIKilledCreate(t *testing.T) {
+	b := newBundle(t)
+	b.write()
+	bin := launcher(t)
+	for i := 0; i < testutil.Count(t, "killed creates", 10, 100); i++ {
+		id := "k" + strconv.Itoa(i)
+		cmd := exec.Command(bin, "--root", b.root, "create", "--bundle", b.dir, id)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i%10) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if r := b.oci("delete", "--force", id); r.code != 0 {
+			t.Errorf("delete --force after a killed create: exit %d: %s", r.code, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(b.root, id)); err == nil {
+			t.Errorf("%s: state left", id)
+		}
+	}
+}

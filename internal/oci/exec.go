@@ -1,0 +1,182 @@
+package oci
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/google/renameio/v2"
+	"golang.org/x/sys/unix"
+
+	"launch/internal/launch"
+	"launch/internal/spec"
+)
+
+var execFlags = []flagDef{{long: "process", short: "p", value: true}, {long: "detach", short: "d"},
+	{long: "pid-file", value: true}, {long: "console-socket", value: true}, {long: "tty", short: "t"},
+	{long: "preserve-fds", value: true}, {long: "cwd", value: true}, {long: "env", short: "e", value: true},
+	{long: "user", short: "u", value: true}, {long: "additional-gids", short: "g", value: true},
+	{long: "cap", short: "c", value: true}, {long: "no-new-privs"}, {long: "ignore-paused"},
+	{long: "process-label", value: true}, {long: "apparmor", value: true}}
+
+// exec starts a process in a running container: in the foreground its exit status is
+// the process's.
+func (c *cli) exec() error {
+	f, err := parse("exec", c.args, execFlags, true)
+	if err != nil {
+		return err
+	}
+	id, err := f.id("exec")
+	if err != nil {
+		return err
+	}
+	if n := f.vals["preserve-fds"]; n != "" && n != "0" {
+		return errors.New("--preserve-fds: not supported yet")
+	}
+	if f.vals["process-label"] != "" || f.vals["apparmor"] != "" {
+		return errors.New("--process-label, --apparmor: not supported (launch drives no LSM)")
+	}
+	ct, err := c.load(id)
+	if err != nil {
+		return err
+	}
+	if st := ct.status(); st == stopped {
+		return errors.New("cannot exec in container " + id + ": stopped")
+	}
+	config, err := readConfig(filepath.Join(ct.dir, "config.json"))
+	if err != nil {
+		return err
+	}
+	sp, err := spec.Read(bytes.NewReader(config))
+	if err != nil {
+		return err
+	}
+	if sp.Process, err = c.execProcess(f, sp.Process); err != nil {
+		return err
+	}
+	console := -1
+	if s := f.vals["console-socket"]; s != "" {
+		if console, err = dialConsole(s); err != nil {
+			return err
+		}
+		defer unix.Close(console)
+	}
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	defer signal.Stop(sigs)
+	pid, err := launch.StartExec(&launch.Exec{Spec: sp, Pid: ct.Pid, Start: ct.Start, Rootfs: ct.Rootfs,
+		Cgroups: ct.Cgroups, Console: console})
+	if err != nil {
+		var le *launch.Error
+		if errors.As(err, &le) && le.Hint != "" {
+			err = errors.New(err.Error() + " (" + le.Hint + ")")
+		}
+		return err
+	}
+	if p := f.vals["pid-file"]; p != "" {
+		if err := renameio.WriteFile(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			return err
+		}
+	}
+	if f.bools["detach"] {
+		return nil
+	}
+	return waitForward(pid, sigs)
+}
+
+// execProcess is the process launch exec starts: --process's, or the container's with
+// the command line's arguments and options.
+func (c *cli) execProcess(f *flagSet, base *spec.Process) (*spec.Process, error) {
+	if pf := f.vals["process"]; pf != "" {
+		file, err := os.Open(pf)
+		if err != nil {
+			return nil, err
+		}
+		defer file.Close()
+		p, err := spec.ReadProcess(file)
+		if err != nil {
+			return nil, errors.New(pf + ": " + err.Error())
+		}
+		return p, nil
+	}
+	p := *base
+	if len(f.args) < 2 {
+		return nil, &usageError{"exec: no command (give it after the container ID, or --process)"}
+	}
+	p.Args = f.args[1:]
+	p.Terminal = f.bools["tty"]
+	p.Env = append(append([]string{}, base.Env...), f.multi["env"]...)
+	if cwd := f.vals["cwd"]; cwd != "" {
+		p.Cwd = cwd
+	}
+	if u := f.vals["user"]; u != "" {
+		uid, gid, hasGid := strings.Cut(u, ":")
+		n, err := strconv.ParseUint(uid, 10, 32)
+		if err != nil {
+			return nil, &usageError{"exec: --user: want UID[:GID], numeric"}
+		}
+		p.User = spec.User{UID: uint32(n), Umask: base.User.Umask}
+		if hasGid {
+			g, err := strconv.ParseUint(gid, 10, 32)
+			if err != nil {
+				return nil, &usageError{"exec: --user: want UID[:GID], numeric"}
+			}
+			p.User.GID = uint32(g)
+		}
+	}
+	for _, g := range f.multi["additional-gids"] {
+		n, err := strconv.ParseUint(g, 10, 32)
+		if err != nil {
+			return nil, &usageError{"exec: --additional-gids: want a number"}
+		}
+		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(n))
+	}
+	if caps := f.multi["cap"]; len(caps) > 0 {
+		cp := spec.Capabilities{}
+		if base.Capabilities != nil {
+			cp = *base.Capabilities
+		}
+		cp.Bounding = append(append([]string{}, cp.Bounding...), caps...)
+		cp.Effective = append(append([]string{}, cp.Effective...), caps...)
+		cp.Permitted = append(append([]string{}, cp.Permitted...), caps...)
+		p.Capabilities = &cp
+	}
+	if f.bools["no-new-privs"] {
+		p.NoNewPrivileges = true
+	}
+	return &p, nil
+}
+
+// waitForward waits for the child pid, passing on the signals that come meanwhile, and
+// returns its status as an exitStatus.
+func waitForward(pid int, sigs chan os.Signal) error {
+	done := make(chan unix.WaitStatus, 1)
+	go func() {
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(pid, &ws, 0, nil); !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		done <- ws
+	}()
+	for {
+		select {
+		case s := <-sigs:
+			unix.Kill(pid, s.(unix.Signal))
+		case ws := <-done:
+			switch {
+			case ws.Exited():
+				return exitStatus(ws.ExitStatus())
+			case ws.Signaled():
+				return exitStatus(128 + int(ws.Signal()))
+			}
+			return exitStatus(1)
+		}
+	}
+}
