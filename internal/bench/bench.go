@@ -190,7 +190,7 @@ func (b *bench) cleanup() {
 		if p.remove == nil || p.err != nil {
 			continue
 		}
-		out, _ := exec.Command(p.bin, "--root", b.stateDir(filepath.Base(p.bin)), "list", "-q").Output()
+		out, _ := exec.Command(p.bin, "--root", b.stateDir(p.name), "list", "-q").Output()
 		for _, id := range strings.Fields(string(out)) {
 			b.note("%s left container %s: deleted", p.name, id)
 			p.remove(id)

@@ -119,6 +119,8 @@ func (b *bench) makePeers() []*peer {
 	for _, name := range []string{"runc", "crun"} {
 		ps = append(ps, b.ociPeer(name, name, local))
 	}
+	// launch itself as an OCI runtime, on the same bundle as runc and crun.
+	ps = append(ps, b.ociPeer("launch (OCI)", b.launch, local))
 	return ps
 }
 
@@ -171,13 +173,13 @@ func (b *bench) ociPeer(name, bin string, ex executor) *peer {
 			b.note("%s: %v", name, err)
 			dir = "/nonexistent-bundle" // the run fails, and the report says why
 		}
-		return []string{p.bin, "--root", b.stateDir(bin), "run", "--bundle", dir, id}
+		return []string{p.bin, "--root", b.stateDir(name), "run", "--bundle", dir, id}
 	}
 	// Deleted where it ran: crun (v1 only) must not see the hybrid layout either. A
 	// runtime that failed before it saved its state leaves cgroups named after the id,
 	// which delete does not know of.
 	p.remove = func(id string) {
-		p.exec.run(job{Argv: []string{p.bin, "--root", b.stateDir(bin), "delete", "-f", id}, Timeout: runtimeTimeout})
+		p.exec.run(job{Argv: []string{p.bin, "--root", b.stateDir(name), "delete", "-f", id}, Timeout: runtimeTimeout})
 		for _, d := range findCgroups(func(name string) bool { return name == id }) {
 			unix.Rmdir(d)
 		}
@@ -185,9 +187,9 @@ func (b *bench) ociPeer(name, bin string, ex executor) *peer {
 	return p
 }
 
-// stateDir is where runtime bin keeps the state of its containers: a directory of the
+// stateDir is where runtime name keeps the state of its containers: a directory of the
 // bench's own, one per runtime, removed at the end.
-func (b *bench) stateDir(bin string) string { return filepath.Join(b.state, bin) }
+func (b *bench) stateDir(name string) string { return filepath.Join(b.state, name) }
 
 // lookPeer finds a peer's program, or says why it is not there.
 func (b *bench) lookPeer(name string) (string, error) {

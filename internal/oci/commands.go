@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"launch/internal/cgroup"
+	"launch/internal/jsondec"
 	"launch/internal/launch"
 	"launch/internal/spec"
 )
@@ -56,7 +56,7 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp, err := spec.Read(bytes.NewReader(config))
+	sp, err := spec.FromJSON(config)
 	if err != nil {
 		return nil, errors.New(filepath.Join(bundle, "config.json") + ": " + err.Error())
 	}
@@ -97,13 +97,11 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		}
 		defer unix.Close(console)
 	}
-	var a fastjson.Arena
-	ct := &container{dir: dir, ID: id, Bundle: bundle, Created: now(), Annotations: sp.Annotations, Hooks: sp.Hooks}
+	ct := &container{dir: dir, ID: id, Bundle: bundle, Created: now(), Annotations: sp.Annotations, Config: sp, config: config}
 	made, err := launch.Create(&launch.Bundle{ID: id, Dir: bundle, Spec: sp, Fifo: ffd, Console: console,
 		Stdio: launch.Stdio{In: c.stdin, Out: os.Stdout, Err: os.Stderr},
 		Made: func(cgroups []string) error {
-			ct.Cgroups = cgroups
-			return ct.save(nil)
+			return os.WriteFile(filepath.Join(dir, cgroupsName), []byte(strings.Join(cgroups, "\n")), 0o600)
 		}})
 	if err != nil {
 		var le *launch.Error
@@ -112,17 +110,13 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		}
 		return nil, err
 	}
-	ct.Pid, ct.Start, ct.Rootfs = made.Pid, startTime(made.Pid), made.Rootfs
+	ct.Pid, ct.Start, ct.Rootfs, ct.Cgroups = made.Pid, startTime(made.Pid), made.Rootfs, made.Cgroups
 	undo := func(err error) (*container, error) {
 		unix.Kill(made.Pid, unix.SIGKILL)
 		cgroup.RemoveDirs(made.Cgroups)
 		return nil, err
 	}
-	if err := ct.save(hooksJSON(&a, sp.Hooks)); err != nil {
-		return undo(err)
-	}
-	// The config as it was at create, for launch exec: the bundle may change.
-	if err := renameio.WriteFile(filepath.Join(dir, "config.json"), config, 0o600); err != nil {
+	if err := ct.save(); err != nil {
 		return undo(err)
 	}
 	if p := f.vals["pid-file"]; p != "" {
@@ -134,21 +128,18 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 	return ct, nil
 }
 
-// readConfig reads a config.json of at most spec.MaxSize bytes.
-func readConfig(p string) ([]byte, error) {
+// readConfig reads and parses a config.json of at most spec.MaxSize bytes.
+func readConfig(p string) (*fastjson.Value, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, spec.MaxSize+1))
+	v, err := jsondec.Parse(f, spec.MaxSize)
 	if err != nil {
-		return nil, err
+		return nil, errors.New(p + ": " + err.Error())
 	}
-	if len(data) > spec.MaxSize {
-		return nil, errors.New(p + ": larger than " + strconv.Itoa(spec.MaxSize) + " bytes")
-	}
-	return data, nil
+	return v, nil
 }
 
 // dialConsole connects to the engine's console socket.
@@ -169,37 +160,6 @@ func or(s, alt string) string {
 		return alt
 	}
 	return s
-}
-
-// hooksJSON is h as config.json writes it, saved with the state for delete.
-func hooksJSON(a *fastjson.Arena, h spec.Hooks) *fastjson.Value {
-	o := a.NewObject()
-	for _, l := range []struct {
-		name  string
-		hooks []spec.Hook
-	}{{"poststart", h.Poststart}, {"poststop", h.Poststop}} {
-		arr := a.NewArray()
-		for i, k := range l.hooks {
-			v := a.NewObject()
-			v.Set("path", a.NewString(k.Path))
-			v.Set("args", stringArray(a, k.Args))
-			v.Set("env", stringArray(a, k.Env))
-			if k.Timeout != nil {
-				v.Set("timeout", a.NewNumberInt(int(*k.Timeout)))
-			}
-			arr.SetArrayItem(i, v)
-		}
-		o.Set(l.name, arr)
-	}
-	return o
-}
-
-func stringArray(a *fastjson.Arena, ss []string) *fastjson.Value {
-	arr := a.NewArray()
-	for i, s := range ss {
-		arr.SetArrayItem(i, a.NewString(s))
-	}
-	return arr
 }
 
 // open loads container id and locks it for the command's life.
@@ -251,7 +211,7 @@ func (c *cli) startContainer(ct *container) error {
 		return errors.New("cannot start container " + ct.ID + ": " + err.Error())
 	}
 	os.Remove(fifo)
-	c.runHooks("poststart", ct.Hooks.Poststart, ct)
+	c.runHooks("poststart", ct.Config.Hooks.Poststart, ct)
 	return nil
 }
 
@@ -339,13 +299,24 @@ func (c *cli) delete() error {
 	ct, unlock, err := c.open(id)
 	if err != nil {
 		if f.bools["force"] && checkID(id) == nil && strings.Contains(err.Error(), "does not exist") {
-			// What a launch create killed before its first state was written left.
-			return os.RemoveAll(filepath.Join(c.root, id))
+			return c.deleteLeft(id)
 		}
 		return err
 	}
 	defer unlock()
 	return c.deleteContainer(ct, f.bools["force"])
+}
+
+// deleteLeft removes what a launch create killed before it wrote the state left: the
+// cgroups it recorded (and what runs in them), and the directory.
+func (c *cli) deleteLeft(id string) error {
+	dir := filepath.Join(c.root, id)
+	if data, err := os.ReadFile(filepath.Join(dir, cgroupsName)); err == nil {
+		if err := cgroup.RemoveDirs(strings.Fields(string(data))); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(dir)
 }
 
 // deleteContainer kills what is left of ct (only a created one, unless force), removes
@@ -363,7 +334,7 @@ func (c *cli) deleteContainer(ct *container, force bool) error {
 	if err := cgroup.RemoveDirs(ct.Cgroups); err != nil {
 		return err
 	}
-	c.runHooks("poststop", ct.Hooks.Poststop, ct)
+	c.runHooks("poststop", ct.Config.Hooks.Poststop, ct)
 	return os.RemoveAll(ct.dir)
 }
 

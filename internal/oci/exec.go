@@ -1,11 +1,9 @@
 package oci
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -47,14 +45,7 @@ func (c *cli) exec() error {
 	if st := ct.status(); st == stopped {
 		return errors.New("cannot exec in container " + id + ": stopped")
 	}
-	config, err := readConfig(filepath.Join(ct.dir, "config.json"))
-	if err != nil {
-		return err
-	}
-	sp, err := spec.Read(bytes.NewReader(config))
-	if err != nil {
-		return err
-	}
+	sp := *ct.Config
 	if sp.Process, err = c.execProcess(f, sp.Process); err != nil {
 		return err
 	}
@@ -68,7 +59,7 @@ func (c *cli) exec() error {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
 	defer signal.Stop(sigs)
-	pid, err := launch.StartExec(&launch.Exec{Spec: sp, Pid: ct.Pid, Start: ct.Start, Rootfs: ct.Rootfs,
+	pid, err := launch.StartExec(&launch.Exec{Spec: &sp, Pid: ct.Pid, Start: ct.Start, Rootfs: ct.Rootfs,
 		Cgroups: ct.Cgroups, Console: console})
 	if err != nil {
 		var le *launch.Error

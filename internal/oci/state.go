@@ -49,14 +49,20 @@ type container struct {
 	Created     string
 	Annotations map[string]string
 	Cgroups     []string
-	Hooks       spec.Hooks
+	Config      *spec.Spec // the bundle's config.json as it was at create
+	config      *fastjson.Value
 }
 
-// fifoName is the start FIFO in a container's directory.
-const fifoName = "start"
+// Files of a container's directory: the start FIFO, and the cgroups launch create
+// made, written as soon as they exist for a delete after a killed create.
+const (
+	fifoName    = "start"
+	cgroupsName = "cgroups"
+)
 
-// save writes c's state.json atomically.
-func (c *container) save(hooks *fastjson.Value) error {
+// save writes c's state.json atomically, with the config launch exec and delete
+// read (a bundle may change after create).
+func (c *container) save() error {
 	var a fastjson.Arena
 	o := a.NewObject()
 	o.Set("id", a.NewString(c.ID))
@@ -71,9 +77,7 @@ func (c *container) save(hooks *fastjson.Value) error {
 		cg.SetArrayItem(i, a.NewString(d))
 	}
 	o.Set("cgroups", cg)
-	if hooks != nil {
-		o.Set("hooks", hooks)
-	}
+	o.Set("config", c.config)
 	return renameio.WriteFile(filepath.Join(c.dir, "state.json"), o.MarshalTo(nil), 0o600)
 }
 
@@ -108,7 +112,7 @@ func (cl *cli) load(id string) (*container, error) {
 	}
 	c := &container{dir: dir, ID: id}
 	d := &jsondec.Decoder{}
-	d.Object(v, "", "state.json", []string{"pid", "start", "bundle", "rootfs", "created", "annotations", "cgroups", "hooks"},
+	d.Object(v, "", "state.json", []string{"pid", "start", "bundle", "rootfs", "created", "annotations", "cgroups", "config"},
 		func(key string, v *fastjson.Value, at string) {
 			switch key {
 			case "pid":
@@ -125,14 +129,17 @@ func (cl *cli) load(id string) (*container, error) {
 				c.Annotations = d.Map(v, at)
 			case "cgroups":
 				c.Cgroups = d.Strs(v, at)
-			case "hooks":
-				h, err := spec.ReadHooks(v)
+			case "config":
+				sp, err := spec.FromJSON(v)
 				if err != nil {
-					d.Failf(err.Error())
+					d.Failf("config: " + err.Error())
 				}
-				c.Hooks = h
+				c.Config = sp
 			}
 		})
+	if d.Err == nil && c.Config == nil {
+		d.Failf("no config")
+	}
 	if d.Err != nil {
 		return nil, errors.New("state of " + id + ": " + d.Err.Error())
 	}

@@ -158,6 +158,11 @@ func Read(r io.Reader) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	return FromJSON(v)
+}
+
+// FromJSON reads a config from parsed JSON.
+func FromJSON(v *fastjson.Value) (*Spec, error) {
 	d := &decoder{jsondec.Decoder{Strict: true}}
 	s := d.spec(v)
 	if d.Err != nil {
@@ -194,12 +199,7 @@ func ReadProcess(r io.Reader) (*Process, error) {
 	return p, nil
 }
 
-// ReadHooks reads a hooks object, as saved with a container's state.
-func ReadHooks(v *fastjson.Value) (Hooks, error) {
-	d := &decoder{jsondec.Decoder{Strict: true}}
-	h := d.hooks(v, "hooks")
-	return h, d.Err
-}
+
 
 func (d *decoder) spec(v *fastjson.Value) *Spec {
 	var s Spec
