@@ -51,11 +51,16 @@ func newBundle(t *testing.T) *bundle {
 	b.process()["args"] = []any{"/probe", "report"}
 	// The cgroups of the test's containers are named after it, for the check that
 	// none is left.
-	b.linux()["cgroupsPath"] = "/launch-test-oci/" + strconv.Itoa(os.Getpid()) + "-" + filepath.Base(dir)
+	b.linux()["cgroupsPath"] = "/launch-test-oci/" + strconv.Itoa(os.Getpid()) + "-" + t.Name()
 	t.Cleanup(func() {
 		ents, _ := os.ReadDir(b.root)
 		for _, e := range ents {
 			b.oci("delete", "--force", e.Name())
+		}
+		// The parent create made, as mkdir -p does, in each hierarchy: removed once empty.
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/launch-test-oci")
+		for _, d := range dirs {
+			unix.Rmdir(d)
 		}
 	})
 	return b
@@ -521,7 +526,7 @@ func TestOCIBadBundles(t *testing.T) {
 		{"unknown field", strings.Replace(string(good), `"hostname"`, `"intelRdt":{"closID":"x"},"hostname"`, 1), "intelRdt: not supported"},
 		{"missing command", strings.Replace(string(good), `"/probe"`, `"/nonexistent"`, 1), "not found"},
 		{"user namespace", strings.Replace(string(good), `{"type":"pid"}`, `{"type":"user"}`, 1), "not supported yet"},
-		{"prestart hook", strings.Replace(string(good), `"hostname"`, `"hooks":{"prestart":[{"path":"/bin/true"}]},"hostname"`, 1), "hooks.prestart"},
+		{"startContainer hook", strings.Replace(string(good), `"hostname"`, `"hooks":{"startContainer":[{"path":"/bin/true"}]},"hostname"`, 1), "hooks.startContainer"},
 		{"relative destination", strings.Replace(string(good), `"destination":"/proc"`, `"destination":"proc"`, 1), "not absolute"},
 		{"no mount namespace", strings.Replace(string(good), `{"type":"mount"}`, `{"type":"ipc"}`, 1), "given twice"},
 		{"bad capability", strings.Replace(string(good), `"CAP_KILL"`, `"CAP_NOPE"`, 1), "unknown capability"},
@@ -570,4 +575,67 @@ func TestOCIKilledCreate(t *testing.T) {
 			t.Errorf("%s: state left", id)
 		}
 	}
+}
+
+// TestOCIHooks runs the hooks a bundle asks for at their points: prestart and
+// createRuntime once the namespaces and mounts exist, with the state ("creating", the
+// pid) on stdin; poststart after start; poststop at delete. A failing prestart hook
+// fails create and leaves nothing.
+func TestOCIHooks(t *testing.T) {
+	b := newBundle(t)
+	b.process()["args"] = []any{"/probe", "exit", "0"}
+	out := t.TempDir()
+	hook := func(name string) map[string]any {
+		// The hook saves the state it got and, for the pid in it, its network namespace.
+		script := `cat > ` + out + `/` + name + `; pid=$(sed 's/.*"pid":\([0-9]*\).*/\1/' ` + out + `/` + name + `); readlink /proc/$pid/ns/net > ` + out + `/` + name + `.net 2>&1 || true`
+		return map[string]any{"path": "/bin/sh", "args": []any{"sh", "-c", script}, "timeout": 10}
+	}
+	b.config["hooks"] = map[string]any{"prestart": []any{hook("prestart")}, "createRuntime": []any{hook("createRuntime")},
+		"poststart": []any{hook("poststart")}, "poststop": []any{hook("poststop")}}
+	b.write()
+	if r := b.oci("create", "--bundle", b.dir, "h1"); r.code != 0 {
+		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+	}
+	host, _ := os.Readlink("/proc/self/ns/net")
+	for _, name := range []string{"prestart", "createRuntime"} {
+		data, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatalf("%s hook did not run: %v", name, err)
+		}
+		var st map[string]any
+		if err := json.Unmarshal(data, &st); err != nil || st["status"] != "creating" || st["pid"].(float64) <= 0 || st["id"] != "h1" {
+			t.Errorf("%s hook's state: %s (%v)", name, data, err)
+		}
+		ns, _ := os.ReadFile(filepath.Join(out, name+".net"))
+		if !strings.HasPrefix(string(ns), "net:[") || strings.TrimSpace(string(ns)) == host {
+			t.Errorf("%s hook saw the network namespace %q (host %s): want the container's, made already", name, ns, host)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "poststart")); err == nil {
+		t.Error("poststart hook ran before start")
+	}
+	if r := b.oci("start", "h1"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "poststart")); err != nil {
+		t.Errorf("poststart hook: %v", err)
+	}
+	waitFor(t, "stopped", func() bool { return b.state("h1")["status"] == "stopped" })
+	if r := b.oci("delete", "h1"); r.code != 0 {
+		t.Fatalf("delete: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "poststop")); err != nil {
+		t.Errorf("poststop hook: %v", err)
+	}
+
+	before := snapshot(t)
+	b.config["hooks"] = map[string]any{"prestart": []any{map[string]any{"path": "/bin/false"}}}
+	b.write()
+	if r := b.oci("create", "--bundle", b.dir, "h2"); r.code != 1 || !strings.Contains(r.stderr, "hook /bin/false") {
+		t.Errorf("create with a failing prestart hook: exit %d, %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(b.root, "h2")); err == nil {
+		t.Error("state left after a failing hook")
+	}
+	before.unchanged(t)
 }

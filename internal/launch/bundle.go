@@ -39,7 +39,14 @@ type Bundle struct {
 	// Made is called with the container's cgroups as soon as they exist, so that a
 	// launch create killed later leaves a record of them for launch delete.
 	Made func(cgroups []string) error
+	// Hooks runs the prestart and createRuntime hooks, given the process's pid: the
+	// process waits meanwhile, its namespaces and mounts made, before pivot_root.
+	Hooks func(pid int) error
 }
+
+// hooksPoint is the step number of the report by which the child says it waits for
+// the hooks.
+const hooksPoint = -2
 
 // Created is what Create made: the process and its cgroups, which outlive launch create.
 type Created struct {
@@ -193,8 +200,7 @@ func (s *bundleSetup) check() error {
 		return unsupported("linux.uidMappings (user namespaces)")
 	}
 	hooks := sp.Hooks
-	for name, l := range map[string][]spec.Hook{"prestart": hooks.Prestart, "createRuntime": hooks.CreateRuntime,
-		"createContainer": hooks.CreateContainer, "startContainer": hooks.StartContainer} {
+	for name, l := range map[string][]spec.Hook{"createContainer": hooks.CreateContainer, "startContainer": hooks.StartContainer} {
 		if len(l) > 0 {
 			return unsupported("hooks." + name)
 		}
@@ -772,6 +778,9 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 		}
 		add(step{op: opSysctl, what: "set sysctl", path: c.key, target: &c.t, str: &c.value[0], n: len(c.value)})
 	}
+	if len(sp.Hooks.Prestart)+len(sp.Hooks.CreateRuntime) > 0 {
+		add(step{op: opHooks, what: "wait for the hooks", path: "prestart, createRuntime", fd: lifeR})
+	}
 	if s.h.initramfs {
 		add(step{op: opMoveRoot, what: "move root (MS_MOVE) and chroot, / being the initramfs", path: s.rootfs})
 	} else {
@@ -919,6 +928,15 @@ func (s *bundleSetup) start() (int, error) {
 	var rep report
 	buf := (*[sizeofReport]byte)(unsafe.Pointer(&rep))[:]
 	n := readFull(pipe[0], buf)
+	if n == sizeofReport && rep.Step == hooksPoint && s.b.Hooks != nil {
+		if err := s.b.Hooks(pid); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+			return 0, err
+		}
+		unix.Write(life[1], []byte{1})
+		n = readFull(pipe[0], buf)
+	}
 	if s.cg == nil && n == 0 || s.cg != nil && n == 1 && buf[0] == 1 {
 		return pid, nil // exec'd (launch exec), or ready (launch create)
 	}

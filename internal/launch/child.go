@@ -138,6 +138,13 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = proc.Ready(s.fd)
 		case opWaitStart:
 			e = proc.WaitStart(s.fd)
+		case opHooks:
+			// Tell the parent, which runs the hooks meanwhile, and wait for it.
+			rep.Step = hooksPoint
+			// SAFETY: rep is on this stack; its bytes are read by the parent.
+			ns.Write(p.errW, (*byte)(unsafe.Pointer(&rep)), sizeofReport)
+			rep.Step = 0
+			e = proc.WaitGo(s.fd)
 		case opExec:
 			var which int
 			var found bool

@@ -62,6 +62,7 @@ const (
 	opAmbient
 	opReady
 	opWaitStart
+	opHooks
 )
 
 // phase groups the ops for -v's summary.
@@ -74,7 +75,7 @@ var phase = [...]string{
 	opCloseAll: "process", opLandlock: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process",
 	opWaitGo: "process", opExec: "exec",
 	opSetns: "namespaces", opDomainname: "namespaces", opSysctl: "mounts", opKeepCaps: "capabilities", opAmbient: "capabilities",
-	opReady: "process", opWaitStart: "process",
+	opReady: "process", opWaitStart: "process", opHooks: "mounts",
 }
 
 // A step is one prepared action of the child. Only the fields its op needs are set.

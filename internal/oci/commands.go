@@ -102,6 +102,16 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		Stdio: launch.Stdio{In: c.stdin, Out: os.Stdout, Err: os.Stderr},
 		Made: func(cgroups []string) error {
 			return os.WriteFile(filepath.Join(dir, cgroupsName), []byte(strings.Join(cgroups, "\n")), 0o600)
+		},
+		Hooks: func(pid int) error {
+			ct.Pid = pid
+			state := ct.stateJSONAs("creating")
+			for _, h := range append(append([]spec.Hook{}, sp.Hooks.Prestart...), sp.Hooks.CreateRuntime...) {
+				if err := runHook(h, state); err != nil {
+					return errors.New("hook " + h.Path + ": " + err.Error())
+				}
+			}
+			return nil
 		}})
 	if err != nil {
 		var le *launch.Error
@@ -409,7 +419,7 @@ func (c *cli) list() error {
 // timeout; a failure is a warning, as the runtime spec has it for poststart and
 // poststop.
 func (c *cli) runHooks(what string, hooks []spec.Hook, ct *container) {
-	state := ct.stateJSON()
+	state := ct.stateJSONAs("")
 	for _, h := range hooks {
 		if err := runHook(h, state); err != nil {
 			io.WriteString(c.stderr, "launch: warning: "+what+" hook "+h.Path+": "+err.Error()+"\n")

@@ -228,9 +228,14 @@ func lockDir(dir string) (int, error) {
 }
 
 // stateJSON is the runtime spec's state of c.
-func (c *container) stateJSON() []byte {
+func (c *container) stateJSON() []byte { return c.stateJSONAs("") }
+
+// stateJSONAs is c's state with the status st, or as it is if st is "".
+func (c *container) stateJSONAs(st string) []byte {
 	var a fastjson.Arena
-	st := c.status()
+	if st == "" {
+		st = c.status()
+	}
 	pid := c.Pid
 	if st == stopped {
 		pid = 0
