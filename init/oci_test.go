@@ -639,3 +639,41 @@ func TestOCIHooks(t *testing.T) {
 	}
 	before.unchanged(t)
 }
+
+// TestOCIJoinNamespaces: a pod's container joins the sandbox's PID, IPC, UTS and
+// network namespaces by path, as Kubernetes asks.
+func TestOCIJoinNamespaces(t *testing.T) {
+	b := newBundle(t)
+	b.process()["args"] = []any{"/probe", "sleep", "60"}
+	b.write()
+	if r := b.oci("run", "-d", "--bundle", b.dir, "sandbox"); r.code != 0 {
+		t.Fatalf("run sandbox: exit %d: %s", r.code, r.stderr)
+	}
+	pid := strconv.Itoa(int(b.state("sandbox")["pid"].(float64)))
+	b.process()["args"] = []any{"/probe", "report"}
+	var nss []any
+	for _, n := range []string{"pid", "ipc", "uts", "network"} {
+		proc := map[string]string{"network": "net"}[n]
+		if proc == "" {
+			proc = n
+		}
+		nss = append(nss, map[string]any{"type": n, "path": "/proc/" + pid + "/ns/" + proc})
+	}
+	nss = append(nss, map[string]any{"type": "mount"}, map[string]any{"type": "cgroup"})
+	b.linux()["namespaces"] = nss
+	delete(b.config, "hostname")
+	b.linux()["cgroupsPath"] = b.linux()["cgroupsPath"].(string) + "-member"
+	rep := b.runProbe("member")
+	for _, ns := range []string{"pid", "ipc", "uts", "net"} {
+		want, _ := os.Readlink("/proc/" + pid + "/ns/" + ns)
+		if rep.NS[ns] != want {
+			t.Errorf("%s namespace %s, the sandbox's %s", ns, rep.NS[ns], want)
+		}
+	}
+	if rep.PID == 1 {
+		t.Errorf("the member is PID 1 of the sandbox's PID namespace")
+	}
+	if rep.Hostname != "launch" {
+		t.Errorf("hostname %q: want the sandbox's", rep.Hostname)
+	}
+}
