@@ -677,3 +677,45 @@ func TestOCIJoinNamespaces(t *testing.T) {
 		t.Errorf("hostname %q: want the sandbox's", rep.Hostname)
 	}
 }
+
+// TestOCIRaces runs kill, delete --force and state at once against containers whose
+// process is ending by itself: each answers with a result or one of the errors
+// engines expect, and nothing is left.
+func TestOCIRaces(t *testing.T) {
+	b := newBundle(t)
+	// root.path may be a symlink: the engine's path, resolved once by launch.
+	if err := os.Symlink("rootfs", filepath.Join(b.dir, "root-link")); err != nil {
+		t.Fatal(err)
+	}
+	b.config["root"] = map[string]any{"path": "root-link", "readonly": true}
+	b.process()["args"] = []any{"/probe", "sleep", "0.02"}
+	b.write()
+	for i := 0; i < testutil.Count(t, "raced containers", 5, 50); i++ {
+		id := "r" + strconv.Itoa(i)
+		if r := b.oci("run", "-d", "--bundle", b.dir, id); r.code != 0 {
+			t.Fatalf("run -d: exit %d: %s", r.code, r.stderr)
+		}
+		dirs := b.cgroupDirs(id)
+		done := make(chan result, 3)
+		for _, args := range [][]string{{"kill", id, "KILL"}, {"delete", "--force", id}, {"state", id}} {
+			go func() {
+				r, err := execLaunch(t, launchIO{}, recordStart, append([]string{"--root", b.root}, args...)...)
+				if err != nil {
+					r = result{code: -1, stderr: err.Error()}
+				}
+				done <- r
+			}()
+		}
+		for j := 0; j < 3; j++ {
+			r := <-done
+			ok := r.code == 0 || (r.code == 1 && (strings.Contains(r.stderr, "does not exist") || strings.Contains(r.stderr, "not running")))
+			if !ok || strings.Count(r.stderr, "\n") > 1 {
+				t.Errorf("%s: exit %d, %q", id, r.code, r.stderr)
+			}
+		}
+		if r := b.oci("delete", "--force", id); r.code != 0 {
+			t.Errorf("final delete --force: exit %d: %s", r.code, r.stderr)
+		}
+		b.gone(id, dirs)
+	}
+}
