@@ -51,9 +51,10 @@ func (r Row) Worse() bool {
 
 // Recheck runs again, up to n times, each program with which Other did worse than
 // Base, and keeps the first result that is not worse (or the last). Some programs
-// fail now and then: runc fails process_rlimits in about one run of fifteen on this
-// machine ("error adding seccomp filter rule for syscall geteuid: cannot allocate
-// memory": the test's RLIMIT_AS of 1 GiB against runc init's address space).
+// fail now and then with runc: process_rlimits in about one run of fifteen ("error
+// adding seccomp filter rule for syscall geteuid: cannot allocate memory": the test's
+// RLIMIT_AS of 1 GiB against runc init's address space), and killsig under load (the
+// signal can come before sh has set its trap).
 func (s *Suite) Recheck(ctx context.Context, rows []Row, rt string, n int, timeout time.Duration) error {
 	for i := range rows {
 		for rows[i].Worse() && rows[i].Tries < n {

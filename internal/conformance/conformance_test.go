@@ -53,10 +53,6 @@ func TestRuntimeTools(t *testing.T) {
 	runcBefore := runcList(t, runc)
 	base := runAll(t, suite, "runc", runc, parallel)
 	others := runAll(t, suite, otherName, other, parallel)
-	if after := runcList(t, runc); !slices.Equal(after, runcBefore) {
-		t.Errorf("runc list: %q after the suite, %q before", after, runcBefore)
-	}
-
 	rows := Compare(base, others)
 	if err := suite.Recheck(t.Context(), rows, other, 2, 0); err != nil {
 		t.Fatal(err)
@@ -64,8 +60,15 @@ func TestRuntimeTools(t *testing.T) {
 	for _, row := range rows {
 		if row.Tries > 0 {
 			t.Logf("%s %s: ran %d times more, the last %s", otherName, row.Test, row.Tries, Score(row.Other))
+			for _, what := range row.Other.Left {
+				t.Errorf("%s %s: left %s behind", otherName, row.Test, what)
+			}
 		}
 	}
+	if after := runcList(t, runc); !slices.Equal(after, runcBefore) {
+		t.Errorf("runc list: %q after the suite, %q before", after, runcBefore)
+	}
+
 	t.Logf("runtime-tools %s, tests passed of tests run by each program:\n%s", Version, Table(rows, "runc", otherName, false))
 	if path := os.Getenv("LAUNCH_CONFORMANCE_TABLE"); path != "" {
 		md := fmt.Sprintf("runtime-tools %s validation suite, tests passed of tests run by each program, "+
