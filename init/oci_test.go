@@ -559,7 +559,8 @@ func TestOCIKilledCreate(t *testing.T) {
 	b := newBundle(t)
 	b.write()
 	bin := launcher(t)
-	for i := 0; i < testutil.Count(t, "killed creates", 10, 100); i++ {
+	n := testutil.Count(t, "killed creates", 10, 100)
+	for i := 0; i < n; i++ {
 		id := "k" + strconv.Itoa(i)
 		cmd := exec.Command(bin, "--root", b.root, "create", "--bundle", b.dir, id)
 		if err := cmd.Start(); err != nil {
@@ -690,7 +691,8 @@ func TestOCIRaces(t *testing.T) {
 	b.config["root"] = map[string]any{"path": "root-link", "readonly": true}
 	b.process()["args"] = []any{"/probe", "sleep", "0.02"}
 	b.write()
-	for i := 0; i < testutil.Count(t, "raced containers", 5, 50); i++ {
+	n := testutil.Count(t, "raced containers", 5, 50)
+	for i := 0; i < n; i++ {
 		id := "r" + strconv.Itoa(i)
 		if r := b.oci("run", "-d", "--bundle", b.dir, id); r.code != 0 {
 			t.Fatalf("run -d: exit %d: %s", r.code, r.stderr)
@@ -717,5 +719,160 @@ func TestOCIRaces(t *testing.T) {
 			t.Errorf("final delete --force: exit %d: %s", r.code, r.stderr)
 		}
 		b.gone(id, dirs)
+	}
+}
+
+// runOut runs the bundle with launch run and returns what it printed and its status.
+func (b *bundle) runOut(id string) result {
+	b.t.Helper()
+	b.write()
+	return b.oci("run", "--bundle", b.dir, id)
+}
+
+// TestOCIAttackDeviceNodes: a container with CAP_MKNOD makes a node for /dev/kmsg
+// (whose writes would show in the host's log) wherever it can write, and never opens
+// one; a bundle that would let it (a second /dev, a dev option, rules that end
+// denying) is refused.
+func TestOCIAttackDeviceNodes(t *testing.T) {
+	b := newBundle(t)
+	caps := []any{"CAP_MKNOD", "CAP_DAC_OVERRIDE"}
+	b.process()["capabilities"] = map[string]any{"bounding": caps, "effective": caps, "permitted": caps}
+	b.config["root"] = map[string]any{"path": "rootfs"}
+	mounts := append(b.config["mounts"].([]any), map[string]any{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"})
+	b.config["mounts"] = mounts
+	for _, dir := range []string{"/dev", "/dev/shm", "/scratch", "/tmp", "/"} {
+		b.process()["args"] = []any{"/probe", "try", "node", "c", dir + "/kmsg-attack", "1", "11", "launch-attack"}
+		r := b.runOut("n" + strconv.Itoa(len(dir)))
+		got := strings.TrimSpace(r.stdout)
+		t.Logf("node in %s: %s", dir, got)
+		if got == "ok" || (!strings.HasPrefix(got, "mknod ") && !strings.HasPrefix(got, "open ")) {
+			t.Errorf("node in %s: %q (exit %d, %s): want mknod or open refused", dir, got, r.code, r.stderr)
+		}
+	}
+	for _, c := range []struct {
+		name, want string
+		change     func(map[string]any)
+	}{
+		{"a second /dev", "second mount of /dev", func(c map[string]any) {
+			c["mounts"] = append(c["mounts"].([]any), map[string]any{"destination": "/dev", "type": "tmpfs", "source": "tmpfs"})
+		}},
+		{"dev option", `"dev"`, func(c map[string]any) {
+			c["mounts"] = append(c["mounts"].([]any), map[string]any{"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": []any{"dev"}})
+		}},
+		{"a denied device", "denies", func(c map[string]any) {
+			c["linux"].(map[string]any)["resources"].(map[string]any)["devices"] = []any{
+				map[string]any{"allow": false, "access": "rwm"}, map[string]any{"allow": true, "access": "rwm"},
+				map[string]any{"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwm"}}
+			c["linux"].(map[string]any)["devices"] = []any{map[string]any{"type": "c", "path": "/dev/kmsg", "major": 1, "minor": 11}}
+		}},
+		{"a bound device denied", "denies", func(c map[string]any) {
+			c["mounts"] = append(c["mounts"].([]any), map[string]any{"destination": "/kmsg", "type": "bind", "source": "/dev/kmsg"})
+		}},
+	} {
+		saved, _ := json.Marshal(b.config)
+		c.change(b.config)
+		b.write()
+		if r := b.oci("create", "--bundle", b.dir, "bad"); r.code != 1 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, %q: want refused (%q)", c.name, r.code, r.stderr, c.want)
+		}
+		b.config = nil
+		json.Unmarshal(saved, &b.config)
+	}
+	// Rules that end denying c 1:11 after allowing all leave /dev read-only.
+	b.linux()["resources"].(map[string]any)["devices"] = []any{
+		map[string]any{"allow": true, "access": "rwm"}, map[string]any{"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwm"}}
+	b.process()["args"] = []any{"/probe", "try", "node", "c", "/dev/kmsg-attack", "1", "11", "launch-attack"}
+	if got := strings.TrimSpace(b.runOut("rules").stdout); got != "mknod EROFS" {
+		t.Errorf("node in /dev after rules that end denying: %q, want mknod EROFS", got)
+	}
+}
+
+// TestOCIAttackCgroupMounts: a bundle that mounts cgroup2 gets the container's own
+// cgroups read-only, and a container that made a cgroup below its own cannot keep
+// delete from removing everything.
+func TestOCIAttackCgroupMounts(t *testing.T) {
+	b := newBundle(t)
+	mounts := b.config["mounts"].([]any)
+	for i, m := range mounts {
+		if m.(map[string]any)["destination"] == "/sys/fs/cgroup" {
+			mounts[i] = map[string]any{"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup2", "options": []any{"rw"}}
+		}
+	}
+	b.process()["args"] = []any{"/probe", "try", "mkdir", "/sys/fs/cgroup/memory/escape"}
+	r := b.runOut("cg")
+	if strings.TrimSpace(r.stdout) != "EROFS" {
+		t.Errorf("mkdir in the container's cgroups: %q (exit %d, %s), want EROFS", r.stdout, r.code, r.stderr)
+	}
+	// A cgroup made below the container's (here by the host, as a container that could
+	// would) is removed with it.
+	b.process()["args"] = []any{"/probe", "sleep", "60"}
+	b.write()
+	if r := b.oci("run", "-d", "--bundle", b.dir, "cg2"); r.code != 0 {
+		t.Fatalf("run -d: exit %d: %s", r.code, r.stderr)
+	}
+	dirs := b.cgroupDirs("cg2")
+	if err := os.Mkdir(filepath.Join(dirs[0], "child"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.oci("delete", "-f", "cg2"); r.code != 0 {
+		t.Errorf("delete -f with a cgroup below the container's: exit %d: %s", r.code, r.stderr)
+	}
+	b.gone("cg2", dirs)
+}
+
+// TestOCISysctl: namespaced sysctls are written before /proc/sys is made read-only;
+// a host's sysctl is refused.
+func TestOCISysctl(t *testing.T) {
+	b := newBundle(t)
+	b.linux()["sysctl"] = map[string]any{"kernel.shmmni": "1234", "net.ipv4.ip_forward": "1"}
+	b.process()["args"] = []any{"/bin/cat", "/proc/sys/kernel/shmmni", "/proc/sys/net/ipv4/ip_forward"}
+	r := b.runOut("s1")
+	if r.code != 0 || strings.Fields(r.stdout)[0] != "1234" || strings.Fields(r.stdout)[1] != "1" {
+		t.Errorf("sysctls: exit %d, %q %s", r.code, r.stdout, r.stderr)
+	}
+	host, _ := os.ReadFile("/proc/sys/kernel/shmmni")
+	if strings.TrimSpace(string(host)) == "1234" {
+		t.Error("the host's kernel.shmmni changed")
+	}
+	b.linux()["sysctl"] = map[string]any{"kernel.core_pattern": "|/evil"}
+	b.write()
+	if r := b.oci("create", "--bundle", b.dir, "s2"); r.code != 1 || !strings.Contains(r.stderr, "not a sysctl of the container") {
+		t.Errorf("host sysctl: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestOCIInputs: a directory as stdin, a FIFO as config.json, the host's / as the
+// root; and an exec that fails after start says so and exits 127.
+func TestOCIInputs(t *testing.T) {
+	b := newBundle(t)
+	b.write()
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	if r := b.ociWith(launchIO{stdin: dir}, "run", "--bundle", b.dir, "i1"); r.code != 1 || !strings.Contains(r.stderr, "stdin") {
+		t.Errorf("a directory as stdin: exit %d, %q", r.code, r.stderr)
+	}
+	fifoBundle := t.TempDir()
+	if err := unix.Mkfifo(filepath.Join(fifoBundle, "config.json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.oci("create", "--bundle", fifoBundle, "i2"); r.code != 1 || !strings.Contains(r.stderr, "not a regular file") {
+		t.Errorf("a FIFO as config.json: exit %d, %q", r.code, r.stderr)
+	}
+	b.config["root"] = map[string]any{"path": "/"}
+	b.write()
+	if r := b.oci("create", "--bundle", b.dir, "i3"); r.code != 1 || !strings.Contains(r.stderr, "host's root") {
+		t.Errorf("the host's / as root.path: exit %d, %q", r.code, r.stderr)
+	}
+	b.config["root"] = map[string]any{"path": "rootfs", "readonly": true}
+	// /tmp is a mount of the bundle's: launch cannot check the command below it at
+	// create, and the exec fails after start.
+	b.config["mounts"] = append(b.config["mounts"].([]any), map[string]any{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+	b.process()["args"] = []any{"/tmp/missing"}
+	r := b.runOut("i4")
+	if r.code != 127 || !strings.Contains(r.stderr, "exec /tmp/missing: no such file or directory") {
+		t.Errorf("exec after start of a missing file: exit %d, %q", r.code, r.stderr)
 	}
 }

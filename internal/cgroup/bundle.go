@@ -50,14 +50,19 @@ func (h *Hierarchy) joined() bool {
 	return false
 }
 
-// RemoveDirs kills what runs in the cgroups dirs, deepest first, and removes them: a
-// bundle's container's cgroups, made by an earlier launch create (launch delete).
+// RemoveDirs kills what runs in the cgroups dirs and below them, and removes them,
+// deepest first: a bundle's container's cgroups, made by an earlier launch create
+// (launch delete), with any cgroup a process of the container made below them.
 // A directory that is gone already is not an error; only directories under a mounted
 // cgroup file system are touched.
 func RemoveDirs(dirs []string) error {
+	var all []string
+	for _, dir := range dirs {
+		all = append(all, tree(dir)...)
+	}
 	var errs []error
-	for i := len(dirs) - 1; i >= 0; i-- {
-		dir := dirs[i]
+	for i := len(all) - 1; i >= 0; i-- {
+		dir := all[i]
 		var st unix.Statfs_t
 		if err := unix.Statfs(dir, &st); err != nil {
 			if !errors.Is(err, unix.ENOENT) {
@@ -87,11 +92,32 @@ func RemoveDirs(dirs []string) error {
 	return errors.Join(errs...)
 }
 
-// Procs returns the processes in the cgroups dirs (cgroup.procs), for launch ps.
+// tree returns dir and the directories below it, each before those below it; no
+// symlink is followed.
+func tree(dir string) []string {
+	out := []string{dir}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, tree(dir+"/"+e.Name())...)
+		}
+	}
+	return out
+}
+
+// Procs returns the processes in the cgroups dirs and below them (cgroup.procs), for
+// launch ps and kill --all.
 func Procs(dirs []string) []string {
 	seen := map[string]bool{}
 	var out []string
+	var all []string
 	for _, dir := range dirs {
+		all = append(all, tree(dir)...)
+	}
+	for _, dir := range all {
 		data, err := readFile(dir, "cgroup.procs")
 		if err != nil {
 			continue

@@ -67,6 +67,7 @@ func Exec(cands []*byte, argv, envv []*byte, sc *ExecScratch) (e unix.Errno, whi
 // it cannot read (a file only executable, by a --user) or cannot see (a kernel without
 // openat2) it leaves to execve, and to the Landlock rule of ExecBeneathRoot. It returns
 // 0, ELOOP for a magic link or too deep a chain, or what opening a missing file gave.
+// A bundle's seccomp profile that refuses openat2 (EPERM) is as a kernel without it.
 //
 //go:nosplit
 //go:norace
@@ -78,7 +79,9 @@ func checkChain(path *byte, sc *ExecScratch) unix.Errno {
 		// this stack.
 		fd, e := raw.Openat2(raw.AtFDCWD, p, &how)
 		switch {
-		case e == unix.ENOSYS:
+		case e == unix.ENOSYS || e == unix.EPERM:
+			// No openat2, or a bundle's seccomp profile refuses it (openat2 never
+			// answers EPERM itself).
 			return 0
 		case e != 0:
 			return e

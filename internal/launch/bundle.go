@@ -79,6 +79,8 @@ type bundleSetup struct {
 	errW     int
 	cg       *cgroup.Cgroups
 	console  *tty.PtyPlan
+	exec     bool        // launch exec, not create
+	devices  deviceRules // linux.resources.devices
 	workdir  string
 	procs    []int    // launch exec: the cgroup.procs files of the container's cgroups, open
 	procDirs []string // and their directories
@@ -139,9 +141,21 @@ func bundleError(field, why string) error {
 
 func unsupported(field string) error { return bundleError(field, "not supported yet") }
 
+// fieldError is bundleError for the process's fields, which launch exec takes from
+// its own --process or command line.
+func (s *bundleSetup) fieldError(field, why string) error {
+	if s.exec {
+		return &Error{Code: ExitFailure, Err: errors.New("exec: " + field + ": " + why)}
+	}
+	return bundleError(field, why)
+}
+
 // Create creates the bundle's container: its cgroups, namespaces, mounts and process,
 // which waits on b.Fifo. On error nothing is left.
 func Create(b *Bundle) (*Created, error) {
+	if err := checkStdio(); err != nil {
+		return nil, err
+	}
 	h, err := readHost()
 	if err != nil {
 		return nil, err
@@ -227,6 +241,9 @@ func (s *bundleSetup) check() error {
 	if s.rootfs, err = resolveRootfs(root); err != nil {
 		return err
 	}
+	if s.rootfs == "/" {
+		return bundleError("root.path", root+" is the host's root")
+	}
 	rootFlags, err := mount.Flags(s.rootfs)
 	if err != nil {
 		return err
@@ -235,6 +252,10 @@ func (s *bundleSetup) check() error {
 	// container makes cannot be opened.
 	s.layout.RootFlags = rootFlags | unix.MS_NODEV
 	s.layout.ReadOnlyRoot = sp.Root.Readonly
+	if sp.Linux.Resources != nil {
+		s.devices = sp.Linux.Resources.Devices
+	}
+	s.layout.DevReadOnly = !s.devices.all()
 	if err := s.mounts(); err != nil {
 		return err
 	}
@@ -268,9 +289,11 @@ func (s *bundleSetup) seccomp() error {
 		return bundleError("linux.seccomp", err.Error())
 	}
 	// What runs under the filter before process.args (see processSteps).
-	needs := []string{"umask", "openat2", "openat", "read", "faccessat", "close", "close_range", "execve", "write", "exit_group"}
+	// openat2 may be refused: the checks of the exec chain then leave magic links to
+	// execve and Landlock, as on kernels without it.
+	needs := []string{"umask", "openat", "read", "faccessat", "close", "execve", "exit_group"}
 	if !s.nnp {
-		needs = append(needs, "prctl", "setgroups", "setresgid", "setresuid", "capset", "capget", "chdir")
+		needs = append(needs, "prctl", "setgroups", "setresgid", "setresuid", "capset", "write")
 	}
 	if refused := s.profile.Refuses(needs...); len(refused) > 0 {
 		return bundleError("linux.seccomp", "refuses what launch needs to start the process: "+strings.Join(refused, " "))
@@ -342,6 +365,11 @@ func (s *bundleSetup) mounts() error {
 		}
 		dst = path.Clean(dst)
 		e := mount.Entry{Dst: dst, FSType: m.Type, Source: m.Source}
+		if m.Type == "cgroup2" {
+			// The container's own cgroups, as for type cgroup: read-only, whatever
+			// the host's layout (a writable one would let it make cgroups of its own).
+			e.FSType = "cgroup"
+		}
 		var data []string
 		bind := m.Type == "bind"
 		for _, o := range m.Options {
@@ -352,6 +380,9 @@ func (s *bundleSetup) mounts() error {
 					e.Flags |= f.flag
 				}
 				if o == "dev" {
+					if !s.devices.all() {
+						return bundleError(at+".options \"dev\"", "needs linux.resources.devices to allow every device (launch has no device cgroup to deny the others)")
+					}
 					e.Device = true
 				}
 				continue
@@ -372,6 +403,14 @@ func (s *bundleSetup) mounts() error {
 		}
 		// nodev on every new file system but /dev's tmpfs and devpts (whose nodes
 		// the kernel makes); binds decide in mount.BundleLayout.
+		if dst == "/dev" {
+			if slices.Contains(s.mounted, "/dev") {
+				return bundleError(at+".destination", "a second mount of /dev")
+			}
+			if m.Type != "tmpfs" || bind {
+				return bundleError(at, "/dev must be a tmpfs")
+			}
+		}
 		if !e.Device && dst != "/dev" && m.Type != "devpts" && !bind {
 			e.Flags |= unix.MS_NODEV
 		}
@@ -385,6 +424,13 @@ func (s *bundleSetup) mounts() error {
 				return &Error{Code: ExitFailure, Err: errs.Wrap(at+".source", err)}
 			}
 			e.FSType, e.Source = "", real
+			var st unix.Stat_t
+			if unix.Stat(real, &st) == nil && (st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK) {
+				typ := map[bool]string{true: "c", false: "b"}[st.Mode&unix.S_IFMT == unix.S_IFCHR]
+				if !s.devices.allows(typ, int64(unix.Major(uint64(st.Rdev))), int64(unix.Minor(uint64(st.Rdev)))) {
+					return bundleError(at+".source", real+" is a device linux.resources.devices denies")
+				}
+			}
 			if len(data) > 0 {
 				return bundleError(at+".options", "a bind takes no file system options: "+strings.Join(data, ","))
 			}
@@ -419,6 +465,9 @@ func (s *bundleSetup) mounts() error {
 		}
 		if d.Major < 0 || d.Minor < 0 || d.Major > 0xfff || d.Minor > 0xfffff {
 			return bundleError(at, "device number out of range")
+		}
+		if d.Type != "p" && !s.devices.allows(map[string]string{"u": "c"}[d.Type]+strings.Trim(d.Type, "u"), d.Major, d.Minor) {
+			return bundleError(at, p+" is a device linux.resources.devices denies")
 		}
 		perm := uint32(0o666)
 		if d.FileMode != nil {
@@ -492,10 +541,8 @@ func (s *bundleSetup) resources() error {
 	s.limits.Explicit = map[string]bool{}
 	r := l.Resources
 	if r == nil {
-		s.devReadOnly(nil)
 		return nil
 	}
-	s.devReadOnly(r.Devices)
 	if m := r.Memory; m != nil {
 		if m.Limit != nil && *m.Limit > 0 {
 			s.limits.Memory = *m.Limit
@@ -544,23 +591,6 @@ func (s *bundleSetup) resources() error {
 	return nil
 }
 
-// devReadOnly decides how linux.resources.devices holds. launch does not program the
-// devices controller; it keeps a container from using a node it was not given as its
-// own launch does: every mount but /dev is nodev, and /dev, once the bundle's nodes are
-// made, is read-only, so a process with CAP_MKNOD can make a node nowhere it could
-// open it. Only rules that allow every device (a privileged container) leave /dev
-// writable.
-func (s *bundleSetup) devReadOnly(rules []spec.DeviceRule) {
-	all := false
-	for _, r := range rules {
-		any := (r.Type == "" || r.Type == "a") && r.Major == nil && r.Minor == nil
-		if any {
-			all = r.Allow && strings.Contains(r.Access, "m") && strings.Contains(r.Access, "r") && strings.Contains(r.Access, "w")
-		}
-	}
-	s.layout.DevReadOnly = !all
-}
-
 // process reads process.
 func (s *bundleSetup) process() error {
 	p := s.b.Spec.Process
@@ -569,12 +599,12 @@ func (s *bundleSetup) process() error {
 		cwd = "/"
 	}
 	if !path.IsAbs(cwd) {
-		return bundleError("process.cwd", strconv.Quote(cwd)+" is not absolute")
+		return s.fieldError("process.cwd", strconv.Quote(cwd)+" is not absolute")
 	}
 	s.workdir = path.Clean(cwd)
 	var err error
 	if s.cmd, err = newCommandEnv(p.Args, p.Env); err != nil {
-		return bundleError("process", err.Error())
+		return s.fieldError("process", err.Error())
 	}
 	if err := s.cmd.precheck(s.rootfs, s.workdir, s.mounted); err != nil {
 		return err
@@ -584,28 +614,28 @@ func (s *bundleSetup) process() error {
 	}
 	s.nnp = p.NoNewPrivileges
 	if p.Terminal && s.b.Console < 0 {
-		return bundleError("process.terminal", "needs --console-socket")
+		return s.fieldError("process.terminal", "needs --console-socket")
 	}
 	if !p.Terminal && s.b.Console >= 0 {
-		return bundleError("process.terminal", "false, but --console-socket was given")
+		return s.fieldError("process.terminal", "false, but --console-socket was given")
 	}
 	for _, r := range p.Rlimits {
 		res, ok := rlimitTypes[r.Type]
 		if !ok {
-			return bundleError("process.rlimits", "unknown type "+strconv.Quote(r.Type))
+			return s.fieldError("process.rlimits", "unknown type "+strconv.Quote(r.Type))
 		}
 		if r.Soft > r.Hard {
-			return bundleError("process.rlimits "+r.Type, "soft limit above the hard limit")
+			return s.fieldError("process.rlimits "+r.Type, "soft limit above the hard limit")
 		}
 		s.rlimits = append(s.rlimits, bundleRlimit{name: r.Type, res: res, lim: unix.Rlimit{Cur: r.Soft, Max: r.Hard}})
 	}
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
-		return bundleError("process.oomScoreAdj", "not from -1000 to 1000")
+		return s.fieldError("process.oomScoreAdj", "not from -1000 to 1000")
 	}
 	c := p.Capabilities
 	for _, set := range []string{"bounding", "effective", "permitted", "inheritable", "ambient"} {
 		if _, err := parseCaps(c, set); err != nil {
-			return bundleError("process.capabilities."+set, err.Error())
+			return s.fieldError("process.capabilities."+set, err.Error())
 		}
 	}
 	last := s.h.capLast
@@ -694,6 +724,19 @@ func (s *bundleSetup) sysctl() error {
 	return nil
 }
 
+// sysctlSteps write the container's sysctls through its /proc.
+func (s *bundleSetup) sysctlSteps() []step {
+	var st []step
+	for i := range s.sysctls {
+		c := &s.sysctls[i]
+		if len(c.value) == 0 {
+			c.value = []byte{'\n'}
+		}
+		st = append(st, step{op: opSysctl, what: "set sysctl", path: c.key, target: &c.t, str: &c.value[0], n: len(c.value)})
+	}
+	return st
+}
+
 // cgroupSteps are the steps that put the child in its cgroups, then close the
 // cgroups' descriptors: they are the host's.
 func cgroupSteps(cg *cgroup.Cgroups) []step {
@@ -746,37 +789,30 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 		add(step{op: opDomainname, what: "setdomainname", path: sp.Domainname, str: &d[0], n: len(d)})
 	}
 	if s.newNet {
-		ifr, err := unix.NewIfreq("lo")
+		lo, err := loopbackStep()
 		if err != nil {
 			return nil, err
 		}
-		ifr.SetUint16(unix.IFF_UP)
-		add(step{op: opLoopback, what: "bring up", path: "lo", ifr: ifr})
+		add(lo)
 	}
-	add(step{op: opUmask, what: "umask", path: "0"})
-	add(step{op: opPrivate, what: "make mounts private", path: "/"})
-	rootfs, err := mount.CString(s.rootfs)
+	root, err := rootSteps(s.rootfs)
 	if err != nil {
 		return nil, err
 	}
-	add(step{op: opRoot, what: "bind", path: s.rootfs, str: rootfs})
-	layout, err := mount.BundleLayout(s.layout)
+	st = append(st, root...)
+	layout, split, err := mount.BundleLayout(s.layout)
 	if err != nil {
 		return nil, bundleError("mounts", err.Error())
 	}
-	for _, m := range layout {
+	for i, m := range layout {
+		if i == split {
+			st = append(st, s.sysctlSteps()...)
+		}
 		if m.Mount != nil {
 			add(step{op: opMount, what: m.What, path: m.Path(), mount: m.Mount})
 		} else {
 			add(step{op: opNode, what: m.What, path: m.Path(), node: m.Node})
 		}
-	}
-	for i := range s.sysctls {
-		c := &s.sysctls[i]
-		if len(c.value) == 0 {
-			c.value = []byte{'\n'}
-		}
-		add(step{op: opSysctl, what: "set sysctl", path: c.key, target: &c.t, str: &c.value[0], n: len(c.value)})
 	}
 	if len(sp.Hooks.Prestart)+len(sp.Hooks.CreateRuntime) > 0 {
 		add(step{op: opHooks, what: "wait for the hooks", path: "prestart, createRuntime", fd: lifeR})
@@ -786,15 +822,25 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 	} else {
 		add(step{op: opPivot, what: "pivot_root", path: s.rootfs})
 	}
-	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipe to launch, the start FIFO and the console socket",
-		fd: s.errW, fd2: s.b.Fifo, n: s.b.Console})
-	add(step{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"})
-	add(step{op: opSetsid, what: "setsid"})
-	if s.console != nil {
-		add(step{op: opPty, what: "make the container's terminal", path: "/dev/pts/ptmx", pty: s.console})
-	}
-	add(step{op: opSignals, what: "restore signals"})
+	st = append(st, s.enterSteps()...)
 	return s.processSteps(st, true)
+}
+
+// enterSteps follow the move into the container's root: every descriptor of the host
+// closed (but the pipe to launch, the start FIFO and the console socket, which lead
+// nowhere), execution restricted to the root, a session of the process's own with its
+// terminal, and the signals restored.
+func (s *bundleSetup) enterSteps() []step {
+	st := []step{
+		{op: opCloseAll, what: "close descriptors", path: "all but the pipe to launch, the start FIFO and the console socket",
+			fd: s.errW, fd2: s.b.Fifo, n: s.b.Console},
+		{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"},
+		{op: opSetsid, what: "setsid"},
+	}
+	if s.console != nil {
+		st = append(st, step{op: opPty, what: "make the terminal", path: "/dev/pts/ptmx", pty: s.console})
+	}
+	return append(st, step{op: opSignals, what: "restore signals"})
 }
 
 // processSteps adds the steps that make the process what process says, and its exec:
@@ -812,6 +858,13 @@ func (s *bundleSetup) processSteps(st []step, wait bool) ([]step, error) {
 		add(step{op: opSeccomp, what: "load seccomp profile", path: strconv.Itoa(int(prog.Len)) + " instructions",
 			prog: prog, n: int(s.profile.Flags)})
 	}
+	// The working directory is entered as root, before the filter: the chdir refuses
+	// magic links with openat2, which a profile may refuse.
+	wd, err := mount.CString(s.workdir)
+	if err != nil {
+		return nil, err
+	}
+	add(step{op: opChdir, what: "chdir", path: s.workdir, str: wd})
 	if s.profile != nil && !s.nnp {
 		filter()
 	}
@@ -821,11 +874,6 @@ func (s *bundleSetup) processSteps(st []step, wait bool) ([]step, error) {
 	add(step{op: opUser, what: "set user and groups", path: who, uid: int(p.User.UID), gid: int(p.User.GID), groups: p.User.AdditionalGids})
 	add(step{op: opSetCaps, what: "capset", path: "process.capabilities", caps: s.plan})
 	add(step{op: opAmbient, what: "raise ambient capabilities", path: "process.capabilities.ambient", caps: s.plan})
-	wd, err := mount.CString(s.workdir)
-	if err != nil {
-		return nil, err
-	}
-	add(step{op: opChdir, what: "chdir", path: s.workdir, str: wd})
 	if wait {
 		add(step{op: opReady, what: "report ready", path: "launch create", fd: s.errW})
 		add(step{op: opWaitStart, what: "wait for launch start", path: "the start FIFO", fd: s.b.Fifo})
@@ -900,6 +948,9 @@ func (s *bundleSetup) start() (int, error) {
 		return 0, err
 	}
 	pl := &plan{steps: steps, clone: fork.NewClone(s.clone, v2dir), errW: pipe[1], mnt: mount.NewState()}
+	if s.cg != nil {
+		pl.late = newLateExec(s.b.Spec.Process.Args[0])
+	}
 
 	pid, errno, err := s.fork(pl)
 	if err != nil {

@@ -26,6 +26,44 @@ type plan struct {
 	errW  int           // write end of the error pipe (close-on-exec)
 	times *[slots]int64 // start time of each step, in memory shared with the parent; nil without -v
 	mnt   *mount.State  // the child's mount steps' state
+	late  *lateExec     // a bundle's: what a failed exec after launch start says, or nil
+}
+
+// lateExec is what a bundle's process says when its exec fails after launch start:
+// a line on its stderr for the errors exec gives most, prepared by the parent.
+type lateExec struct {
+	errnos [8]unix.Errno
+	lines  [8][]byte
+	other  []byte
+}
+
+// newLateExec prepares the lines for the process that execs path.
+func newLateExec(path string) *lateExec {
+	l := &lateExec{other: []byte("launch: error: exec " + path + ": failed\n")}
+	for i, e := range []unix.Errno{unix.ENOENT, unix.ENOTDIR, unix.EACCES, unix.ELOOP, unix.ENOEXEC, unix.EPERM, unix.ETXTBSY, unix.E2BIG} {
+		l.errnos[i] = e
+		l.lines[i] = []byte("launch: error: exec " + path + ": " + e.Error() + "\n")
+	}
+	return l
+}
+
+// say writes the line for e to descriptor 2 and returns the exit status: 127 when the
+// file is not there, else 126, as for launch ROOTFS COMMAND. Runs in the child.
+//
+//go:nosplit
+//go:norace
+func (l *lateExec) say(e unix.Errno) int {
+	line := l.other
+	for i := range l.errnos {
+		if l.errnos[i] == e {
+			line = l.lines[i]
+		}
+	}
+	ns.Write(2, &line[0], len(line))
+	if e == unix.ENOENT || e == unix.ENOTDIR {
+		return ExitNotFound
+	}
+	return ExitCannotExec
 }
 
 // start forks the child, which runs the steps and execs COMMAND. In the parent it
@@ -158,6 +196,11 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			rep.Step, rep.Errno = int32(i), int32(e)
 			// SAFETY: rep is on this stack; its bytes are read by the parent.
 			ns.Write(p.errW, (*byte)(unsafe.Pointer(&rep)), sizeofReport)
+			if s.op == opExec && p.late != nil {
+				// A bundle's process, started: launch create is gone, and only the
+				// process's stderr and exit status can tell.
+				fork.Exit(p.late.say(e))
+			}
 			fork.Exit(ExitFailure)
 		}
 	}

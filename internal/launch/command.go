@@ -127,6 +127,10 @@ func (c *command) precheck(rootfs, workdir string, mounted []string) error {
 		if errors.Is(err, unix.ENOSYS) {
 			return nil // no openat2: leave it to exec
 		}
+		if errors.Is(err, unix.ELOOP) {
+			notExec = &StepError{What: "exec", Path: p, Err: unix.ELOOP}
+			continue
+		}
 		if err != nil {
 			continue
 		}

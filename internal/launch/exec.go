@@ -32,12 +32,15 @@ var execNamespaces = []struct{ kind, proc string }{
 
 // StartExec starts e's process and returns its pid once it has exec'd.
 func StartExec(e *Exec) (int, error) {
+	if err := checkStdio(); err != nil {
+		return 0, err
+	}
 	h, err := readHost()
 	if err != nil {
 		return 0, err
 	}
 	s := &bundleSetup{b: &Bundle{Spec: e.Spec, Fifo: -1, Console: e.Console}, h: h, pidJoin: -1, umask: 0o022,
-		rootfs: e.Rootfs}
+		rootfs: e.Rootfs, exec: true}
 	defer s.closeJoins()
 	defer func() {
 		for _, fd := range s.procs {
@@ -104,13 +107,6 @@ func (s *bundleSetup) execSteps(lifeR, lifeW int) ([]step, error) {
 	for _, j := range s.joins {
 		add(step{op: opSetns, what: "join namespace", path: j.kind, fd: j.fd, n: j.flag})
 	}
-	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipe to launch and the console socket",
-		fd: s.errW, fd2: s.b.Console})
-	add(step{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"})
-	add(step{op: opSetsid, what: "setsid"})
-	if s.console != nil {
-		add(step{op: opPty, what: "make the terminal", path: "/dev/pts/ptmx", pty: s.console})
-	}
-	add(step{op: opSignals, what: "restore signals"})
+	st = append(st, s.enterSteps()...)
 	return s.processSteps(st, false)
 }

@@ -171,21 +171,18 @@ func (s *setup) steps() ([]step, error) {
 	host := []byte(s.cfg.Hostname)
 	add(step{op: opHostname, what: "sethostname", path: s.cfg.Hostname, str: &host[0], n: len(host)})
 	if !s.cfg.HostNet {
-		ifr, err := unix.NewIfreq("lo")
+		lo, err := loopbackStep()
 		if err != nil {
 			return nil, err
 		}
-		ifr.SetUint16(unix.IFF_UP)
-		add(step{op: opLoopback, what: "bring up", path: "lo", ifr: ifr})
+		add(lo)
 	}
 
-	add(step{op: opUmask, what: "umask", path: "0"})
-	add(step{op: opPrivate, what: "make mounts private", path: "/"})
-	rootfs, err := mount.CString(s.rootfs)
+	rootSt, err := rootSteps(s.rootfs)
 	if err != nil {
 		return nil, err
 	}
-	add(step{op: opRoot, what: "bind", path: s.rootfs, str: rootfs})
+	st = append(st, rootSt...)
 	// /tmp may hold half the memory limit: its pages are charged to the container, and a
 	// program that fills it should see ENOSPC before the OOM killer sees it.
 	spec := mount.Spec{ReadOnly: s.cfg.ReadOnly, RootFlags: s.rootFlag, TmpSize: s.cfg.Limits.Memory / 2}
@@ -288,6 +285,27 @@ func (s *setup) steps() ([]step, error) {
 	}
 	add(step{op: opExec, what: "exec", path: s.cfg.Command[0], cmd: s.cmd})
 	return st, nil
+}
+
+// loopbackStep brings up lo in a new network namespace.
+func loopbackStep() (step, error) {
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return step{}, err
+	}
+	ifr.SetUint16(unix.IFF_UP)
+	return step{op: opLoopback, what: "bring up", path: "lo", ifr: ifr}, nil
+}
+
+// rootSteps start the file system: the umask 0 (modes are exact), every mount
+// private, and rootfs bound onto itself as the root's mount.
+func rootSteps(rootfs string) ([]step, error) {
+	p, err := mount.CString(rootfs)
+	if err != nil {
+		return nil, err
+	}
+	return []step{{op: opUmask, what: "umask", path: "0"}, {op: opPrivate, what: "make mounts private", path: "/"},
+		{op: opRoot, what: "bind", path: rootfs, str: p}}, nil
 }
 
 // sharedBudgets are the per-user budgets of the kernel that container root, being

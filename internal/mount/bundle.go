@@ -59,7 +59,11 @@ var defaultLinks = [][2]string{{"/dev/fd", "/proc/self/fd"}, {"/dev/stdin", "/pr
 // A mount on /proc, /dev or /sys keeps its descriptor, and targets below it are
 // resolved from that mount, never again from the root (see the slots); every other
 // target is resolved from the root, following the image's symlinks inside it.
-func BundleLayout(s BundleSpec) ([]Step, error) {
+//
+// The second result is the number of steps before the masked and read-only paths:
+// where the caller writes the container's sysctls, through its /proc while /proc/sys
+// is still writable.
+func BundleLayout(s BundleSpec) ([]Step, int, error) {
 	var b builder
 	kept := map[int]bool{SlotRoot: true}
 	base := func(p string) int {
@@ -130,6 +134,7 @@ func BundleLayout(s BundleSpec) ([]Step, error) {
 		}
 		b.node(n, err)
 	}
+	split := len(b.steps)
 	for _, p := range s.Masked {
 		sl := base(parentOf(p.Path))
 		if p.Dir {
@@ -167,7 +172,7 @@ func BundleLayout(s BundleSpec) ([]Step, error) {
 		rootFlags |= unix.MS_RDONLY
 	}
 	b.flags("remount root", SlotRoot, rootFlags)
-	return b.steps, b.err
+	return b.steps, split, b.err
 }
 
 // bundleBind binds a host path of the bundle's mounts. The caller resolved the

@@ -140,11 +140,15 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 
 // readConfig reads and parses a config.json of at most spec.MaxSize bytes.
 func readConfig(p string) (*fastjson.Value, error) {
-	f, err := os.Open(p)
+	// O_NONBLOCK: a FIFO or a device is refused below rather than waited on.
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, errors.New(p + ": not a regular file")
+	}
 	v, err := jsondec.Parse(f, spec.MaxSize)
 	if err != nil {
 		return nil, errors.New(p + ": " + err.Error())

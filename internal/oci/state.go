@@ -28,7 +28,7 @@ func validID(id string) bool {
 			return false
 		}
 	}
-	return id != "" && id != "." && id != ".." && len(id) <= 1024
+	return id != "" && id != "." && id != ".." && len(id) <= 255 // a file name
 }
 
 func checkID(id string) error {

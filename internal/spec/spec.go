@@ -199,8 +199,6 @@ func ReadProcess(r io.Reader) (*Process, error) {
 	return p, nil
 }
 
-
-
 func (d *decoder) spec(v *fastjson.Value) *Spec {
 	var s Spec
 	d.Object(v, "", "config.json", []string{"ociVersion", "root", "process", "hostname", "domainname", "mounts", "hooks", "annotations", "linux"},

@@ -1,0 +1,54 @@
+package launch
+
+import (
+	"strings"
+
+	"launch/internal/spec"
+)
+
+// deviceRules are a bundle's linux.resources.devices, read as the devices cgroup
+// reads them: in order, the last rule that matches a device deciding; with no rule,
+// every device is allowed.
+//
+// launch does not program the devices controller. It keeps a bundle's container from
+// opening a device its rules deny as its own launch does: every mount but /dev's tmpfs
+// and devpts is nodev, /dev is read-only once its nodes are made (so a process with
+// CAP_MKNOD makes a node nowhere it could open it), and a node the rules deny is not
+// made, nor a device bound. Only rules that allow every device (a privileged container)
+// leave /dev writable and let a mount say dev.
+type deviceRules []spec.DeviceRule
+
+// allows reports whether the rules let a process open the device typ (c or b)
+// major:minor for reading or writing.
+func (rs deviceRules) allows(typ string, major, minor int64) bool {
+	ok := true
+	for _, r := range rs {
+		if r.Type != "" && r.Type != "a" && r.Type != typ {
+			continue
+		}
+		if r.Major != nil && *r.Major >= 0 && *r.Major != major || r.Minor != nil && *r.Minor >= 0 && *r.Minor != minor {
+			continue
+		}
+		if !strings.ContainsAny(r.Access, "rw") && r.Access != "" {
+			continue
+		}
+		ok = r.Allow
+	}
+	return ok
+}
+
+// all reports whether the rules allow every device: no rule denies anything after
+// the last rule that allows all of them (or no rule denies anything at all).
+func (rs deviceRules) all() bool {
+	all := true
+	for _, r := range rs {
+		every := (r.Type == "" || r.Type == "a") && (r.Major == nil || *r.Major < 0) && (r.Minor == nil || *r.Minor < 0)
+		switch {
+		case !r.Allow:
+			all = false
+		case every && (r.Access == "" || strings.Contains(r.Access, "r") && strings.Contains(r.Access, "w") && strings.Contains(r.Access, "m")):
+			all = true
+		}
+	}
+	return all
+}
