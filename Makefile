@@ -14,7 +14,7 @@ BUILDFLAGS := -trimpath -buildvcs=false -ldflags '-s -w -buildid= -X main.versio
 # The release runs on every CPU of its arch: ARMv5, MIPS without an FPU, 386 without SSE2.
 RELEASE_ENV := GOARM=5 GOMIPS=softfloat GOMIPS64=softfloat GO386=softfloat
 
-.PHONY: help build release verify-repro check-static test test-long fuzz check generate rootfs run bench test-vm clean
+.PHONY: help build release verify-repro check-static test test-long fuzz check generate rootfs run bench test-vm conformance clean
 
 help:
 	@echo "make build          build/launch for this machine"
@@ -28,6 +28,7 @@ help:
 	@echo "make verify-repro   build the release twice from two directories and compare"
 	@echo "make check-static   build/launch is static and CGO-free"
 	@echo "make bench          benchmarks against the peers, into build/bench"
+	@echo "make conformance    runtime-tools v0.9.0's validation suite with runc and build/launch, as root (table in build/conformance.md)"
 	@echo "make test-vm        the release binary in emulated machines of every arch Debian has a kernel for"
 
 build:
@@ -118,6 +119,13 @@ run: build rootfs
 # short run.
 bench:
 	$(GO) run ./internal/bench -out build/bench $(BENCHFLAGS)
+
+# runtime-tools' validation suite, built from the module proxy into a cache outside the
+# checkout, run with runc and with build/launch side by side: fails if launch passes
+# fewer tests than runc in any program (internal/conformance).
+conformance: build
+	LAUNCH_CONFORMANCE=1 LAUNCH_RUNTIME=$(CURDIR)/build/launch LAUNCH_CONFORMANCE_TABLE=$(CURDIR)/build/conformance.md \
+		$(GO) test -count=1 -v -timeout 20m -run '^TestRuntimeTools$$' ./internal/conformance
 
 # The release binary in Debian's kernels of eight arches under qemu: pure cgroup v2 and
 # an initramfs root (as root; Debian packages are fetched once into build/vm).

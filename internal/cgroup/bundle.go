@@ -10,23 +10,62 @@ import (
 )
 
 // MakeParents makes the cgroup p (an absolute path as /proc/self/cgroup names cgroups)
-// and its missing parents in every hierarchy a container joins, as mkdir -p would, and
-// makes it the containers' parent (SetParent): a bundle's linux.cgroupsPath names its
-// container's cgroup, whose parents engines leave to the runtime to make.
-func (l *Layout) MakeParents(p string) error {
+// and its missing parents in every hierarchy a container with limits lim joins, as
+// mkdir -p would, and makes it the containers' parent (SetParent): a bundle's
+// linux.cgroupsPath names its container's cgroup, whose parents engines leave to the
+// runtime to make.
+func (l *Layout) MakeParents(p string, lim Limits) error {
 	for _, h := range l.all() {
 		dir, ok := h.dirOf(p)
 		if !ok {
 			return &os.PathError{Op: "find cgroup", Path: p, Err: errors.New("outside the cgroups mounted at " + h.Mount)}
 		}
-		if !h.V2() && !h.joined() {
+		if !h.V2() && !h.joined() && !(h.Has("cpuset") && lim.cpuset()) && !(h.Has("devices") && lim.DeviceRules != nil) {
 			continue
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := mkdirParents(h, dir); err != nil {
 			return err
 		}
 	}
 	return l.SetParent(p)
+}
+
+// mkdirParents makes dir and its missing parents below h's mount. A new v1 cpuset
+// cgroup has no CPUs and no memory nodes, and nothing can join it or a cgroup below
+// it: each one made gets its parent's.
+func mkdirParents(h *Hierarchy, dir string) error {
+	rel, ok := strings.CutPrefix(dir, h.Mount)
+	if !ok {
+		return &os.PathError{Op: "mkdir", Path: dir, Err: errors.New("outside " + h.Mount)}
+	}
+	cur := h.Mount
+	for _, c := range strings.Split(strings.Trim(rel, "/"), "/") {
+		if c == "" {
+			continue
+		}
+		parent := cur
+		cur += "/" + c
+		err := os.Mkdir(cur, 0o755)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if h.V2() || !h.Has("cpuset") {
+			continue
+		}
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			v, err := readFile(parent, f)
+			if err == nil {
+				err = writeFile(cur, f, strings.TrimSpace(v))
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (l *Layout) all() []*Hierarchy {

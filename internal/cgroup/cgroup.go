@@ -25,10 +25,50 @@ type Limits struct {
 	IOWeight  uint64 // v1 blkio weight, 10..1000, converted for v2's io.weight
 	CPUSet    string // CPUs the container may run on ("0-2,4"), "" for all
 
+	// A bundle's settings beyond launch's own options (OCI runtime spec,
+	// linux.resources); their zero values are launch's defaults.
+	CPUPeriod   uint64  // CFS period in µs, 0 for 100 000
+	CPUMems     string  // the cpuset's memory nodes, "" for its parent's
+	MemorySwap  int64   // memory+swap in bytes: 0 for Memory (no swap), -1 for no limit
+	Reservation int64   // v1 memory.soft_limit_in_bytes, v2 memory.low; 0 for none
+	Swappiness  *uint64 // v1 memory.swappiness; nil for 0
+	KernelMem   int64   // v1 memory.kmem.limit_in_bytes; 0 for Memory
+	KernelTCP   int64   // v1 memory.kmem.tcp.limit_in_bytes; 0 for Memory
+	NoOOMKill   bool    // v1 memory.oom_control: 1
+	// DeviceRules are for a v1 devices cgroup, which the container then joins; they
+	// are written by SetDevices, once the container's nodes are made. nil leaves the
+	// devices cgroup alone.
+	DeviceRules []DeviceRule
+
 	// Explicit names the limits the user asked for by option ("memory", "cpu-shares",
 	// "cpus", "pids", "io-weight"): if the kernel lacks their controller, that is an
 	// error, where for a default it is a warning.
 	Explicit map[string]bool
+}
+
+// A DeviceRule is one line for a v1 devices cgroup.
+type DeviceRule struct {
+	Allow bool
+	Rule  string // "c 1:3 rwm", "a *:* rwm"
+}
+
+// period is the CFS period in µs.
+func (lim Limits) period() uint64 {
+	if lim.CPUPeriod > 0 {
+		return lim.CPUPeriod
+	}
+	return 100000
+}
+
+// cpuset reports whether lim asks for a cpuset of its own.
+func (lim Limits) cpuset() bool { return lim.CPUSet != "" || lim.CPUMems != "" }
+
+// orSize is n as a limit file takes it, or def when n is 0; -1 is "-1", no limit.
+func orSize(n int64, def string) string {
+	if n == 0 {
+		return def
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // The v1 controllers a container joins; cpuacct for its CPU accounting.
@@ -42,13 +82,14 @@ type Cgroups struct {
 	Hint     string   // what to do about the warnings, if anything can be done
 	Notes    []string // what -v reports (where the cgroups are, kmem)
 
-	made      []made       // cgroups made and not yet removed, in creation order, locked
-	joined    []*Hierarchy // hierarchies with a cgroup of the container, for Mounts
-	memoryDir string
-	v2Leaf    string
-	tasks     []int // v1 tasks files, open for writing, for the child to join (the locks of made)
-	v2Dir     int   // the v2 leaf, O_PATH, for clone3; -1 if none
-	v2Procs   int   // its cgroup.procs, for kernels without CLONE_INTO_CGROUP (its lock); -1 if none
+	made       []made       // cgroups made and not yet removed, in creation order, locked
+	joined     []*Hierarchy // hierarchies with a cgroup of the container, for Mounts
+	memoryDir  string
+	v2Leaf     string
+	tasks      []int  // v1 tasks files, open for writing, for the child to join (the locks of made)
+	v2Dir      int    // the v2 leaf, O_PATH, for clone3; -1 if none
+	v2Procs    int    // its cgroup.procs, for kernels without CLONE_INTO_CGROUP (its lock); -1 if none
+	devicesDir string // the v1 devices cgroup, when DeviceRules asked for one
 }
 
 // Create makes the container's cgroups, named name (see Name), below each hierarchy's
@@ -136,7 +177,7 @@ func (c *Cgroups) createV1(lim Limits) error {
 		h := &c.Layout.V1[i]
 		// cpuset only when asked for: a new v1 cpuset cgroup starts with no CPUs, and
 		// nothing can join it until it has some.
-		if !slices.ContainsFunc(v1Controllers, h.Has) && !(h.Has("cpuset") && lim.CPUSet != "") {
+		if !slices.ContainsFunc(v1Controllers, h.Has) && !(h.Has("cpuset") && lim.cpuset()) && !(h.Has("devices") && lim.DeviceRules != nil) {
 			continue
 		}
 		dir := filepath.Join(h.Parent, c.Name)
@@ -230,7 +271,7 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 			// Kernel memory is accounted in the limit above on every kernel that still
 			// has this file, and the separate limit is gone since 5.16 / refused
 			// since 6.1: a note, never an error (runc#2840).
-			if err := writeFile(dir, "memory.kmem.limit_in_bytes", mem); err != nil {
+			if err := writeFile(dir, "memory.kmem.limit_in_bytes", orSize(lim.KernelMem, mem)); err != nil {
 				c.Notes = append(c.Notes, "kernel memory limit not set: "+err.Error())
 			}
 			// TCP buffers: cgroup v1 charges them only to a counter of their own, and
@@ -238,7 +279,7 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 			// container can take the host's whole tcp_mem, which every network namespace
 			// shares. The same limit again, of its own.
 			if exists(dir, "memory.kmem.tcp.limit_in_bytes") {
-				if err := writeFile(dir, "memory.kmem.tcp.limit_in_bytes", mem); err != nil {
+				if err := writeFile(dir, "memory.kmem.tcp.limit_in_bytes", orSize(lim.KernelTCP, mem)); err != nil {
 					return err
 				}
 			} else {
@@ -246,13 +287,27 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 			}
 			// memory+swap = memory: no swap. Present only with swap accounting.
 			if exists(dir, "memory.memsw.limit_in_bytes") {
-				if err := writeFile(dir, "memory.memsw.limit_in_bytes", mem); err != nil {
+				if err := writeFile(dir, "memory.memsw.limit_in_bytes", orSize(lim.MemorySwap, mem)); err != nil {
 					return err
 				}
 			}
 		}
-		// Swap is off with or without a memory limit.
-		if err := writeFile(dir, "memory.swappiness", "0"); err != nil && !missing(err) {
+		if lim.Reservation > 0 {
+			if err := writeFile(dir, "memory.soft_limit_in_bytes", strconv.FormatInt(lim.Reservation, 10)); err != nil {
+				return err
+			}
+		}
+		if lim.NoOOMKill {
+			if err := writeFile(dir, "memory.oom_control", "1"); err != nil {
+				return err
+			}
+		}
+		// Swap is off with or without a memory limit, unless a bundle says otherwise.
+		swappiness := "0"
+		if lim.Swappiness != nil {
+			swappiness = strconv.FormatUint(*lim.Swappiness, 10)
+		}
+		if err := writeFile(dir, "memory.swappiness", swappiness); err != nil && (!missing(err) || lim.Swappiness != nil) {
 			return err
 		}
 	}
@@ -268,34 +323,47 @@ func (c *Cgroups) limitV1(h *Hierarchy, dir string, lim Limits) error {
 					return err
 				}
 			} else {
-				const period = 100000
-				if err := writeFile(dir, "cpu.cfs_period_us", strconv.Itoa(period)); err != nil {
+				period := lim.period()
+				if err := writeFile(dir, "cpu.cfs_period_us", strconv.FormatUint(period, 10)); err != nil {
 					return err
 				}
-				if err := writeFile(dir, "cpu.cfs_quota_us", strconv.FormatInt(int64(lim.CPUs*period), 10)); err != nil {
+				if err := writeFile(dir, "cpu.cfs_quota_us", strconv.FormatInt(int64(lim.CPUs*float64(period)), 10)); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if h.Has("cpuset") && lim.CPUSet != "" {
+	if h.Has("cpuset") && lim.cpuset() {
 		// cpuset.mems must be set before cpuset.cpus can be, and before any task
-		// joins: the parent's memory nodes.
-		mems, err := readFile(h.Parent, "cpuset.mems")
-		if err != nil {
-			return err
+		// joins: the parent's memory nodes unless a bundle names them; the same for
+		// the CPUs.
+		mems, cpus := lim.CPUMems, lim.CPUSet
+		for _, f := range []struct {
+			v    *string
+			file string
+		}{{&mems, "cpuset.mems"}, {&cpus, "cpuset.cpus"}} {
+			if *f.v == "" {
+				v, err := readFile(h.Parent, f.file)
+				if err != nil {
+					return err
+				}
+				*f.v = strings.TrimSpace(v)
+			}
 		}
-		if err := writeFile(dir, "cpuset.mems", strings.TrimSpace(mems)); err != nil {
-			return err
+		if err := writeFile(dir, "cpuset.mems", mems); err != nil {
+			return errs.Wrap("cpuset.mems "+mems, err)
 		}
-		if err := writeFile(dir, "cpuset.cpus", lim.CPUSet); err != nil {
-			return errs.Wrap("--cpuset-cpus "+lim.CPUSet, err)
+		if err := writeFile(dir, "cpuset.cpus", cpus); err != nil {
+			return errs.Wrap("--cpuset-cpus "+cpus, err)
 		}
 	}
 	if h.Has("pids") && lim.Pids > 0 {
 		if err := writeFile(dir, "pids.max", strconv.FormatInt(lim.Pids, 10)); err != nil {
 			return err
 		}
+	}
+	if h.Has("devices") && lim.DeviceRules != nil {
+		c.devicesDir = dir
 	}
 	if h.Has("blkio") && lim.IOWeight > 0 {
 		// blkio.weight belongs to CFQ, gone since 5.0; BFQ's own weight has the same
@@ -323,7 +391,7 @@ func v2Controllers(lim Limits) []string {
 		want bool
 	}{
 		{"cpu", lim.CPUShares > 0 || lim.CPUs > 0},
-		{"cpuset", lim.CPUSet != ""},
+		{"cpuset", lim.cpuset()},
 		{"io", lim.IOWeight > 0},
 		{"memory", true}, // swap is turned off even without a memory limit
 		{"pids", lim.Pids > 0},
@@ -380,8 +448,23 @@ func (c *Cgroups) createV2(lim Limits) error {
 				return err
 			}
 		}
-		if err := writeFile(dir, "memory.swap.max", "0"); err != nil && !missing(err) {
+		swap := "0"
+		switch {
+		case lim.MemorySwap == -1:
+			swap = "max"
+		case lim.MemorySwap > 0 && lim.Memory > 0:
+			swap = strconv.FormatInt(max(lim.MemorySwap-lim.Memory, 0), 10)
+		}
+		if err := writeFile(dir, "memory.swap.max", swap); err != nil && (!missing(err) || swap != "0") {
 			return err
+		}
+		if lim.Reservation > 0 {
+			if err := writeFile(dir, "memory.low", strconv.FormatInt(lim.Reservation, 10)); err != nil {
+				return err
+			}
+		}
+		if lim.KernelMem > 0 || lim.KernelTCP > 0 || lim.NoOOMKill || lim.Swappiness != nil {
+			return errors.New("cgroup v2 has no kernel memory limits, OOM killer switch or swappiness")
 		}
 	}
 	if slices.Contains(avail, "cpu") {
@@ -391,8 +474,8 @@ func (c *Cgroups) createV2(lim Limits) error {
 			}
 		}
 		if lim.CPUs > 0 {
-			const period = 100000
-			if err := writeFile(dir, "cpu.max", strconv.FormatInt(int64(lim.CPUs*period), 10)+" "+strconv.Itoa(period)); err != nil {
+			period := lim.period()
+			if err := writeFile(dir, "cpu.max", strconv.FormatInt(int64(lim.CPUs*float64(period)), 10)+" "+strconv.FormatUint(period, 10)); err != nil {
 				return err
 			}
 		}
@@ -400,6 +483,11 @@ func (c *Cgroups) createV2(lim Limits) error {
 	if slices.Contains(avail, "pids") && lim.Pids > 0 {
 		if err := writeFile(dir, "pids.max", strconv.FormatInt(lim.Pids, 10)); err != nil {
 			return err
+		}
+	}
+	if slices.Contains(avail, "cpuset") && lim.CPUMems != "" {
+		if err := writeFile(dir, "cpuset.mems", lim.CPUMems); err != nil {
+			return errs.Wrap("cpuset.mems "+lim.CPUMems, err)
 		}
 	}
 	if slices.Contains(avail, "cpuset") && lim.CPUSet != "" {
@@ -467,6 +555,25 @@ func (c *Cgroups) Close() {
 		unix.Close(c.v2Dir)
 	}
 	c.v2Dir = -1
+}
+
+// SetDevices writes rules, in order, to the container's v1 devices cgroup, if it has
+// one: "a *:* rwm" to devices.deny, "c 1:3 rwm" to devices.allow. It reports whether
+// there was one.
+func (c *Cgroups) SetDevices(rules []DeviceRule) (bool, error) {
+	if c.devicesDir == "" {
+		return false, nil
+	}
+	for _, r := range rules {
+		file := "devices.deny"
+		if r.Allow {
+			file = "devices.allow"
+		}
+		if err := writeFile(c.devicesDir, file, r.Rule); err != nil {
+			return true, errs.Wrap("device rule "+r.Rule, err)
+		}
+	}
+	return true, nil
 }
 
 // OOMKills returns how many processes the memory limit has killed in the container.

@@ -42,11 +42,21 @@ func Compare(base, other []*Result) []Row {
 // program, which ended well with Base, did not with Other (for the programs that
 // print no test, such as the hooks ones and those named _fail, that is the only
 // verdict), or Other did not run it.
+//
+// A program named _fail gives the runtime a config it must refuse, and fails (exit
+// 1, util.Fatal) only if the runtime took it: whatever tests it printed were run in
+// a container that should not have started, and its status alone is the verdict.
 func (r Row) Worse() bool {
 	if r.Base == nil {
 		return false
 	}
-	return r.Other == nil || r.Other.Pass < r.Base.Pass || r.Base.OK() && !r.Other.OK()
+	if r.Other == nil {
+		return true
+	}
+	if strings.HasSuffix(r.Test, "_fail") {
+		return r.Base.OK() && !r.Other.OK()
+	}
+	return r.Other.Pass < r.Base.Pass || r.Base.OK() && !r.Other.OK()
 }
 
 // Recheck runs again, up to n times, each program with which Other did worse than

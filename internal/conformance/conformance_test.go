@@ -78,10 +78,26 @@ func TestRuntimeTools(t *testing.T) {
 		}
 	}
 	for _, row := range rows {
-		if row.Worse() {
-			t.Errorf("%s: %s %s, runc %s%s", row.Test, otherName, Score(row.Other), Score(row.Base), details(row.Other))
+		if !row.Worse() {
+			continue
 		}
+		if why, ok := refused[row.Test]; ok && filepath.Base(other) == "launch" {
+			t.Logf("%s: launch %s, runc %s: %s", row.Test, Score(row.Other), Score(row.Base), why)
+			continue
+		}
+		t.Errorf("%s: %s %s, runc %s%s", row.Test, otherName, Score(row.Other), Score(row.Base), details(row.Other))
 	}
+}
+
+// refused are the programs launch does worse than runc in because it refuses what
+// they ask, on purpose or until a later issue (README, "OCI runtime"): launch fails
+// its test only if it does worse in any other program.
+var refused = map[string]string{
+	"config_updates_without_affect": "rootfsPropagation shared: the container's mounts would reach the host; refused",
+	"linux_ns_itype":                "a container without a mount namespace of its own would mount in the host's; refused",
+	"linux_ns_path":                 "joining a mount namespace by path: not supported yet",
+	"linux_ns_nopath":               "user namespaces: not supported yet in bundles",
+	"linux_uid_mappings":            "user namespaces: not supported yet in bundles",
 }
 
 // runAll runs the suite with one runtime, logs each program's result as it ends and

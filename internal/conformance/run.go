@@ -190,7 +190,7 @@ func (s *Suite) run(ctx context.Context, test, rt string, timeout time.Duration,
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	work, err := os.MkdirTemp("", "launch-conformance-")
+	work, err := os.MkdirTemp("", "launch-test-conformance-")
 	if err != nil {
 		return nil, err
 	}

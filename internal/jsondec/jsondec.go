@@ -41,9 +41,11 @@ func Parse(r io.Reader, max int) (*fastjson.Value, error) {
 // A Decoder reads fields; Err is its first error.
 type Decoder struct {
 	Err error
-	// Strict makes a field that is not one of an object's fields an error, unless it is
-	// null or empty; otherwise such fields are ignored.
-	Strict bool
+	// Refused are fields, by their path with indexes left out (linux.intelRdt,
+	// mounts.uidMappings), that are an error unless they are null or empty: fields a
+	// format defines that the reader cannot honour. Other fields it does not know are
+	// ignored, as the OCI runtime spec requires of unknown properties.
+	Refused map[string]bool
 }
 
 // Fail records that the value at at is not what was wanted.
@@ -80,7 +82,7 @@ func (d *Decoder) Object(v *fastjson.Value, at, what string, fields []string, f 
 		if !slices.Contains(fields, key) {
 			i := slices.IndexFunc(fields, func(f string) bool { return strings.EqualFold(f, key) })
 			if i < 0 {
-				if d.Strict && !Empty(v) {
+				if d.Refused[generic(here)] && !Empty(v) {
 					d.Failf(here + ": not supported")
 				}
 				return
@@ -89,6 +91,24 @@ func (d *Decoder) Object(v *fastjson.Value, at, what string, fields []string, f 
 		}
 		f(key, v, here)
 	})
+}
+
+// generic is the path at without its indexes: mounts[2].uidMappings is
+// mounts.uidMappings.
+func generic(at string) string {
+	var b strings.Builder
+	skip := false
+	for _, c := range at {
+		switch {
+		case c == '[':
+			skip = true
+		case c == ']':
+			skip = false
+		case !skip:
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
 }
 
 // Empty reports whether v is null, false, 0, "", [] or {}.

@@ -64,6 +64,7 @@ type bundleSetup struct {
 	joins    []nsJoin      // namespaces joined by path
 	pidJoin  int           // a PID namespace to join, open; or -1
 	newNet   bool          // a new network namespace: bring up lo
+	hasUTS   bool          // a uts namespace made or joined
 	newUTS   bool          //
 	newCg    bool          // a new cgroup namespace, unshared once in the cgroups
 	limits   cgroup.Limits //
@@ -134,6 +135,16 @@ var mountFlags = map[string]struct {
 	"strictatime": {unix.MS_STRICTATIME, false}, "nostrictatime": {unix.MS_STRICTATIME, true},
 }
 
+// propagation are the mount options that set a mount's propagation. Every mount of
+// the container's namespace is made private before the first one, so a shared or
+// slave mount has no peer or master on the host: it shares with the container's own
+// mounts only.
+var propagation = map[string]uintptr{
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC, "shared": unix.MS_SHARED,
+	"rshared": unix.MS_SHARED | unix.MS_REC, "slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
+}
+
 // bundleError is a bundle's field launch refuses.
 func bundleError(field, why string) error {
 	return &Error{Code: ExitFailure, Err: errors.New("config.json: " + field + ": " + why)}
@@ -166,7 +177,7 @@ func Create(b *Bundle) (*Created, error) {
 		return nil, err
 	}
 	if s.cgPath != "" {
-		if err := h.cgroups.MakeParents(path.Dir(s.cgPath)); err != nil {
+		if err := h.cgroups.MakeParents(path.Dir(s.cgPath), s.limits); err != nil {
 			return nil, &Error{Code: ExitFailure, Err: errs.Wrap("linux.cgroupsPath "+s.cgPath, err)}
 		}
 	}
@@ -222,11 +233,13 @@ func (s *bundleSetup) check() error {
 	if err := s.namespaces(); err != nil {
 		return err
 	}
-	if sp.Hostname != "" && !s.newUTS {
-		return bundleError("hostname", "needs a new uts namespace")
+	// A uts namespace joined by path is named as runc names it: the bundle joins it
+	// to be the pod's, whose names it then sets.
+	if sp.Hostname != "" && !s.hasUTS {
+		return bundleError("hostname", "needs a uts namespace of the container's")
 	}
-	if sp.Domainname != "" && !s.newUTS {
-		return bundleError("domainname", "needs a new uts namespace")
+	if sp.Domainname != "" && !s.hasUTS {
+		return bundleError("domainname", "needs a uts namespace of the container's")
 	}
 	switch sp.Linux.RootfsPropagation {
 	case "", "private", "rprivate":
@@ -318,6 +331,9 @@ func (s *bundleSetup) namespaces() error {
 			return unsupported(at + " joined by path")
 		}
 		seen[n.Type] = true
+		if n.Type == "uts" {
+			s.hasUTS = true
+		}
 		if n.Path == "" {
 			switch n.Type {
 			case "cgroup":
@@ -392,10 +408,9 @@ func (s *bundleSetup) mounts() error {
 				bind = true
 			case "rbind":
 				bind, e.Recursive = true, true
-			case "private", "rprivate":
-				// Every mount of the container is private.
-			case "shared", "rshared", "slave", "rslave", "unbindable", "runbindable", "tmpcopyup", "idmap", "ridmap",
-				"remount", "sync", "async", "dirsync", "mand", "nomand", "silent", "loud":
+			case "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable":
+				e.Prop = propagation[o]
+			case "tmpcopyup", "idmap", "ridmap", "remount", "sync", "async", "dirsync", "mand", "nomand", "silent", "loud":
 				return unsupported(at + ".options " + strconv.Quote(o))
 			default:
 				data = append(data, o)
@@ -431,9 +446,8 @@ func (s *bundleSetup) mounts() error {
 					return bundleError(at+".source", real+" is a device linux.resources.devices denies")
 				}
 			}
-			if len(data) > 0 {
-				return bundleError(at+".options", "a bind takes no file system options: "+strings.Join(data, ","))
-			}
+			// File system options mean nothing to a bind: mount(2) ignores them
+			// with MS_BIND, as runc passes them.
 		} else {
 			if m.Type == "" {
 				return bundleError(at+".type", "missing")
@@ -466,14 +480,16 @@ func (s *bundleSetup) mounts() error {
 		if d.Major < 0 || d.Minor < 0 || d.Major > 0xfff || d.Minor > 0xfffff {
 			return bundleError(at, "device number out of range")
 		}
-		if d.Type != "p" && !s.devices.allows(map[string]string{"u": "c"}[d.Type]+strings.Trim(d.Type, "u"), d.Major, d.Minor) {
-			return bundleError(at, p+" is a device linux.resources.devices denies")
+		typ := d.Type
+		if typ == "u" {
+			typ = "c"
 		}
+		denied := d.Type != "p" && !s.devices.allows(typ, d.Major, d.Minor)
 		perm := uint32(0o666)
 		if d.FileMode != nil {
 			perm = *d.FileMode & 0o7777
 		}
-		dev := mount.Device{Path: p, Mode: mode | perm, Dev: mount.Dev(uint32(d.Major), uint32(d.Minor))}
+		dev := mount.Device{Path: p, Mode: mode | perm, Dev: mount.Dev(uint32(d.Major), uint32(d.Minor)), Denied: denied}
 		if d.UID != nil {
 			dev.UID = *d.UID
 		}
@@ -543,42 +559,54 @@ func (s *bundleSetup) resources() error {
 	if r == nil {
 		return nil
 	}
+	if len(r.Devices) > 0 {
+		s.limits.DeviceRules = deviceCgroupRules(r.Devices)
+	}
 	if m := r.Memory; m != nil {
 		if m.Limit != nil && *m.Limit > 0 {
 			s.limits.Memory = *m.Limit
 			s.limits.Explicit["memory"] = true
 		}
-		// launch limits memory and swap together (memory+swap = memory): a swap limit
-		// that says otherwise cannot be honoured.
-		if m.Swap != nil && *m.Swap != -1 && *m.Swap != 0 && (m.Limit == nil || *m.Swap != *m.Limit) {
-			return unsupported("linux.resources.memory.swap other than the memory limit")
+		if m.Swap != nil && *m.Swap != 0 {
+			if *m.Swap < -1 || *m.Swap > 0 && s.limits.Memory > 0 && *m.Swap < s.limits.Memory {
+				return bundleError("linux.resources.memory.swap", "below the memory limit")
+			}
+			s.limits.MemorySwap = *m.Swap
 		}
 		if m.Reservation != nil && *m.Reservation > 0 {
-			return unsupported("linux.resources.memory.reservation")
+			s.limits.Reservation = *m.Reservation
 		}
-		if m.Swappiness != nil || m.DisableOOMKiller {
-			return unsupported("linux.resources.memory.swappiness and disableOOMKiller")
+		if m.Kernel != nil && *m.Kernel > 0 {
+			s.limits.KernelMem = *m.Kernel
 		}
+		if m.KernelTCP != nil && *m.KernelTCP > 0 {
+			s.limits.KernelTCP = *m.KernelTCP
+		}
+		if m.Swappiness != nil {
+			if *m.Swappiness > 100 {
+				return bundleError("linux.resources.memory.swappiness", "above 100")
+			}
+			s.limits.Swappiness = m.Swappiness
+		}
+		s.limits.NoOOMKill = m.DisableOOMKiller
 	}
 	if c := r.CPU; c != nil {
 		if c.Shares != nil && *c.Shares > 0 {
 			s.limits.CPUShares = *c.Shares
 			s.limits.Explicit["cpu-shares"] = true
 		}
+		if c.Period != nil && *c.Period > 0 {
+			s.limits.CPUPeriod = *c.Period
+		}
 		if c.Quota != nil && *c.Quota > 0 {
 			period := uint64(100000)
-			if c.Period != nil && *c.Period > 0 {
-				period = *c.Period
+			if s.limits.CPUPeriod > 0 {
+				period = s.limits.CPUPeriod
 			}
 			s.limits.CPUs = float64(*c.Quota) / float64(period)
 			s.limits.Explicit["cpus"] = true
 		}
-		if c.Cpus != "" {
-			s.limits.CPUSet = c.Cpus
-		}
-		if c.Mems != "" {
-			return unsupported("linux.resources.cpu.mems")
-		}
+		s.limits.CPUSet, s.limits.CPUMems = c.Cpus, c.Mems
 	}
 	if r.Pids != nil && r.Pids.Limit > 0 {
 		s.limits.Pids = r.Pids.Limit
@@ -988,8 +1016,18 @@ func (s *bundleSetup) start() (int, error) {
 		unix.Write(life[1], []byte{1})
 		n = readFull(pipe[0], buf)
 	}
-	if s.cg == nil && n == 0 || s.cg != nil && n == 1 && buf[0] == 1 {
-		return pid, nil // exec'd (launch exec), or ready (launch create)
+	if s.cg == nil && n == 0 {
+		return pid, nil // exec'd (launch exec)
+	}
+	if s.cg != nil && n == 1 && buf[0] == 1 {
+		// Ready (launch create): the nodes are made, and the devices cgroup gets the
+		// bundle's rules before the process can exec.
+		if _, err := s.cg.SetDevices(s.limits.DeviceRules); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+			return 0, &Error{Code: ExitFailure, Err: errs.Wrap("linux.resources.devices", err)}
+		}
+		return pid, nil
 	}
 	unix.Kill(pid, unix.SIGKILL)
 	reap(pid)

@@ -1,8 +1,10 @@
 package launch
 
 import (
+	"strconv"
 	"strings"
 
+	"launch/internal/cgroup"
 	"launch/internal/spec"
 )
 
@@ -51,4 +53,38 @@ func (rs deviceRules) all() bool {
 		}
 	}
 	return all
+}
+
+// defaultDevices are the devices every container may use, allowed after the bundle's
+// rules in a v1 devices cgroup: the nodes launch makes in /dev, the terminal, and the
+// pseudo-terminals of the container's devpts.
+var defaultDevices = []string{"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
+	"c 5:2 rwm", "c 136:* rwm"}
+
+// deviceCgroupRules are the bundle's rules as a v1 devices cgroup takes them, in
+// their order, and then the defaults. On cgroup v2 the rules are kept as the type's
+// doc says, without a cgroup.
+func deviceCgroupRules(rs []spec.DeviceRule) []cgroup.DeviceRule {
+	var out []cgroup.DeviceRule
+	num := func(n *int64) string {
+		if n == nil || *n < 0 {
+			return "*"
+		}
+		return strconv.FormatInt(*n, 10)
+	}
+	for _, r := range rs {
+		typ := r.Type
+		if typ == "" {
+			typ = "a"
+		}
+		access := r.Access
+		if access == "" {
+			access = "rwm"
+		}
+		out = append(out, cgroup.DeviceRule{Allow: r.Allow, Rule: typ + " " + num(r.Major) + ":" + num(r.Minor) + " " + access})
+	}
+	for _, d := range defaultDevices {
+		out = append(out, cgroup.DeviceRule{Allow: true, Rule: d})
+	}
+	return out
 }

@@ -20,6 +20,7 @@ type Entry struct {
 	Data      string  // the file system's options, comma-separated
 	Flags     uintptr // per-mount MS_* flags
 	Recursive bool    // rbind
+	Prop      uintptr // propagation (MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE, with MS_REC), or 0
 	Device    bool    // a bind that may be of a device node (not made nodev)
 }
 
@@ -29,6 +30,9 @@ type Device struct {
 	Mode     uint32 // S_IFCHR, S_IFBLK or S_IFIFO and the permissions
 	Dev      uint64 // as Dev encodes it
 	UID, GID uint32
+	// Denied: the bundle's device rules deny it. The node is made, and covered by a
+	// bind of itself that is nodev: it is there, and cannot be opened.
+	Denied bool
 }
 
 // BundleSpec says what the file system of a bundle's container holds besides its root.
@@ -113,7 +117,7 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 			b.fail(err)
 			continue
 		}
-		m.notRoot = true
+		m.notRoot, m.prop = true, e.Prop
 		b.steps = append(b.steps, Step{What: "mount " + e.FSType, Mount: m})
 	}
 	if dev {
@@ -133,6 +137,16 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 			n.uid, n.gid, n.chown = d.UID, d.GID, true
 		}
 		b.node(n, err)
+		if err == nil && d.Denied {
+			t, err := newTarget(n.Target.base, d.Path, NoSymlinks, MustExist)
+			if err != nil {
+				b.fail(err)
+				continue
+			}
+			m := &Mount{Target: t, kind: kindSelf, flags: unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC, keep: -1, closeFD: -1}
+			m.attr = attrs(m.flags)
+			b.steps = append(b.steps, Step{What: "make unusable", Mount: m})
+		}
 	}
 	split := len(b.steps)
 	for _, p := range s.Masked {
@@ -216,8 +230,9 @@ func bundleBind(b *builder, base int, e Entry, at string) {
 		b.node(EnsureDir(parents[i], InRoot))
 	}
 	b.bindFrom("bind "+e.Source, base, e.Source, e.Dst, InRoot, create, flags, false)
-	if e.Recursive && len(b.steps) > 0 {
-		b.steps[len(b.steps)-1].Mount.recursive = true
+	if len(b.steps) > 0 && b.err == nil {
+		m := b.steps[len(b.steps)-1].Mount
+		m.recursive, m.prop = e.Recursive, e.Prop
 	}
 }
 

@@ -51,6 +51,11 @@ type Mount struct {
 	// recursive: a bind of the source's whole tree (rbind); the flags are set on its
 	// top mount.
 	recursive bool
+	// prop is the propagation a bundle asks for the mount (MS_SHARED, MS_SLAVE,
+	// MS_PRIVATE or MS_UNBINDABLE, with MS_REC): in the container's own mount
+	// namespace, where every mount was made private first, so that no mount of the
+	// host is its peer or master.
+	prop uintptr
 }
 
 // MountOpts describes a Mount.
@@ -191,12 +196,16 @@ func (m *Mount) Do(s *State) unix.Errno {
 	if e != 0 {
 		return e
 	}
+	if m.prop != 0 && mfd >= 0 {
+		// SAFETY: the path is NUL-terminated in s.
+		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, 0, uintptr(unsafe.Pointer(raw.FdPath(&s.path[0], mfd))), 0, m.prop, 0, 0)
+	}
 	if m.keep >= 0 {
 		s.slot[m.keep] = mfd
 	} else if mfd >= 0 {
 		raw.Close(mfd)
 	}
-	return 0
+	return e
 }
 
 // attach makes the mount with the new mount API (Linux 5.2): the mount is made
@@ -438,7 +447,7 @@ func (m *Mount) legacyMount(s *State, t, src int) unix.Errno {
 //go:nosplit
 //go:norace
 func (m *Mount) legacyFind(s *State) (int, unix.Errno) {
-	again := m.kind != kindNew || (m.shared && m.flags&unix.MS_RDONLY != 0)
+	again := m.kind != kindNew || (m.shared && m.flags&unix.MS_RDONLY != 0) || m.prop != 0
 	if !again && m.keep < 0 {
 		return -1, 0
 	}

@@ -136,9 +136,9 @@ type DeviceRule struct {
 }
 
 type Memory struct {
-	Limit, Reservation, Swap *int64
-	Swappiness               *uint64
-	DisableOOMKiller         bool
+	Limit, Reservation, Swap, Kernel, KernelTCP *int64
+	Swappiness                                  *uint64
+	DisableOOMKiller                            bool
 }
 
 type CPU struct {
@@ -163,7 +163,7 @@ func Read(r io.Reader) (*Spec, error) {
 
 // FromJSON reads a config from parsed JSON.
 func FromJSON(v *fastjson.Value) (*Spec, error) {
-	d := &decoder{jsondec.Decoder{Strict: true}}
+	d := &decoder{jsondec.Decoder{Refused: refused}}
 	s := d.spec(v)
 	if d.Err != nil {
 		return nil, d.Err
@@ -182,13 +182,41 @@ func FromJSON(v *fastjson.Value) (*Spec, error) {
 
 type decoder struct{ jsondec.Decoder }
 
+// refused are the fields of the runtime spec (1.2) that launch does not read: each is
+// an error unless it is empty. A field the spec does not define is ignored, as the
+// spec requires.
+var refused = map[string]bool{}
+
+// refusedProcess are the same, for launch exec --process.
+var refusedProcess = map[string]bool{}
+
+func init() {
+	for _, f := range []string{"solaris", "windows", "vm", "zos",
+		"mounts.uidMappings", "mounts.gidMappings",
+		"linux.intelRdt", "linux.personality", "linux.timeOffsets", "linux.memoryPolicy", "linux.netDevices",
+		"linux.resources.hugepageLimits", "linux.resources.network", "linux.resources.rdma", "linux.resources.unified",
+		"linux.resources.memory.useHierarchy",
+		"linux.resources.memory.checkBeforeUpdate", "linux.resources.cpu.realtimeRuntime", "linux.resources.cpu.realtimePeriod",
+		"linux.resources.cpu.idle", "linux.resources.cpu.burst", "linux.resources.blockIO.leafWeight",
+		"linux.resources.blockIO.weightDevice", "linux.resources.blockIO.throttleReadBpsDevice",
+		"linux.resources.blockIO.throttleWriteBpsDevice", "linux.resources.blockIO.throttleReadIOPSDevice",
+		"linux.resources.blockIO.throttleWriteIOPSDevice"} {
+		refused[f] = true
+	}
+	for _, f := range []string{"apparmorProfile", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity",
+		"commandLine", "user.username"} {
+		refused["process."+f] = true
+		refusedProcess[f] = true
+	}
+}
+
 // ReadProcess reads a process object: launch exec --process.
 func ReadProcess(r io.Reader) (*Process, error) {
 	v, err := jsondec.Parse(r, MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{jsondec.Decoder{Strict: true}}
+	d := &decoder{jsondec.Decoder{Refused: refusedProcess}}
 	p := d.process(v, "")
 	if d.Err != nil {
 		return nil, d.Err
@@ -522,8 +550,12 @@ func (d *decoder) resources(v *fastjson.Value, at string) *Resources {
 			})
 		case "memory":
 			m := &Memory{}
-			d.Object(v, at, "", []string{"limit", "reservation", "swap", "swappiness", "disableOOMKiller"}, func(key string, v *fastjson.Value, at string) {
+			d.Object(v, at, "", []string{"limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller"}, func(key string, v *fastjson.Value, at string) {
 				switch key {
+				case "kernel":
+					m.Kernel = d.i64p(v, at)
+				case "kernelTCP":
+					m.KernelTCP = d.i64p(v, at)
 				case "limit":
 					m.Limit = d.i64p(v, at)
 				case "reservation":

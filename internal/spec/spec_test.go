@@ -64,6 +64,13 @@ func TestReadRefuses(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", c.json, err, c.want)
 		}
 	}
+	// A property the runtime spec does not define is ignored, as the spec requires.
+	if _, err := Read(strings.NewReader(strings.Replace(minimal, `"cwd":"/"`, `"cwd":"/","unknown":{"x":1}`, 1))); err != nil {
+		t.Errorf("an unknown property: %v", err)
+	}
+	if _, err := Read(strings.NewReader(strings.Replace(minimal, `"ociVersion"`, `"mounts":[{"destination":"/x","type":"tmpfs","uidMappings":[{"size":1}]}],"ociVersion"`, 1))); err == nil || !strings.Contains(err.Error(), "mounts[0].uidMappings: not supported") {
+		t.Errorf("mounts[0].uidMappings: %v", err)
+	}
 	// Empty values of unknown fields are what engines send for features they do not use.
 	if _, err := Read(strings.NewReader(strings.Replace(minimal, `"cwd":"/"`, `"cwd":"/","apparmorProfile":"","ioPriority":null`, 1))); err != nil {
 		t.Errorf("empty unknown fields: %v", err)
