@@ -887,3 +887,29 @@ func TestOCIInputs(t *testing.T) {
 		t.Errorf("exec after start of a missing file: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestOCIAttackHostNamespaces: a bundle that joins the host's own UTS or network
+// namespace by path cannot set the host's hostname or network sysctls through it.
+func TestOCIAttackHostNamespaces(t *testing.T) {
+	b := newBundle(t)
+	hostName, _ := os.Hostname()
+	nss := []any{map[string]any{"type": "pid"}, map[string]any{"type": "mount"}, map[string]any{"type": "ipc"},
+		map[string]any{"type": "uts", "path": "/proc/self/ns/uts"}}
+	b.linux()["namespaces"] = nss
+	b.config["hostname"] = "launch-attack"
+	b.write()
+	if r := b.oci("create", "--bundle", b.dir, "u1"); r.code != 1 || !strings.Contains(r.stderr, "hostname") {
+		t.Errorf("hostname in the host's uts namespace: exit %d, %q", r.code, r.stderr)
+	}
+	if h, _ := os.Hostname(); h != hostName {
+		unix.Sethostname([]byte(hostName))
+		t.Fatalf("the host's hostname became %q", h)
+	}
+	delete(b.config, "hostname")
+	b.linux()["namespaces"] = append(nss[:3], map[string]any{"type": "network", "path": "/proc/self/ns/net"})
+	b.linux()["sysctl"] = map[string]any{"net.ipv4.ip_forward": "1"}
+	b.write()
+	if r := b.oci("create", "--bundle", b.dir, "u2"); r.code != 1 || !strings.Contains(r.stderr, "not a sysctl of the container") {
+		t.Errorf("a net sysctl in the host's network namespace: exit %d, %q", r.code, r.stderr)
+	}
+}

@@ -358,6 +358,11 @@ func (s *bundleSetup) namespaces() error {
 			unix.Close(fd)
 			return bundleError(at, n.Path+" is not a namespace")
 		}
+		// The host's own namespace, joined by path, is the host's: a bundle that
+		// names it shares it (as one without the entry would), and sets nothing in it.
+		if n.Type == "uts" && sameNamespace(fd, "uts") {
+			s.hasUTS = false
+		}
 		if n.Type == "pid" {
 			s.pidJoin = fd
 		} else {
@@ -368,6 +373,13 @@ func (s *bundleSetup) namespaces() error {
 		return bundleError("linux.namespaces", "launch needs a new mount namespace")
 	}
 	return nil
+}
+
+// sameNamespace reports whether fd is launch's own namespace of kind (its name
+// under /proc/self/ns).
+func sameNamespace(fd int, kind string) bool {
+	var a, b unix.Stat_t
+	return unix.Fstat(fd, &a) == nil && unix.Stat("/proc/self/ns/"+kind, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // mounts reads mounts, maskedPaths, readonlyPaths and linux.devices.
