@@ -913,3 +913,62 @@ func TestOCIAttackHostNamespaces(t *testing.T) {
 		t.Errorf("a net sysctl in the host's network namespace: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestOCIAttackRbindSubmounts: an rbind's mounts below its top get its ro and nodev
+// too: through an rbind of the host's /, a container whose rules allow every device
+// still cannot open the host's /dev/kmsg (devtmpfs, a submount), nor create a file in
+// the host's /dev/shm (a tmpfs below it).
+func TestOCIAttackRbindSubmounts(t *testing.T) {
+	b := newBundle(t)
+	b.linux()["resources"].(map[string]any)["devices"] = []any{map[string]any{"allow": true, "access": "rwm"}}
+	b.config["mounts"] = append(b.config["mounts"].([]any),
+		map[string]any{"destination": "/host", "type": "bind", "source": "/", "options": []any{"rbind", "ro"}})
+	for _, c := range []struct{ op, path, want string }{{"write", "/host/dev/kmsg", "EACCES"}, {"create", "/host/dev/shm/launch-attack", "EROFS"}} {
+		b.process()["args"] = []any{"/probe", "try", c.op, c.path, "launch-attack: rbind submount"}
+		r := b.runOut("rb")
+		if got := strings.TrimSpace(r.stdout); got != c.want {
+			t.Errorf("write %s: %q (exit %d, %s), want %s", c.path, got, r.code, r.stderr, c.want)
+		}
+	}
+}
+
+// TestOCIAttackCgroupReuse: delete kills only what is in the container's own cgroups:
+// not a later container's that took the same path, not one made inside another's.
+func TestOCIAttackCgroupReuse(t *testing.T) {
+	a := newBundle(t)
+	a.process()["args"] = []any{"/probe", "sleep", "60"}
+	a.write()
+	if r := a.oci("run", "-d", "--bundle", a.dir, "a"); r.code != 0 {
+		t.Fatalf("run a: exit %d: %s", r.code, r.stderr)
+	}
+	dirs := a.cgroupDirs("a")
+	// a's process ends, and its cgroups are removed from outside.
+	if r := a.oci("kill", "a", "KILL"); r.code != 0 {
+		t.Fatalf("kill a: %s", r.stderr)
+	}
+	waitFor(t, "a stopped", func() bool { return a.state("a")["status"] == "stopped" })
+	for i := len(dirs) - 1; i >= 0; i-- {
+		for unix.Rmdir(dirs[i]) == unix.EBUSY {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// b, under another --root, takes the same cgroup path.
+	b := &bundle{t: t, dir: a.dir, root: filepath.Join(t.TempDir(), "state-b"), config: a.config}
+	if r := b.oci("run", "-d", "--bundle", a.dir, "b"); r.code != 0 {
+		t.Fatalf("run b: exit %d: %s", r.code, r.stderr)
+	}
+	defer b.oci("delete", "-f", "b")
+	if r := a.oci("delete", "a"); r.code != 0 {
+		t.Errorf("delete a: exit %d: %s", r.code, r.stderr)
+	}
+	if st := b.state("b")["status"]; st != "running" {
+		t.Errorf("b after delete a: %v, want running", st)
+	}
+	// c inside b's cgroup is refused.
+	c := &bundle{t: t, dir: a.dir, root: filepath.Join(t.TempDir(), "state-c"), config: a.config}
+	c.linux()["cgroupsPath"] = a.linux()["cgroupsPath"].(string) + "/c"
+	c.write()
+	if r := c.oci("create", "--bundle", a.dir, "c"); r.code != 1 || !strings.Contains(r.stderr, "holds processes") {
+		t.Errorf("create inside b's cgroup: exit %d, %q", r.code, r.stderr)
+	}
+}

@@ -14,29 +14,63 @@ import (
 // mkdir -p would, and makes it the containers' parent (SetParent): a bundle's
 // linux.cgroupsPath names its container's cgroup, whose parents engines leave to the
 // runtime to make.
-func (l *Layout) MakeParents(p string, lim Limits) error {
+//
+// It returns the directories it made, outermost first, for RemoveMade to remove if the
+// container is not made after all. A parent that holds processes of its own (another
+// container's cgroup, or a process group of the host's) is refused, the root
+// excepted: launch delete kills what is in a container's cgroup and below it.
+func (l *Layout) MakeParents(p string, lim Limits) ([]string, error) {
+	var made []string
 	for _, h := range l.all() {
 		dir, ok := h.dirOf(p)
 		if !ok {
-			return &os.PathError{Op: "find cgroup", Path: p, Err: errors.New("outside the cgroups mounted at " + h.Mount)}
+			return made, &os.PathError{Op: "find cgroup", Path: p, Err: errors.New("outside the cgroups mounted at " + h.Mount)}
 		}
 		if !h.V2() && !h.joined() && !(h.Has("cpuset") && lim.cpuset()) && !(h.Has("devices") && lim.DeviceRules != nil) {
 			continue
 		}
-		if err := mkdirParents(h, dir); err != nil {
-			return err
+		m, err := mkdirParents(h, dir)
+		made = append(made, m...)
+		if err != nil {
+			return made, err
+		}
+		if dir != h.Mount {
+			if procs, err := readFile(dir, "cgroup.procs"); err == nil && strings.TrimSpace(procs) != "" {
+				return made, &os.PathError{Op: "use cgroup", Path: dir, Err: errors.New("holds processes of its own: not a parent for a container's cgroup")}
+			}
 		}
 	}
-	return l.SetParent(p)
+	return made, l.SetParent(p)
+}
+
+// RemoveMade removes the directories MakeParents made, innermost first, where they
+// are empty.
+func RemoveMade(made []string) {
+	for i := len(made) - 1; i >= 0; i-- {
+		unix.Rmdir(made[i])
+	}
+}
+
+// IDs returns the inode numbers of the cgroup directories dirs, 0 for one that is
+// gone: launch delete removes a cgroup only while its path still leads to it.
+func IDs(dirs []string) []uint64 {
+	ids := make([]uint64, len(dirs))
+	for i, d := range dirs {
+		var st unix.Stat_t
+		if unix.Stat(d, &st) == nil {
+			ids[i] = st.Ino
+		}
+	}
+	return ids
 }
 
 // mkdirParents makes dir and its missing parents below h's mount. A new v1 cpuset
 // cgroup has no CPUs and no memory nodes, and nothing can join it or a cgroup below
 // it: each one made gets its parent's.
-func mkdirParents(h *Hierarchy, dir string) error {
+func mkdirParents(h *Hierarchy, dir string) (made []string, err error) {
 	rel, ok := strings.CutPrefix(dir, h.Mount)
 	if !ok {
-		return &os.PathError{Op: "mkdir", Path: dir, Err: errors.New("outside " + h.Mount)}
+		return nil, &os.PathError{Op: "mkdir", Path: dir, Err: errors.New("outside " + h.Mount)}
 	}
 	cur := h.Mount
 	for _, c := range strings.Split(strings.Trim(rel, "/"), "/") {
@@ -50,8 +84,9 @@ func mkdirParents(h *Hierarchy, dir string) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return made, err
 		}
+		made = append(made, cur)
 		if h.V2() || !h.Has("cpuset") {
 			continue
 		}
@@ -61,11 +96,11 @@ func mkdirParents(h *Hierarchy, dir string) error {
 				err = writeFile(cur, f, strings.TrimSpace(v))
 			}
 			if err != nil {
-				return err
+				return made, err
 			}
 		}
 	}
-	return nil
+	return made, nil
 }
 
 func (l *Layout) all() []*Hierarchy {
@@ -94,9 +129,16 @@ func (h *Hierarchy) joined() bool {
 // (launch delete), with any cgroup a process of the container made below them.
 // A directory that is gone already is not an error; only directories under a mounted
 // cgroup file system are touched.
-func RemoveDirs(dirs []string) error {
+//
+// ids are the directories' inode numbers when they were made (IDs): a directory that
+// is now another one (the container's cgroup removed, and the path reused) is left
+// alone, with what runs in it. nil checks nothing.
+func RemoveDirs(dirs []string, ids []uint64) error {
 	var all []string
-	for _, dir := range dirs {
+	for i, dir := range dirs {
+		if ids != nil && (i >= len(ids) || IDs([]string{dir})[0] != ids[i]) {
+			continue
+		}
 		all = append(all, tree(dir)...)
 	}
 	var errs []error

@@ -38,7 +38,7 @@ type Bundle struct {
 	Stdio   Stdio
 	// Made is called with the container's cgroups as soon as they exist, so that a
 	// launch create killed later leaves a record of them for launch delete.
-	Made func(cgroups []string) error
+	Made func(cgroups []string, ids []uint64) error
 	// Hooks runs the prestart and createRuntime hooks, given the process's pid: the
 	// process waits meanwhile, its namespaces and mounts made, before pivot_root.
 	Hooks func(pid int) error
@@ -50,9 +50,10 @@ const hooksPoint = -2
 
 // Created is what Create made: the process and its cgroups, which outlive launch create.
 type Created struct {
-	Pid     int
-	Rootfs  string
-	Cgroups []string
+	Pid       int
+	Rootfs    string
+	Cgroups   []string
+	CgroupIDs []uint64 // their inode numbers (cgroup.IDs)
 }
 
 // bundleSetup is a bundle checked against the host and turned into the child's steps.
@@ -176,31 +177,36 @@ func Create(b *Bundle) (*Created, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if s.cgPath != "" {
-		if err := h.cgroups.MakeParents(path.Dir(s.cgPath), s.limits); err != nil {
-			return nil, &Error{Code: ExitFailure, Err: errs.Wrap("linux.cgroupsPath "+s.cgPath, err)}
-		}
+	parents, err := h.cgroups.MakeParents(path.Dir(s.cgPath), s.limits)
+	if err != nil {
+		cgroup.RemoveMade(parents)
+		return nil, &Error{Code: ExitFailure, Err: errs.Wrap("linux.cgroupsPath "+s.cgPath, err)}
 	}
 	cg, err := cgroup.Create(h.cgroups, path.Base(s.cgPath), s.limits)
 	if err != nil {
+		cgroup.RemoveMade(parents)
 		return nil, &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+h.cgroups.String()+")", err)}
+	}
+	fail := func(err error) (*Created, error) {
+		cg.Close()
+		cg.Destroy()
+		cgroup.RemoveMade(parents)
+		return nil, err
 	}
 	s.cg = cg
 	s.layout.Cgroups = cg.Mounts()
+	dirs := cg.Dirs()
+	ids := cgroup.IDs(dirs)
 	if b.Made != nil {
-		if err := b.Made(cg.Dirs()); err != nil {
-			cg.Close()
-			cg.Destroy()
-			return nil, err
+		if err := b.Made(dirs, ids); err != nil {
+			return fail(err)
 		}
 	}
 	pid, err := s.start()
 	if err != nil {
-		cg.Close()
-		cg.Destroy()
-		return nil, err
+		return fail(err)
 	}
-	c := &Created{Pid: pid, Rootfs: s.rootfs, Cgroups: cg.Dirs()}
+	c := &Created{Pid: pid, Rootfs: s.rootfs, Cgroups: dirs, CgroupIDs: ids}
 	cg.Release()
 	return c, nil
 }
@@ -267,6 +273,9 @@ func (s *bundleSetup) check() error {
 	s.layout.ReadOnlyRoot = sp.Root.Readonly
 	if sp.Linux.Resources != nil {
 		s.devices = sp.Linux.Resources.Devices
+		if err := s.devices.check(); err != nil {
+			return err
+		}
 	}
 	s.layout.DevReadOnly = !s.devices.all()
 	if err := s.mounts(); err != nil {

@@ -88,3 +88,56 @@ func deviceCgroupRules(rs []spec.DeviceRule) []cgroup.DeviceRule {
 	}
 	return out
 }
+
+// check refuses rules the devices cgroup would not read as launch does (allows): the
+// kernel keeps a list of exceptions to allowing, or to denying, every device, and a
+// rule of type a clears it; a rule cannot narrow a wider exception already in it (no
+// hole in "c 1:* rwm" for "c 1:11"), and a rule of type a with numbers or with less
+// than every access is still all devices for every access.
+func (rs deviceRules) check() error {
+	num := func(n *int64) int64 {
+		if n == nil || *n < 0 {
+			return -1
+		}
+		return *n
+	}
+	type pattern struct {
+		typ          string
+		major, minor int64
+	}
+	covers := func(wide, p pattern) bool {
+		return wide.typ == p.typ && (wide.major == -1 || wide.major == p.major) && (wide.minor == -1 || wide.minor == p.minor)
+	}
+	allowAll := true // a new cgroup starts as its parent: every device allowed
+	var exceptions []pattern
+	for i, r := range rs {
+		at := "linux.resources.devices[" + strconv.Itoa(i) + "]"
+		if strings.Trim(r.Access, "rwm") != "" {
+			return bundleError(at+".access", strconv.Quote(r.Access)+" is not made of r, w and m")
+		}
+		if r.Type == "" || r.Type == "a" {
+			if num(r.Major) != -1 || num(r.Minor) != -1 {
+				return bundleError(at, "a rule of type a is for every device: it takes no numbers")
+			}
+			if r.Allow && r.Access != "" && !(strings.Contains(r.Access, "r") && strings.Contains(r.Access, "w") && strings.Contains(r.Access, "m")) {
+				return bundleError(at, "allowing type a allows every access: give rwm")
+			}
+			allowAll, exceptions = r.Allow, nil
+			continue
+		}
+		if r.Type != "c" && r.Type != "b" {
+			return bundleError(at+".type", strconv.Quote(r.Type)+" is not a, c or b")
+		}
+		p := pattern{r.Type, num(r.Major), num(r.Minor)}
+		if r.Allow != allowAll {
+			exceptions = append(exceptions, p) // an exception to the default
+			continue
+		}
+		for _, e := range exceptions {
+			if e != p && covers(e, p) {
+				return bundleError(at, "cannot narrow the wider rule "+e.typ+" "+strconv.FormatInt(e.major, 10)+":"+strconv.FormatInt(e.minor, 10)+" before it (the devices cgroup keeps no holes)")
+			}
+		}
+	}
+	return nil
+}

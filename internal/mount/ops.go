@@ -254,6 +254,18 @@ func (m *Mount) attach(s *State, t, src int) (int, unix.Errno) {
 			return -1, e
 		}
 	}
+	if m.recursive {
+		// An rbind's mounts below its top keep their own flags: the same flags are
+		// added to each of them (mount_setattr(2), Linux 5.12), so that nodev and ro
+		// hold for the whole tree. ENOSYS: too old a kernel for an rbind.
+		s.attr = unix.MountAttr{Attr_set: m.attr}
+		// SAFETY: empty is a static string; s.attr is the child's own memory.
+		if _, _, e = unix.RawSyscall6(unix.SYS_MOUNT_SETATTR, uintptr(mfd), uintptr(unsafe.Pointer(empty)),
+			unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, uintptr(unsafe.Pointer(&s.attr)), unsafe.Sizeof(s.attr), 0); e != 0 {
+			raw.Close(mfd)
+			return -1, e
+		}
+	}
 	return mfd, 0
 }
 
@@ -420,12 +432,11 @@ func (m *Mount) legacyMount(s *State, t, src int) unix.Errno {
 		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.source)), uintptr(unsafe.Pointer(tp)),
 			uintptr(unsafe.Pointer(m.fstype)), flags, uintptr(unsafe.Pointer(m.data)), 0)
 	case kindBind:
-		var rec uintptr
 		if m.recursive {
-			rec = unix.MS_REC
+			return unix.ENOSYS // mount(2) cannot set flags on a tree's every mount
 		}
 		_, _, e = unix.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(raw.FdPath(&s.path[1], src))),
-			uintptr(unsafe.Pointer(tp)), 0, unix.MS_BIND|rec, 0, 0)
+			uintptr(unsafe.Pointer(tp)), 0, unix.MS_BIND, 0, 0)
 	case kindSelf:
 		// What the target is before the bind covers it, for check.
 		if e = raw.Fstat(t, &s.st); e != 0 {

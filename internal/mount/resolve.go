@@ -36,6 +36,7 @@ type State struct {
 	st      unix.Stat_t // a target's, before a legacy bind onto itself
 	st2     unix.Stat_t // sameFile's
 	sfs     unix.Statfs_t
+	attr    unix.MountAttr // an rbind's flags for mount_setattr(2)
 }
 
 // NewState returns the state of a child that has made no mount yet.

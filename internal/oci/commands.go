@@ -100,8 +100,12 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 	ct := &container{dir: dir, ID: id, Bundle: bundle, Created: now(), Annotations: sp.Annotations, Config: sp, config: config}
 	made, err := launch.Create(&launch.Bundle{ID: id, Dir: bundle, Spec: sp, Fifo: ffd, Console: console,
 		Stdio: launch.Stdio{In: c.stdin, Out: os.Stdout, Err: os.Stderr},
-		Made: func(cgroups []string) error {
-			return os.WriteFile(filepath.Join(dir, cgroupsName), []byte(strings.Join(cgroups, "\n")), 0o600)
+		Made: func(cgroups []string, ids []uint64) error {
+			var rec strings.Builder
+			for i, d := range cgroups {
+				rec.WriteString(strconv.FormatUint(ids[i], 10) + " " + d + "\n")
+			}
+			return os.WriteFile(filepath.Join(dir, cgroupsName), []byte(rec.String()), 0o600)
 		},
 		Hooks: func(pid int) error {
 			ct.Pid = pid
@@ -120,10 +124,10 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		}
 		return nil, err
 	}
-	ct.Pid, ct.Start, ct.Rootfs, ct.Cgroups = made.Pid, startTime(made.Pid), made.Rootfs, made.Cgroups
+	ct.Pid, ct.Start, ct.Rootfs, ct.Cgroups, ct.CgroupIDs = made.Pid, startTime(made.Pid), made.Rootfs, made.Cgroups, made.CgroupIDs
 	undo := func(err error) (*container, error) {
 		unix.Kill(made.Pid, unix.SIGKILL)
-		cgroup.RemoveDirs(made.Cgroups)
+		cgroup.RemoveDirs(made.Cgroups, made.CgroupIDs)
 		return nil, err
 	}
 	if err := ct.save(); err != nil {
@@ -326,7 +330,16 @@ func (c *cli) delete() error {
 func (c *cli) deleteLeft(id string) error {
 	dir := filepath.Join(c.root, id)
 	if data, err := os.ReadFile(filepath.Join(dir, cgroupsName)); err == nil {
-		if err := cgroup.RemoveDirs(strings.Fields(string(data))); err != nil {
+		var dirs []string
+		var ids []uint64
+		for _, line := range strings.Split(string(data), "\n") {
+			id, d, ok := strings.Cut(line, " ")
+			n, err := strconv.ParseUint(id, 10, 64)
+			if ok && err == nil {
+				dirs, ids = append(dirs, d), append(ids, n)
+			}
+		}
+		if err := cgroup.RemoveDirs(dirs, ids); err != nil {
 			return err
 		}
 	}
@@ -345,7 +358,7 @@ func (c *cli) deleteContainer(ct *container, force bool) error {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if err := cgroup.RemoveDirs(ct.Cgroups); err != nil {
+	if err := cgroup.RemoveDirs(ct.Cgroups, ct.CgroupIDs); err != nil {
 		return err
 	}
 	c.runHooks("poststop", ct.Config.Hooks.Poststop, ct)

@@ -49,6 +49,7 @@ type container struct {
 	Created     string
 	Annotations map[string]string
 	Cgroups     []string
+	CgroupIDs   []uint64 // their inode numbers: delete removes a cgroup only while its path leads to it
 	Config      *spec.Spec // the bundle's config.json as it was at create
 	config      *fastjson.Value
 }
@@ -77,6 +78,11 @@ func (c *container) save() error {
 		cg.SetArrayItem(i, a.NewString(d))
 	}
 	o.Set("cgroups", cg)
+	ids := a.NewArray()
+	for i, id := range c.CgroupIDs {
+		ids.SetArrayItem(i, a.NewNumberString(strconv.FormatUint(id, 10)))
+	}
+	o.Set("cgroupIDs", ids)
 	o.Set("config", c.config)
 	return renameio.WriteFile(filepath.Join(c.dir, "state.json"), o.MarshalTo(nil), 0o600)
 }
@@ -112,7 +118,7 @@ func (cl *cli) load(id string) (*container, error) {
 	}
 	c := &container{dir: dir, ID: id}
 	d := &jsondec.Decoder{}
-	d.Object(v, "", "state.json", []string{"pid", "start", "bundle", "rootfs", "created", "annotations", "cgroups", "config"},
+	d.Object(v, "", "state.json", []string{"pid", "start", "bundle", "rootfs", "created", "annotations", "cgroups", "cgroupIDs", "config"},
 		func(key string, v *fastjson.Value, at string) {
 			switch key {
 			case "pid":
@@ -129,6 +135,8 @@ func (cl *cli) load(id string) (*container, error) {
 				c.Annotations = d.Map(v, at)
 			case "cgroups":
 				c.Cgroups = d.Strs(v, at)
+			case "cgroupIDs":
+				c.CgroupIDs = jsondec.List(d, v, at, d.Uint64)
 			case "config":
 				sp, err := spec.FromJSON(v)
 				if err != nil {
@@ -139,6 +147,9 @@ func (cl *cli) load(id string) (*container, error) {
 		})
 	if d.Err == nil && c.Config == nil {
 		d.Failf("no config")
+	}
+	if d.Err == nil && len(c.CgroupIDs) != len(c.Cgroups) {
+		d.Failf("cgroupIDs: not one for each cgroup")
 	}
 	if d.Err != nil {
 		return nil, errors.New("state of " + id + ": " + d.Err.Error())
