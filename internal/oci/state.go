@@ -49,7 +49,7 @@ type container struct {
 	Created     string
 	Annotations map[string]string
 	Cgroups     []string
-	CgroupIDs   []uint64 // their inode numbers: delete removes a cgroup only while its path leads to it
+	CgroupIDs   []uint64   // their inode numbers: delete removes a cgroup only while its path leads to it
 	Config      *spec.Spec // the bundle's config.json as it was at create
 	config      *fastjson.Value
 }
