@@ -972,3 +972,34 @@ func TestOCIAttackCgroupReuse(t *testing.T) {
 		t.Errorf("create inside b's cgroup: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestOCIPreserveFDs: --preserve-fds passes the caller's descriptors from 3 up to the
+// process, as socket activation wants; a directory among them is refused.
+func TestOCIPreserveFDs(t *testing.T) {
+	b := newBundle(t)
+	b.process()["args"] = []any{"/bin/cat", "/proc/self/fd/3"}
+	b.write()
+	f, err := os.CreateTemp(t.TempDir(), "preserved")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("passed through\n")
+	f.Seek(0, 0)
+	defer f.Close()
+	r := b.ociWith(launchIO{files: []*os.File{f}}, "run", "--preserve-fds", "1", "--bundle", b.dir, "p1")
+	if r.code != 0 || r.stdout != "passed through\n" {
+		t.Errorf("run --preserve-fds 1: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	r = b.ociWith(launchIO{files: []*os.File{f}}, "run", "--bundle", b.dir, "p2")
+	if r.code == 0 {
+		t.Errorf("without --preserve-fds the descriptor reached the container: %q", r.stdout)
+	}
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	if r := b.ociWith(launchIO{files: []*os.File{dir}}, "run", "--preserve-fds", "1", "--bundle", b.dir, "p3"); r.code != 1 || !strings.Contains(r.stderr, "is a directory") {
+		t.Errorf("a directory preserved: exit %d, %q", r.code, r.stderr)
+	}
+}

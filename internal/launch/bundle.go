@@ -36,6 +36,9 @@ type Bundle struct {
 	// Console is the engine's console socket, connected, for process.terminal; or -1.
 	Console int
 	Stdio   Stdio
+	// Preserve is --preserve-fds: descriptors 3 to 3+Preserve-1 are the process's
+	// too. None may be a directory (see checkStdio).
+	Preserve int
 	// Made is called with the container's cgroups as soon as they exist, so that a
 	// launch create killed later leaves a record of them for launch delete.
 	Made func(cgroups []string, ids []uint64) error
@@ -166,6 +169,9 @@ func (s *bundleSetup) fieldError(field, why string) error {
 // which waits on b.Fifo. On error nothing is left.
 func Create(b *Bundle) (*Created, error) {
 	if err := checkStdio(); err != nil {
+		return nil, err
+	}
+	if err := checkPreserved(b.Preserve); err != nil {
 		return nil, err
 	}
 	h, err := readHost()
@@ -380,6 +386,21 @@ func (s *bundleSetup) namespaces() error {
 	}
 	if !seen["mount"] {
 		return bundleError("linux.namespaces", "launch needs a new mount namespace")
+	}
+	return nil
+}
+
+// checkPreserved refuses --preserve-fds that names a descriptor that is not open, or a
+// directory, which would lead the container out of its root (see checkStdio).
+func checkPreserved(n int) error {
+	for fd := 3; fd < 3+n; fd++ {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return &Error{Code: ExitFailure, Err: &StepError{What: "--preserve-fds", Path: "descriptor " + strconv.Itoa(fd), Err: err}}
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return &Error{Code: ExitFailure, Err: &StepError{What: "--preserve-fds", Path: "descriptor " + strconv.Itoa(fd), Err: unix.EISDIR}}
+		}
 	}
 	return nil
 }
@@ -882,7 +903,7 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 func (s *bundleSetup) enterSteps() []step {
 	st := []step{
 		{op: opCloseAll, what: "close descriptors", path: "all but the pipe to launch, the start FIFO and the console socket",
-			fd: s.errW, fd2: s.b.Fifo, n: s.b.Console},
+			fd: s.errW, fd2: s.b.Fifo, n: s.b.Console, preserve: s.b.Preserve},
 		{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"},
 		{op: opSetsid, what: "setsid"},
 	}

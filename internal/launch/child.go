@@ -131,7 +131,7 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 		case opMoveRoot:
 			e = mount.MoveRoot(p.mnt)
 		case opCloseAll:
-			e = execve.CloseAll(s.fd, s.fd2, s.n)
+			e = execve.CloseAll(3+s.preserve, s.fd, s.fd2, s.n)
 		case opLandlock:
 			e = execve.ExecBeneathRoot()
 		case opRlimit:

@@ -22,6 +22,8 @@ type Exec struct {
 	Rootfs  string
 	Cgroups []string
 	Console int // the engine's console socket, connected, for process.terminal; or -1
+	// Preserve is --preserve-fds, as Bundle's.
+	Preserve int
 }
 
 // execNamespaces are the namespaces joined, in order: the mount namespace last, as
@@ -35,11 +37,14 @@ func StartExec(e *Exec) (int, error) {
 	if err := checkStdio(); err != nil {
 		return 0, err
 	}
+	if err := checkPreserved(e.Preserve); err != nil {
+		return 0, err
+	}
 	h, err := readHost()
 	if err != nil {
 		return 0, err
 	}
-	s := &bundleSetup{b: &Bundle{Spec: e.Spec, Fifo: -1, Console: e.Console}, h: h, pidJoin: -1, umask: 0o022,
+	s := &bundleSetup{b: &Bundle{Spec: e.Spec, Fifo: -1, Console: e.Console, Preserve: e.Preserve}, h: h, pidJoin: -1, umask: 0o022,
 		rootfs: e.Rootfs, exec: true}
 	defer s.closeJoins()
 	defer func() {

@@ -105,6 +105,9 @@ type step struct {
 	groups []uint32
 	pty    *tty.PtyPlan
 	target *mount.Target
+	// preserve: opCloseAll keeps descriptors 3 to 3+preserve-1 (a bundle's
+	// --preserve-fds)
+	preserve int
 }
 
 // zero is "0", the pid that stands for the writer itself in a cgroup's tasks file.

@@ -45,8 +45,9 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 	if c.systemd {
 		return nil, errors.New("--systemd-cgroup: not supported yet (launch manages cgroups itself)")
 	}
-	if n := f.vals["preserve-fds"]; n != "" && n != "0" {
-		return nil, errors.New("--preserve-fds: not supported yet")
+	preserve, err := preserveFDs(f)
+	if err != nil {
+		return nil, err
 	}
 	bundle, err := filepath.Abs(or(f.vals["bundle"], "."))
 	if err != nil {
@@ -98,7 +99,7 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		defer unix.Close(console)
 	}
 	ct := &container{dir: dir, ID: id, Bundle: bundle, Created: now(), Annotations: sp.Annotations, Config: sp, config: config}
-	made, err := launch.Create(&launch.Bundle{ID: id, Dir: bundle, Spec: sp, Fifo: ffd, Console: console,
+	made, err := launch.Create(&launch.Bundle{ID: id, Dir: bundle, Spec: sp, Fifo: ffd, Console: console, Preserve: preserve,
 		Stdio: launch.Stdio{In: c.stdin, Out: os.Stdout, Err: os.Stderr},
 		Made: func(cgroups []string, ids []uint64) error {
 			var rec strings.Builder
@@ -158,6 +159,19 @@ func readConfig(p string) (*fastjson.Value, error) {
 		return nil, errors.New(p + ": " + err.Error())
 	}
 	return v, nil
+}
+
+// preserveFDs reads --preserve-fds: how many descriptors from 3 up the process gets.
+func preserveFDs(f *flagSet) (int, error) {
+	v := f.vals["preserve-fds"]
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 1024 {
+		return 0, &usageError{"--preserve-fds: want a number from 0 to 1024"}
+	}
+	return n, nil
 }
 
 // dialConsole connects to the engine's console socket.

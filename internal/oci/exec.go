@@ -32,8 +32,9 @@ func (c *cli) exec() error {
 	if err != nil {
 		return err
 	}
-	if n := f.vals["preserve-fds"]; n != "" && n != "0" {
-		return errors.New("--preserve-fds: not supported yet")
+	preserve, err := preserveFDs(f)
+	if err != nil {
+		return err
 	}
 	if f.vals["process-label"] != "" || f.vals["apparmor"] != "" {
 		return errors.New("--process-label, --apparmor: not supported (launch drives no LSM)")
@@ -60,7 +61,7 @@ func (c *cli) exec() error {
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
 	defer signal.Stop(sigs)
 	pid, err := launch.StartExec(&launch.Exec{Spec: &sp, Pid: ct.Pid, Start: ct.Start, Rootfs: ct.Rootfs,
-		Cgroups: ct.Cgroups, Console: console})
+		Cgroups: ct.Cgroups, Console: console, Preserve: preserve})
 	if err != nil {
 		var le *launch.Error
 		if errors.As(err, &le) && le.Hint != "" {
