@@ -922,7 +922,7 @@ func TestOCIAttackRbindSubmounts(t *testing.T) {
 	b := newBundle(t)
 	b.linux()["resources"].(map[string]any)["devices"] = []any{map[string]any{"allow": true, "access": "rwm"}}
 	b.config["mounts"] = append(b.config["mounts"].([]any),
-		map[string]any{"destination": "/host", "type": "bind", "source": "/", "options": []any{"rbind", "ro"}})
+		map[string]any{"destination": "/host", "type": "bind", "source": "/", "options": []any{"rbind", "ro", "strictatime", "rshared"}})
 	for _, c := range []struct{ op, path, want string }{{"write", "/host/dev/kmsg", "EACCES"}, {"create", "/host/dev/shm/launch-attack", "EROFS"}} {
 		b.process()["args"] = []any{"/probe", "try", c.op, c.path, "launch-attack: rbind submount"}
 		r := b.runOut("rb")

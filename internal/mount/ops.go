@@ -255,10 +255,12 @@ func (m *Mount) attach(s *State, t, src int) (int, unix.Errno) {
 		}
 	}
 	if m.recursive {
-		// An rbind's mounts below its top keep their own flags: the same flags are
-		// added to each of them (mount_setattr(2), Linux 5.12), so that nodev and ro
+		// An rbind's mounts below its top keep their own flags: ro, nosuid, nodev
+		// and noexec are added to each of them (mount_setattr(2), Linux 5.12), so that nodev and ro
 		// hold for the whole tree. ENOSYS: too old a kernel for an rbind.
-		s.attr = unix.MountAttr{Attr_set: m.attr}
+		// The flags that guard the host; an atime mode would need MOUNT_ATTR__ATIME
+		// cleared with it, and stays each mount's own.
+		s.attr = unix.MountAttr{Attr_set: m.attr & (unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC)}
 		// SAFETY: empty is a static string; s.attr is the child's own memory.
 		if _, _, e = unix.RawSyscall6(unix.SYS_MOUNT_SETATTR, uintptr(mfd), uintptr(unsafe.Pointer(empty)),
 			unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, uintptr(unsafe.Pointer(&s.attr)), unsafe.Sizeof(s.attr), 0); e != 0 {
