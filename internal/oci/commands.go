@@ -201,8 +201,16 @@ func (c *cli) open(id string) (*container, func(), error) {
 		return nil, nil, err
 	}
 	lk, err := lockDir(ct.dir)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil, errNotExist(id) // deleted meanwhile
+	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, errors.New("lock container " + id + ": " + err.Error())
+	}
+	// A delete that held the lock while this one waited has removed the container.
+	if _, err := os.Stat(filepath.Join(ct.dir, "state.json")); err != nil {
+		unix.Close(lk)
+		return nil, nil, errNotExist(id)
 	}
 	return ct, func() { unix.Close(lk) }, nil
 }
