@@ -664,6 +664,9 @@ func TestOCIJoinNamespaces(t *testing.T) {
 	b.linux()["namespaces"] = nss
 	delete(b.config, "hostname")
 	b.linux()["cgroupsPath"] = b.linux()["cgroupsPath"].(string) + "-member"
+	// The sandbox's network namespace is the member's own: its sysctls may be set
+	// (podman sets net.ipv4.ping_group_range in the one its network made).
+	b.linux()["sysctl"] = map[string]any{"net.ipv4.ping_group_range": "0 0"}
 	rep := b.runProbe("member")
 	for _, ns := range []string{"pid", "ipc", "uts", "net"} {
 		want, _ := os.Readlink("/proc/" + pid + "/ns/" + ns)
@@ -676,6 +679,14 @@ func TestOCIJoinNamespaces(t *testing.T) {
 	}
 	if rep.Hostname != "launch" {
 		t.Errorf("hostname %q: want the sandbox's", rep.Hostname)
+	}
+	before, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
+	b.process()["args"] = []any{"/bin/cat", "/proc/sys/net/ipv4/ping_group_range"}
+	if r := b.runOut("member2"); r.code != 0 || strings.Join(strings.Fields(r.stdout), " ") != "0 0" {
+		t.Errorf("a sysctl of the joined network namespace: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	if after, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range"); string(after) != string(before) {
+		t.Errorf("the host's ping_group_range changed: %q, was %q", after, before)
 	}
 }
 

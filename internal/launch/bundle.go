@@ -67,6 +67,8 @@ type bundleSetup struct {
 	clone    uintptr       // namespaces made new by clone
 	joins    []nsJoin      // namespaces joined by path
 	pidJoin  int           // a PID namespace to join, open; or -1
+	ownNet   bool          // a network namespace of the container's: new, or joined and not the host's
+	ownIPC   bool          // the same for IPC
 	newNet   bool          // a new network namespace: bring up lo
 	hasUTS   bool          // a uts namespace made or joined
 	newUTS   bool          //
@@ -354,13 +356,16 @@ func (s *bundleSetup) namespaces() error {
 			case "cgroup":
 				s.newCg = true
 			case "network":
-				s.newNet = true
+				s.newNet, s.ownNet = true, true
 				s.clone |= flag
 			case "uts":
 				s.newUTS = true
 				s.clone |= flag
 			default:
 				s.clone |= flag
+				if n.Type == "ipc" {
+					s.ownIPC = true
+				}
 			}
 			continue
 		}
@@ -377,6 +382,14 @@ func (s *bundleSetup) namespaces() error {
 		// names it shares it (as one without the entry would), and sets nothing in it.
 		if n.Type == "uts" && sameNamespace(fd, "uts") {
 			s.hasUTS = false
+		}
+		// A network or IPC namespace joined by path that is not the host's is the
+		// container's (the pod's, the engine's network): its sysctls are its own.
+		if n.Type == "network" && !sameNamespace(fd, "net") {
+			s.ownNet = true
+		}
+		if n.Type == "ipc" && !sameNamespace(fd, "ipc") {
+			s.ownIPC = true
 		}
 		if n.Type == "pid" {
 			s.pidJoin = fd
@@ -770,9 +783,9 @@ func (s *bundleSetup) sysctl() error {
 		ok := false
 		switch {
 		case slices.Contains(namespacedSysctls, k), strings.HasPrefix(k, "fs.mqueue."):
-			ok = s.clone&unix.CLONE_NEWIPC != 0
+			ok = s.ownIPC
 		case strings.HasPrefix(k, "net."):
-			ok = s.newNet
+			ok = s.ownNet
 		case k == "kernel.hostname" || k == "kernel.domainname":
 			ok = s.newUTS
 		}
