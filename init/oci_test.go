@@ -429,8 +429,11 @@ func TestOCIExec(t *testing.T) {
 	}
 	if data, err := os.ReadFile(pidFile); err != nil {
 		t.Error(err)
-	} else if _, err := strconv.Atoi(string(data)); err != nil {
+	} else if pid, err := strconv.Atoi(string(data)); err != nil {
 		t.Errorf("exec pid file %q", data)
+	} else if unix.Kill(pid, 0) != nil {
+		// It outlives launch exec --detach (a parent-death signal killed it once).
+		t.Errorf("the process of exec -d is gone once launch exec ended")
 	}
 	if r := b.oci("exec", "e1", "/missing"); r.code != 1 || !strings.Contains(r.stderr, "not found") {
 		t.Errorf("exec of a missing file: exit %d, %q", r.code, r.stderr)

@@ -960,6 +960,10 @@ func (s *bundleSetup) processSteps(st []step, wait bool) ([]step, error) {
 	if wait {
 		add(step{op: opReady, what: "report ready", path: "launch create", fd: s.errW})
 		add(step{op: opWaitStart, what: "wait for launch start", path: "the start FIFO", fd: s.b.Fifo})
+	} else {
+		// launch exec --detach ends as soon as the process has exec'd: the process
+		// outlives it, as a process runc exec starts does.
+		add(step{op: opOrphan, what: "clear parent-death signal", path: "launch exec"})
 	}
 	if s.nnp {
 		add(step{op: opNoNewPrivs, what: "set no_new_privs"})

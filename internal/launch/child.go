@@ -176,6 +176,8 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = proc.Ready(s.fd)
 		case opWaitStart:
 			e = proc.WaitStart(s.fd)
+		case opOrphan:
+			e = proc.NoParentDeath()
 		case opHooks:
 			// Tell the parent, which runs the hooks meanwhile, and wait for it.
 			rep.Step = hooksPoint

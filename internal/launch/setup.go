@@ -63,6 +63,7 @@ const (
 	opReady
 	opWaitStart
 	opHooks
+	opOrphan
 )
 
 // phase groups the ops for -v's summary.
@@ -75,7 +76,7 @@ var phase = [...]string{
 	opCloseAll: "process", opLandlock: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process",
 	opWaitGo: "process", opExec: "exec",
 	opSetns: "namespaces", opDomainname: "namespaces", opSysctl: "mounts", opKeepCaps: "capabilities", opAmbient: "capabilities",
-	opReady: "process", opWaitStart: "process", opHooks: "mounts",
+	opReady: "process", opWaitStart: "process", opHooks: "mounts", opOrphan: "process",
 }
 
 // A step is one prepared action of the child. Only the fields its op needs are set.

@@ -128,3 +128,13 @@ func WaitStart(fd int) unix.Errno {
 		return e
 	}
 }
+
+// NoParentDeath clears the parent-death signal: the process of launch exec lives on
+// when launch exec ends.
+//
+//go:nosplit
+//go:norace
+func NoParentDeath() unix.Errno {
+	_, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, 0, 0, 0, 0, 0)
+	return e
+}
