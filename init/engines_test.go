@@ -67,11 +67,14 @@ func imageTar(t *testing.T) string {
 	return tarball
 }
 
-// podman returns the podman command line of a test: storage, state and events of its
-// own, cgroups without systemd, launch as the runtime.
-func podmanArgs(t *testing.T, dir, runtime string) []string {
-	return []string{"--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"), "--storage-driver", "vfs",
+// podman returns a function that runs podman for a test: storage, state and events in
+// dir, cgroups without systemd, runtime as the OCI runtime.
+func podman(t *testing.T, dir, runtime string) func(args ...string) result {
+	global := []string{"--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"), "--storage-driver", "vfs",
 		"--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", runtime}
+	return func(args ...string) result {
+		return engine(t, 2*time.Minute, "podman", append(append([]string{}, global...), args...)...)
+	}
 }
 
 // TestEnginePodman runs containers through podman with launch as its runtime: exit
@@ -81,8 +84,7 @@ func TestEnginePodman(t *testing.T) {
 	requireEngine(t, "podman", "conmon")
 	bin := launcher(t)
 	dir := t.TempDir()
-	pm := podmanArgs(t, dir, bin)
-	pod := func(args ...string) result { return engine(t, 2*time.Minute, "podman", append(append([]string{}, pm...), args...)...) }
+	pod := podman(t, dir, bin)
 	defer func() {
 		pod("rm", "-a", "-f")
 		pod("rmi", "-a", "-f")
@@ -176,8 +178,7 @@ func TestEngineContainerd(t *testing.T) {
 	bin := launcher(t)
 	dir := t.TempDir()
 	// The image: podman's docker-archive of the test's root file system.
-	pm := podmanArgs(t, filepath.Join(dir, "podman"), bin)
-	pod := func(args ...string) result { return engine(t, 2*time.Minute, "podman", append(append([]string{}, pm...), args...)...) }
+	pod := podman(t, filepath.Join(dir, "podman"), bin)
 	defer pod("rmi", "-a", "-f")
 	if r := pod("import", imageTar(t), "localhost/launch-test:1"); r.code != 0 {
 		t.Fatalf("podman import: %d: %s", r.code, r.stderr)
