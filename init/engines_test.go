@@ -70,16 +70,21 @@ func imageTar(t *testing.T) string {
 // podman returns a function that runs podman for a test: storage, state and events in
 // dir, cgroups without systemd, runtime as the OCI runtime.
 func podman(t *testing.T, dir, runtime string) func(args ...string) result {
-	global := []string{"--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"), "--storage-driver", "vfs",
-		"--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", runtime}
+	global := podmanGlobal(dir, runtime)
 	return func(args ...string) result {
 		return engine(t, 2*time.Minute, "podman", append(append([]string{}, global...), args...)...)
 	}
 }
 
+// podmanGlobal are podman's global options for a test (see podman).
+func podmanGlobal(dir, runtime string) []string {
+	return []string{"--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"), "--storage-driver", "vfs",
+		"--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", runtime}
+}
+
 // TestEnginePodman runs containers through podman with launch as its runtime: exit
-// statuses, podman's own seccomp profile, run -d, exec into the running container,
-// kill, stop and rm, a missing command; nothing is left.
+// statuses, podman's own seccomp profile, a terminal, run -d, exec into the running
+// container, kill, stop and rm, a missing command; nothing is left.
 func TestEnginePodman(t *testing.T) {
 	requireEngine(t, "podman", "conmon")
 	bin := launcher(t)
@@ -111,6 +116,17 @@ func TestEnginePodman(t *testing.T) {
 	}
 	if r := pod(append(run, "localhost/launch-test:1", "/probe", "exit", "42")...); r.code != 42 {
 		t.Errorf("exit 42 through podman: %d: %s", r.code, r.stderr)
+	}
+	// A terminal (-t: the console socket), from script(1)'s pseudo-terminal.
+	if _, err := exec.LookPath("script"); err == nil {
+		cmd := strings.Join(append(append(append([]string{"podman"}, podmanGlobal(dir, bin)...), run...), "-t",
+			"localhost/launch-test:1", "/bin/sh", "-c", "'tty; echo tty-ok'"), " ")
+		r := engine(t, 2*time.Minute, "script", "-qec", cmd, "/dev/null")
+		if !strings.Contains(r.stdout, "/dev/pts/0") || !strings.Contains(r.stdout, "tty-ok") {
+			t.Errorf("podman run -t: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+		}
+	} else {
+		testutil.Skip(t, "needs script(1) for a terminal (apt-get install bsdutils)")
 	}
 	r = pod(append(run, "localhost/launch-test:1", "/missing")...)
 	if r.code != 127 || !strings.Contains(r.stderr, "launch: error") {
