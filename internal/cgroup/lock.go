@@ -154,20 +154,34 @@ func parseName(name string) (pid int, start uint64, old, ok bool) {
 func StartTime(pid int) (uint64, error) { return startTime(strconv.Itoa(pid)) }
 
 func startTime(pid string) (uint64, error) {
+	_, start, err := procStat(pid)
+	return start, err
+}
+
+// Running reports whether process pid runs (is not a zombie) and has the start time
+// start: whether it is still the process that start was read of.
+func Running(pid int, start uint64) bool {
+	state, t, err := procStat(strconv.Itoa(pid))
+	return err == nil && state != "Z" && state != "X" && t == start
+}
+
+// procStat returns the state (field 3) and start time (field 22) of /proc/PID/stat.
+func procStat(pid string) (string, uint64, error) {
 	p := "/proc/" + pid + "/stat"
 	data, err := rawfile.ReadFile(p)
 	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	// The command name (field 2) is in parentheses and may contain anything, so
 	// count fields from the last ')'.
 	i := strings.LastIndexByte(string(data), ')')
 	if i < 0 {
-		return 0, errors.New(p + ": no command field")
+		return "", 0, errors.New(p + ": no command field")
 	}
 	f := strings.Fields(string(data[i+1:]))
 	if len(f) < 20 {
-		return 0, errors.New(p + ": " + strconv.Itoa(len(f)) + " fields after the command")
+		return "", 0, errors.New(p + ": " + strconv.Itoa(len(f)) + " fields after the command")
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	return f[0], start, err
 }

@@ -166,26 +166,7 @@ const (
 
 // alive reports whether c's process still runs: its pid has the start time saved at
 // create, and is not a zombie.
-func (c *container) alive() bool {
-	if c.Pid <= 0 {
-		return false
-	}
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(c.Pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return false
-	}
-	f := strings.Fields(s[i+2:])
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return false
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	return err == nil && start == c.Start
-}
+func (c *container) alive() bool { return c.Pid > 0 && cgroup.Running(c.Pid, c.Start) }
 
 // status works out c's status from its process, never from a saved word: created
 // while the process waits on the start FIFO, running once started, stopped once it
