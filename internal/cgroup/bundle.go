@@ -155,19 +155,8 @@ func RemoveDirs(dirs []string, ids []uint64) error {
 			errs = append(errs, &os.PathError{Op: "remove cgroup", Path: dir, Err: errors.New("not a cgroup")})
 			continue
 		}
-		delay := 100 * time.Microsecond
-		for {
-			err := unix.Rmdir(dir)
-			if err == nil || errors.Is(err, unix.ENOENT) {
-				break
-			}
-			if !errors.Is(err, unix.EBUSY) || delay > 2*time.Second {
-				errs = append(errs, &os.PathError{Op: "remove cgroup", Path: dir, Err: err})
-				break
-			}
-			killAll(dir)
-			time.Sleep(delay)
-			delay *= 2
+		if err := rmdirKilling(dir, 2*time.Second, nil); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -625,28 +625,34 @@ func (c *Cgroups) Destroy() error {
 // remove kills the processes of m's cgroup and removes it, retrying while the kernel
 // still counts exiting processes in it (EBUSY), for up to about two seconds: on a
 // loaded host, processes killed a moment ago can take that long to leave.
-func (m made) remove() error {
+func (m made) remove() error { return rmdirKilling(m.dir, time.Second, m.ours) }
+
+// rmdirKilling removes the cgroup dir, killing what runs in it while the kernel still
+// counts processes there (EBUSY), waiting twice as long each time until the wait
+// passes patience. ours, if not nil, says whether dir is still the cgroup to remove:
+// once it is not, there is nothing of ours left to remove.
+func rmdirKilling(dir string, patience time.Duration, ours func() bool) error {
 	delay := 100 * time.Microsecond
 	for {
-		if !m.ours() {
-			return nil // removed by someone else (a launch GC cannot, while the lock is held): nothing of ours is left
+		if ours != nil && !ours() {
+			return nil
 		}
-		err := unix.Rmdir(m.dir)
+		err := unix.Rmdir(dir)
 		if err == nil || errors.Is(err, unix.ENOENT) {
 			return nil
 		}
-		if !errors.Is(err, unix.EBUSY) || delay > time.Second {
-			return &os.PathError{Op: "remove cgroup", Path: m.dir, Err: err}
+		if !errors.Is(err, unix.EBUSY) || delay > patience {
+			return &os.PathError{Op: "remove cgroup", Path: dir, Err: err}
 		}
-		killAll(m.dir)
+		killAll(dir)
 		time.Sleep(delay)
 		delay *= 2
 	}
 }
 
 // killAll sends SIGKILL to every process in the cgroup dir: at once with cgroup.kill
-// (v2, Linux 5.14), else one by one from cgroup.procs. Only Destroy calls it, on a
-// cgroup of its own container.
+// (v2, Linux 5.14), else one by one from cgroup.procs. Only rmdirKilling calls it, on
+// a cgroup of a container's.
 func killAll(dir string) {
 	if writeFile(dir, "cgroup.kill", "1") == nil {
 		return
