@@ -407,12 +407,8 @@ func (s *bundleSetup) namespaces() error {
 // directory, which would lead the container out of its root (see checkStdio).
 func checkPreserved(n int) error {
 	for fd := 3; fd < 3+n; fd++ {
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			return &Error{Code: ExitFailure, Err: &StepError{What: "--preserve-fds", Path: "descriptor " + strconv.Itoa(fd), Err: err}}
-		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return &Error{Code: ExitFailure, Err: &StepError{What: "--preserve-fds", Path: "descriptor " + strconv.Itoa(fd), Err: unix.EISDIR}}
+		if err := checkDescriptor(fd, "--preserve-fds", true); err != nil {
+			return err
 		}
 	}
 	return nil

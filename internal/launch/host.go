@@ -111,11 +111,24 @@ func launcherArgs() *initproc.Args {
 // root (runc CVE-2024-21626 was such a descriptor, leaked).
 func checkStdio() error {
 	for fd, name := range []string{"stdin", "stdout", "stderr"} {
-		var st unix.Stat_t
-		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return &Error{Code: ExitFailure, Err: &StepError{What: name, Path: "descriptor " + strconv.Itoa(fd), Err: unix.EISDIR},
-				Hint: "the container would reach the host's files through it: give it a file, a pipe or a terminal"}
+		if err := checkDescriptor(fd, name, false); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// checkDescriptor refuses descriptor fd, called what in messages, if it is a directory
+// (see checkStdio); open says whether it must be open at all.
+func checkDescriptor(fd int, what string, open bool) error {
+	var st unix.Stat_t
+	err := unix.Fstat(fd, &st)
+	switch {
+	case err != nil && open:
+		return &Error{Code: ExitFailure, Err: &StepError{What: what, Path: "descriptor " + strconv.Itoa(fd), Err: err}}
+	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return &Error{Code: ExitFailure, Err: &StepError{What: what, Path: "descriptor " + strconv.Itoa(fd), Err: unix.EISDIR},
+			Hint: "the container would reach the host's files through it: give it a file, a pipe or a terminal"}
 	}
 	return nil
 }
