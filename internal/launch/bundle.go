@@ -311,11 +311,7 @@ func (s *bundleSetup) seccomp() error {
 	if err != nil {
 		return bundleError("linux.seccomp", err.Error())
 	}
-	c := profile.Container{Kernel: profile.RunningKernel()}
-	for _, n := range capsOf(sp.Process.Capabilities, "bounding").Names() {
-		c.Caps = append(c.Caps, "CAP_"+n)
-	}
-	if s.profile, err = pr.Compile(c); err != nil {
+	if s.profile, err = pr.Compile(containerOf(capsOf(sp.Process.Capabilities, "bounding"))); err != nil {
 		return bundleError("linux.seccomp", err.Error())
 	}
 	// What runs under the filter before process.args (see processSteps).

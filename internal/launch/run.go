@@ -167,6 +167,16 @@ func (l *launch) prepare() (*setup, error) {
 		initramfs: h.initramfs, nofile: h.nofile, umask: h.umask, args: launcherArgs(), profile: filter}, nil
 }
 
+// containerOf is what a profile's includes and excludes look at, for a container that
+// keeps the capabilities keep on the running kernel.
+func containerOf(keep caps.Set) profile.Container {
+	c := profile.Container{Kernel: profile.RunningKernel()}
+	for _, n := range keep.Names() {
+		c.Caps = append(c.Caps, "CAP_"+n)
+	}
+	return c
+}
+
 // compileProfile reads the seccomp profile file, the caller's, and compiles it for the
 // running kernel and a container that keeps the capabilities keep, with --init or not.
 func compileProfile(file string, keep caps.Set, init bool) (*profile.Program, error) {
@@ -186,11 +196,7 @@ func compileProfile(file string, keep caps.Set, init bool) (*profile.Program, er
 	if err != nil {
 		return nil, fail(err)
 	}
-	c := profile.Container{Kernel: profile.RunningKernel()}
-	for _, n := range keep.Names() {
-		c.Caps = append(c.Caps, "CAP_"+n)
-	}
-	prog, err := p.Compile(c)
+	prog, err := p.Compile(containerOf(keep))
 	if err != nil {
 		return nil, fail(err)
 	}
