@@ -76,7 +76,7 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 		}
 		return SlotRoot
 	}
-	dev := false
+	var devFlags uintptr // the per-mount flags of /dev's mount
 	for i, e := range s.Entries {
 		at := "mounts[" + strconv.Itoa(i) + "] " + e.Dst
 		if e.Dst == "/" {
@@ -98,11 +98,6 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 			cgroupSteps(&b, s.Cgroups, e.Dst, e.Flags|unix.MS_RDONLY|cgroupFlags)
 			continue
 		}
-		t, err := newTarget(sl, e.Dst, InRoot, CreateDir)
-		if err != nil {
-			b.fail(err)
-			continue
-		}
 		o := MountOpts{Source: e.Source, FSType: e.FSType, Data: e.Data, Flags: e.Flags}
 		for k := SlotProc; k <= SlotSys; k++ {
 			if e.Dst == slotPath[k] && !kept[k] {
@@ -110,16 +105,13 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 			}
 		}
 		if e.Dst == "/dev" {
-			dev = true
+			devFlags = e.Flags
 		}
-		m, err := newFS(t, o)
-		if err != nil {
-			b.fail(err)
-			continue
+		if m := b.mountFrom("mount "+e.FSType, sl, e.Dst, InRoot, CreateDir, o); m != nil {
+			m.notRoot, m.prop = true, e.Prop
 		}
-		m.notRoot, m.prop = true, e.Prop
-		b.steps = append(b.steps, Step{What: "mount " + e.FSType, Mount: m})
 	}
+	dev := kept[SlotDev] // the bundle mounts /dev (once: launch refuses a second)
 	if dev {
 		for _, d := range devices {
 			b.node(NewDevice("/dev/"+d.name, 0o666, Dev(d.major, d.minor)))
@@ -138,48 +130,24 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 		}
 		b.node(n, err)
 		if err == nil && d.Denied {
-			t, err := newTarget(n.Target.base, d.Path, NoSymlinks, MustExist)
-			if err != nil {
-				b.fail(err)
-				continue
-			}
-			m := &Mount{Target: t, kind: kindSelf, flags: unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC, keep: -1, closeFD: -1}
-			m.attr = attrs(m.flags)
-			b.steps = append(b.steps, Step{What: "make unusable", Mount: m})
+			b.selfFrom("make unusable", n.Target.base, d.Path, unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, false)
 		}
 	}
 	split := len(b.steps)
 	for _, p := range s.Masked {
 		sl := base(parentOf(p.Path))
 		if p.Dir {
-			t, err := newTarget(sl, p.Path, NoSymlinks, MustExist)
-			if err != nil {
-				b.fail(err)
-				continue
-			}
-			m, err := newFS(t, MountOpts{Source: "tmpfs", FSType: "tmpfs", Flags: unix.MS_RDONLY | procFlags, Data: "size=4k", Optional: true})
-			if err != nil {
-				b.fail(err)
-				continue
-			}
-			b.steps = append(b.steps, Step{What: "mask", Mount: m})
+			b.mountFrom("mask", sl, p.Path, NoSymlinks, MustExist,
+				MountOpts{Source: "tmpfs", FSType: "tmpfs", Flags: unix.MS_RDONLY | procFlags, Data: "size=4k", Optional: true})
 			continue
 		}
 		b.bindFrom("mask", sl, "/dev/null", p.Path, NoSymlinks, MustExist, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, true)
 	}
 	for _, p := range s.ReadOnly {
-		t, err := newTarget(base(parentOf(p)), p, NoSymlinks, MustExist)
-		if err != nil {
-			b.fail(err)
-			continue
-		}
-		m := &Mount{Target: t, kind: kindSelf, flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC,
-			keep: -1, optional: true, closeFD: -1}
-		m.attr = attrs(m.flags)
-		b.steps = append(b.steps, Step{What: "make read-only", Mount: m})
+		b.selfFrom("make read-only", base(parentOf(p)), p, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, true)
 	}
 	if dev && s.DevReadOnly {
-		b.flags("make read-only", SlotDev, unix.MS_RDONLY|devFlag(s.Entries))
+		b.flags("make read-only", SlotDev, unix.MS_RDONLY|devFlags)
 	}
 	rootFlags := s.RootFlags
 	if s.ReadOnlyRoot {
@@ -234,17 +202,6 @@ func bundleBind(b *builder, base int, e Entry, at string) {
 		m := b.steps[len(b.steps)-1].Mount
 		m.recursive, m.prop = e.Recursive, e.Prop
 	}
-}
-
-// devFlag returns the flags of the last mount of /dev in entries.
-func devFlag(entries []Entry) uintptr {
-	var f uintptr
-	for _, e := range entries {
-		if e.Dst == "/dev" {
-			f = e.Flags
-		}
-	}
-	return f
 }
 
 // ProcTarget prepares p, a file below /proc, found from the container's /proc mount

@@ -324,17 +324,24 @@ func (b *builder) fail(err error) {
 // holds p's parent: the root for /proc, /dev, /sys and /tmp, their own mounts below.
 // Nothing on the way may be a symlink.
 func (b *builder) mount(what, p string, create uint32, o MountOpts) {
-	t, err := newTarget(baseOf(parentOf(p)), p, NoSymlinks, create)
+	b.mountFrom(what, baseOf(parentOf(p)), p, NoSymlinks, create, o)
+}
+
+// mountFrom adds the mount of a new file system on p, found from the mount in slot
+// base with resolve, and returns it (nil if it could not be prepared).
+func (b *builder) mountFrom(what string, base int, p string, resolve uint64, create uint32, o MountOpts) *Mount {
+	t, err := newTarget(base, p, resolve, create)
 	if err != nil {
 		b.fail(err)
-		return
+		return nil
 	}
 	m, err := newFS(t, o)
 	if err != nil {
 		b.fail(err)
-		return
+		return nil
 	}
 	b.steps = append(b.steps, Step{What: what, Mount: m})
+	return m
 }
 
 // bind adds the bind of the host path src on dst with the per-mount flags flags. A
@@ -388,12 +395,18 @@ func (b *builder) bindFrom(what string, base int, src, dst string, resolve uint6
 // self adds the bind of p, below /proc, onto itself with the per-mount flags flags;
 // skipped where the kernel lacks p.
 func (b *builder) self(what, p string, flags uintptr) {
-	t, err := newTarget(baseOf(parentOf(p)), p, NoSymlinks, MustExist)
+	b.selfFrom(what, baseOf(parentOf(p)), p, flags, true)
+}
+
+// selfFrom adds the bind of p onto itself, found from the mount in slot base without
+// following symlinks, with the per-mount flags flags; optional skips a missing p.
+func (b *builder) selfFrom(what string, base int, p string, flags uintptr, optional bool) {
+	t, err := newTarget(base, p, NoSymlinks, MustExist)
 	if err != nil {
 		b.fail(err)
 		return
 	}
-	m := &Mount{Target: t, kind: kindSelf, flags: flags, attr: attrs(flags), keep: -1, optional: true, closeFD: -1}
+	m := &Mount{Target: t, kind: kindSelf, flags: flags, attr: attrs(flags), keep: -1, optional: optional, closeFD: -1}
 	b.steps = append(b.steps, Step{What: what, Mount: m})
 }
 
