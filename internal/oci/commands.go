@@ -338,7 +338,7 @@ func (c *cli) delete() error {
 	}
 	ct, unlock, err := c.open(id)
 	if err != nil {
-		if f.bools["force"] && checkID(id) == nil && strings.Contains(err.Error(), "does not exist") {
+		if f.bools["force"] && errors.As(err, new(notExist)) {
 			return c.deleteLeft(id)
 		}
 		return err

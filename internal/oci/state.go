@@ -95,8 +95,12 @@ func stringMap(a *fastjson.Arena, m map[string]string) *fastjson.Value {
 	return o
 }
 
-// errNotExist is the error for an unknown container ID: engines match "does not exist".
-func errNotExist(id string) error { return errors.New("container " + id + " does not exist") }
+// notExist is the error for an unknown container ID: engines match "does not exist".
+type notExist struct{ id string }
+
+func (e notExist) Error() string { return "container " + e.id + " does not exist" }
+
+func errNotExist(id string) error { return notExist{id} }
 
 // load reads the state of container id.
 func (cl *cli) load(id string) (*container, error) {
