@@ -123,10 +123,10 @@ func TestFeatures(t *testing.T) {
 
 // TestDefaultSpec: what launch spec writes is valid JSON and a config launch reads.
 func TestDefaultSpec(t *testing.T) {
-	if !json.Valid([]byte(defaultSpec)) || !json.Valid([]byte(featuresJSON)) {
+	if !json.Valid([]byte(defaultConfig())) || !json.Valid([]byte(featuresJSON())) {
 		t.Fatal("launch spec or launch features writes invalid JSON")
 	}
-	if _, err := spec.Read(strings.NewReader(defaultSpec)); err != nil {
+	if _, err := spec.Read(strings.NewReader(defaultConfig())); err != nil {
 		t.Errorf("launch spec's config: %v", err)
 	}
 }

@@ -110,7 +110,7 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		},
 		Hooks: func(pid int) error {
 			ct.Pid = pid
-			state := ct.stateJSONAs("creating")
+			state := ct.stateJSON("creating")
 			for _, h := range append(append([]spec.Hook{}, sp.Hooks.Prestart...), sp.Hooks.CreateRuntime...) {
 				if err := runHook(h, state); err != nil {
 					return errors.New("hook " + h.Path + ": " + err.Error())
@@ -125,7 +125,8 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		}
 		return nil, err
 	}
-	ct.Pid, ct.Start, ct.Rootfs, ct.Cgroups, ct.CgroupIDs = made.Pid, startTime(made.Pid), made.Rootfs, made.Cgroups, made.CgroupIDs
+	start, _ := cgroup.StartTime(made.Pid)
+	ct.Pid, ct.Start, ct.Rootfs, ct.Cgroups, ct.CgroupIDs = made.Pid, start, made.Rootfs, made.Cgroups, made.CgroupIDs
 	undo := func(err error) (*container, error) {
 		unix.Kill(made.Pid, unix.SIGKILL)
 		cgroup.RemoveDirs(made.Cgroups, made.CgroupIDs)
@@ -202,7 +203,7 @@ func (c *cli) open(id string) (*container, func(), error) {
 	}
 	lk, err := lockDir(ct.dir)
 	if errors.Is(err, unix.ENOENT) {
-		return nil, nil, errNotExist(id) // deleted meanwhile
+		return nil, nil, notExist{id} // deleted meanwhile
 	}
 	if err != nil {
 		return nil, nil, errors.New("lock container " + id + ": " + err.Error())
@@ -210,7 +211,7 @@ func (c *cli) open(id string) (*container, func(), error) {
 	// A delete that held the lock while this one waited has removed the container.
 	if _, err := os.Stat(filepath.Join(ct.dir, "state.json")); err != nil {
 		unix.Close(lk)
-		return nil, nil, errNotExist(id)
+		return nil, nil, notExist{id}
 	}
 	return ct, func() { unix.Close(lk) }, nil
 }
@@ -268,7 +269,7 @@ func (c *cli) state() error {
 	if err != nil {
 		return err
 	}
-	_, err = c.stdout.Write(append(ct.stateJSON(), '\n'))
+	_, err = c.stdout.Write(append(ct.stateJSON(""), '\n'))
 	return err
 }
 
@@ -433,7 +434,7 @@ func (c *cli) list() error {
 		if err != nil {
 			continue
 		}
-		v, _ := fastjson.ParseBytes(ct.stateJSON())
+		v, _ := fastjson.ParseBytes(ct.stateJSON(""))
 		arr.SetArrayItem(n, v)
 		n++
 		if f.bools["quiet"] {
@@ -458,7 +459,7 @@ func (c *cli) list() error {
 // timeout; a failure is a warning, as the runtime spec has it for poststart and
 // poststop.
 func (c *cli) runHooks(what string, hooks []spec.Hook, ct *container) {
-	state := ct.stateJSONAs("")
+	state := ct.stateJSON("")
 	for _, h := range hooks {
 		if err := runHook(h, state); err != nil {
 			io.WriteString(c.stderr, "launch: warning: "+what+" hook "+h.Path+": "+err.Error()+"\n")

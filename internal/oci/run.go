@@ -2,12 +2,15 @@ package oci
 
 import (
 	"errors"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/caps"
 )
 
 func (c *cli) runCmd() error {
@@ -48,28 +51,42 @@ func (c *cli) runCmd() error {
 }
 
 func (c *cli) features() error {
-	_, err := c.stdout.Write([]byte(featuresJSON))
+	_, err := io.WriteString(c.stdout, featuresJSON())
 	return err
 }
 
-// featuresJSON is what launch features says (the runtime spec's features.md).
-const featuresJSON = `{"ociVersionMin":"1.0.0","ociVersionMax":"` + ociVersion + `",` +
-	`"hooks":["poststart","poststop"],` +
-	`"mountOptions":["ro","rw","nosuid","suid","nodev","dev","noexec","exec","noatime","atime","nodiratime","diratime",` +
-	`"relatime","norelatime","strictatime","nostrictatime","bind","rbind","private","rprivate"],` +
-	`"linux":{"namespaces":["cgroup","ipc","mount","network","pid","uts"],` +
-	`"capabilities":["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_DAC_READ_SEARCH","CAP_FOWNER","CAP_FSETID","CAP_KILL","CAP_SETGID",` +
-	`"CAP_SETUID","CAP_SETPCAP","CAP_LINUX_IMMUTABLE","CAP_NET_BIND_SERVICE","CAP_NET_BROADCAST","CAP_NET_ADMIN","CAP_NET_RAW",` +
-	`"CAP_IPC_LOCK","CAP_IPC_OWNER","CAP_SYS_MODULE","CAP_SYS_RAWIO","CAP_SYS_CHROOT","CAP_SYS_PTRACE","CAP_SYS_PACCT",` +
-	`"CAP_SYS_ADMIN","CAP_SYS_BOOT","CAP_SYS_NICE","CAP_SYS_RESOURCE","CAP_SYS_TIME","CAP_SYS_TTY_CONFIG","CAP_MKNOD","CAP_LEASE",` +
-	`"CAP_AUDIT_WRITE","CAP_AUDIT_CONTROL","CAP_SETFCAP","CAP_MAC_OVERRIDE","CAP_MAC_ADMIN","CAP_SYSLOG","CAP_WAKE_ALARM",` +
-	`"CAP_BLOCK_SUSPEND","CAP_AUDIT_READ","CAP_PERFMON","CAP_BPF","CAP_CHECKPOINT_RESTORE"],` +
-	`"cgroup":{"v1":true,"v2":true,"systemd":false,"systemdUser":false},` +
-	`"seccomp":{"enabled":true,"actions":["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS",` +
-	`"SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_TRAP","SCMP_ACT_TRACE"],"operators":["SCMP_CMP_EQ","SCMP_CMP_NE",` +
-	`"SCMP_CMP_LT","SCMP_CMP_LE","SCMP_CMP_GT","SCMP_CMP_GE","SCMP_CMP_MASKED_EQ"]},` +
-	`"apparmor":{"enabled":false},"selinux":{"enabled":false}},` +
-	`"annotations":{"org.launch.seccomp.compiler":"launch"}}` + "\n"
+// featuresJSON is what launch features says (the runtime spec's features.md): the
+// capabilities are every one this build knows, by the names of package caps.
+func featuresJSON() string {
+	return featuresHead + capList(caps.Set(1<<(unix.CAP_LAST_CAP+1)-1)) + featuresTail
+}
+
+// capList is the capabilities of set as a JSON list's elements: "CAP_CHOWN",....
+func capList(set caps.Set) string {
+	var b strings.Builder
+	for i, n := range set.Names() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(`"CAP_` + n + `"`)
+	}
+	return b.String()
+}
+
+const (
+	featuresHead = `{"ociVersionMin":"1.0.0","ociVersionMax":"` + ociVersion + `",` +
+		`"hooks":["prestart","createRuntime","poststart","poststop"],` +
+		`"mountOptions":["ro","rw","nosuid","suid","nodev","dev","noexec","exec","noatime","atime","nodiratime","diratime",` +
+		`"relatime","norelatime","strictatime","nostrictatime","bind","rbind","private","rprivate","shared","rshared",` +
+		`"slave","rslave","unbindable","runbindable"],` +
+		`"linux":{"namespaces":["cgroup","ipc","mount","network","pid","uts"],"capabilities":[`
+	featuresTail = `],"cgroup":{"v1":true,"v2":true,"systemd":false,"systemdUser":false},` +
+		`"seccomp":{"enabled":true,"actions":["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS",` +
+		`"SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_TRAP","SCMP_ACT_TRACE"],"operators":["SCMP_CMP_EQ","SCMP_CMP_NE",` +
+		`"SCMP_CMP_LT","SCMP_CMP_LE","SCMP_CMP_GT","SCMP_CMP_GE","SCMP_CMP_MASKED_EQ"]},` +
+		`"apparmor":{"enabled":false},"selinux":{"enabled":false}},` +
+		`"annotations":{"org.launch.seccomp.compiler":"launch"}}` + "\n"
+)
 
 func (c *cli) spec() error {
 	f, err := parse("spec", c.args, []flagDef{{long: "bundle", short: "b", value: true}, {long: "rootless"}}, false)
@@ -84,15 +101,21 @@ func (c *cli) spec() error {
 	if err != nil {
 		return err
 	}
-	_, err = file.WriteString(strings.TrimLeft(defaultSpec, "\n"))
+	_, err = file.WriteString(defaultConfig())
 	if cerr := file.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
-// defaultSpec is the config.json launch spec writes: a shell in ./rootfs, with
-// launch's own defaults as far as the runtime spec can say them.
+// defaultConfig is the config.json launch spec writes.
+func defaultConfig() string {
+	return strings.ReplaceAll(strings.TrimLeft(defaultSpec, "\n"), "CAPS", "["+capList(caps.Default)+"]")
+}
+
+// defaultSpec is that config but for its capabilities (CAPS): a shell in ./rootfs,
+// with launch's own defaults as far as the runtime spec can say them, caps.txt's
+// capabilities included.
 const defaultSpec = `
 {
 	"ociVersion": "` + ociVersion + `",
@@ -103,12 +126,9 @@ const defaultSpec = `
 		"env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
 		"cwd": "/",
 		"capabilities": {
-			"bounding": ["CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-				"CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"],
-			"effective": ["CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-				"CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"],
-			"permitted": ["CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-				"CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"]
+			"bounding": CAPS,
+			"effective": CAPS,
+			"permitted": CAPS
 		},
 		"rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
 		"noNewPrivileges": true

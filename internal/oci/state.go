@@ -100,8 +100,6 @@ type notExist struct{ id string }
 
 func (e notExist) Error() string { return "container " + e.id + " does not exist" }
 
-func errNotExist(id string) error { return notExist{id} }
-
 // load reads the state of container id.
 func (cl *cli) load(id string) (*container, error) {
 	if err := checkID(id); err != nil {
@@ -110,7 +108,7 @@ func (cl *cli) load(id string) (*container, error) {
 	dir := filepath.Join(cl.root, id)
 	f, err := os.Open(filepath.Join(dir, "state.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, errNotExist(id)
+		return nil, notExist{id}
 	}
 	if err != nil {
 		return nil, err
@@ -223,11 +221,9 @@ func lockDir(dir string) (int, error) {
 	return fd, nil
 }
 
-// stateJSON is the runtime spec's state of c.
-func (c *container) stateJSON() []byte { return c.stateJSONAs("") }
-
-// stateJSONAs is c's state with the status st, or as it is if st is "".
-func (c *container) stateJSONAs(st string) []byte {
+// stateJSON is the runtime spec's state of c, with the status st, or as it is if st
+// is "".
+func (c *container) stateJSON(st string) []byte {
 	var a fastjson.Arena
 	if st == "" {
 		st = c.status()
@@ -247,12 +243,6 @@ func (c *container) stateJSONAs(st string) []byte {
 	o.Set("owner", a.NewString(""))
 	o.Set("annotations", stringMap(&a, c.Annotations))
 	return o.MarshalTo(nil)
-}
-
-// startTime is a process's start time, for alive.
-func startTime(pid int) uint64 {
-	t, _ := cgroup.StartTime(pid)
-	return t
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
