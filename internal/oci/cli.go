@@ -78,8 +78,9 @@ func (c *cli) report(err error) {
 	if _, ok := err.(exitStatus); ok {
 		return
 	}
-	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-	io.WriteString(c.stderr, "launch: error: "+msg+"\n")
+	// The same line in both, so that an engine that passes the log's on names launch.
+	msg := "launch: error: " + strings.ReplaceAll(err.Error(), "\n", "; ")
+	io.WriteString(c.stderr, msg+"\n")
 	if c.log == "" {
 		return
 	}

@@ -104,7 +104,7 @@ func TestErrorLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(data, []byte(`{"level":"error","msg":"container nope does not exist","time":"`)) || bytes.Count(data, []byte("\n")) != 1 {
+	if !bytes.HasPrefix(data, []byte(`{"level":"error","msg":"launch: error: container nope does not exist","time":"`)) || bytes.Count(data, []byte("\n")) != 1 {
 		t.Errorf("log %q", data)
 	}
 }
