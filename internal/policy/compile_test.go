@@ -23,9 +23,27 @@ func testABI(big bool) *ABI {
 	}
 }
 
-// vm compiles tables and loads the program into golang.org/x/net/bpf's VM, with the
-// tests of the lifts in lifted turned off as seccomp.Program does it.
-func vm(t *testing.T, tables []Table, lifted ...string) (*bpf.VM, *Program) {
+// A machine runs a program in golang.org/x/net/bpf's VM and by Eval, and fails its
+// test where the two differ.
+type machine struct {
+	t    *testing.T
+	vm   *bpf.VM
+	prog []bpf.RawInstruction
+}
+
+// Run returns the VM's answer to data, having checked Eval's against it.
+func (m *machine) Run(data []byte) (int, error) {
+	m.t.Helper()
+	got, err := m.vm.Run(data)
+	if act, ok := Eval(m.prog, data); err != nil || !ok || act != Action(got) {
+		m.t.Errorf("Eval(%x) = %v, %v; the VM returns %v, %v", data, act, ok, Action(got), err)
+	}
+	return got, err
+}
+
+// vm compiles tables and loads the program into golang.org/x/net/bpf's VM and Eval,
+// with the tests of the lifts in lifted turned off as seccomp.Program does it.
+func vm(t *testing.T, tables []Table, lifted ...string) (*machine, *Program) {
 	t.Helper()
 	p, err := Compile(tables, KillProcess)
 	if err != nil {
@@ -37,11 +55,11 @@ func vm(t *testing.T, tables []Table, lifted ...string) (*bpf.VM, *Program) {
 			raw[pc].Jt = raw[pc].Jf
 		}
 	}
-	return testutil.VM(t, raw), p
+	return &machine{t, testutil.VM(t, raw), raw}, p
 }
 
 // run returns the VM's answer to call nr of a with args.
-func run(t *testing.T, v *bpf.VM, a *ABI, nr uint32, args ...uint64) Action {
+func run(t *testing.T, v *machine, a *ABI, nr uint32, args ...uint64) Action {
 	t.Helper()
 	got, err := v.Run(VMData(a.BigEndian, a.AuditArch, nr, args...))
 	if err != nil {
@@ -377,6 +395,35 @@ func TestValidate(t *testing.T) {
 			err = validate(raw)
 			if (err == nil) != tt.ok {
 				t.Errorf("validate(%v) = %v, want ok=%v", tt.prog, err, tt.ok)
+			}
+		})
+	}
+}
+
+// TestEvalRefuses: Eval says nothing of a program Compile does not emit, that loads
+// past its data or that runs off its end. What it answers is held to the VM's by run.
+func TestEvalRefuses(t *testing.T) {
+	data := VMData(false, unix.AUDIT_ARCH_X86_64, 0)
+	for _, tt := range []struct {
+		name string
+		prog []bpf.Instruction
+	}{
+		{"scratch memory", []bpf.Instruction{bpf.StoreScratch{Src: bpf.RegA, N: 0}, bpf.RetConstant{}}},
+		{"return of A", []bpf.Instruction{bpf.RetA{}}},
+		{"load past the data", []bpf.Instruction{bpf.LoadAbsolute{Off: 64, Size: 4}, bpf.RetConstant{}}},
+		{"load at the largest offset", []bpf.Instruction{bpf.LoadAbsolute{Off: 0xffffffff, Size: 4}, bpf.RetConstant{}}},
+		{"no return", []bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 4}}},
+		{"ja past the end", []bpf.Instruction{bpf.Jump{Skip: 1}, bpf.RetConstant{}}},
+		{"ja by the most", []bpf.Instruction{bpf.Jump{Skip: 0xffffffff}, bpf.RetConstant{}}},
+		{"jeq past the end", []bpf.Instruction{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 1}, bpf.RetConstant{}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, err := bpf.Assemble(tt.prog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if act, ok := Eval(raw, data); ok {
+				t.Errorf("Eval(%v) = %v, true; want false", tt.prog, act)
 			}
 		})
 	}

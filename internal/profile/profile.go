@@ -317,7 +317,7 @@ func (p *Program) Refuses(names ...string) []string {
 }
 
 // RefusesCall reports whether the filter refuses the call name with exactly args
-// through the launcher's own ABI (run in x/net/bpf's VM): for a call launch makes with
+// through the launcher's own ABI (run by policy.Eval): for a call launch makes with
 // arguments it knows, as fork.RawClone's clone(2).
 func (p *Program) RefusesCall(name string, args ...uint64) bool {
 	if p.self == nil {
@@ -328,14 +328,9 @@ func (p *Program) RefusesCall(name string, args ...uint64) bool {
 	if !ok {
 		return false
 	}
-	insns, ok := bpf.Disassemble(p.insns)
-	vm, err := bpf.NewVM(insns)
-	if !ok || err != nil {
-		return true // not a program the VM runs: nothing can be said allowed
-	}
-	got, err := vm.Run(policy.VMData(a.BigEndian, a.AuditArch, nr, args...))
-	act := policy.Action(got)
-	return err != nil || act != policy.Allow && act != policy.Log
+	act, ok := policy.Eval(p.insns, policy.VMData(a.BigEndian, a.AuditArch, nr, args...))
+	// Not ok: not a program Eval runs, so nothing can be said allowed.
+	return !ok || act != policy.Allow && act != policy.Log
 }
 
 // admitted returns the ABIs of all (the native one first) that p admits: the native
