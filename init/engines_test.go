@@ -413,7 +413,10 @@ func ctrScript(t *testing.T, cd *containerd, rt ociRuntime) {
 	if r := cd.ctr(t, append(run, imageName, id("exit"), "/probe", "exit", "5")...); r.code != 5 {
 		t.Errorf("ctr run exit 5: %d: %s", r.code, r.stderr)
 	}
-	rep := checkReport(t, "ctr run /probe report", cd.ctr(t, append(run, imageName, id("report"), "/probe", "report")...))
+	rep := checkReport(t, "ctr run /probe report", cd.ctr(t, append(run, "--seccomp", imageName, id("report"), "/probe", "report")...))
+	if rep.Status["Seccomp"] != "2" {
+		t.Errorf("ctr run --seccomp: Seccomp %q, want 2 (containerd's default profile)", rep.Status["Seccomp"])
+	}
 	if rep.PID != 1 || len(rep.Mounts) == 0 || !strings.Contains(rep.Mounts[0], " / / ") || !strings.Contains(rep.Mounts[0], " - overlay ") {
 		t.Errorf("ctr run: pid %d, root %q: want 1 and overlayfs (containerd's snapshotter)", rep.PID, rep.Mounts[:min(1, len(rep.Mounts))])
 	}
@@ -516,7 +519,7 @@ func criScript(t *testing.T, cd *containerd, rt ociRuntime) {
 			"security_context": {"namespace_options": {"pid": 1}}}}`,
 		"main.json": `{"metadata": {"name": "main"}, "image": {"image": "` + imageName + `"},
 			"command": ["/probe", "signals"], "log_path": "main.log",
-			"linux": {"security_context": {"namespace_options": {"pid": 1}}}}`,
+			"linux": {"security_context": {"namespace_options": {"pid": 1}, "seccomp": {"profile_type": 0}}}}`,
 		"exit.json": `{"metadata": {"name": "exit"}, "image": {"image": "` + imageName + `"},
 			"command": ["/bin/sh", "-c", "readlink /proc/self/ns/pid; exit 5"], "log_path": "exit.log",
 			"linux": {"security_context": {"namespace_options": {"pid": 0}}}}`,
@@ -568,6 +571,13 @@ func criScript(t *testing.T, cd *containerd, rt ociRuntime) {
 		if own == "" || rep.NS[ns] != own || (ns == "pid" || ns == "mnt") == (own == sb) {
 			t.Errorf("crictl exec: %s namespace %s; the container's %s, the sandbox's %s", ns, rep.NS[ns], own, sb)
 		}
+	}
+	// RuntimeDefault: containerd's own profile, which refuses userfaultfd (EPERM).
+	if rep.Status["Seccomp"] != "2" {
+		t.Errorf("crictl exec: Seccomp %q, want 2 (containerd's default profile)", rep.Status["Seccomp"])
+	}
+	if r := cd.crictl(t, "exec", main, "/probe", "try", "syscall", strconv.Itoa(unix.SYS_USERFAULTFD)); strings.TrimSpace(r.stdout) != "EPERM" {
+		t.Errorf("userfaultfd under containerd's profile: %q (exit %d, %s), want EPERM", r.stdout, r.code, r.stderr)
 	}
 	if !rep.Interfaces["eth0"] {
 		t.Errorf("crictl exec: interfaces %v: want the pod's eth0 up", rep.Interfaces)
