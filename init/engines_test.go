@@ -431,7 +431,8 @@ func ctrScript(t *testing.T, cd *containerd, rt ociRuntime) {
 	}
 
 	c := id("task")
-	if r := cd.ctr(t, "run", "-d", "--runc-binary", rt.bin, imageName, c, "/probe", "signals"); r.code != 0 {
+	logFile := filepath.Join(t.TempDir(), "task.log")
+	if r := cd.ctr(t, "run", "-d", "--log-uri", "file://"+logFile, "--runc-binary", rt.bin, imageName, c, "/probe", "signals"); r.code != 0 {
 		t.Fatalf("ctr run -d: %d: %s", r.code, r.stderr)
 	}
 	pid := 0
@@ -455,6 +456,7 @@ func ctrScript(t *testing.T, cd *containerd, rt ociRuntime) {
 	if r := cd.ctr(t, "task", "kill", "-s", "SIGUSR1", c); r.code != 0 {
 		t.Errorf("ctr task kill -s SIGUSR1: %d: %s", r.code, r.stderr)
 	}
+	waitFor(t, "SIGUSR1 in the task's log", func() bool { log, _ := os.ReadFile(logFile); return bytes.Contains(log, []byte("SIGUSR1")) })
 	if r := cd.ctr(t, "task", "kill", "-s", "SIGKILL", c); r.code != 0 {
 		t.Errorf("ctr task kill: %d: %s", r.code, r.stderr)
 	}
