@@ -127,6 +127,7 @@ func run(ctx context.Context, cfg *config) error {
 		{"peak RSS", b.measureRSS},
 		{"mount scaling", b.measureMounts},
 		{"concurrent starts", b.measureConcurrency},
+		{"container engines (podman, containerd)", b.measureEngines},
 		{"startup, spaced", func(ctx context.Context) { b.res.startup[1] = b.measureStartup(ctx, cfg.spaced) }},
 		{"a profile of launch (strace, perf)", b.profile},
 	}

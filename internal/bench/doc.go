@@ -25,6 +25,18 @@
 // to run; the host's mount table is never touched, and the namespace disappears with
 // the runner.
 //
+// Container engines (issue 15): podman and containerd run /bin/true (`podman run --rm`,
+// `ctr run --rm`) from the root file system imported as an image, as the engines' tests
+// import it, each with runc and with launch as its OCI runtime; the four are
+// interleaved in rounds of their own, fewer than the peers' (at most 15, 3 with
+// -quick), as an engine's run takes up to a second. The report sets each engine's
+// median against the runtimes' own `run` of the startup table: the engine's overhead,
+// and the runtime's share of the engine's time. podman's storage and containerd's root,
+// state and socket are in a temporary directory; containerd is started by the bench and
+// stopped by its PID, leftover containers are removed, and the directory and the
+// containers' cgroups go at the end of the measurement, also when it is interrupted.
+// Without podman or containerd installed, the report says so.
+//
 // The bench never fails on a timing: a target that is missed is reported as missed, a
 // peer that cannot run is reported with its error. It exits non-zero only when it
 // cannot run at all (not root, launch does not build, no busybox). It is not part of

@@ -30,6 +30,7 @@ type results struct {
 	mounts     []*entry
 	mountCount map[*entry]int // mount table size launch started from
 	concurrent *concurrent
+	engines    []*engine // podman and containerd, with runc and with launch
 	binaries   []binary
 	maxPath    [][2]string // GOARCH, instructions
 	profiles   []profileCompile

@@ -68,6 +68,7 @@ func (b *bench) report() string {
 	b.profileTable(&w)
 	b.mountTable(&w)
 	b.concurrentTable(&w)
+	b.engineTable(&w)
 	b.targets(&w)
 
 	p("## How long each part took")
@@ -528,4 +529,92 @@ func (b *bench) profileTable(w *strings.Builder) {
 			float64(p.median.Microseconds())/1000, float64(p.min.Microseconds())/1000, p.insns, p.maxPath, strings.Join(p.abis, ", "))
 	}
 	fmt.Fprintln(w)
+}
+
+// engineTable shows what podman and containerd take to run /bin/true with runc and
+// with launch, and how much of it is the runtime's own run (issue 15).
+func (b *bench) engineTable(w *strings.Builder) {
+	if len(b.res.engines) == 0 {
+		return
+	}
+	warm, rounds := b.engineRounds()
+	fmt.Fprintf(w, "## Container engines: `run --rm` of `/bin/true` with runc and with launch (ms)\n\n")
+	fmt.Fprintf(w, "Each engine runs the bench's root file system as an image (`podman import` of its tar; for containerd, "+
+		"`podman save --format docker-archive` then `ctr images import`, unpacked for the default snapshotter, overlayfs), "+
+		"with runc and with launch as its OCI runtime: `podman --runtime` (vfs storage, cgroupfs, `--network none`) and "+
+		"`ctr run --runc-binary` (containerd's runc shim). Storage, state, containerd and its socket are in a temporary "+
+		"directory, removed at the end. The four configurations are interleaved: %d rounds after %d warm-up rounds, "+
+		"each starting every configuration once in a rotating order (the bench's %d runs, capped at 15 and at 3 with -quick: "+
+		"an engine's run takes 0.3 to 1 s). Wall time only: conmon and the shims are daemons, outside the process tree "+
+		"whose CPU time the bench can count.\n\n", rounds, warm, b.cfg.runs)
+	runcRun, runcOK := medianMs(b.res.startup[0].find("runc", payloadTrue), false)
+	launchRun, launchOK := medianMs(b.res.startup[0].find("launch (OCI)", payloadTrue), false)
+	fmt.Fprintf(w, "The runtime's own `run` is the median of the runc and launch (OCI) rows of the back-to-back `/bin/true` table "+
+		"above, from this bench run: %s for runc, %s for launch. Those run the bench's bundle, not the engine's spec "+
+		"(podman's seccomp profile and mounts, containerd's defaults), so the engine's overhead, the engine's median "+
+		"less that figure, is an estimate. A share is the runtime's own run over the engine's median with it.\n\n",
+		msUnit(runcRun, runcOK), msUnit(launchRun, launchOK))
+	fmt.Fprintf(w, "| engine | with runc | with launch | launch − runc | overhead with runc | overhead with launch | runc's share | launch's share |\n")
+	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, en := range b.res.engines {
+		if en.err != nil {
+			fmt.Fprintf(w, "| %s | %s |||||||\n", en.name, cell("not measured: "+en.err.Error()))
+			continue
+		}
+		er, rOK := medianMs(en.runs[0], false)
+		el, lOK := medianMs(en.runs[1], false)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", en.name, msOr(er, rOK), msOr(el, lOK),
+			signed(el-er, rOK && lOK), signed(er-runcRun, rOK && runcOK), signed(el-launchRun, lOK && launchOK),
+			share(runcRun, er, rOK && runcOK), share(launchRun, el, lOK && launchOK))
+	}
+	fmt.Fprintf(w, "\n| configuration | version | wall median | min | max | runs |\n|---|---|---:|---:|---:|---:|\n")
+	for _, en := range b.res.engines {
+		for _, e := range en.runs {
+			if len(e.samples) == 0 {
+				fmt.Fprintf(w, "| %s | %s | %s |||||\n", e.label, cell(en.version), cell(failure(e)))
+				continue
+			}
+			sw := summarize(walls(e.samples))
+			fmt.Fprintf(w, "| %s | %s | %.1f | %.1f | %.1f | %s |\n", e.label, cell(en.version), sw.median, sw.min, sw.max, runs(e))
+		}
+	}
+	fmt.Fprintln(w)
+	for _, en := range b.res.engines {
+		if en.how != "" {
+			fmt.Fprintf(w, "- %s: `%s`\n", en.name, en.how)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// msOr is a median in ms, or a dash if there is none.
+func msOr(x float64, ok bool) string {
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", x)
+}
+
+// msUnit is a median with its unit, or says there is none.
+func msUnit(x float64, ok bool) string {
+	if !ok {
+		return "not measured"
+	}
+	return fmt.Sprintf("%.1f ms", x)
+}
+
+// signed is a difference in ms with its sign, or a dash.
+func signed(x float64, ok bool) string {
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf("%+.1f", x)
+}
+
+// share is part over whole as a percentage, or a dash.
+func share(part, whole float64, ok bool) string {
+	if !ok || whole == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f %%", part/whole*100)
 }
