@@ -9,13 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/valyala/fastjson"
 	"golang.org/x/sys/unix"
 
 	"launch/internal/cgroup"
 	"launch/internal/jsondec"
 	"launch/internal/launch"
-	"launch/internal/rawfile"
 	"launch/internal/spec"
 )
 
@@ -136,7 +136,7 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		return undo(err)
 	}
 	if p := f.vals["pid-file"]; p != "" {
-		if err := rawfile.Replace(p, []byte(strconv.Itoa(made.Pid)), 0o644); err != nil {
+		if err := renameio.WriteFile(p, []byte(strconv.Itoa(made.Pid)), 0o644); err != nil {
 			return undo(err)
 		}
 	}

@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/renameio/v2"
 	"golang.org/x/sys/unix"
 
 	"launch/internal/launch"
-	"launch/internal/rawfile"
 	"launch/internal/spec"
 )
 
@@ -70,7 +70,7 @@ func (c *cli) exec() error {
 		return err
 	}
 	if p := f.vals["pid-file"]; p != "" {
-		if err := rawfile.Replace(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		if err := renameio.WriteFile(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
 			unix.Kill(pid, unix.SIGKILL)
 			return err
 		}

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/valyala/fastjson"
 	"golang.org/x/sys/unix"
 
 	"launch/internal/cgroup"
 	"launch/internal/jsondec"
-	"launch/internal/rawfile"
 	"launch/internal/spec"
 )
 
@@ -84,7 +84,7 @@ func (c *container) save() error {
 	}
 	o.Set("cgroupIDs", ids)
 	o.Set("config", c.config)
-	return rawfile.Replace(filepath.Join(c.dir, "state.json"), o.MarshalTo(nil), 0o600)
+	return renameio.WriteFile(filepath.Join(c.dir, "state.json"), o.MarshalTo(nil), 0o600)
 }
 
 func stringMap(a *fastjson.Arena, m map[string]string) *fastjson.Value {

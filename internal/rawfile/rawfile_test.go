@@ -6,11 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestReadFile(t *testing.T) {
@@ -71,81 +68,5 @@ func TestCopyFile(t *testing.T) {
 	}
 	if err := CopyFile(src, filepath.Join(dir, "no", "dir"), 0o644); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("CopyFile(into a missing directory) = %v, want ErrNotExist", err)
-	}
-}
-
-func TestReplace(t *testing.T) {
-	dir := t.TempDir()
-	umask := unix.Umask(0o022)
-	defer unix.Umask(umask)
-	p := filepath.Join(dir, "state.json")
-	for _, tt := range []struct {
-		name string
-		perm os.FileMode
-		data string
-		want os.FileMode
-	}{
-		{"new file, less the umask", 0o666, "first", 0o644},
-		{"existing file keeps its mode", 0o600, strings.Repeat("second", 10000), 0o644},
-		{"shorter content", 0o600, "3", 0o644},
-	} {
-		if err := Replace(p, []byte(tt.data), tt.perm); err != nil {
-			t.Fatalf("%s: Replace: %v", tt.name, err)
-		}
-		b, err := os.ReadFile(p)
-		fi, err2 := os.Stat(p)
-		if err != nil || err2 != nil || string(b) != tt.data || fi.Mode() != tt.want {
-			t.Errorf("%s: %d bytes, mode %v, %v, %v; want %d bytes, mode %v", tt.name, len(b), fi.Mode(), err, err2, len(tt.data), tt.want)
-		}
-	}
-	// A mode the umask would take bits from is kept whole too.
-	os.Chmod(p, 0o666)
-	if err := Replace(p, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Stat(p); err != nil || fi.Mode() != 0o666 || fi.Size() != 0 {
-		t.Errorf("after chmod 0666: %v, %v; want mode 0666 and 0 bytes", fi, err)
-	}
-	// A symlink at path is replaced, not followed, and gets perm.
-	target := filepath.Join(dir, "target")
-	os.WriteFile(target, []byte("target"), 0o600)
-	link := filepath.Join(dir, "pid")
-	os.Symlink(target, link)
-	if err := Replace(link, []byte("42"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Lstat(link); err != nil || fi.Mode() != 0o644 {
-		t.Errorf("pid after Replace: %v, %v; want a regular file of mode 0644", fi, err)
-	}
-	if b, _ := os.ReadFile(target); string(b) != "target" {
-		t.Errorf("the link's target holds %q, want it untouched", b)
-	}
-	// A new file's name in a left-over one's place: the next name is taken.
-	stale := filepath.Join(dir, ".pid."+strconv.Itoa(os.Getpid())+".0")
-	os.WriteFile(stale, nil, 0o600)
-	if err := Replace(link, []byte("43"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(stale)
-	if names, err := ReadDirNames(dir); err != nil || len(names) != 3 {
-		t.Errorf("the directory holds %v, %v; want state.json, target and pid, and no new file left", names, err)
-	}
-	// A relative path is a name in the working directory.
-	t.Chdir(dir)
-	if err := Replace("rel", []byte("r"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "rel")); err != nil || string(b) != "r" {
-		t.Errorf("rel holds %q, %v", b, err)
-	}
-	var le *os.LinkError
-	if err := Replace(dir, nil, 0o644); !errors.As(err, &le) || !errors.Is(err, unix.EISDIR) {
-		t.Errorf("Replace(a directory) = %v, want a *LinkError of EISDIR", err)
-	}
-	if err := Replace(filepath.Join(dir, "no", "file"), nil, 0o644); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("Replace(into a missing directory) = %v, want ErrNotExist", err)
-	}
-	if names, _ := ReadDirNames(dir); len(names) != 4 {
-		t.Errorf("the directory holds %v after the failures; want no new file left", names)
 	}
 }
