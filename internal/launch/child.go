@@ -156,6 +156,8 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = seccomp.NoNewPrivs()
 		case opSeccomp:
 			e = seccomp.Load(s.prog, uintptr(s.n))
+		case opNotifier:
+			e = seccomp.LoadNotifier(s.prog, uintptr(s.n), s.send)
 		case opChdir:
 			e = execve.Chdir(s.str)
 		case opInit:

@@ -8,6 +8,7 @@ import (
 
 	"launch/internal/caps"
 	"launch/internal/cgroup"
+	"launch/internal/fdpass"
 	"launch/internal/initproc"
 	"launch/internal/mount"
 	"launch/internal/proc"
@@ -64,6 +65,7 @@ const (
 	opWaitStart
 	opHooks
 	opOrphan
+	opNotifier
 )
 
 // phase groups the ops for -v's summary.
@@ -76,7 +78,7 @@ var phase = [...]string{
 	opCloseAll: "process", opLandlock: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process",
 	opWaitGo: "process", opExec: "exec",
 	opSetns: "namespaces", opDomainname: "namespaces", opSysctl: "mounts", opKeepCaps: "capabilities", opAmbient: "capabilities",
-	opReady: "process", opWaitStart: "process", opHooks: "mounts", opOrphan: "process",
+	opReady: "process", opWaitStart: "process", opHooks: "mounts", opOrphan: "process", opNotifier: "seccomp",
 }
 
 // A step is one prepared action of the child. Only the fields its op needs are set.
@@ -105,6 +107,7 @@ type step struct {
 	args   *initproc.Args
 	groups []uint32
 	pty    *tty.PtyPlan
+	send   *fdpass.Plan
 	target *mount.Target
 	// preserve: opCloseAll keeps descriptors 3 to 3+preserve-1 (a bundle's
 	// --preserve-fds)
@@ -141,6 +144,10 @@ type setup struct {
 	args      *initproc.Args   // the launcher's command line, hidden in PID 1 under --init
 	relay     *relay           // COMMAND's stdout and stderr when they are not terminals, stdin when it is a host file; or nil
 	profile   *profile.Program // --seccomp=FILE, compiled; or nil
+	// The filter that sends sysinfo(2) to the launcher, and the pair its listener goes
+	// over (with the /proc view, see notifier); or nil.
+	notifier *profile.Program
+	listener *fdpass.Pair
 }
 
 // steps returns the child's steps, in the order they run. The order matters:
@@ -222,9 +229,13 @@ func (s *setup) steps() ([]step, error) {
 	// under --init with a terminal PID 1's stop pipe, lead nowhere.
 	keep := s.stoppedW
 	if s.pty != nil {
-		keep = s.pty.Plan().Sock // the two are never both there: --pty shares no terminal
+		keep = s.pty.Plan().Sock() // the two are never both there: --pty shares no terminal
 	}
-	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipes to the launcher", fd: s.errW, fd2: keep})
+	sock := 0
+	if s.listener != nil {
+		sock = s.listener.Plan.Sock
+	}
+	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipes to the launcher", fd: s.errW, fd2: keep, n: sock})
 	add(step{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"})
 
 	if s.tty {
@@ -258,6 +269,12 @@ func (s *setup) steps() ([]step, error) {
 	add(step{op: opUser, what: "set user and groups", path: who, uid: u.UID, gid: u.GID, groups: s.cfg.Groups})
 	add(step{op: opSetCaps, what: "capset", path: "0x" + strconv.FormatUint(uint64(s.keep), 16), caps: cp})
 	add(step{op: opNoNewPrivs, what: "set no_new_privs"})
+	if s.listener != nil {
+		// Before the container's own filter, which need not allow what this takes.
+		prog := &unix.SockFprog{Len: uint16(len(s.notifier.Filter)), Filter: &s.notifier.Filter[0]}
+		add(step{op: opNotifier, what: "load the sysinfo filter", path: strconv.Itoa(int(prog.Len)) + " instructions",
+			prog: prog, n: int(s.notifier.Flags), send: s.listener.Plan})
+	}
 	switch {
 	case s.profile != nil:
 		prog := &unix.SockFprog{Len: uint16(len(s.profile.Filter)), Filter: &s.profile.Filter[0]}

@@ -10,8 +10,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/fdpass"
 	"launch/internal/fork"
 	"launch/internal/mount"
+	"launch/internal/profile"
 	"launch/internal/tty"
 )
 
@@ -63,9 +65,15 @@ func (l *launch) start(s *setup) (*child, int, error) {
 		if s.pty != nil {
 			s.pty.CloseChildEnd()
 		}
+		if s.listener != nil {
+			s.listener.CloseChildEnd()
+		}
 	}
 	fail := func(status int, err error) (*child, int, error) {
 		c.close()
+		if s.listener != nil {
+			s.listener.Close()
+		}
 		if s.relay != nil {
 			s.relay.close()
 		}
@@ -90,6 +98,16 @@ func (l *launch) start(s *setup) (*child, int, error) {
 	if s.relay, err = newRelay(l.stdio, cfg.Pty); err != nil {
 		closeChildEnds()
 		return fail(0, err)
+	}
+	if s.view != nil {
+		// sysinfo(2) answered from the container's cgroups, as the view's files are.
+		if s.notifier, err = profile.Notifier("sysinfo"); err == nil {
+			s.listener, err = fdpass.New(pipe[1], s.stoppedW)
+		}
+		if err != nil {
+			closeChildEnds()
+			return fail(0, err)
+		}
 	}
 	steps, err := s.steps()
 	if err != nil {

@@ -51,6 +51,19 @@ func (l *launch) supervise(s *setup, c *child) (unix.WaitStatus, error) {
 	// The view allocates nothing per request in the steady state; this bounds the rest.
 	debug.SetGCPercent(100)
 	if s.view != nil {
+		if s.listener != nil {
+			// The child sent the listener of its sysinfo filter before its exec; a
+			// kernel without user notification made none.
+			fd, err := s.listener.Receive("sysinfo's listener")
+			s.listener.Close()
+			switch {
+			case err == nil:
+				s.view.Listen(fd)
+			case l.cfg.Verbose:
+				note(l.stdio.Err, "sysinfo(2) shows the host's memory, load and uptime: "+err.Error()+
+					" (seccomp user notification needs Linux 5.0)")
+			}
+		}
 		s.view.Start()
 	}
 	if s.pty != nil {

@@ -18,6 +18,8 @@ const (
 	Trap        Action = unix.SECCOMP_RET_TRAP         // send SIGSYS
 	Log         Action = unix.SECCOMP_RET_LOG          // allow, and log it (Linux 4.14)
 	Allow       Action = unix.SECCOMP_RET_ALLOW        // allow
+	// Notify makes the call wait for the filter's listener to answer it (Linux 5.0).
+	Notify Action = unix.SECCOMP_RET_USER_NOTIF
 )
 
 // maxErrno is the kernel's MAX_ERRNO: it answers a larger errno data with this one.
@@ -45,6 +47,8 @@ func (a Action) Name() string {
 		return "errno"
 	case unix.SECCOMP_RET_TRACE:
 		return "trace"
+	case unix.SECCOMP_RET_USER_NOTIF:
+		return "user_notif"
 	case unix.SECCOMP_RET_LOG:
 		return "log"
 	case unix.SECCOMP_RET_ALLOW:

@@ -7,6 +7,7 @@ import "golang.org/x/sys/unix"
 const (
 	compatSocketcall = 102
 	compatSocket     = 359
+	compatSysinfo    = 116
 	map32bit         = unix.MAP_32BIT
 )
 

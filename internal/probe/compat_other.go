@@ -7,6 +7,7 @@ import "golang.org/x/sys/unix"
 const (
 	compatSocketcall = 0
 	compatSocket     = 0
+	compatSysinfo    = 0
 	map32bit         = 0
 )
 

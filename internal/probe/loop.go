@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -19,6 +20,7 @@ import (
 //	getppid      the cheapest call there is, so the filter's share is the largest
 //	personality  personality(0xffffffff), a query the filter allows only after testing
 //	             its argument: the longest path through the filter
+//	sysinfo      sysinfo(2), which launch answers from the container's cgroups
 func loop(a []string) {
 	var nr, arg0 uintptr
 	switch arg(a, 0) {
@@ -26,8 +28,10 @@ func loop(a []string) {
 		nr = unix.SYS_GETPPID
 	case "personality":
 		nr, arg0 = unix.SYS_PERSONALITY, 0xffffffff
+	case "sysinfo":
+		nr, arg0 = unix.SYS_SYSINFO, uintptr(unsafe.Pointer(&sysinfoBuf))
 	default:
-		fmt.Fprintln(os.Stderr, "usage: probe loop getppid|personality N")
+		fmt.Fprintln(os.Stderr, "usage: probe loop getppid|personality|sysinfo N")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(arg(a, 1))
@@ -61,3 +65,6 @@ func threadCPU() int64 {
 	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
 	return ts.Nano()
 }
+
+// sysinfoBuf is where the sysinfo loop's calls write.
+var sysinfoBuf unix.Sysinfo_t

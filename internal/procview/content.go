@@ -32,6 +32,7 @@ type Stats struct {
 type MemStat struct {
 	File, Anon, Shmem, FileMapped, FileDirty, FileWriteback, Unevictable uint64
 	ActiveAnon, InactiveAnon, ActiveFile, InactiveFile                   uint64
+	SlabReclaimable, SlabUnreclaimable                                   uint64 // v2 only
 }
 
 // field returns the counter that key of memory.stat holds, or nil. v1's file has
@@ -83,6 +84,10 @@ func (m *MemStat) field(key []byte, v2 bool) *uint64 {
 		return &m.ActiveFile
 	case "inactive_file":
 		return &m.InactiveFile
+	case "slab_reclaimable":
+		return &m.SlabReclaimable
+	case "slab_unreclaimable":
+		return &m.SlabUnreclaimable
 	}
 	return nil
 }
@@ -105,9 +110,9 @@ func parseMemStat(m *MemStat, data []byte, v2 bool) {
 const userHZ = 100
 
 // meminfo rewrites the host's /proc/meminfo with the container's memory: MemTotal is
-// the limit, MemFree and MemAvailable the limit minus what is charged, the page cache
-// and LRU lines come from memory.stat, and swap is 0 (the container has none). Other
-// lines, which describe the kernel and not the container, are the host's.
+// the limit, MemFree and MemAvailable the limit minus what is charged, the page cache,
+// LRU and slab lines come from memory.stat, and swap is 0 (the container has none).
+// Other lines, which describe the kernel and not the container, are the host's.
 func meminfo(dst, host []byte, st *Stats) []byte {
 	free := uint64(0)
 	if st.MemLimit > st.MemUsage {
@@ -151,6 +156,15 @@ func meminfo(dst, host []byte, st *Stats) []byte {
 			v = m.FileMapped
 		case "Shmem":
 			v = m.Shmem
+		// The kernel memory charged to the container (v2; v1's memory.stat does not
+		// count it): the host's would make free(1), which counts SReclaimable as
+		// cache, show more cache than the container has memory.
+		case "Slab":
+			v = m.SlabReclaimable + m.SlabUnreclaimable
+		case "SReclaimable", "KReclaimable":
+			v = m.SlabReclaimable
+		case "SUnreclaim":
+			v = m.SlabUnreclaimable
 		default:
 			known = false
 		}

@@ -23,18 +23,22 @@ Active:           500000 kB
 Inactive:         400000 kB
 Shmem:              8000 kB
 Slab:              90000 kB
+SReclaimable:      60000 kB
+VmallocTotal:   34359738367 kB
 SwapTotal:       1000000 kB
 SwapFree:        1000000 kB
 `
 
 func TestMeminfo(t *testing.T) {
-	st := Stats{MemLimit: 64 << 20, MemUsage: 20 << 20, Mem: MemStat{File: 4 << 20, Shmem: 3 << 20, ActiveAnon: 1 << 20, ActiveFile: 2 << 20}}
+	st := Stats{MemLimit: 64 << 20, MemUsage: 20 << 20, Mem: MemStat{File: 4 << 20, Shmem: 3 << 20, ActiveAnon: 1 << 20, ActiveFile: 2 << 20,
+		SlabReclaimable: 1 << 20, SlabUnreclaimable: 2 << 20}}
 	got := string(meminfo(nil, []byte(hostMeminfo), &st))
 	for _, want := range []string{
 		"MemTotal:          65536 kB\n", "MemFree:           45056 kB\n", "MemAvailable:      45056 kB\n",
 		"Cached:             4096 kB\n", "Shmem:              3072 kB\n", "Active:             3072 kB\n",
 		"SwapTotal:             0 kB\n", "SwapFree:              0 kB\n", "Buffers:               0 kB\n",
-		"Slab:              90000 kB\n", // the kernel's own, passed through
+		"Slab:               3072 kB\n", "SReclaimable:       1024 kB\n", // the container's, as free(1) counts them
+		"VmallocTotal:   34359738367 kB\n", // the kernel's own, passed through
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("meminfo lacks %q:\n%s", want, got)

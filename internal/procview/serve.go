@@ -222,32 +222,46 @@ func (c *conn) read(f *handle, off uint64, size uint32, direct bool) ([]byte, bo
 	return data[:min(uint64(len(data)), uint64(size), maxReadReply)], true
 }
 
-// serve answers the requests of all conns until each one's file system has gone away
-// (the container's mount namespace is gone: ENODEV) or its descriptor is closed. One
-// goroutine, one thread, one request at a time, each answered as soon as it is read:
-// nothing a request needs waits for anything but the host's /proc and cgroup files.
-// The server never waits on one connection while another has requests: the
+// serve answers the requests of all of v's conns until each one's file system has
+// gone away (the container's mount namespace is gone: ENODEV) or its descriptor is
+// closed, and the calls of its sysinfo listener until the listener has no process
+// left. One goroutine, one thread, one request at a time, each answered as soon as it
+// is read: nothing a request needs waits for anything but the host's /proc and cgroup
+// files. The server never waits on one connection while another has requests: the
 // descriptors are non-blocking, and each round of poll(2) answers at most one request
 // of each connection that has some.
-func serve(conns []*conn) {
+func (v *View) serve() {
+	conns := v.conns
 	in := newBuffer(readBuffer)
 	out := newBuffer(sizeofOutHeader + maxReadReply)
-	fds := make([]unix.PollFd, len(conns))
+	fds := make([]unix.PollFd, len(conns), len(conns)+1)
 	for i, c := range conns {
 		fds[i] = unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN}
 	}
-	for live := len(conns); live > 0; {
+	live := len(conns)
+	if v.lis != nil {
+		fds = append(fds, unix.PollFd{Fd: int32(v.lis.fd), Events: unix.POLLIN})
+		live++
+	}
+	for live > 0 {
 		if _, err := unix.Poll(fds, -1); err != nil {
 			if err == unix.EINTR {
 				continue
 			}
 			return
 		}
-		for i, c := range conns {
+		for i := range fds {
 			if fds[i].Fd < 0 || fds[i].Revents == 0 {
 				continue
 			}
-			if !c.serveOne(in, out) {
+			var more bool
+			if i < len(conns) {
+				more = conns[i].serveOne(in, out)
+			} else {
+				// POLLHUP: every process of the filter has exited.
+				more = fds[i].Revents&unix.POLLIN != 0 && v.answer()
+			}
+			if !more {
 				fds[i].Fd = -1 // poll ignores negative descriptors
 				live--
 			}

@@ -54,6 +54,8 @@ type View struct {
 	meminfo, cpuinfo, stat               hostFile
 	memLimit, memUsage, memStat, cpuStat hostFile
 	cpuUser, cpuSys                      hostFile
+
+	lis *listener // sysinfo's, or nil
 }
 
 // hostStats are Stats and what it takes to fill them in without allocating.
@@ -138,7 +140,7 @@ func (v *View) Mounts() []mount.View {
 // goroutine would write to.
 func (v *View) Start() {
 	go func() {
-		serve(v.conns)
+		v.serve()
 		v.closeHostFiles()
 	}()
 }
@@ -147,6 +149,9 @@ func (v *View) Start() {
 func (v *View) Close() {
 	for _, c := range v.conns {
 		unix.Close(c.fd)
+	}
+	if v.lis != nil {
+		unix.Close(v.lis.fd)
 	}
 }
 
@@ -309,6 +314,9 @@ func (f *hostFile) close() {
 func (v *View) closeHostFiles() {
 	for _, f := range []*hostFile{&v.meminfo, &v.cpuinfo, &v.stat, &v.memLimit, &v.memUsage, &v.memStat, &v.cpuStat, &v.cpuUser, &v.cpuSys} {
 		f.close()
+	}
+	if v.lis != nil {
+		v.lis.threads.close()
 	}
 }
 

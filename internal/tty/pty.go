@@ -1,11 +1,11 @@
 package tty
 
 import (
-	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/fdpass"
 	"launch/internal/raw"
 )
 
@@ -17,11 +17,9 @@ import (
 // of the container's /dev/pts (ttyname(3) finds it there) that no process of the host
 // can reach by path.
 type Pty struct {
-	sock   int // the launcher's end of the socket pair
+	pair   *fdpass.Pair
 	Master int // once received, or -1
 	plan   PtyPlan
-	iov    [1]byte
-	rights []byte
 }
 
 // A PtyPlan is what the child needs to make the terminal, prepared by the launcher.
@@ -29,9 +27,7 @@ type PtyPlan struct {
 	path   *byte        // "/dev/pts/ptmx", NUL-terminated
 	unlock int32        // 0, for TIOCSPTLCK
 	size   unix.Winsize // the caller's terminal's, or zero
-	Sock   int          // the child's end of the socket pair
-	fd     int          // where the child puts the master to send it: in msg's rights
-	msg    unix.Msghdr
+	send   *fdpass.Plan // how the master goes to the launcher or the console socket
 }
 
 var ptmx = [...]byte{'/', 'd', 'e', 'v', '/', 'p', 't', 's', '/', 'p', 't', 'm', 'x', 0}
@@ -40,65 +36,37 @@ var ptmx = [...]byte{'/', 'd', 'e', 'v', '/', 'p', 't', 's', '/', 'p', 't', 'm',
 // are the descriptors the child holds besides 0, 1 and 2 when it makes the terminal,
 // the socket's end excluded: the master is sent from a number above all of them.
 func NewPty(t *Terminal, keep ...int) (*Pty, error) {
-	sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	pair, err := fdpass.New(keep...)
 	if err != nil {
-		return nil, os.NewSyscallError("socketpair", err)
+		return nil, err
 	}
-	p := &Pty{sock: sv[0], Master: -1}
-	p.plan.path, p.plan.Sock = &ptmx[0], sv[1]
+	p := &Pty{pair: pair, Master: -1}
+	p.plan.path, p.plan.send = &ptmx[0], pair.Plan
 	if t != nil {
 		if ws, err := unix.IoctlGetWinsize(t.fd, unix.TIOCGWINSZ); err == nil {
 			p.plan.size = *ws
 		}
 	}
-	// The child holds 0, 1, 2, keep and its socket's end; the master and the slave take
-	// the lowest numbers free, at most two above the highest of those.
-	high := sv[1]
-	for _, fd := range keep {
-		high = max(high, fd)
-	}
-	p.plan.fd = high + 3
-	p.rights = unix.UnixRights(p.plan.fd)
-	p.plan.msg.Iov = &unix.Iovec{Base: &p.iov[0]}
-	p.plan.msg.Iov.SetLen(1)
-	p.plan.msg.SetIovlen(1)
-	p.plan.msg.Control = &p.rights[0]
-	p.plan.msg.SetControllen(len(p.rights))
 	return p, nil
 }
 
 // Plan returns what the child's step runs on.
 func (p *Pty) Plan() *PtyPlan { return &p.plan }
 
+// Sock is the child's end of the socket the master goes over.
+func (p *PtyPlan) Sock() int { return p.send.Sock }
+
 // CloseChildEnd closes the child's end of the socket pair, once the child has it.
-func (p *Pty) CloseChildEnd() {
-	if p.plan.Sock >= 0 {
-		unix.Close(p.plan.Sock)
-		p.plan.Sock = -1
-	}
-}
+func (p *Pty) CloseChildEnd() { p.pair.CloseChildEnd() }
 
 // Receive takes the master the child sent. The child sends it before its exec: by
 // then it is waiting in the socket.
 func (p *Pty) Receive() error {
-	oob := make([]byte, unix.CmsgSpace(4))
-	var b [1]byte
-	_, oobn, _, _, err := unix.Recvmsg(p.sock, b[:], oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	m, err := p.pair.Receive("the container's terminal")
 	if err != nil {
-		return os.NewSyscallError("recvmsg (the container's terminal)", err)
+		return err
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return os.NewSyscallError("recvmsg (the container's terminal)", unix.EBADMSG)
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		return os.NewSyscallError("recvmsg (the container's terminal)", unix.EBADMSG)
-	}
-	p.Master = fds[0]
+	p.Master = m
 	return nil
 }
 
@@ -115,12 +83,10 @@ func (p *Pty) Resize(t *Terminal) {
 
 // Close closes what is still open here.
 func (p *Pty) Close() {
-	p.CloseChildEnd()
-	for _, fd := range []*int{&p.sock, &p.Master} {
-		if *fd >= 0 {
-			unix.Close(*fd)
-			*fd = -1
-		}
+	p.pair.Close()
+	if p.Master >= 0 {
+		unix.Close(p.Master)
+		p.Master = -1
 	}
 }
 
@@ -151,16 +117,10 @@ func MakePty(p *PtyPlan) unix.Errno {
 			return e
 		}
 	}
-	if _, _, e = unix.RawSyscall(unix.SYS_DUP3, m, uintptr(p.fd), unix.O_CLOEXEC); e != 0 {
+	if e = fdpass.Send(p.send, m); e != 0 {
 		return e
 	}
-	// SAFETY: msg and what it points to are p's, prepared by NewPty.
-	if _, _, e = unix.RawSyscall(unix.SYS_SENDMSG, uintptr(p.Sock), uintptr(unsafe.Pointer(&p.msg)), 0); e != 0 {
-		return e
-	}
-	for _, fd := range [...]uintptr{uintptr(p.fd), m, uintptr(p.Sock)} {
-		unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
-	}
+	unix.RawSyscall(unix.SYS_CLOSE, m, 0, 0)
 	for fd := uintptr(0); fd <= 2; fd++ {
 		if _, _, e = unix.RawSyscall(unix.SYS_DUP3, s, fd, 0); e != 0 {
 			return e
@@ -194,17 +154,5 @@ var consoleName = []byte("/dev/ptmx")
 // message, whose data is the master's name and whose only ancillary message carries
 // the master. keep are as NewPty's. size is process.consoleSize, or zero.
 func NewConsole(sock int, size unix.Winsize, keep ...int) *PtyPlan {
-	p := &PtyPlan{path: &ptmx[0], Sock: sock, size: size}
-	high := sock
-	for _, fd := range keep {
-		high = max(high, fd)
-	}
-	p.fd = high + 3
-	rights := unix.UnixRights(p.fd)
-	p.msg.Iov = &unix.Iovec{Base: &consoleName[0]}
-	p.msg.Iov.SetLen(len(consoleName))
-	p.msg.SetIovlen(1)
-	p.msg.Control = &rights[0]
-	p.msg.SetControllen(len(rights))
-	return p
+	return &PtyPlan{path: &ptmx[0], size: size, send: fdpass.NewPlan(sock, consoleName, keep...)}
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/testutil"
+)
+
+// sysinfoFields parses what /probe try sysinfo printed: key=value words.
+func sysinfoFields(t *testing.T, line string) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	for _, w := range strings.Fields(line) {
+		k, v, ok := strings.Cut(w, "=")
+		n, err := strconv.ParseUint(v, 10, 64)
+		if !ok || err != nil {
+			t.Fatalf("sysinfo printed %q", line)
+		}
+		out[k] = n
+	}
+	if len(out) != 9 {
+		t.Fatalf("sysinfo printed %q", line)
+	}
+	return out
+}
+
+// hostUptime is the host's uptime in seconds.
+func hostUptime(t *testing.T) uint64 {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		t.Fatal(err)
+	}
+	return uint64(si.Uptime)
+}
+
+// TestSysinfo: sysinfo(2), which busybox free and uptime call instead of reading
+// /proc, answers from the container's cgroups: the memory limit as the total RAM,
+// what the container has not used of it as the free RAM, no swap, the container's
+// own threads and uptime; through the 32-bit ABI too (amd64); sysinfo(NULL) fails
+// with EFAULT as the kernel's does; and the listener never reaches the container.
+func TestSysinfo(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	if hostUptime(t) < 60 {
+		time.Sleep(time.Duration(60-hostUptime(t)) * time.Second) // so that the container's uptime differs
+	}
+	for _, c := range []struct {
+		limit string
+		kib   uint64
+	}{{"64M", 64 << 10}, {"200M", 200 << 10}} {
+		r := runLaunch(t, "--memory", c.limit, rootfs, "/bin/sh", "-c",
+			"/probe try sysinfo; /probe try sysinfo-compat; /probe try sysinfo-null; free; uptime; ls -l /proc/self/fd/ /proc/1/fd/")
+		lines := strings.Split(r.stdout, "\n")
+		if r.code != 0 || len(lines) < 6 {
+			t.Fatalf("--memory %s: exit %d: %q %s", c.limit, r.code, r.stdout, r.stderr)
+		}
+		for i, abi := range []string{"native", "32-bit"} {
+			if abi == "32-bit" && runtime.GOARCH != "amd64" {
+				continue
+			}
+			f := sysinfoFields(t, lines[i])
+			total, free := f["totalram"]*f["unit"], f["freeram"]*f["unit"]
+			if total != c.kib<<10 || free > total || free < total/2 {
+				t.Errorf("--memory %s, %s sysinfo: total %d, free %d bytes: want the limit, and most of it free (%s)", c.limit, abi, total, free, lines[i])
+			}
+			if f["totalswap"] != 0 || f["freeswap"] != 0 {
+				t.Errorf("--memory %s, %s sysinfo: swap %d/%d, want none", c.limit, abi, f["totalswap"], f["freeswap"])
+			}
+			if f["procs"] < 1 || f["procs"] > 8 {
+				t.Errorf("--memory %s, %s sysinfo: %d threads, want the container's few", c.limit, abi, f["procs"])
+			}
+			if f["uptime"] > 10 || f["uptime"] >= hostUptime(t) {
+				t.Errorf("--memory %s, %s sysinfo: uptime %d s, want the container's (the host's is %d)", c.limit, abi, f["uptime"], hostUptime(t))
+			}
+		}
+		if lines[2] != "EFAULT" {
+			t.Errorf("sysinfo(NULL): %q, want EFAULT", lines[2])
+		}
+		// free: "Mem:" total used free ...: the limit, in KiB.
+		for _, l := range lines[3:] {
+			if f := strings.Fields(l); len(f) > 3 && f[0] == "Mem:" {
+				total, _ := strconv.ParseUint(f[1], 10, 64)
+				used, _ := strconv.ParseUint(f[2], 10, 64)
+				if total != c.kib || used > total {
+					t.Errorf("--memory %s: free says %q: want %d total, less used", c.limit, l, c.kib)
+				}
+			}
+			if strings.Contains(l, "load average") && !strings.Contains(l, "up 0 min") {
+				t.Errorf("uptime says %q: want the container's, up 0 min", l)
+			}
+		}
+		if strings.Contains(r.stdout, "seccomp") {
+			t.Errorf("a descriptor of the container names seccomp (the listener):\n%s", r.stdout)
+		}
+	}
+	w.check()
+}
+
+// TestSysinfoLoop: a container calling sysinfo in a loop does not grow the launcher,
+// which answers each call; and a profile that refuses sysinfo (--seccomp) still
+// refuses it: the stricter filter wins.
+func TestSysinfoLoop(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	n := strconv.Itoa(testutil.Count(t, "sysinfo calls", 20000, 100000))
+	s := w.startPiped("--memory", "64M", rootfs, "/bin/sh", "-c", "/probe loop sysinfo 1000; read x; /probe loop sysinfo "+n+"; read x")
+	if l := s.lineWithin(t, time.Minute); !strings.Contains(l, "ns/call") {
+		t.Fatalf("the container said %q; stderr %s", l, s.stderr)
+	}
+	first := vmRSS(t, s.cmd.Process.Pid)
+	io.WriteString(s.stdin, "\n")
+	l := s.lineWithin(t, 5*time.Minute)
+	if !strings.Contains(l, "ns/call") {
+		t.Fatalf("the container said %q; stderr %s", l, s.stderr)
+	}
+	last := vmRSS(t, s.cmd.Process.Pid)
+	io.WriteString(s.stdin, "\n")
+	if err := s.cmd.Wait(); err != nil {
+		t.Errorf("launch: %v; stderr %s", err, s.stderr)
+	}
+	t.Logf("%s sysinfo calls: %s; launcher VmRSS %d KiB after 1 000, %d KiB after", n, l, first, last)
+	if last-first > 256 {
+		t.Errorf("launcher VmRSS grew from %d to %d KiB over %s sysinfo calls", first, last, n)
+	}
+
+	profile := writeTemp(t, `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["sysinfo"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}`)
+	r := runLaunch(t, "--seccomp="+profile, rootfs, "/probe", "try", "sysinfo")
+	if strings.TrimSpace(r.stdout) != "EPERM" {
+		t.Errorf("sysinfo under a profile that refuses it: %q (exit %d, %s), want EPERM", r.stdout, r.code, r.stderr)
+	}
+	w.check()
+}
+
+// writeTemp writes data to a file of the test's and returns its path.
+func writeTemp(t *testing.T, data string) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}

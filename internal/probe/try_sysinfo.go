@@ -1,0 +1,62 @@
+package main
+
+import (
+	"encoding/binary"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/probe/report"
+)
+
+// sysinfo(2) as a program that asks the kernel directly sees it (busybox free and
+// uptime do):
+//
+//	sysinfo         the answer: uptime= load1= totalram= freeram= sharedram=
+//	                totalswap= freeswap= procs= unit= (load1 scaled by 65536, as sysinfo's)
+//	sysinfo-null    sysinfo(NULL): the errno (EFAULT, as the kernel answers)
+//	sysinfo-compat  the same call through the 32-bit ABI (amd64 only), its fields from
+//	                the 32-bit layout
+func init() {
+	moreOps["sysinfo"] = func([]string) string {
+		var si unix.Sysinfo_t
+		if err := unix.Sysinfo(&si); err != nil {
+			return report.ErrName(err)
+		}
+		return sysinfoLine(uint64(si.Uptime), uint64(si.Loads[0]), uint64(si.Totalram), uint64(si.Freeram),
+			uint64(si.Sharedram), uint64(si.Totalswap), uint64(si.Freeswap), uint64(si.Procs), uint64(si.Unit))
+	}
+	moreOps["sysinfo-null"] = func([]string) string {
+		_, _, e := unix.RawSyscall(unix.SYS_SYSINFO, 0, 0, 0)
+		return report.ErrName(errOrNil(e))
+	}
+	moreOps["sysinfo-compat"] = func([]string) string {
+		if map32bit == 0 {
+			return "ENOSYS"
+		}
+		mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|map32bit)
+		if err != nil {
+			return report.ErrName(err)
+		}
+		defer unix.Munmap(mem)
+		if r := compatSyscall(compatSysinfo, uintptr(unsafe.Pointer(&mem[0])), 0, 0); r != 0 {
+			return compatResult(r)
+		}
+		w := func(off int) uint64 { return uint64(binary.LittleEndian.Uint32(mem[off:])) }
+		// struct sysinfo of a 32-bit ABI: longs of 4 bytes.
+		return sysinfoLine(w(0), w(4), w(16), w(20), w(24), w(32), w(36), uint64(binary.LittleEndian.Uint16(mem[40:])), w(52))
+	}
+}
+
+func sysinfoLine(uptime, load1, total, free, shared, totalSwap, freeSwap, procs, unit uint64) string {
+	out := ""
+	for _, f := range []struct {
+		k string
+		v uint64
+	}{{"uptime", uptime}, {"load1", load1}, {"totalram", total}, {"freeram", free}, {"sharedram", shared},
+		{"totalswap", totalSwap}, {"freeswap", freeSwap}, {"procs", procs}, {"unit", unit}} {
+		out += f.k + "=" + strconv.FormatUint(f.v, 10) + " "
+	}
+	return out[:len(out)-1]
+}

@@ -1,0 +1,183 @@
+package procview
+
+import (
+	"encoding/binary"
+	"math"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/raw"
+)
+
+// sysinfo(2) answered from the container's cgroups. busybox free, uptime and many
+// runtimes' memory sizing ask the kernel for sysinfo rather than read /proc/meminfo,
+// and the kernel answers with the host's memory and load. The child loads, before the
+// container's own filter, one that sends sysinfo to a listener (seccomp user
+// notification, Linux 5.0; profile.Notifier), which the launcher serves beside the
+// view's files: the caller waits while the launcher writes the answer into its buffer
+// and tells the kernel the call succeeded.
+
+// notif and notifResp are struct seccomp_notif and struct seccomp_notif_resp
+// (linux/seccomp.h), which x/sys/unix does not define; it has the ioctls, whose
+// numbers hold the structures' sizes (a test checks them).
+type notif struct {
+	ID    uint64
+	Pid   uint32
+	Flags uint32
+	Nr    int32 // struct seccomp_data from here
+	Arch  uint32
+	IP    uint64
+	Args  [6]uint64
+}
+
+type notifResp struct {
+	ID    uint64
+	Val   int64
+	Error int32
+	Flags uint32
+}
+
+// The flags of an AUDIT_ARCH_* value (linux/audit.h), which x/sys/unix does not
+// define: its word size and byte order, which the layout of struct sysinfo follows.
+const (
+	auditArch64 = 0x80000000 // __AUDIT_ARCH_64BIT
+	auditArchLE = 0x40000000 // __AUDIT_ARCH_LE
+)
+
+// A listener is the listener of the container's sysinfo filter and what answering
+// takes, allocated once: answering allocates nothing.
+type listener struct {
+	fd      int
+	req     notif
+	resp    notifResp
+	info    [112]byte // struct sysinfo: 112 bytes for a 64-bit ABI, 64 for a 32-bit one
+	path    []byte    // "/proc/PID/mem", NUL-terminated, made in place
+	threads hostFile  // the container's threads: v1's tasks, v2's cgroup.threads
+}
+
+// Listen makes the view answer sysinfo(2) for the container through the listener
+// fd, from Start on; the view closes fd when it is done.
+func (v *View) Listen(fd int) {
+	l := &listener{fd: fd, path: make([]byte, 0, len("/proc/4294967295/mem\x00"))}
+	if d := v.src.MemoryDir; d != "" {
+		name := "/tasks"
+		if v.src.MemoryV2 {
+			name = "/cgroup.threads"
+		}
+		l.threads = newHostFile(d + name)
+	}
+	v.lis = l
+}
+
+// answer takes one call from the listener and answers it; false once the listener
+// is finished (its filter has no process left).
+func (v *View) answer() bool {
+	l := v.lis
+	l.req = notif{} // the kernel wants it zeroed
+	// SAFETY: req is l's, a struct seccomp_notif.
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&l.req))); e != 0 {
+		// EINTR; ENOENT: the caller was killed before it was read.
+		return e == unix.EINTR || e == unix.ENOENT
+	}
+	info := v.sysinfo(l.req.Arch)
+	// The caller's memory, by a descriptor: its pid names it only while the call
+	// waits, which the check after the open proves (seccomp_unotify(2)). A pid
+	// written into after that check could be another process's by then.
+	l.path = strconv.AppendUint(append(l.path[:0], "/proc/"...), uint64(l.req.Pid), 10)
+	l.path = append(l.path, "/mem\x00"...)
+	// SAFETY: path is NUL-terminated.
+	mem, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(&l.path[0])),
+		unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if e != 0 {
+		return true // the caller is gone, or its memory cannot be written: it is killed or waits for ever
+	}
+	defer unix.Close(int(mem))
+	// SAFETY: req.ID is l's, a __u64.
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_ID_VALID, uintptr(unsafe.Pointer(&l.req.ID))); e != 0 {
+		return true // not the caller's memory: the call is no longer waited for
+	}
+	l.resp = notifResp{ID: l.req.ID}
+	addr := l.req.Args[0]
+	if l.req.Arch&auditArch64 == 0 {
+		addr &= math.MaxUint32
+	}
+	// The kernel answers EFAULT for a buffer the caller may not write; so does this,
+	// for one that is not mapped. (/proc/PID/mem writes a read-only page of the
+	// caller's own as a debugger would.)
+	if n, err := unix.Pwrite(int(mem), info, int64(addr)); addr > math.MaxInt64 || err != nil || n != len(info) {
+		l.resp.Error = -int32(unix.EFAULT)
+	}
+	// SAFETY: resp is l's, a struct seccomp_notif_resp.
+	unix.Syscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&l.resp)))
+	return true
+}
+
+// sysinfo returns struct sysinfo for a caller of audit arch arch, from the container's
+// counters now: the memory limit as the total RAM, the limit less the memory charged
+// as the free RAM (as the view's MemFree), shared memory from memory.stat, no buffers
+// and no swap (as /proc/meminfo), the container's uptime, load and threads.
+func (v *View) sysinfo(arch uint32) []byte {
+	l := v.lis
+	v.memStats()
+	st := &v.stats
+	total, free := st.MemLimit, st.MemLimit-min(st.MemUsage, st.MemLimit)
+	threads := 0
+	for _, c := range l.threads.read() {
+		if c == '\n' {
+			threads++
+		}
+	}
+	// The kernel rounds the uptime up to a whole second.
+	up := time.Since(v.src.Start)
+	uptime := uint64((up + time.Second - 1) / time.Second)
+	loads := v.loadAverages()
+
+	wide, order := arch&auditArch64 != 0, binary.ByteOrder(binary.BigEndian)
+	if arch&auditArchLE != 0 {
+		order = binary.LittleEndian
+	}
+	word, size := 4, 64
+	if wide {
+		word, size = 8, 112
+	}
+	// A 32-bit caller gets the sizes in units of mem_unit bytes, the smallest power
+	// of two that makes them fit, as the kernel does.
+	unit := uint64(1)
+	for !wide && total/unit > math.MaxUint32 {
+		unit <<= 1
+	}
+	out := l.info[:size]
+	clear(out)
+	off := 0
+	put := func(x uint64) {
+		if word == 8 {
+			order.PutUint64(out[off:], x)
+		} else {
+			order.PutUint32(out[off:], uint32(x))
+		}
+		off += word
+	}
+	put(uptime)
+	for _, ld := range loads {
+		put(ld)
+	}
+	put(total / unit) // totalram
+	put(free / unit)  // freeram
+	put(min(st.Mem.Shmem, total) / unit)
+	put(0) // bufferram
+	put(0) // totalswap
+	put(0) // freeswap
+	order.PutUint16(out[off:], uint16(min(threads, math.MaxUint16)))
+	off += 4 // procs, pad
+	off = (off + word - 1) &^ (word - 1)
+	put(0) // totalhigh
+	put(0) // freehigh
+	order.PutUint32(out[off:], uint32(unit))
+	return out
+}
+
+// loadAverages is a stand-in until the load sampler lands.
+func (v *View) loadAverages() [3]uint64 { return [3]uint64{} }
