@@ -96,12 +96,16 @@ func engineRuntimes(t *testing.T) []ociRuntime {
 }
 
 // images are a test image in the formats the engines load, built from a test root
-// file system: a docker-archive and an OCI archive of localhost/launch-test:1, and a
-// pod sandbox image localhost/pause:1 whose command waits for SIGTERM.
+// file system: a docker-archive of imageName, an OCI archive (an OCI image layout in a
+// tar) of ociImageName, and a pod sandbox image localhost/pause:1 whose command waits
+// for SIGTERM.
 type images struct{ docker, oci, pause string }
 
-// imageName is the test image's name.
-const imageName = "localhost/launch-test:1"
+// The test image's names: as a docker-archive, and as an OCI archive.
+const (
+	imageName    = "localhost/launch-test:1"
+	ociImageName = "localhost/launch-test-oci:1"
+)
 
 // engineImages builds the test images with podman (import, then save) in dir.
 func engineImages(t *testing.T, dir string) images {
@@ -121,8 +125,9 @@ func engineImages(t *testing.T, dir string) images {
 	for _, s := range [][]string{
 		{"import", tarball, imageName},
 		{"import", "--change", `CMD ["/probe", "signals"]`, tarball, "localhost/pause:1"},
+		{"tag", imageName, ociImageName},
 		{"save", "--format", "docker-archive", "-o", im.docker, imageName},
-		{"save", "--format", "oci-archive", "-o", im.oci, imageName},
+		{"save", "--format", "oci-archive", "-o", im.oci, ociImageName},
 		{"save", "--format", "docker-archive", "-o", im.pause, "localhost/pause:1"},
 	} {
 		if r := pod(s...); r.code != 0 {
@@ -178,8 +183,10 @@ func podmanScript(t *testing.T, rt ociRuntime, im images) {
 		pod("rm", "-a", "-f")
 		pod("rmi", "-a", "-f")
 	}()
-	if r := pod("load", "-i", im.docker); r.code != 0 {
-		t.Fatalf("podman load: %d: %s", r.code, r.stderr)
+	for _, archive := range []string{im.docker, im.oci} {
+		if r := pod("load", "-i", archive); r.code != 0 {
+			t.Fatalf("podman load -i %s: %d: %s", filepath.Base(archive), r.code, r.stderr)
+		}
 	}
 	// This VM lacks CAP_SYS_RESOURCE for podman's default limits (DESIGN.md).
 	limits := []string{"--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"}
@@ -194,6 +201,9 @@ func podmanScript(t *testing.T, rt ociRuntime, im images) {
 	}
 	if r := pod(append(run, imageName, "/probe", "exit", "42")...); r.code != 42 {
 		t.Errorf("exit 42 through podman: %d: %s", r.code, r.stderr)
+	}
+	if r := pod(append(run, ociImageName, "/probe", "exit", "43")...); r.code != 43 {
+		t.Errorf("exit 43 through podman, from the OCI archive: %d: %s", r.code, r.stderr)
 	}
 	podmanCmd := append([]string{"podman"}, podmanGlobal(dir, rt.bin)...)
 	checkTTY(t, "podman run -t", inTerminal(t, append(append(podmanCmd, run...), "-t", imageName, "/bin/sh", "-c", ttyScript)...))
@@ -410,29 +420,29 @@ func TestEngineContainerd(t *testing.T) {
 func ctrScript(t *testing.T, cd *containerd, rt ociRuntime) {
 	id := func(s string) string { return rt.name + "-" + s + "-" + strconv.Itoa(os.Getpid()) }
 	run := []string{"run", "--rm", "--runc-binary", rt.bin}
-	if r := cd.ctr(t, append(run, imageName, id("exit"), "/probe", "exit", "5")...); r.code != 5 {
+	if r := cd.ctr(t, append(run, ociImageName, id("exit"), "/probe", "exit", "5")...); r.code != 5 {
 		t.Errorf("ctr run exit 5: %d: %s", r.code, r.stderr)
 	}
-	rep := checkReport(t, "ctr run /probe report", cd.ctr(t, append(run, "--seccomp", imageName, id("report"), "/probe", "report")...))
+	rep := checkReport(t, "ctr run /probe report", cd.ctr(t, append(run, "--seccomp", ociImageName, id("report"), "/probe", "report")...))
 	if rep.Status["Seccomp"] != "2" {
 		t.Errorf("ctr run --seccomp: Seccomp %q, want 2 (containerd's default profile)", rep.Status["Seccomp"])
 	}
 	if rep.PID != 1 || len(rep.Mounts) == 0 || !strings.Contains(rep.Mounts[0], " / / ") || !strings.Contains(rep.Mounts[0], " - overlay ") {
 		t.Errorf("ctr run: pid %d, root %q: want 1 and overlayfs (containerd's snapshotter)", rep.PID, rep.Mounts[:min(1, len(rep.Mounts))])
 	}
-	checkTTY(t, "ctr run -t", inTerminal(t, append(append([]string{"ctr", "--address", cd.sock}, run...), "-t", imageName, id("tty"),
+	checkTTY(t, "ctr run -t", inTerminal(t, append(append([]string{"ctr", "--address", cd.sock}, run...), "-t", ociImageName, id("tty"),
 		"/bin/sh", "-c", ttyScript)...))
-	if r := cd.ctr(t, append(run, imageName, id("missing"), "/missing")...); r.code == 0 || !strings.Contains(r.stderr, rt.reason) {
+	if r := cd.ctr(t, append(run, ociImageName, id("missing"), "/missing")...); r.code == 0 || !strings.Contains(r.stderr, rt.reason) {
 		t.Errorf("a missing command through ctr: exit %d, %q: want a failure with %q", r.code, r.stderr, rt.reason)
 	}
 	bad := "type=bind,src=" + t.TempDir() + ",dst=/probe,options=rbind:ro"
-	if r := cd.ctr(t, append(run, "--mount", bad, imageName, id("badmount"), "/bin/true")...); r.code == 0 || !strings.Contains(r.stderr, rt.reason) || !strings.Contains(r.stderr, "not a directory") {
+	if r := cd.ctr(t, append(run, "--mount", bad, ociImageName, id("badmount"), "/bin/true")...); r.code == 0 || !strings.Contains(r.stderr, rt.reason) || !strings.Contains(r.stderr, "not a directory") {
 		t.Errorf("a bad mount through ctr: exit %d, %q: want a failure with %q", r.code, r.stderr, rt.reason)
 	}
 
 	c := id("task")
 	logFile := filepath.Join(t.TempDir(), "task.log")
-	if r := cd.ctr(t, "run", "-d", "--log-uri", "file://"+logFile, "--runc-binary", rt.bin, imageName, c, "/probe", "signals"); r.code != 0 {
+	if r := cd.ctr(t, "run", "-d", "--log-uri", "file://"+logFile, "--runc-binary", rt.bin, ociImageName, c, "/probe", "signals"); r.code != 0 {
 		t.Fatalf("ctr run -d: %d: %s", r.code, r.stderr)
 	}
 	pid := 0
