@@ -27,6 +27,7 @@ type results struct {
 	rss        []*entry
 	viewRSS    *entry // launch with a container reading its /proc view
 	seccomp    []*entry
+	sysinfo    [2]*entry // sysinfo(2) answered by launch (the /proc view's listener), by the kernel
 	mounts     []*entry
 	mountCount map[*entry]int // mount table size launch started from
 	concurrent *concurrent
@@ -242,11 +243,33 @@ func (b *bench) measureSeccomp(ctx context.Context) {
 				argv: func(string) []string { return args }})
 		}
 	}
+	// sysinfo(2), which the launcher answers for the container when the /proc view is
+	// on (a round trip to it per call), and which the kernel answers with the view off:
+	// a hundredth of the calls.
+	n := strconv.Itoa(max(b.cfg.loops/100, 100))
+	for i, mode := range []string{"on", "off"} {
+		args := []string{b.launch, "--proc-view=" + mode, b.rootfs, "/bin/probe", "loop", "sysinfo", n}
+		b.res.sysinfo[i] = &entry{label: "sysinfo, view " + mode, peer: launch, argv: func(string) []string { return args }}
+	}
 	runs := 5
 	if b.cfg.quick {
 		runs = 3
 	}
-	b.rounds(ctx, b.res.seccomp, 1, runs, 0)
+	b.rounds(ctx, append(b.res.seccomp, b.res.sysinfo[:]...), 1, runs, 0)
+}
+
+// wallPerCall summarizes the wall time per call that the probe printed ("... wall
+// 74839.30)"): the zero summary if nothing.
+func wallPerCall(e *entry) summary {
+	var xs []float64
+	for _, s := range e.samples {
+		if f := strings.Fields(s.Stdout); len(f) > 0 {
+			if x, err := strconv.ParseFloat(strings.TrimSuffix(f[len(f)-1], ")"), 64); err == nil {
+				xs = append(xs, x)
+			}
+		}
+	}
+	return summarize(xs)
 }
 
 // nsPerCall summarizes what the probe printed ("41.20 ns/call ..."): the zero summary

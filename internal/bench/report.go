@@ -64,6 +64,7 @@ func (b *bench) report() string {
 	b.rssTable(&w)
 	b.binaryTable(&w)
 	b.seccompTable(&w)
+	b.sysinfoTable(&w)
 	b.maxPathTable(&w)
 	b.profileTable(&w)
 	b.mountTable(&w)
@@ -323,6 +324,33 @@ func (b *bench) seccompTable(w *strings.Builder) {
 		}
 		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.1f | %.3f | %+.1f %% | %.3f |\n", call, a.median, a.min, o.median, o.min,
 			a.median/o.median, (a.median/o.median-1)*100, a.min/o.min)
+	}
+	fmt.Fprintln(w)
+}
+
+// sysinfoTable: what a sysinfo(2) call costs the container when launch answers it.
+func (b *bench) sysinfoTable(w *strings.Builder) {
+	on, off := b.res.sysinfo[0], b.res.sysinfo[1]
+	if on == nil {
+		return
+	}
+	fmt.Fprintf(w, "## Cost of sysinfo(2) answered by launch\n\n")
+	fmt.Fprintf(w, "`probe loop sysinfo %d` inside launch: with the /proc view (the default), the launcher answers each call "+
+		"from the container's cgroups (seccomp user notification: the caller waits for it); with `--proc-view=off`, the kernel "+
+		"answers with the host's figures. µs per call, medians over the runs: the caller's thread CPU time, and wall time "+
+		"(which includes the launcher's work and both context switches).\n\n", max(b.cfg.loops/100, 100))
+	fmt.Fprintf(w, "| answered by | CPU µs/call | wall µs/call |\n|---|---:|---:|\n")
+	for _, e := range []*entry{on, off} {
+		who := "launch (view on)"
+		if e == off {
+			who = "the kernel (`--proc-view=off`)"
+		}
+		cpu, wall := nsPerCall(e), wallPerCall(e)
+		if cpu.n == 0 || wall.n == 0 {
+			fmt.Fprintf(w, "| %s | %s ||\n", who, cell(failure(e)))
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %.2f | %.2f |\n", who, cpu.median/1000, wall.median/1000)
 	}
 	fmt.Fprintln(w)
 }

@@ -56,6 +56,13 @@ type listener struct {
 	info    [112]byte // struct sysinfo: 112 bytes for a 64-bit ABI, 64 for a 32-bit one
 	path    []byte    // "/proc/PID/mem", NUL-terminated, made in place
 	threads hostFile  // the container's threads: v1's tasks, v2's cgroup.threads
+
+	// The counters of the last answer, taken at at: a call less than freshFor later
+	// gets them again, as a file's look does, so that a container calling sysinfo in
+	// a loop costs the launcher one reading of its cgroup files per millisecond.
+	at                  time.Time
+	total, free, shared uint64
+	nthreads            int
 }
 
 // Listen makes the view answer sysinfo(2) for the container through the listener
@@ -121,17 +128,21 @@ func (v *View) answer() bool {
 // and no swap (as /proc/meminfo), the container's uptime, load and threads.
 func (v *View) sysinfo(arch uint32) []byte {
 	l := v.lis
-	v.memStats()
-	st := &v.stats
-	total, free := st.MemLimit, st.MemLimit-min(st.MemUsage, st.MemLimit)
-	threads := 0
-	for _, c := range l.threads.read() {
-		if c == '\n' {
-			threads++
+	now := time.Now()
+	if now.Sub(l.at) >= freshFor {
+		v.memStats()
+		st := &v.stats
+		l.at, l.total, l.free, l.shared = now, st.MemLimit, st.MemLimit-min(st.MemUsage, st.MemLimit), min(st.Mem.Shmem, st.MemLimit)
+		l.nthreads = 0
+		for _, c := range l.threads.read() {
+			if c == '\n' {
+				l.nthreads++
+			}
 		}
 	}
+	total, free, threads := l.total, l.free, l.nthreads
 	// The kernel rounds the uptime up to a whole second.
-	up := time.Since(v.src.Start)
+	up := now.Sub(v.src.Start)
 	uptime := uint64((up + time.Second - 1) / time.Second)
 	loads := v.loadAverages()
 
@@ -166,7 +177,7 @@ func (v *View) sysinfo(arch uint32) []byte {
 	}
 	put(total / unit) // totalram
 	put(free / unit)  // freeram
-	put(min(st.Mem.Shmem, total) / unit)
+	put(l.shared / unit)
 	put(0) // bufferram
 	put(0) // totalswap
 	put(0) // freeswap
