@@ -115,6 +115,46 @@ func TestProcViewUptimeAndStat(t *testing.T) {
 	}
 }
 
+// TestProcViewLoadavg: /proc/loadavg counts the container's tasks, not the host's, and
+// its load starts at 0; two busy loops running for 11 s (two samples, 5 s apart) make
+// the 1-minute load nonzero, and no more than 2 (the kernel's after two samples of 2
+// tasks is 0.30). /proc/swaps shows no swap: the container has none by default.
+func TestProcViewLoadavg(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	r := runLaunch(t, "--memory", "64M", rootfs, "/bin/sh", "-c",
+		"cat /proc/loadavg; while :; do :; done & a=$!; while :; do :; done & b=$!; sleep 11; cat /proc/loadavg; kill $a $b; cat /proc/swaps")
+	lines := strings.Split(r.stdout, "\n")
+	if r.code != 0 || len(lines) != 4 || lines[3] != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	parse := func(line string) (load1 float64, running, total int) {
+		f := strings.Fields(line)
+		if len(f) != 5 || f[4] != "0" {
+			t.Fatalf("/proc/loadavg = %q, want 5 fields, the last 0", line)
+		}
+		load1, err := strconv.ParseFloat(f[0], 64)
+		rs, ts, ok := strings.Cut(f[3], "/")
+		running, err2 := strconv.Atoi(rs)
+		total, err3 := strconv.Atoi(ts)
+		if err != nil || !ok || err2 != nil || err3 != nil {
+			t.Fatalf("/proc/loadavg = %q", line)
+		}
+		return load1, running, total
+	}
+	// The container has a shell and cat (and busybox runs no other thread); the host
+	// has hundreds of threads.
+	if l, running, total := parse(lines[0]); l != 0 || running > total || total > 5 {
+		t.Errorf("/proc/loadavg at the start = %q: want a load of 0 and the container's few tasks", lines[0])
+	}
+	if l, running, total := parse(lines[1]); l <= 0 || l > 2 || running < 1 || total < 4 || total > 8 {
+		t.Errorf("/proc/loadavg after 11 s of 2 busy loops = %q: want a 1-minute load in (0, 2], the loops runnable", lines[1])
+	}
+	if lines[2] != "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority" {
+		t.Errorf("/proc/swaps = %q, want its header alone", lines[2])
+	}
+}
+
 // TestProcViewReaders: 4 concurrent readers, 10 000 reads each, never see a torn or
 // empty file; the files cannot be written.
 func TestProcViewReaders(t *testing.T) {
@@ -146,13 +186,14 @@ func TestProcViewOff(t *testing.T) {
 			n++
 		}
 	}
-	if n != 5 {
-		t.Errorf("%d /proc view mounts by default, want 5:\n%s", n, strings.Join(rep.Mounts, "\n"))
+	if n != len(viewFiles) {
+		t.Errorf("%d /proc view mounts by default, want %d:\n%s", n, len(viewFiles), strings.Join(rep.Mounts, "\n"))
 	}
 }
 
 // viewFiles are the files of the /proc view.
-var viewFiles = []string{"/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/uptime", "/sys/devices/system/cpu/online"}
+var viewFiles = []string{"/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/uptime", "/sys/devices/system/cpu/online",
+	"/proc/loadavg", "/proc/swaps"}
 
 // TestProcViewStress reads every file of the view in every way at once for a minute
 // (10 s in make test): busybox cat (sendfile, falling back to read), head -c1 and dd,

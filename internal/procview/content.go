@@ -24,6 +24,11 @@ type Stats struct {
 	CPUSys   []uint64 // per visible CPU, nanoseconds
 	Uptime   float64  // seconds since the container started
 	Boot     int64    // the container's start, seconds since the epoch (btime)
+
+	SwapTotal, SwapUsed uint64 // bytes of swap the container may use (0: none) and uses
+
+	Load             [3]uint64 // load averages over 1, 5 and 15 minutes, 16 bits of fraction (sysinfo's)
+	Running, Threads int       // the container's runnable tasks and all its tasks
 }
 
 // MemStat holds the counters of a memory cgroup's memory.stat that /proc/meminfo
@@ -274,6 +279,49 @@ func uptime(dst []byte, st *Stats) []byte {
 	idle := math.Max(0, st.Uptime*float64(len(st.CPUs))-float64(busy)/1e9)
 	dst = append(strconv.AppendFloat(dst, st.Uptime, 'f', 2, 64), ' ')
 	return append(strconv.AppendFloat(dst, idle, 'f', 2, 64), '\n')
+}
+
+// loadavg is /proc/loadavg: the container's load averages, its runnable and all its
+// tasks, and the last PID given out, as the kernel writes them (fs/proc/loadavg.c):
+// each average rounded to two decimals. The kernel's last PID is that of the reader's
+// PID namespace; the launcher, in the host's, would have to enter the container's to
+// read it, and the host's own would tell the container how many processes the host
+// starts. So it is 0.
+func loadavg(dst []byte, st *Stats) []byte {
+	for _, a := range st.Load {
+		// Back to FSHIFT's 11 bits of fraction, plus 1/200 to round (LOAD_INT and
+		// LOAD_FRAC of get_avenrun with FIXED_1/200).
+		x := a>>(siLoadShift-fshift) + fixed1/200
+		dst = append(strconv.AppendUint(dst, x>>fshift, 10), '.')
+		frac := (x & (fixed1 - 1)) * 100 >> fshift
+		dst = append(append(dst, byte('0'+frac/10), byte('0'+frac%10)), ' ')
+	}
+	dst = append(strconv.AppendInt(dst, int64(st.Running), 10), '/')
+	dst = strconv.AppendInt(dst, int64(st.Threads), 10)
+	return append(dst, " 0\n"...)
+}
+
+// swaps is /proc/swaps: its header, and a line for the swap the container may use if
+// any, in the kernel's columns (mm/swapfile.c, swap_show): the name padded to 40
+// columns, the type, and the sizes in kB, each followed by a second tab when shorter
+// than 8 digits. The swap is no area of the host's: it is named "none", of type
+// "virtual" (the kernel's types are partition and file), as LXCFS names it, so that
+// tools that have met containers know it.
+func swaps(dst []byte, st *Stats) []byte {
+	dst = append(dst, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"...)
+	if st.SwapTotal == 0 {
+		return dst
+	}
+	n := len(dst)
+	dst = pad(append(dst, "none"...), n+40)
+	dst = append(dst, "virtual\t\t"...)
+	for _, kb := range [2]uint64{st.SwapTotal / 1024, st.SwapUsed / 1024} {
+		dst = append(strconv.AppendUint(dst, kb, 10), '\t')
+		if kb < 10000000 {
+			dst = append(dst, '\t')
+		}
+	}
+	return append(dst, "0\n"...) // priority
 }
 
 // lines yields the lines of data without their newlines.

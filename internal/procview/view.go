@@ -41,12 +41,15 @@ var Files = []File{
 	{"stat", "/proc/stat"},
 	{"uptime", "/proc/uptime"},
 	{"online", "/sys/devices/system/cpu/online"},
+	{"loadavg", "/proc/loadavg"},
+	{"swaps", "/proc/swaps"},
 }
 
 // A View serves a container's files, one FUSE connection each.
 type View struct {
 	src   Source
 	conns []*conn
+	files []int // the file of Files each connection serves
 
 	// What the files are computed from, kept from one look to the next (the server is
 	// one goroutine): the host's files and the cgroup's, and the numbers read from them.
@@ -54,6 +57,8 @@ type View struct {
 	meminfo, cpuinfo, stat               hostFile
 	memLimit, memUsage, memStat, cpuStat hostFile
 	cpuUser, cpuSys                      hostFile
+	swapLimit, swapUsage                 hostFile
+	load                                 loadSampler
 
 	lis *listener // sysinfo's, or nil
 }
@@ -71,13 +76,20 @@ func New(src Source) (*View, error) {
 		return nil, errors.New("/proc view: no CPU to show")
 	}
 	v := newView(src)
-	for i := range Files {
+	for i, f := range Files {
+		// A file of /proc the kernel does not have (/proc/swaps without CONFIG_SWAP)
+		// is not covered: the child's mount would have nothing to go over. (The
+		// launcher's own /proc is the kernel's; its /sys may not be mounted.)
+		if _, err := os.Stat(f.Target); err != nil && strings.HasPrefix(f.Target, "/proc/") {
+			continue
+		}
 		fd, err := openDevice()
 		if err != nil {
 			v.Close()
 			return nil, errs.Wrap("/proc view", err)
 		}
 		v.conns = append(v.conns, newConn(fd, v.generator(i)))
+		v.files = append(v.files, i)
 	}
 	return v, nil
 }
@@ -103,7 +115,16 @@ func newView(src Source) *View {
 		v.memLimit = newHostFile(filepath.Join(d, limit))
 		v.memUsage = newHostFile(filepath.Join(d, usage))
 		v.memStat = newHostFile(filepath.Join(d, "memory.stat"))
+		// v1 limits memory+swap, v2 swap alone. Without swap accounting the files
+		// are missing, and the container is shown no swap.
+		swapLimit, swapUsage := "memory.memsw.limit_in_bytes", "memory.memsw.usage_in_bytes"
+		if src.MemoryV2 {
+			swapLimit, swapUsage = "memory.swap.max", "memory.swap.current"
+		}
+		v.swapLimit = newHostFile(filepath.Join(d, swapLimit))
+		v.swapUsage = newHostFile(filepath.Join(d, swapUsage))
 	}
+	v.load = newLoadSampler(src)
 	if d := src.CPUDir; d != "" {
 		if src.CPUV2 {
 			v.cpuStat = newHostFile(filepath.Join(d, "cpu.stat"))
@@ -128,7 +149,7 @@ func (v *View) generator(i int) func([]byte) []byte {
 func (v *View) Mounts() []mount.View {
 	out := make([]mount.View, len(v.conns))
 	for i, c := range v.conns {
-		out[i] = mount.View{Target: Files[i].Target, FD: c.fd,
+		out[i] = mount.View{Target: Files[v.files[i]].Target, FD: c.fd,
 			Data: "fd=" + strconv.Itoa(c.fd) + ",rootmode=100444,user_id=0,group_id=0,allow_other,default_permissions"}
 	}
 	return out
@@ -171,6 +192,14 @@ func (v *View) generate(i int, dst []byte) []byte {
 		return uptime(dst, st)
 	case "online":
 		return online(dst, st)
+	case "loadavg":
+		// A sample due is taken now, should the server not have woken for it yet.
+		v.sampleLoad(time.Now())
+		st.Load, st.Running, st.Threads = v.loads()
+		return loadavg(dst, st)
+	case "swaps":
+		v.memStats()
+		return swaps(dst, st)
 	}
 	return dst
 }
@@ -180,16 +209,41 @@ func (v *View) generate(i int, dst []byte) []byte {
 func (v *View) memStats() []byte {
 	host := v.meminfo.read()
 	st := &v.stats
-	st.MemLimit, st.MemUsage, st.Mem = hostMemTotal(host), 0, MemStat{}
+	st.MemLimit, st.MemUsage, st.Mem = hostMeminfoBytes(host, "MemTotal:"), 0, MemStat{}
+	st.SwapTotal, st.SwapUsed = 0, 0
 	if v.src.MemoryDir != "" {
 		// v2's memory.max says "max" when there is no limit, which parses as none.
-		if l, ok := parseUint(bytes.TrimSpace(v.memLimit.read())); ok && l < st.MemLimit {
-			st.MemLimit = l
+		limit, ok := parseUint(bytes.TrimSpace(v.memLimit.read()))
+		if ok && limit < st.MemLimit {
+			st.MemLimit = limit
 		}
 		st.MemUsage, _ = parseUint(bytes.TrimSpace(v.memUsage.read()))
 		parseMemStat(&st.Mem, v.memStat.read(), v.src.MemoryV2)
+		v.swapStats(limit, hostMeminfoBytes(host, "SwapTotal:"))
 	}
 	return host
+}
+
+// swapStats reads into v.stats the swap the container may use, at most the host's
+// hostSwap bytes, and how much of it is used. v2 limits swap itself; v1 limits
+// memory+swap, and the swap is that limit less the memory limit memLimit (launch
+// makes them equal, for no swap, unless told otherwise).
+func (v *View) swapStats(memLimit, hostSwap uint64) {
+	st := &v.stats
+	text := bytes.TrimSpace(v.swapLimit.read())
+	limit, ok := parseUint(text)
+	used, _ := parseUint(bytes.TrimSpace(v.swapUsage.read()))
+	switch {
+	case v.src.MemoryV2 && string(text) == "max":
+		limit = hostSwap
+	case !ok:
+		return // no swap accounting: the files are missing
+	case !v.src.MemoryV2:
+		limit = max(limit, memLimit) - memLimit
+		used = max(used, st.MemUsage) - st.MemUsage // memory+swap less memory
+	}
+	st.SwapTotal = min(limit, hostSwap)
+	st.SwapUsed = min(used, st.SwapTotal)
 }
 
 // cpuStats reads the container's CPU times now into v.stats.
@@ -243,10 +297,11 @@ func (st *hostStats) perCPU(data []byte, out []uint64) {
 	}
 }
 
-// hostMemTotal returns MemTotal of the host's /proc/meminfo text, in bytes.
-func hostMemTotal(meminfo []byte) uint64 {
+// hostMeminfoBytes returns the number of the line that key starts in the host's
+// /proc/meminfo text, in bytes.
+func hostMeminfoBytes(meminfo []byte, key string) uint64 {
 	for line := range lines(meminfo) {
-		if v, ok := bytes.CutPrefix(line, []byte("MemTotal:")); ok {
+		if v, ok := bytes.CutPrefix(line, []byte(key)); ok {
 			n, _ := parseUint(bytes.TrimSpace(bytes.TrimSuffix(v, []byte(" kB"))))
 			return n * 1024
 		}
@@ -312,7 +367,8 @@ func (f *hostFile) close() {
 
 // closeHostFiles closes the host's files once the server is done with them.
 func (v *View) closeHostFiles() {
-	for _, f := range []*hostFile{&v.meminfo, &v.cpuinfo, &v.stat, &v.memLimit, &v.memUsage, &v.memStat, &v.cpuStat, &v.cpuUser, &v.cpuSys} {
+	for _, f := range []*hostFile{&v.meminfo, &v.cpuinfo, &v.stat, &v.memLimit, &v.memUsage, &v.memStat, &v.cpuStat, &v.cpuUser, &v.cpuSys,
+		&v.swapLimit, &v.swapUsage, &v.load.tasks} {
 		f.close()
 	}
 	if v.lis != nil {
