@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -467,7 +468,7 @@ func (c *cli) runHooks(what string, hooks []spec.Hook, ct *container) {
 	}
 }
 
-// runHook runs h with state on its stdin.
+// runHook runs h with state on its stdin, its stdout and stderr launch's stderr.
 func runHook(h spec.Hook, state []byte) error {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -477,27 +478,38 @@ func runHook(h spec.Hook, state []byte) error {
 	if len(args) == 0 {
 		args = []string{h.Path}
 	}
-	p, err := os.StartProcess(h.Path, args, &os.ProcAttr{Env: h.Env, Files: []*os.File{r, os.Stderr, os.Stderr}})
+	pid, err := syscall.ForkExec(h.Path, args, &syscall.ProcAttr{Env: h.Env, Files: []uintptr{r.Fd(), 2, 2}})
 	r.Close()
 	if err != nil {
 		w.Close()
 		return err
 	}
 	go func() { w.Write(state); w.Close() }()
-	done := make(chan *os.ProcessState, 1)
-	go func() { st, _ := p.Wait(); done <- st }()
+	done := make(chan unix.WaitStatus, 1)
+	go func() {
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
+		done <- ws
+	}()
 	var timeout <-chan time.Time
 	if h.Timeout != nil {
 		timeout = time.After(time.Duration(*h.Timeout) * time.Second)
 	}
 	select {
-	case st := <-done:
-		if st == nil || !st.Success() {
-			return errors.New("failed: " + st.String())
+	case ws := <-done:
+		switch {
+		case ws.Signaled():
+			return errors.New("failed: killed by " + unix.SignalName(ws.Signal()))
+		case ws.ExitStatus() != 0:
+			return errors.New("failed: exit status " + strconv.Itoa(ws.ExitStatus()))
 		}
 		return nil
 	case <-timeout:
-		p.Kill()
+		unix.Kill(pid, unix.SIGKILL)
 		<-done
 		return errors.New("timed out after " + strconv.FormatInt(*h.Timeout, 10) + " s")
 	}
