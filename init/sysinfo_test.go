@@ -154,3 +154,26 @@ func writeTemp(t *testing.T, data string) string {
 	}
 	return f.Name()
 }
+
+// TestSysinfoLoad: sysinfo's load averages are the container's, sampled by the
+// launcher every 5 s whether or not anything reads them: two busy loops for 11 s (two
+// samples) raise the 1-minute load, which nothing but sysinfo reads meanwhile.
+func TestSysinfoLoad(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	r := runLaunch(t, "--memory", "64M", rootfs, "/bin/sh", "-c",
+		"/probe try sysinfo; (while :; do :; done) & (while :; do :; done) & sleep 11; /probe try sysinfo; kill %1 %2")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 2 {
+		t.Fatalf("exit %d: %q %s", r.code, r.stdout, r.stderr)
+	}
+	before, after := sysinfoFields(t, lines[0]), sysinfoFields(t, lines[1])
+	// Two runnable tasks over two samples: 2*(1-e^(-10/60)) = 0.31 (the kernel's
+	// fixed point gives about 0.30); 65536 is 1.0.
+	if before["load1"] != 0 || after["load1"] < 65536/10 || after["load1"] > 65536 {
+		t.Errorf("sysinfo's 1-minute load: %d at the start, %d after 11 s of two busy loops: want 0, then about 0.3 (x 65536)",
+			before["load1"], after["load1"])
+	}
+	w.check()
+}

@@ -28,7 +28,7 @@ var outside = []string{
 // childPackages are the packages whose functions the child runs.
 var childPackages = []string{"launch/internal/launch", "launch/internal/fork", "launch/internal/ns", "launch/internal/proc",
 	"launch/internal/tty", "launch/internal/mount", "launch/internal/caps", "launch/internal/seccomp",
-	"launch/internal/execve", "launch/internal/initproc", "launch/internal/raw"}
+	"launch/internal/execve", "launch/internal/initproc", "launch/internal/raw", "launch/internal/fdpass"}
 
 // TestChildRule checks the rule every function the child runs must keep (package
 // fork's documentation): from (*plan).start, whose frame is set up before the fork,

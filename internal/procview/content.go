@@ -116,7 +116,8 @@ const userHZ = 100
 
 // meminfo rewrites the host's /proc/meminfo with the container's memory: MemTotal is
 // the limit, MemFree and MemAvailable the limit minus what is charged, the page cache,
-// LRU and slab lines come from memory.stat, and swap is 0 (the container has none).
+// LRU and slab lines come from memory.stat, and the swap is the container's (0 unless
+// it may use some: see swaps).
 // Other lines, which describe the kernel and not the container, are the host's.
 func meminfo(dst, host []byte, st *Stats) []byte {
 	free := uint64(0)
@@ -133,8 +134,12 @@ func meminfo(dst, host []byte, st *Stats) []byte {
 			v = st.MemLimit
 		case "MemFree", "MemAvailable":
 			v = free
-		case "Buffers", "SwapCached", "SwapTotal", "SwapFree":
+		case "Buffers", "SwapCached":
 			v = 0
+		case "SwapTotal":
+			v = st.SwapTotal
+		case "SwapFree":
+			v = st.SwapTotal - min(st.SwapUsed, st.SwapTotal)
 		case "Cached":
 			v = m.File
 		case "Active":

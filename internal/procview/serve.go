@@ -225,7 +225,7 @@ func (c *conn) read(f *handle, off uint64, size uint32, direct bool) ([]byte, bo
 // serve answers the requests of all of v's conns until each one's file system has
 // gone away (the container's mount namespace is gone: ENODEV) or its descriptor is
 // closed, and the calls of its sysinfo listener until the listener has no process
-// left. One goroutine, one thread, one request at a time, each answered as soon as it
+// left; and samples the container's load meanwhile. One goroutine, one thread, one request at a time, each answered as soon as it
 // is read: nothing a request needs waits for anything but the host's /proc and cgroup
 // files. The server never waits on one connection while another has requests: the
 // descriptors are non-blocking, and each round of poll(2) answers at most one request
@@ -244,7 +244,10 @@ func (v *View) serve() {
 		live++
 	}
 	for live > 0 {
-		if _, err := unix.Poll(fds, -1); err != nil {
+		// The load average is sampled on time whether or not anyone reads it; the
+		// wait is rounded up, so that poll never wakes just before a sample is due.
+		next := v.sampleLoad(time.Now())
+		if _, err := unix.Poll(fds, int((next+time.Millisecond-1)/time.Millisecond)); err != nil {
 			if err == unix.EINTR {
 				continue
 			}

@@ -60,9 +60,9 @@ type listener struct {
 	// The counters of the last answer, taken at at: a call less than freshFor later
 	// gets them again, as a file's look does, so that a container calling sysinfo in
 	// a loop costs the launcher one reading of its cgroup files per millisecond.
-	at                  time.Time
-	total, free, shared uint64
-	nthreads            int
+	at                                 time.Time
+	total, free, shared, swap, swapped uint64
+	nthreads                           int
 }
 
 // Listen makes the view answer sysinfo(2) for the container through the listener
@@ -124,8 +124,8 @@ func (v *View) answer() bool {
 
 // sysinfo returns struct sysinfo for a caller of audit arch arch, from the container's
 // counters now: the memory limit as the total RAM, the limit less the memory charged
-// as the free RAM (as the view's MemFree), shared memory from memory.stat, no buffers
-// and no swap (as /proc/meminfo), the container's uptime, load and threads.
+// as the free RAM (as the view's MemFree), shared memory from memory.stat, no buffers,
+// the swap it may use (as /proc/swaps), the container's uptime, load and threads.
 func (v *View) sysinfo(arch uint32) []byte {
 	l := v.lis
 	now := time.Now()
@@ -133,6 +133,7 @@ func (v *View) sysinfo(arch uint32) []byte {
 		v.memStats()
 		st := &v.stats
 		l.at, l.total, l.free, l.shared = now, st.MemLimit, st.MemLimit-min(st.MemUsage, st.MemLimit), min(st.Mem.Shmem, st.MemLimit)
+		l.swap, l.swapped = st.SwapTotal, st.SwapUsed
 		l.nthreads = 0
 		for _, c := range l.threads.read() {
 			if c == '\n' {
@@ -144,7 +145,7 @@ func (v *View) sysinfo(arch uint32) []byte {
 	// The kernel rounds the uptime up to a whole second.
 	up := now.Sub(v.src.Start)
 	uptime := uint64((up + time.Second - 1) / time.Second)
-	loads := v.loadAverages()
+	loads, _, _ := v.loads()
 
 	wide, order := arch&auditArch64 != 0, binary.ByteOrder(binary.BigEndian)
 	if arch&auditArchLE != 0 {
@@ -157,7 +158,7 @@ func (v *View) sysinfo(arch uint32) []byte {
 	// A 32-bit caller gets the sizes in units of mem_unit bytes, the smallest power
 	// of two that makes them fit, as the kernel does.
 	unit := uint64(1)
-	for !wide && total/unit > math.MaxUint32 {
+	for !wide && (total+l.swap)/unit > math.MaxUint32 {
 		unit <<= 1
 	}
 	out := l.info[:size]
@@ -178,9 +179,9 @@ func (v *View) sysinfo(arch uint32) []byte {
 	put(total / unit) // totalram
 	put(free / unit)  // freeram
 	put(l.shared / unit)
-	put(0) // bufferram
-	put(0) // totalswap
-	put(0) // freeswap
+	put(0)                           // bufferram
+	put(l.swap / unit)               // totalswap
+	put((l.swap - l.swapped) / unit) // freeswap
 	order.PutUint16(out[off:], uint16(min(threads, math.MaxUint16)))
 	off += 4 // procs, pad
 	off = (off + word - 1) &^ (word - 1)
@@ -189,6 +190,3 @@ func (v *View) sysinfo(arch uint32) []byte {
 	order.PutUint32(out[off:], uint32(unit))
 	return out
 }
-
-// loadAverages is a stand-in until the load sampler lands.
-func (v *View) loadAverages() [3]uint64 { return [3]uint64{} }
