@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -174,6 +175,43 @@ func TestSysinfoLoad(t *testing.T) {
 	if before["load1"] != 0 || after["load1"] < 65536/10 || after["load1"] > 65536 {
 		t.Errorf("sysinfo's 1-minute load: %d at the start, %d after 11 s of two busy loops: want 0, then about 0.3 (x 65536)",
 			before["load1"], after["load1"])
+	}
+	w.check()
+}
+
+// TestSysinfoAffinity: with --cpus N below the CPUs the container may run on, the
+// view shows N CPUs, and sched_getaffinity(2) of the calling thread says the same
+// (nproc, Go's runtime.NumCPU, the 32-bit call), with the length the kernel returns;
+// another process's affinity is the kernel's answer. Without --cpus, nothing is
+// answered but by the kernel.
+func TestSysinfoAffinity(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil || set.Count() < 2 {
+		testutil.Skip(t, "needs 2 CPUs or more")
+	}
+	var mask [512]byte
+	kernelLen, _, _ := unix.RawSyscall(unix.SYS_SCHED_GETAFFINITY, 0, uintptr(len(mask)), uintptr(unsafe.Pointer(&mask[0])))
+	w := newWatch(t)
+	script := "nproc; /probe try numcpu; /probe try affinity 0; /probe try affinity-compat; /probe try affinity 1; grep -c ^processor /proc/cpuinfo"
+	for _, c := range []struct {
+		opts []string
+		want []string
+	}{
+		{[]string{"--cpus", "1"}, []string{"1", "1", "1", "1 len=" + strconv.Itoa(int(kernelLen)), strconv.Itoa(set.Count()), "1"}},
+		{nil, []string{strconv.Itoa(set.Count()), strconv.Itoa(set.Count()), strconv.Itoa(set.Count()),
+			strconv.Itoa(set.Count()) + " len=" + strconv.Itoa(int(kernelLen)), strconv.Itoa(set.Count()), strconv.Itoa(set.Count())}},
+	} {
+		r := runLaunch(t, append(c.opts, rootfs, "/bin/sh", "-c", script)...)
+		got := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if runtime.GOARCH != "amd64" && len(got) == len(c.want) {
+			got[3] = c.want[3] // the 32-bit call is amd64's only
+		}
+		if r.code != 0 || strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("%v: nproc, NumCPU, affinity, 32-bit affinity, PID 1's, cpuinfo: %q, want %q (exit %d, %s)",
+				c.opts, got, c.want, r.code, r.stderr)
+		}
 	}
 	w.check()
 }

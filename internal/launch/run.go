@@ -335,14 +335,14 @@ func (l *launch) newView(cg *cgroup.Cgroups) (*procview.View, error) {
 	if lim.CPUSet != "" {
 		set, _ = procview.ParseCPUList(lim.CPUSet)
 	}
-	cpus, err := procview.VisibleCPUs(set, lim.CPUs)
+	cpus, narrowed, err := procview.VisibleCPUs(set, lim.CPUs)
 	if err != nil {
 		return nil, err
 	}
 	memDir, memV2 := cg.MemoryDir()
 	cpuDir, cpuV2 := cg.CPUAccountingDir()
 	v, err := procview.New(procview.Source{MemoryDir: memDir, MemoryV2: memV2, CPUDir: cpuDir, CPUV2: cpuV2,
-		CPUs: cpus, Start: time.Now()})
+		CPUs: cpus, Narrowed: narrowed, Start: time.Now()})
 	if err != nil {
 		return nil, &Error{Code: ExitFailure, Err: err}
 	}

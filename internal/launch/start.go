@@ -100,8 +100,13 @@ func (l *launch) start(s *setup) (*child, int, error) {
 		return fail(0, err)
 	}
 	if s.view != nil {
-		// sysinfo(2) answered from the container's cgroups, as the view's files are.
-		if s.notifier, err = profile.Notifier("sysinfo"); err == nil {
+		// sysinfo(2) answered from the container's cgroups, as the view's files are,
+		// and sched_getaffinity(2) where --cpus shows fewer CPUs than the affinity.
+		calls := []string{"sysinfo"}
+		if s.view.Narrowed() {
+			calls = append(calls, "sched_getaffinity")
+		}
+		if s.notifier, err = profile.Notifier(calls...); err == nil {
 			s.listener, err = fdpass.New(pipe[1], s.stoppedW)
 		}
 		if err != nil {

@@ -58,7 +58,7 @@ func (l *launch) supervise(s *setup, c *child) (unix.WaitStatus, error) {
 			s.listener.Close()
 			switch {
 			case err == nil:
-				s.view.Listen(fd)
+				s.view.Listen(fd, s.notifier.Notified)
 			case l.cfg.Verbose:
 				note(l.stdio.Err, "sysinfo(2) shows the host's memory, load and uptime: "+err.Error()+
 					" (seccomp user notification needs Linux 5.0)")

@@ -5,10 +5,11 @@ package main
 import "golang.org/x/sys/unix"
 
 const (
-	compatSocketcall = 0
-	compatSocket     = 0
-	compatSysinfo    = 0
-	map32bit         = 0
+	compatSocketcall       = 0
+	compatSocket           = 0
+	compatSchedGetaffinity = 0
+	compatSysinfo          = 0
+	map32bit               = 0
 )
 
 // compatSyscall answers ENOSYS: the probe makes 32-bit calls on amd64 only.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/binary"
+	"math/bits"
+	"runtime"
 	"strconv"
 	"unsafe"
 
@@ -18,7 +20,39 @@ import (
 //	sysinfo-null    sysinfo(NULL): the errno (EFAULT, as the kernel answers)
 //	sysinfo-compat  the same call through the 32-bit ABI (amd64 only), its fields from
 //	                the 32-bit layout
+//	numcpu          Go's runtime.NumCPU (the affinity's CPUs at the probe's start)
+//	affinity PID    the CPUs of sched_getaffinity(PID), as a count
+//	affinity-compat the same for pid 0 through the 32-bit ABI (amd64 only): the count
+//	                and the length the call returned
 func init() {
+	moreOps["affinity-compat"] = func([]string) string {
+		if map32bit == 0 {
+			return "ENOSYS"
+		}
+		mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|map32bit)
+		if err != nil {
+			return report.ErrName(err)
+		}
+		defer unix.Munmap(mem)
+		r := compatSyscall(compatSchedGetaffinity, 0, 512, uintptr(unsafe.Pointer(&mem[0])))
+		if r < 0 {
+			return compatResult(r)
+		}
+		n := 0
+		for _, b := range mem[:r] {
+			n += bits.OnesCount8(b)
+		}
+		return strconv.Itoa(n) + " len=" + strconv.Itoa(int(r))
+	}
+	moreOps["numcpu"] = func([]string) string { return strconv.Itoa(runtime.NumCPU()) }
+	moreOps["affinity"] = func(a []string) string {
+		pid, _ := strconv.Atoi(arg(a, 0))
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(pid, &set); err != nil {
+			return report.ErrName(err)
+		}
+		return strconv.Itoa(set.Count())
+	}
 	moreOps["sysinfo"] = func([]string) string {
 		var si unix.Sysinfo_t
 		if err := unix.Sysinfo(&si); err != nil {

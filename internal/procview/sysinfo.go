@@ -1,6 +1,7 @@
 package procview
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"strconv"
@@ -18,7 +19,9 @@ import (
 // container's own filter, one that sends sysinfo to a listener (seccomp user
 // notification, Linux 5.0; profile.Notifier), which the launcher serves beside the
 // view's files: the caller waits while the launcher writes the answer into its buffer
-// and tells the kernel the call succeeded.
+// and tells the kernel the call succeeded. Where --cpus shows fewer CPUs than the
+// container's affinity has, sched_getaffinity(2) goes the same way (nproc and Go's
+// runtime.NumCPU ask it), so that it agrees with /proc/cpuinfo.
 
 // notif and notifResp are struct seccomp_notif and struct seccomp_notif_resp
 // (linux/seccomp.h), which x/sys/unix does not define; it has the ioctls, whose
@@ -50,12 +53,16 @@ const (
 // A listener is the listener of the container's sysinfo filter and what answering
 // takes, allocated once: answering allocates nothing.
 type listener struct {
-	fd      int
-	req     notif
-	resp    notifResp
-	info    [112]byte // struct sysinfo: 112 bytes for a 64-bit ABI, 64 for a 32-bit one
-	path    []byte    // "/proc/PID/mem", NUL-terminated, made in place
-	threads hostFile  // the container's threads: v1's tasks, v2's cgroup.threads
+	fd       int
+	req      notif
+	resp     notifResp
+	name     func(arch, nr uint32) string // which call a notification is
+	info     [112]byte                    // struct sysinfo: 112 bytes for a 64-bit ABI, 64 for a 32-bit one
+	mask     [(maxCPU + 1) / 8]byte       // a cpumask for sched_getaffinity
+	nrCPUs   int                          // the kernel's nr_cpu_ids
+	maskSize int                          // the bytes of a cpumask the kernel copies out
+	path     []byte                       // "/proc/PID/mem", NUL-terminated, made in place
+	threads  hostFile                     // the container's threads: v1's tasks, v2's cgroup.threads
 
 	// The counters of the last answer, taken at at: a call less than freshFor later
 	// gets them again, as a file's look does, so that a container calling sysinfo in
@@ -65,16 +72,32 @@ type listener struct {
 	nthreads                           int
 }
 
-// Listen makes the view answer sysinfo(2) for the container through the listener
-// fd, from Start on; the view closes fd when it is done.
-func (v *View) Listen(fd int) {
-	l := &listener{fd: fd, path: make([]byte, 0, len("/proc/4294967295/mem\x00"))}
+// Listen makes the view answer, from Start on, the calls that the container's filter
+// sends to the listener fd: sysinfo(2), and sched_getaffinity(2) when the view shows
+// fewer CPUs than the container's affinity has (Source.Narrowed). name tells which
+// call a notification is, by its audit arch and number ("" for another). The view
+// closes fd when it is done.
+func (v *View) Listen(fd int, name func(arch, nr uint32) string) {
+	l := &listener{fd: fd, name: name, path: make([]byte, 0, len("/proc/4294967295/mem\x00"))}
 	if d := v.src.MemoryDir; d != "" {
-		name := "/tasks"
+		file := "/tasks"
 		if v.src.MemoryV2 {
-			name = "/cgroup.threads"
+			file = "/cgroup.threads"
 		}
-		l.threads = newHostFile(d + name)
+		l.threads = newHostFile(d + file)
+	}
+	// What sched_getaffinity checks a length against (nr_cpu_ids), and how much of a
+	// mask it copies (cpumask_size(), which depends on the kernel's build): asked of
+	// the kernel itself.
+	l.nrCPUs = maxCPU + 1
+	if cpus, err := ParseCPUList(string(bytes.TrimSpace(readHost("/sys/devices/system/cpu/possible")))); err == nil && len(cpus) > 0 {
+		l.nrCPUs = cpus[len(cpus)-1] + 1
+	}
+	// SAFETY: mask is l's, len(mask) bytes.
+	n, _, e := unix.RawSyscall(unix.SYS_SCHED_GETAFFINITY, 0, uintptr(len(l.mask)), uintptr(unsafe.Pointer(&l.mask[0])))
+	l.maskSize = len(l.mask)
+	if e == 0 {
+		l.maskSize = int(n)
 	}
 	v.lis = l
 }
@@ -89,7 +112,35 @@ func (v *View) answer() bool {
 		// EINTR; ENOENT: the caller was killed before it was read.
 		return e == unix.EINTR || e == unix.ENOENT
 	}
-	info := v.sysinfo(l.req.Arch)
+	l.resp = notifResp{ID: l.req.ID}
+	var out []byte
+	addr := l.req.Args[0]
+	call := l.name(l.req.Arch, uint32(l.req.Nr))
+	switch call {
+	case "sysinfo":
+		out = v.sysinfo(l.req.Arch)
+	case "sched_getaffinity":
+		out, addr = v.affinity(), l.req.Args[2]
+	}
+	if out != nil {
+		v.write(out, addr)
+		if l.resp.Error == 0 && l.resp.Flags == 0 && call == "sched_getaffinity" {
+			l.resp.Val = int64(len(out)) // the bytes copied; sysinfo returns 0
+		}
+	} else if l.resp.Error == 0 {
+		// Another process's affinity, or a call this server does not know: the
+		// kernel answers it, as if the filter had let it through.
+		l.resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
+	}
+	// SAFETY: resp is l's, a struct seccomp_notif_resp. ENOENT: the caller is gone.
+	unix.Syscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&l.resp)))
+	return true
+}
+
+// write writes out at addr of the caller's memory, setting the response's error to
+// EFAULT where it cannot, as the kernel's copy to a bad buffer fails.
+func (v *View) write(out []byte, addr uint64) {
+	l := v.lis
 	// The caller's memory, by a descriptor: its pid names it only while the call
 	// waits, which the check after the open proves (seccomp_unotify(2)). A pid
 	// written into after that check could be another process's by then.
@@ -99,27 +150,59 @@ func (v *View) answer() bool {
 	mem, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(&l.path[0])),
 		unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
-		return true // the caller is gone, or its memory cannot be written: it is killed or waits for ever
+		// The caller is gone (the response then finds nothing to answer), or its
+		// memory cannot be opened: the kernel answers instead.
+		l.resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
+		return
 	}
 	defer unix.Close(int(mem))
 	// SAFETY: req.ID is l's, a __u64.
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_ID_VALID, uintptr(unsafe.Pointer(&l.req.ID))); e != 0 {
-		return true // not the caller's memory: the call is no longer waited for
+		return // not the caller's memory: the call is no longer waited for, and the response finds nothing
 	}
-	l.resp = notifResp{ID: l.req.ID}
-	addr := l.req.Args[0]
 	if l.req.Arch&auditArch64 == 0 {
 		addr &= math.MaxUint32
 	}
-	// The kernel answers EFAULT for a buffer the caller may not write; so does this,
-	// for one that is not mapped. (/proc/PID/mem writes a read-only page of the
-	// caller's own as a debugger would.)
-	if n, err := unix.Pwrite(int(mem), info, int64(addr)); addr > math.MaxInt64 || err != nil || n != len(info) {
+	// (/proc/PID/mem writes a read-only page of the caller's own as a debugger would:
+	// only an unmapped buffer fails.)
+	if n, err := unix.Pwrite(int(mem), out, int64(addr)); addr > math.MaxInt64 || err != nil || n != len(out) {
 		l.resp.Error = -int32(unix.EFAULT)
 	}
-	// SAFETY: resp is l's, a struct seccomp_notif_resp.
-	unix.Syscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&l.resp)))
-	return true
+}
+
+// affinity answers sched_getaffinity(pid, len, mask) for the calling thread (pid 0)
+// with the view's CPUs (their host numbers, as sched_setaffinity takes them), and
+// returns the mask's bytes to write; nil for another pid (the kernel answers), or a
+// len the kernel refuses (the response's error set). The kernel copies min(len, the
+// size of its cpumask) bytes, in words of the caller's ABI, and returns that count;
+// so does this.
+func (v *View) affinity() []byte {
+	l := v.lis
+	if int32(l.req.Args[0]) != 0 {
+		return nil
+	}
+	word := 4
+	if l.req.Arch&auditArch64 != 0 {
+		word = 8
+	}
+	n := uint64(uint32(l.req.Args[1]))
+	if n*8 < uint64(l.nrCPUs) || n%uint64(word) != 0 {
+		l.resp.Error = -int32(unix.EINVAL)
+		return nil
+	}
+	out := l.mask[:min(int(n), l.maskSize)]
+	clear(out)
+	for _, c := range v.src.CPUs {
+		w, bit := c/(8*word), c%(8*word)
+		b := bit / 8
+		if l.req.Arch&auditArchLE == 0 {
+			b = word - 1 - b // a big-endian word
+		}
+		if i := w*word + b; i < len(out) {
+			out[i] |= 1 << (bit % 8)
+		}
+	}
+	return out
 }
 
 // sysinfo returns struct sysinfo for a caller of audit arch arch, from the container's

@@ -25,7 +25,10 @@ type Source struct {
 	CPUDir    string // its cpuacct (v1) or v2 cgroup directory, "" if none
 	CPUV2     bool
 	CPUs      []int // host CPUs the container may use
-	Start     time.Time
+	// Narrowed: CPUs leaves out some of the CPUs the container's affinity allows
+	// (a quota, --cpus, smaller than them): sched_getaffinity(2) is answered too.
+	Narrowed bool
+	Start    time.Time
 }
 
 // A File is one file of the view and the path it covers in the container.
@@ -165,6 +168,10 @@ func (v *View) Start() {
 		v.closeHostFiles()
 	}()
 }
+
+// Narrowed reports whether the view shows fewer CPUs than the container's affinity
+// has (see Source.Narrowed).
+func (v *View) Narrowed() bool { return v.src.Narrowed }
 
 // Close ends the connections.
 func (v *View) Close() {
@@ -392,11 +399,12 @@ func Available() bool {
 }
 
 // VisibleCPUs returns the CPUs a container may use: the launcher's own (its affinity),
-// narrowed to cpuset if given, then to the first ceil(quota) if quota > 0.
-func VisibleCPUs(cpuset []int, quota float64) ([]int, error) {
+// narrowed to cpuset if given, then to the first ceil(quota) if quota > 0; and
+// whether the quota left some out (the container's affinity still has them).
+func VisibleCPUs(cpuset []int, quota float64) ([]int, bool, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return nil, os.NewSyscallError("sched_getaffinity", err)
+		return nil, false, os.NewSyscallError("sched_getaffinity", err)
 	}
 	var cpus []int
 	for c := 0; c < 8*int(unsafe.Sizeof(set)); c++ {
@@ -409,9 +417,11 @@ func VisibleCPUs(cpuset []int, quota float64) ([]int, error) {
 		if float64(n) < quota {
 			n++
 		}
-		cpus = cpus[:min(n, len(cpus))]
+		if n < len(cpus) {
+			return cpus[:n], true, nil
+		}
 	}
-	return cpus, nil
+	return cpus, false, nil
 }
 
 // maxCPU is the highest CPU number a CPU list may name.

@@ -26,6 +26,7 @@ func Notifier(names ...string) (*Program, error) {
 			if nr, ok := a.nr(n); ok {
 				pa.Nr[n] = nr
 				t.Calls = append(t.Calls, policy.Call{Name: n, Action: policy.Notify})
+				prog.notified = append(prog.notified, notified{a.audit, nr, n})
 			}
 		}
 		tables = append(tables, t)
@@ -40,4 +41,21 @@ func Notifier(names ...string) (*Program, error) {
 		prog.MaxPath = max(prog.MaxPath, l.MaxPath)
 	}
 	return prog, nil
+}
+
+// A notified call is one the listener gets, as seccomp_data names it.
+type notified struct {
+	arch, nr uint32
+	name     string
+}
+
+// Notified returns the name of the call that a notification of arch (AUDIT_ARCH_*)
+// and nr is, for a Notifier's program; "" for none of its calls.
+func (p *Program) Notified(arch, nr uint32) string {
+	for _, c := range p.notified {
+		if c.arch == arch && c.nr == nr {
+			return c.name
+		}
+	}
+	return ""
 }

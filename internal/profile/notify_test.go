@@ -31,6 +31,12 @@ func TestNotifier(t *testing.T) {
 				t.Errorf("%s: call %d: %v (ok %v), want %v", a.goarch, c.nr, act, ok, c.want)
 			}
 		}
+		if got := prog.Notified(a.audit, nr); got != "sysinfo" {
+			t.Errorf("%s: Notified(%#x, %d) = %q, want sysinfo", a.goarch, a.audit, nr, got)
+		}
+		if got := prog.Notified(a.audit, nr+1); got != "" {
+			t.Errorf("%s: Notified(%#x, %d) = %q, want none", a.goarch, a.audit, nr+1, got)
+		}
 		// Another audit arch: the container's own filter decides.
 		if act, ok := policy.Eval(prog.insns, policy.VMData(a.bigEndian, a.audit^1, nr)); !ok || act != policy.Allow {
 			t.Errorf("%s: a foreign arch's call: %v, want allow", a.goarch, act)

@@ -206,7 +206,8 @@ type Program struct {
 	// Skipped are the names of rules that no admitted ABI has, skipped as runc does.
 	Skipped []string
 
-	insns []bpf.RawInstruction // the filter, for RefusesCall
+	insns    []bpf.RawInstruction // the filter, for RefusesCall
+	notified []notified           // a Notifier's calls
 	// self is what it does with the calls of the launcher's own ABI, which launch
 	// makes after loading it (the kernel's native one, or its compat one for a 32-bit
 	// launcher on a 64-bit kernel); nil if the profile does not admit that ABI.
