@@ -25,25 +25,7 @@ import (
 //	affinity-compat the same for pid 0 through the 32-bit ABI (amd64 only): the count
 //	                and the length the call returned
 func init() {
-	moreOps["affinity-compat"] = func([]string) string {
-		if map32bit == 0 {
-			return "ENOSYS"
-		}
-		mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|map32bit)
-		if err != nil {
-			return report.ErrName(err)
-		}
-		defer unix.Munmap(mem)
-		r := compatSyscall(compatSchedGetaffinity, 0, 512, uintptr(unsafe.Pointer(&mem[0])))
-		if r < 0 {
-			return compatResult(r)
-		}
-		n := 0
-		for _, b := range mem[:r] {
-			n += bits.OnesCount8(b)
-		}
-		return strconv.Itoa(n) + " len=" + strconv.Itoa(int(r))
-	}
+	moreOps["affinity-compat"] = func([]string) string { return below4G(affinityCompat) }
 	moreOps["numcpu"] = func([]string) string { return strconv.Itoa(runtime.NumCPU()) }
 	moreOps["affinity"] = func(a []string) string {
 		pid, _ := strconv.Atoi(arg(a, 0))
@@ -65,22 +47,41 @@ func init() {
 		_, _, e := unix.RawSyscall(unix.SYS_SYSINFO, 0, 0, 0)
 		return report.ErrName(errOrNil(e))
 	}
-	moreOps["sysinfo-compat"] = func([]string) string {
-		if map32bit == 0 {
-			return "ENOSYS"
-		}
-		mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|map32bit)
-		if err != nil {
-			return report.ErrName(err)
-		}
-		defer unix.Munmap(mem)
-		if r := compatSyscall(compatSysinfo, uintptr(unsafe.Pointer(&mem[0])), 0, 0); r != 0 {
-			return compatResult(r)
-		}
-		w := func(off int) uint64 { return uint64(binary.LittleEndian.Uint32(mem[off:])) }
-		// struct sysinfo of a 32-bit ABI: longs of 4 bytes.
-		return sysinfoLine(w(0), w(4), w(16), w(20), w(24), w(32), w(36), uint64(binary.LittleEndian.Uint16(mem[40:])), w(52))
+	moreOps["sysinfo-compat"] = func([]string) string { return below4G(sysinfoCompat) }
+}
+
+// below4G runs op on a page of memory that a 32-bit call can point to (amd64 only).
+func below4G(op func(mem []byte) string) string {
+	if map32bit == 0 {
+		return "ENOSYS"
 	}
+	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|map32bit)
+	if err != nil {
+		return report.ErrName(err)
+	}
+	defer unix.Munmap(mem)
+	return op(mem)
+}
+
+func affinityCompat(mem []byte) string {
+	r := compatSyscall(compatSchedGetaffinity, 0, 512, uintptr(unsafe.Pointer(&mem[0])))
+	if r < 0 {
+		return compatResult(r)
+	}
+	n := 0
+	for _, b := range mem[:r] {
+		n += bits.OnesCount8(b)
+	}
+	return strconv.Itoa(n) + " len=" + strconv.Itoa(int(r))
+}
+
+func sysinfoCompat(mem []byte) string {
+	if r := compatSyscall(compatSysinfo, uintptr(unsafe.Pointer(&mem[0])), 0, 0); r != 0 {
+		return compatResult(r)
+	}
+	w := func(off int) uint64 { return uint64(binary.LittleEndian.Uint32(mem[off:])) }
+	// struct sysinfo of a 32-bit ABI: longs of 4 bytes.
+	return sysinfoLine(w(0), w(4), w(16), w(20), w(24), w(32), w(36), uint64(binary.LittleEndian.Uint16(mem[40:])), w(52))
 }
 
 func sysinfoLine(uptime, load1, total, free, shared, totalSwap, freeSwap, procs, unit uint64) string {
