@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"launch/internal/testutil"
 )
@@ -171,6 +174,125 @@ func TestProcViewReaders(t *testing.T) {
 	}
 }
 
+// TestProcViewDiskstats: /proc/diskstats lists the container's own I/O, on the disks
+// it did I/O on alone: after it writes and reads 1 MiB with O_DIRECT in a directory of
+// the host's disk bound into it, that disk's sectors written and read have grown by
+// at least 2048, and no other disk of the host is listed.
+//
+// On cgroup v1 since Linux 6.10 the kernel counts a cgroup's I/O to a disk only once
+// a throttle rule was written for the disk, in any cgroup (blk-throttle is set up at
+// the first rule): the test writes one to the root blkio cgroup, 0 for no limit.
+func TestProcViewDiskstats(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	dir := t.TempDir()
+	disk, name := diskOf(t, dir)
+	blkio := blkioMount(t)
+	if blkio != "" {
+		rule := []byte(disk + " 0")
+		if err := os.WriteFile(blkio+"/blkio.throttle.read_bps_device", rule, 0); err != nil {
+			t.Fatalf("turning on blk-throttle's counting for %s (%s): %v", name, disk, err)
+		}
+	}
+	r := runLaunch(t, "--memory", "64M", "--bind", dir+":/data", rootfs, "/bin/sh", "-c",
+		"cat /proc/diskstats; echo ====; dd if=/dev/zero of=/data/x bs=64k count=16 oflag=direct 2>/dev/null &&"+
+			" dd if=/data/x of=/dev/null bs=64k iflag=direct 2>/dev/null && cat /proc/diskstats")
+	parts := strings.Split(r.stdout, "====\n")
+	if r.code != 0 || len(parts) != 2 {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	// The container's lines have as many fields as the host's (20 since Linux 5.5).
+	host, err := os.ReadFile("/proc/diskstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := 0
+	for _, line := range strings.Split(string(host), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[2] == name {
+			fields = len(f)
+		}
+	}
+	// sectors returns the sectors read and written of disk name in a /proc/diskstats
+	// text, and fails the test for any other disk.
+	sectors := func(text string) (read, written int, found bool) {
+		for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case line == "":
+			case len(f) != fields:
+				t.Errorf("/proc/diskstats line %q: %d fields, want the host's %d", line, len(f), fields)
+			case f[2] != name:
+				t.Errorf("/proc/diskstats lists %s, on which the container did no I/O: %q", f[2], line)
+			default:
+				read, _ = strconv.Atoi(f[5])
+				written, _ = strconv.Atoi(f[9])
+				found = true
+			}
+		}
+		return read, written, found
+	}
+	r0, w0, _ := sectors(parts[0])
+	r1, w1, found := sectors(parts[1])
+	switch {
+	case !found && blkio == "":
+		testutil.Skip(t, "cgroup v2 counts a container's I/O only with the io controller enabled in its cgroup, "+
+			"which launch does for --io-weight, and may not have done here")
+	case !found:
+		t.Errorf("/proc/diskstats lacks %s after 1 MiB written and read with O_DIRECT:\n%s", name, parts[1])
+	case r1-r0 < 2048 || w1-w0 < 2048:
+		t.Errorf("%s: sectors read %d -> %d, written %d -> %d after 1 MiB written and read; want each up by 2048:\n%s%s",
+			name, r0, r1, w0, w1, parts[0], parts[1])
+	}
+	t.Logf("\n%s====\n%s", parts[0], parts[1])
+}
+
+// diskOf returns the disk ("MAJ:MIN") that the file system of dir is on and its
+// name: a partition's disk, as the kernel's cgroups count I/O to partitions.
+func diskOf(t *testing.T, dir string) (dev, name string) {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	sys := fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+	if _, err := os.Stat(sys); err != nil {
+		testutil.Skip(t, "needs TMPDIR on a block device's file system: "+dir+" is on none")
+	}
+	if _, err := os.Stat(sys + "/partition"); err == nil {
+		sys += "/.."
+	}
+	uevent, err := os.ReadFile(sys + "/uevent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(uevent), "\n") {
+		if v, ok := strings.CutPrefix(line, "DEVNAME="); ok {
+			name = v
+		}
+	}
+	b, err := os.ReadFile(sys + "/dev")
+	if err != nil || name == "" {
+		t.Fatalf("%s: dev %q (%v), uevent %q", sys, b, err, uevent)
+	}
+	return strings.TrimSpace(string(b)), name
+}
+
+// blkioMount returns where the host's v1 blkio hierarchy is mounted, "" if none.
+func blkioMount(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[2] == "cgroup" && slices.Contains(strings.Split(f[3], ","), "blkio") {
+			return f[1]
+		}
+	}
+	return ""
+}
+
 func TestProcViewOff(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
 	rep := probe(t, rootfs, "--proc-view=off")
@@ -191,9 +313,15 @@ func TestProcViewOff(t *testing.T) {
 	}
 }
 
-// viewFiles are the files of the /proc view.
-var viewFiles = []string{"/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/uptime", "/sys/devices/system/cpu/online",
-	"/proc/loadavg", "/proc/swaps"}
+// viewFiles are the files of the /proc view; readFiles those the readers' tests read,
+// which check that every content read is whole and so not empty: /proc/diskstats is
+// empty for a container that did no I/O (its programs' pages already in the host's
+// page cache), and is left out of them.
+var (
+	readFiles = []string{"/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/uptime", "/sys/devices/system/cpu/online",
+		"/proc/loadavg", "/proc/swaps"}
+	viewFiles = append(slices.Clone(readFiles), "/proc/diskstats")
+)
 
 // TestProcViewStress reads every file of the view in every way at once for a minute
 // (10 s in make test): busybox cat (sendfile, falling back to read), head -c1 and dd,
@@ -209,7 +337,7 @@ func TestProcViewStress(t *testing.T) {
 	w := newWatch(t)
 	all := testutil.Count(t, "seconds of every reader", 8, 45)
 	cached := testutil.Count(t, "seconds of the readers through the page cache", 2, 15)
-	files := strings.Join(viewFiles, " ")
+	files := strings.Join(readFiles, " ")
 	script := fmt.Sprintf("/probe try viewstress %d all %s; /probe try viewstress %d pagecache %s", all, files, cached, files)
 	// Limits that leave the readers room: tens of processes and threads at once.
 	r, err := w.exec(launchIO{timeout: time.Duration(all+cached)*time.Second + 2*time.Minute},
@@ -233,7 +361,7 @@ func TestProcViewStress(t *testing.T) {
 // again, up to five times; what gets through is checked whole.
 func TestProcViewPageCache(t *testing.T) {
 	rootfs := testutil.Rootfs(t)
-	for _, f := range viewFiles {
+	for _, f := range readFiles {
 		got := "splice: refused"
 		for i := 0; i < 5 && got == "splice: refused"; i++ {
 			if i > 0 {

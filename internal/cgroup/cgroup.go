@@ -531,6 +531,18 @@ func (c *Cgroups) CPUAccountingDir() (string, bool) {
 	return c.v2Leaf, c.v2Leaf != ""
 }
 
+// IODir returns where the container's block I/O is counted: its v1 blkio cgroup
+// (blkio.throttle.io_service_bytes and the like), else its v2 cgroup (io.stat, which
+// is there only if the io controller is enabled in it); and whether it is v2.
+func (c *Cgroups) IODir() (string, bool) {
+	for _, h := range c.joined {
+		if !h.V2() && h.Has("blkio") {
+			return filepath.Join(h.Parent, c.Name), false
+		}
+	}
+	return c.v2Leaf, c.v2Leaf != ""
+}
+
 // JoinFDs returns the v1 tasks files, open for writing: the child joins each cgroup by
 // writing "0" (itself) to them.
 func (c *Cgroups) JoinFDs() []int { return c.tasks }

@@ -76,6 +76,15 @@ func TestCreate(t *testing.T) {
 	for _, w := range c.Warnings {
 		t.Logf("warning: %s", w)
 	}
+	// /proc/diskstats reads the container's I/O counters in one of them: v1's blkio
+	// files, or v2's io.stat, there if the io controller could be enabled (the seed
+	// asks for an I/O weight).
+	dir, v2 := c.IODir()
+	if !slices.Contains(c.Dirs(), dir) {
+		t.Errorf("IODir() = %q, not one of %v", dir, c.Dirs())
+	} else if _, err := os.Stat(filepath.Join(dir, "blkio.throttle.io_service_bytes")); err != nil && !v2 {
+		t.Errorf("IODir() = %q (v1): %v", dir, err)
+	}
 	dirs := c.Dirs() // Destroy forgets them
 	if err := c.Destroy(); err != nil {
 		t.Fatal(err)

@@ -341,8 +341,9 @@ func (l *launch) newView(cg *cgroup.Cgroups) (*procview.View, error) {
 	}
 	memDir, memV2 := cg.MemoryDir()
 	cpuDir, cpuV2 := cg.CPUAccountingDir()
+	ioDir, ioV2 := cg.IODir()
 	v, err := procview.New(procview.Source{MemoryDir: memDir, MemoryV2: memV2, CPUDir: cpuDir, CPUV2: cpuV2,
-		CPUs: cpus, Narrowed: narrowed, Start: time.Now()})
+		IODir: ioDir, IOV2: ioV2, CPUs: cpus, Narrowed: narrowed, Start: time.Now()})
 	if err != nil {
 		return nil, &Error{Code: ExitFailure, Err: err}
 	}

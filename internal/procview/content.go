@@ -29,6 +29,8 @@ type Stats struct {
 
 	Load             [3]uint64 // load averages over 1, 5 and 15 minutes, 16 bits of fraction (sysinfo's)
 	Running, Threads int       // the container's runnable tasks and all its tasks
+
+	IO []DiskIO // the container's I/O, per disk it did I/O on
 }
 
 // MemStat holds the counters of a memory cgroup's memory.stat that /proc/meminfo

@@ -1,8 +1,8 @@
 // Package procview shows a container its own limits in /proc: /proc/meminfo,
-// /proc/cpuinfo, /proc/stat, /proc/uptime, /proc/loadavg, /proc/swaps and
-// /sys/devices/system/cpu/online are computed from the container's cgroups, so that
-// free, top, htop, uptime and nproc inside it see its memory, CPUs and load instead
-// of the host's.
+// /proc/cpuinfo, /proc/stat, /proc/uptime, /proc/loadavg, /proc/swaps,
+// /proc/diskstats and /sys/devices/system/cpu/online are computed from the
+// container's cgroups, so that free, top, htop, uptime, iostat and nproc inside it
+// see its memory, CPUs, load and disk I/O instead of the host's.
 //
 // The files are served over FUSE by the launcher itself, which waits for its container
 // anyway: no daemon, nothing to install, and nothing that outlives the container,

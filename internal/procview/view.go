@@ -24,6 +24,8 @@ type Source struct {
 	MemoryV2  bool   // MemoryDir is a cgroup v2 directory
 	CPUDir    string // its cpuacct (v1) or v2 cgroup directory, "" if none
 	CPUV2     bool
+	IODir     string // its blkio (v1) or v2 cgroup directory, "" if none
+	IOV2      bool
 	CPUs      []int // host CPUs the container may use
 	// Narrowed: CPUs leaves out some of the CPUs the container's affinity allows
 	// (a quota, --cpus, smaller than them): sched_getaffinity(2) is answered too.
@@ -46,6 +48,7 @@ var Files = []File{
 	{"online", "/sys/devices/system/cpu/online"},
 	{"loadavg", "/proc/loadavg"},
 	{"swaps", "/proc/swaps"},
+	{"diskstats", "/proc/diskstats"},
 }
 
 // A View serves a container's files, one FUSE connection each.
@@ -62,6 +65,7 @@ type View struct {
 	cpuUser, cpuSys                      hostFile
 	swapLimit, swapUsage                 hostFile
 	load                                 loadSampler
+	io                                   ioFiles
 
 	lis *listener // sysinfo's, or nil
 }
@@ -128,6 +132,7 @@ func newView(src Source) *View {
 		v.swapUsage = newHostFile(filepath.Join(d, swapUsage))
 	}
 	v.load = newLoadSampler(src)
+	v.io = newIOFiles(src)
 	if d := src.CPUDir; d != "" {
 		if src.CPUV2 {
 			v.cpuStat = newHostFile(filepath.Join(d, "cpu.stat"))
@@ -207,6 +212,8 @@ func (v *View) generate(i int, dst []byte) []byte {
 	case "swaps":
 		v.memStats()
 		return swaps(dst, st)
+	case "diskstats":
+		return diskstats(dst, v.ioStats(), st)
 	}
 	return dst
 }
@@ -378,6 +385,7 @@ func (v *View) closeHostFiles() {
 		&v.swapLimit, &v.swapUsage, &v.load.tasks} {
 		f.close()
 	}
+	v.io.close()
 	if v.lis != nil {
 		v.lis.threads.close()
 	}
