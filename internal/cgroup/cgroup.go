@@ -525,7 +525,7 @@ func (c *Cgroups) MemoryDir() (string, bool) {
 func (c *Cgroups) CPUAccountingDir() (string, bool) {
 	for _, h := range c.joined {
 		if !h.V2() && h.Has("cpuacct") {
-			return filepath.Join(h.Dir, c.Name), false
+			return filepath.Join(h.Parent, c.Name), false
 		}
 	}
 	return c.v2Leaf, c.v2Leaf != ""

@@ -292,7 +292,9 @@ func (v *View) cpuStats() {
 }
 
 // perCPU sets out[i] to the number for the host CPU CPUs[i] of data, a list of one
-// number per host CPU.
+// number per host CPU. A CPU that is not visible but counts time is one that --cpus
+// hid from the view but not from the scheduler: its time is added to a visible CPU's,
+// so that the view's totals are the container's.
 func (st *hostStats) perCPU(data []byte, out []uint64) {
 	cpu := 0
 	for len(data) > 0 {
@@ -304,9 +306,12 @@ func (st *hostStats) perCPU(data []byte, out []uint64) {
 		if end == 0 {
 			break
 		}
+		i := cpu % len(out)
 		if cpu < len(st.index) && st.index[cpu] >= 0 {
-			out[st.index[cpu]], _ = parseUint(data[:end])
+			i = st.index[cpu]
 		}
+		n, _ := parseUint(data[:end])
+		out[i] += n
 		data, cpu = data[end:], cpu+1
 	}
 }
