@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -212,6 +213,44 @@ func TestSysinfoAffinity(t *testing.T) {
 			t.Errorf("%v: nproc, NumCPU, affinity, 32-bit affinity, PID 1's, cpuinfo: %q, want %q (exit %d, %s)",
 				c.opts, got, c.want, r.code, r.stderr)
 		}
+	}
+	w.check()
+}
+
+// TestSysinfoAttacks: what a container makes the launcher write for sysinfo cannot
+// hurt the host or the launcher. A buffer on a page the caller has not in memory is
+// left to the kernel (the launcher faulting it in would charge its page tables to the
+// launcher's cgroup: a page table per call, unbounded), so is a private mapping of a
+// file of the view itself, whose fault would wait for the server that is writing (it
+// hung every later call and read); and the listener is handed over however many
+// descriptors the caller leaves the launcher, above the soft limit the child restores.
+func TestSysinfoAttacks(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	w := newWatch(t)
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		t.Fatal(err)
+	}
+	host := "totalram=" + strconv.FormatUint(uint64(si.Totalram)*uint64(si.Unit), 10)
+	r := runLaunch(t, "--memory", "64M", rootfs, "/bin/sh", "-c",
+		"/probe try sysinfo-at untouched; /probe try sysinfo-at touched; "+
+			"timeout 10 /probe try sysinfo-at private /proc/meminfo; timeout 10 head -1 /proc/meminfo; timeout 10 /probe try sysinfo-at touched")
+	want := []string{host, "totalram=67108864", host, "MemTotal:          65536 kB", "totalram=67108864"}
+	if got := strings.Split(strings.TrimSpace(r.stdout), "\n"); r.code != 0 || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("sysinfo into an untouched page, a touched one, a private mapping of /proc/meminfo, then meminfo and sysinfo:\n%q, want\n%q (exit %d, %s)",
+			got, want, r.code, r.stderr)
+	}
+
+	// About a thousand descriptors left open to the launcher, under a soft limit of 1024.
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		testutil.Skip(t, "needs bash")
+	}
+	script := `ulimit -Sn 1024; for i in $(seq 3 999); do eval "exec $i</dev/null"; done; exec "$@"`
+	out, err := exec.Command(bash, "-c", script, "bash", launcher(t), "--memory", "64M", rootfs, "/probe", "try", "sysinfo").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "totalram=67108864") {
+		t.Errorf("with descriptors 3 to 999 open: %v: %s", err, out)
 	}
 	w.check()
 }

@@ -1,8 +1,10 @@
 // Package fdpass hands a descriptor the child makes to the launcher (or to an engine's
 // console socket) before the child's exec: over a socket, in one message whose only
 // ancillary data carries it (SCM_RIGHTS). The launcher prepares the message; the
-// child, which may not allocate, only moves the descriptor to the number the message
-// names and sends it.
+// child, which may not allocate, only writes the descriptor's number into it and
+// sends it. (An earlier version moved the descriptor to a number prepared in the
+// message, above the child's others; with the soft RLIMIT_NOFILE restored below that
+// number, the move failed.)
 package fdpass
 
 import (
@@ -14,23 +16,18 @@ import (
 
 // A Plan is what the child needs to send a descriptor, prepared by the launcher.
 type Plan struct {
-	Sock int // the child's end of the socket
-	fd   int // the number the child moves the descriptor to: the one msg's rights name
+	Sock int    // the child's end of the socket
+	slot *int32 // where msg's rights hold the descriptor's number, which the child sets
 	msg  unix.Msghdr
 }
 
 // NewPlan prepares the sending of a descriptor over sock, in a message whose data is
-// data (at least one byte, kept by the caller). keep are the descriptors the child
-// holds besides 0, 1, 2 and sock when it sends, the descriptor itself and one more
-// excluded: the descriptor is sent from a number above all of them.
-func NewPlan(sock int, data []byte, keep ...int) *Plan {
+// data (at least one byte, kept by the caller).
+func NewPlan(sock int, data []byte) *Plan {
 	p := &Plan{Sock: sock}
-	high := sock
-	for _, fd := range keep {
-		high = max(high, fd)
-	}
-	p.fd = high + 3
-	rights := unix.UnixRights(p.fd)
+	rights := unix.UnixRights(0)
+	// SAFETY: rights holds one cmsghdr and one int of data after it (UnixRights).
+	p.slot = (*int32)(unsafe.Pointer(&rights[unix.CmsgLen(0)]))
 	p.msg.Iov = &unix.Iovec{Base: &data[0]}
 	p.msg.Iov.SetLen(len(data))
 	p.msg.SetIovlen(1)
@@ -39,19 +36,16 @@ func NewPlan(sock int, data []byte, keep ...int) *Plan {
 	return p
 }
 
-// Send runs in the child: it sends fd as p says and closes the copy it sent from and
-// the socket; fd itself stays open. fd must not be p's number already (NewPlan picks
-// one above those the child holds).
+// Send runs in the child: it writes fd's number into its copy of the message, sends
+// it, and closes the socket; fd itself stays open. (The child's memory is its own: the
+// launcher's message is not changed.)
 //
 //go:nosplit
 //go:norace
 func Send(p *Plan, fd uintptr) unix.Errno {
-	if _, _, e := unix.RawSyscall(unix.SYS_DUP3, fd, uintptr(p.fd), unix.O_CLOEXEC); e != 0 {
-		return e
-	}
+	*p.slot = int32(fd)
 	// SAFETY: msg and what it points to are p's, prepared by NewPlan.
 	_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(p.Sock), uintptr(unsafe.Pointer(&p.msg)), 0)
-	unix.RawSyscall(unix.SYS_CLOSE, uintptr(p.fd), 0, 0)
 	unix.RawSyscall(unix.SYS_CLOSE, uintptr(p.Sock), 0, 0)
 	return e
 }
@@ -64,13 +58,13 @@ type Pair struct {
 
 var one = []byte{0}
 
-// New makes a pair; keep are as NewPlan's.
-func New(keep ...int) (*Pair, error) {
+// New makes a pair.
+func New() (*Pair, error) {
 	sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socketpair", err)
 	}
-	return &Pair{sock: sv[0], Plan: NewPlan(sv[1], one, keep...)}, nil
+	return &Pair{sock: sv[0], Plan: NewPlan(sv[1], one)}, nil
 }
 
 // CloseChildEnd closes the child's end of the pair, once the child has it.

@@ -1011,7 +1011,7 @@ func (s *bundleSetup) start() (int, error) {
 		if cs := s.b.Spec.Process.ConsoleSize; cs != nil {
 			size.Row, size.Col = uint16(min(cs.Height, 0xffff)), uint16(min(cs.Width, 0xffff))
 		}
-		s.console = tty.NewConsole(s.b.Console, size, pipe[1], life[0], life[1], s.b.Fifo)
+		s.console = tty.NewConsole(s.b.Console, size)
 	}
 	var steps []step
 	var err error

@@ -90,7 +90,7 @@ func (l *launch) start(s *setup) (*child, int, error) {
 	s.traced = !s.cfg.Init
 	var err error
 	if cfg.Pty {
-		if s.pty, err = tty.NewPty(s.term, pipe[1]); err != nil {
+		if s.pty, err = tty.NewPty(s.term); err != nil {
 			closeChildEnds()
 			return fail(0, err)
 		}
@@ -107,7 +107,7 @@ func (l *launch) start(s *setup) (*child, int, error) {
 			calls = append(calls, "sched_getaffinity")
 		}
 		if s.notifier, err = profile.Notifier(calls...); err == nil {
-			s.listener, err = fdpass.New(pipe[1], s.stoppedW)
+			s.listener, err = fdpass.New()
 		}
 		if err != nil {
 			closeChildEnds()

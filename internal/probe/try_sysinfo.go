@@ -20,6 +20,9 @@ import (
 //	sysinfo-null    sysinfo(NULL): the errno (EFAULT, as the kernel answers)
 //	sysinfo-compat  the same call through the 32-bit ABI (amd64 only), its fields from
 //	                the 32-bit layout
+//	sysinfo-at WHERE FILE  sysinfo into a page that is "untouched" (fresh, never
+//	                written), "touched", or "private" (a private writable mapping of
+//	                FILE, never read): the totalram it got, or the errno
 //	numcpu          Go's runtime.NumCPU (the affinity's CPUs at the probe's start)
 //	affinity PID    the CPUs of sched_getaffinity(PID), as a count
 //	affinity-compat the same for pid 0 through the 32-bit ABI (amd64 only): the count
@@ -48,9 +51,34 @@ func init() {
 		return report.ErrName(errOrNil(e))
 	}
 	moreOps["sysinfo-compat"] = func([]string) string { return below4G(sysinfoCompat) }
+	moreOps["sysinfo-at"] = func(a []string) string {
+		fd, flags := -1, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS
+		if arg(a, 0) == "private" {
+			var err error
+			if fd, err = unix.Open(arg(a, 1), unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+				return report.ErrName(err)
+			}
+			defer unix.Close(fd)
+			flags = unix.MAP_PRIVATE
+		}
+		mem, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, flags)
+		if err != nil {
+			return report.ErrName(err)
+		}
+		defer unix.Munmap(mem)
+		if arg(a, 0) == "touched" {
+			mem[0] = 1
+		}
+		_, _, e := unix.RawSyscall(unix.SYS_SYSINFO, uintptr(unsafe.Pointer(&mem[0])), 0, 0)
+		if e != 0 {
+			return report.ErrName(e)
+		}
+		return "totalram=" + strconv.FormatUint(uint64((*unix.Sysinfo_t)(unsafe.Pointer(&mem[0])).Totalram), 10)
+	}
 }
 
-// below4G runs op on a page of memory that a 32-bit call can point to (amd64 only).
+// below4G runs op on a page of memory that a 32-bit call can point to (amd64 only),
+// written to first.
 func below4G(op func(mem []byte) string) string {
 	if map32bit == 0 {
 		return "ENOSYS"
@@ -60,6 +88,7 @@ func below4G(op func(mem []byte) string) string {
 		return report.ErrName(err)
 	}
 	defer unix.Munmap(mem)
+	mem[0] = 1 // in memory, as a program's buffer is (launch leaves a page that is not to the kernel)
 	return op(mem)
 }
 

@@ -61,7 +61,8 @@ type listener struct {
 	mask     [(maxCPU + 1) / 8]byte       // a cpumask for sched_getaffinity
 	nrCPUs   int                          // the kernel's nr_cpu_ids
 	maskSize int                          // the bytes of a cpumask the kernel copies out
-	path     []byte                       // "/proc/PID/mem", NUL-terminated, made in place
+	path     []byte                       // "/proc/PID/mem" and the like, NUL-terminated, made in place
+	entry    [8]byte                      // one entry of the caller's page map
 	threads  hostFile                     // the container's threads: v1's tasks, v2's cgroup.threads
 
 	// The counters of the last answer, taken at at: a call less than freshFor later
@@ -78,7 +79,7 @@ type listener struct {
 // call a notification is, by its audit arch and number ("" for another). The view
 // closes fd when it is done.
 func (v *View) Listen(fd int, name func(arch, nr uint32) string) {
-	l := &listener{fd: fd, name: name, path: make([]byte, 0, len("/proc/4294967295/mem\x00"))}
+	l := &listener{fd: fd, name: name, path: make([]byte, 0, len("/proc/4294967295/pagemap\x00"))}
 	if d := v.src.MemoryDir; d != "" {
 		file := "/tasks"
 		if v.src.MemoryV2 {
@@ -138,36 +139,76 @@ func (v *View) answer() bool {
 }
 
 // write writes out at addr of the caller's memory, setting the response's error to
-// EFAULT where it cannot, as the kernel's copy to a bad buffer fails.
+// EFAULT where it cannot, as the kernel's copy to a bad buffer fails, or its flags to
+// let the kernel answer the call instead where the launcher should not write.
 func (v *View) write(out []byte, addr uint64) {
 	l := v.lis
-	// The caller's memory, by a descriptor: its pid names it only while the call
-	// waits, which the check after the open proves (seccomp_unotify(2)). A pid
-	// written into after that check could be another process's by then.
-	l.path = strconv.AppendUint(append(l.path[:0], "/proc/"...), uint64(l.req.Pid), 10)
-	l.path = append(l.path, "/mem\x00"...)
-	// SAFETY: path is NUL-terminated.
-	mem, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(&l.path[0])),
-		unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
-	if e != 0 {
-		// The caller is gone (the response then finds nothing to answer), or its
-		// memory cannot be opened: the kernel answers instead.
-		l.resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
+	if l.req.Arch&auditArch64 == 0 {
+		addr &= math.MaxUint32
+	}
+	if addr > math.MaxInt64-uint64(len(out)) {
+		l.resp.Error = -int32(unix.EFAULT) // a kernel address
 		return
 	}
-	defer unix.Close(int(mem))
+	// The caller's memory and page map, by descriptors: its pid names it only while
+	// the call waits, which the check after the opens proves (seccomp_unotify(2)). A
+	// pid written into after that check could be another process's by then.
+	mem, pagemap := l.open("mem", unix.O_WRONLY), l.open("pagemap", unix.O_RDONLY)
+	defer func() {
+		for _, fd := range [2]int{mem, pagemap} {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	}()
 	// SAFETY: req.ID is l's, a __u64.
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_ID_VALID, uintptr(unsafe.Pointer(&l.req.ID))); e != 0 {
 		return // not the caller's memory: the call is no longer waited for, and the response finds nothing
 	}
-	if l.req.Arch&auditArch64 == 0 {
-		addr &= math.MaxUint32
+	// Only into pages the caller has in memory (or in swap): a write elsewhere would
+	// fault them in from the launcher, which the kernel then charges the page tables
+	// of to the launcher's cgroup, not the container's (a container could grow the
+	// host's memory without bound, a page table per call), and a page of a file of
+	// this view would wait for this very server to read it. The kernel answers the
+	// call then, with the host's figures (or its EFAULT).
+	if mem < 0 || pagemap < 0 || !l.resident(pagemap, addr, len(out)) {
+		l.resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
+		return
 	}
 	// (/proc/PID/mem writes a read-only page of the caller's own as a debugger would:
 	// only an unmapped buffer fails.)
-	if n, err := unix.Pwrite(int(mem), out, int64(addr)); addr > math.MaxInt64 || err != nil || n != len(out) {
+	if n, err := unix.Pwrite(mem, out, int64(addr)); err != nil || n != len(out) {
 		l.resp.Error = -int32(unix.EFAULT)
 	}
+}
+
+// open opens /proc/PID/name of the caller, without allocating; -1 if it cannot.
+func (l *listener) open(name string, flags int) int {
+	l.path = strconv.AppendUint(append(l.path[:0], "/proc/"...), uint64(l.req.Pid), 10)
+	l.path = append(append(append(l.path, '/'), name...), 0)
+	// SAFETY: path is NUL-terminated.
+	fd, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(&l.path[0])),
+		uintptr(flags|unix.O_CLOEXEC), 0, 0, 0)
+	if e != 0 {
+		return -1
+	}
+	return int(fd)
+}
+
+// resident reports whether every page of n bytes at addr is in the caller's memory or
+// in its swap, by its page map (Documentation/admin-guide/mm/pagemap.rst: bit 63
+// present, bit 62 swapped, one 64-bit entry per page).
+func (l *listener) resident(pagemap int, addr uint64, n int) bool {
+	page := uint64(unix.Getpagesize())
+	for p := addr / page; p <= (addr+uint64(n)-1)/page; p++ {
+		if m, err := unix.Pread(pagemap, l.entry[:], int64(p*8)); err != nil || m != len(l.entry) {
+			return false
+		}
+		if binary.NativeEndian.Uint64(l.entry[:])>>62 == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // affinity answers sched_getaffinity(pid, len, mask) for the calling thread (pid 0)

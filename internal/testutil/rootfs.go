@@ -12,7 +12,7 @@ import (
 )
 
 // busyboxApplets are linked to busybox in a test root file system.
-var busyboxApplets = []string{"sh", "true", "false", "cat", "echo", "ls", "sleep", "id", "mount", "kill", "ps", "free", "top", "nproc", "hostname", "env"}
+var busyboxApplets = []string{"sh", "true", "false", "cat", "echo", "ls", "sleep", "id", "mount", "kill", "ps", "free", "top", "nproc", "hostname", "env", "head", "timeout", "uptime", "grep"}
 
 // Busybox returns the host's static busybox, or "" if there is none.
 var Busybox = sync.OnceValue(func() string {

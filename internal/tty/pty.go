@@ -32,11 +32,9 @@ type PtyPlan struct {
 
 var ptmx = [...]byte{'/', 'd', 'e', 'v', '/', 'p', 't', 's', '/', 'p', 't', 'm', 'x', 0}
 
-// NewPty prepares a terminal the size of the caller's terminal t (nil: none). keep
-// are the descriptors the child holds besides 0, 1 and 2 when it makes the terminal,
-// the socket's end excluded: the master is sent from a number above all of them.
-func NewPty(t *Terminal, keep ...int) (*Pty, error) {
-	pair, err := fdpass.New(keep...)
+// NewPty prepares a terminal the size of the caller's terminal t (nil: none).
+func NewPty(t *Terminal) (*Pty, error) {
+	pair, err := fdpass.New()
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +150,7 @@ var consoleName = []byte("/dev/ptmx")
 // NewConsole prepares the terminal of a bundle's process (process.terminal), whose
 // master goes to the engine's console socket sock (connected by the caller): one
 // message, whose data is the master's name and whose only ancillary message carries
-// the master. keep are as NewPty's. size is process.consoleSize, or zero.
-func NewConsole(sock int, size unix.Winsize, keep ...int) *PtyPlan {
-	return &PtyPlan{path: &ptmx[0], size: size, send: fdpass.NewPlan(sock, consoleName, keep...)}
+// the master. size is process.consoleSize, or zero.
+func NewConsole(sock int, size unix.Winsize) *PtyPlan {
+	return &PtyPlan{path: &ptmx[0], size: size, send: fdpass.NewPlan(sock, consoleName)}
 }
