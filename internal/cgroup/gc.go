@@ -60,6 +60,13 @@ func GC(l *Layout) (Collected, error) {
 		c    Collected
 		errs []error
 	)
+	// The names' end for launchers of this PID namespace, whose pids this GC can
+	// look up.
+	ns := ""
+	var st unix.Stat_t
+	if unix.Stat("/proc/self/ns/pid", &st) == nil {
+		ns = "-" + strconv.FormatUint(st.Ino, 10)
+	}
 	for _, p := range places {
 		names, err := rawfile.ReadDirNames(p.dir)
 		if err != nil {
@@ -72,8 +79,14 @@ func GC(l *Layout) (Collected, error) {
 			}
 			dir := filepath.Join(p.dir, name)
 			why := ""
-			if old {
+			switch {
+			case old:
 				why = oldLeft(dir, pid, start)
+			case ns != "" && strings.HasSuffix(name, ns) && Running(pid, start):
+				// Its launcher runs: it may be between its mkdir and its lock,
+				// where the lock alone would not keep this GC from removing it (20
+				// launchers started at once saw one of them lose three times).
+				why = InUse
 			}
 			if why == "" {
 				var err error
