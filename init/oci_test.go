@@ -644,6 +644,75 @@ func TestOCIHooks(t *testing.T) {
 	before.unchanged(t)
 }
 
+// TestOCICreateContainerHooks: createContainer hooks run, as the runtime spec has
+// them, with paths resolved in launch's namespaces and in the container's namespaces
+// before pivot_root: a hook sees the container's mount and network namespaces and,
+// as the container's PID namespace is new, is in it; it gets the state on its stdin;
+// a #! script works. A failing hook, or one past its timeout, fails create and
+// leaves nothing behind.
+func TestOCICreateContainerHooks(t *testing.T) {
+	b := newBundle(t)
+	b.process()["args"] = []any{"/probe", "exit", "0"}
+	out := t.TempDir()
+	script := filepath.Join(out, "hook.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ncat > "+out+"/$1.state\n"+
+		"readlink /proc/self/ns/mnt /proc/self/ns/net /proc/self/ns/pid > "+out+"/$1.ns\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hook := func(name string) map[string]any {
+		return map[string]any{"path": script, "args": []any{"hook.sh", name}, "timeout": 10}
+	}
+	b.config["hooks"] = map[string]any{"createContainer": []any{hook("first"), hook("second")}}
+	b.write()
+	if r := b.oci("create", "--bundle", b.dir, "cc1"); r.code != 0 {
+		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+	}
+	pid := int(b.state("cc1")["pid"].(float64))
+	for _, name := range []string{"first", "second"} {
+		data, err := os.ReadFile(filepath.Join(out, name+".state"))
+		var st map[string]any
+		if err != nil || json.Unmarshal(data, &st) != nil || st["status"] != "creating" || int(st["pid"].(float64)) != pid || st["id"] != "cc1" {
+			t.Errorf("%s hook's state: %s (%v)", name, data, err)
+		}
+		ns, _ := os.ReadFile(filepath.Join(out, name+".ns"))
+		var want []string
+		for _, n := range []string{"mnt", "net", "pid"} {
+			l, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/" + n)
+			want = append(want, l)
+		}
+		if strings.Fields(string(ns)) == nil || strings.Join(strings.Fields(string(ns)), " ") != strings.Join(want, " ") {
+			t.Errorf("%s hook's namespaces %q, want the container's %q", name, ns, want)
+		}
+	}
+	if r := b.oci("delete", "--force", "cc1"); r.code != 0 {
+		t.Fatalf("delete: exit %d: %s", r.code, r.stderr)
+	}
+
+	before := snapshot(t)
+	for _, c := range []struct {
+		hook map[string]any
+		want string
+	}{
+		{map[string]any{"path": "/bin/sh", "args": []any{"sh", "-c", "exit 3"}}, "createContainer hook /bin/sh: failed: exit status 3"},
+		{map[string]any{"path": "/bin/sleep", "args": []any{"sleep", "30"}, "timeout": 1}, "createContainer hook /bin/sleep: timed out after 1 s"},
+		{map[string]any{"path": "/nonexistent/hook"}, "no such file or directory"},
+	} {
+		b.config["hooks"] = map[string]any{"createContainer": []any{c.hook}}
+		b.write()
+		start := time.Now()
+		if r := b.oci("create", "--bundle", b.dir, "cc2"); r.code != 1 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("create with the createContainer hook %v: exit %d, %q: want %q", c.hook, r.code, r.stderr, c.want)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("create with the createContainer hook %v took %v", c.hook, d)
+		}
+		if _, err := os.Stat(filepath.Join(b.root, "cc2")); err == nil {
+			t.Error("state left after a failing hook")
+		}
+	}
+	before.unchanged(t)
+}
+
 // TestOCIJoinNamespaces: a pod's container joins the sandbox's PID, IPC, UTS and
 // network namespaces by path, as Kubernetes asks.
 func TestOCIJoinNamespaces(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -43,8 +45,20 @@ type Bundle struct {
 	// launch create killed later leaves a record of them for launch delete.
 	Made func(cgroups []string, ids []uint64) error
 	// Hooks runs the prestart and createRuntime hooks, given the process's pid: the
-	// process waits meanwhile, its namespaces and mounts made, before pivot_root.
-	Hooks func(pid int) error
+	// process waits meanwhile, its namespaces and mounts made, before pivot_root. It
+	// returns the state the createContainer hooks get on their stdin, which the
+	// process then runs in its namespaces.
+	Hooks func(pid int) ([]byte, error)
+}
+
+// A containerHook is a createContainer hook: its program, open in launch's namespaces
+// (where the runtime spec resolves its path), the pipe its stdin is, and its argv and
+// environment for the child.
+type containerHook struct {
+	h    spec.Hook
+	fd   int
+	r, w int
+	cmd  *command
 }
 
 // hooksPoint is the step number of the report by which the child says it waits for
@@ -92,6 +106,7 @@ type bundleSetup struct {
 	procs    []int    // launch exec: the cgroup.procs files of the container's cgroups, open
 	procDirs []string // and their directories
 	mounted  []string // destinations of the mounts: COMMAND's precheck assumes they hold it
+	hooks    []*containerHook
 }
 
 type nsJoin struct {
@@ -239,10 +254,8 @@ func (s *bundleSetup) check() error {
 		return unsupported("linux.uidMappings (user namespaces)")
 	}
 	hooks := sp.Hooks
-	for name, l := range map[string][]spec.Hook{"createContainer": hooks.CreateContainer, "startContainer": hooks.StartContainer} {
-		if len(l) > 0 {
-			return unsupported("hooks." + name)
-		}
+	if len(hooks.StartContainer) > 0 {
+		return unsupported("hooks.startContainer")
 	}
 	if err := s.namespaces(); err != nil {
 		return err
@@ -889,8 +902,22 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 			add(step{op: opNode, what: m.What, path: m.Path(), node: m.Node})
 		}
 	}
-	if len(sp.Hooks.Prestart)+len(sp.Hooks.CreateRuntime) > 0 {
+	if len(sp.Hooks.Prestart)+len(sp.Hooks.CreateRuntime)+len(s.hooks) > 0 {
 		add(step{op: opHooks, what: "wait for the hooks", path: "prestart, createRuntime", fd: lifeR})
+	}
+	// createContainer hooks: in the container's namespaces, before pivot_root, with
+	// the state the launcher wrote into their pipes meanwhile. The child's copies of
+	// the pipes' write ends go first, or a hook would wait for the end of its stdin
+	// for ever.
+	if len(s.hooks) > 0 {
+		var ws []int
+		for _, h := range s.hooks {
+			ws = append(ws, h.w)
+		}
+		add(step{op: opClose, what: "close", path: "the hooks' pipes", fds: ws})
+	}
+	for _, h := range s.hooks {
+		add(step{op: opRunHook, what: "createContainer hook", path: h.h.Path, fd: h.fd, fd2: h.r, cmd: h.cmd})
 	}
 	if s.h.initramfs {
 		add(step{op: opMoveRoot, what: "move root (MS_MOVE) and chroot, / being the initramfs", path: s.rootfs})
@@ -1017,6 +1044,11 @@ func (s *bundleSetup) start() (int, error) {
 	var err error
 	v2dir := -1
 	if s.cg != nil {
+		defer s.closeHooks()
+		if err := s.openHooks(); err != nil {
+			closeChildEnds()
+			return 0, err
+		}
 		steps, err = s.steps(life[0], life[1])
 		v2dir, _ = s.cg.V2()
 	} else {
@@ -1058,14 +1090,48 @@ func (s *bundleSetup) start() (int, error) {
 	var rep report
 	buf := (*[sizeofReport]byte)(unsafe.Pointer(&rep))[:]
 	n := readFull(pipe[0], buf)
+	var hookTimedOut *containerHook
 	if n == sizeofReport && rep.Step == hooksPoint && s.b.Hooks != nil {
-		if err := s.b.Hooks(pid); err != nil {
+		state, err := s.b.Hooks(pid)
+		if err == nil {
+			err = s.feedHooks(state)
+		}
+		if err != nil {
 			unix.Kill(pid, unix.SIGKILL)
 			reap(pid)
 			return 0, err
 		}
+		// A createContainer hook past its timeout is killed with the process, whose
+		// PID namespace it is in.
+		var timers []*time.Timer
+		var mu sync.Mutex
+		var at time.Duration
+		for _, h := range s.hooks {
+			if h.h.Timeout == nil {
+				break // no time limit for this one, and so for those after it
+			}
+			at += time.Duration(*h.h.Timeout) * time.Second
+			timers = append(timers, time.AfterFunc(at, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if hookTimedOut == nil {
+					hookTimedOut = h
+					unix.Kill(pid, unix.SIGKILL)
+				}
+			}))
+		}
 		unix.Write(life[1], []byte{1})
 		n = readFull(pipe[0], buf)
+		mu.Lock()
+		for _, t := range timers {
+			t.Stop()
+		}
+		mu.Unlock()
+	}
+	if hookTimedOut != nil {
+		reap(pid)
+		return 0, fail(ExitFailure, "createContainer hook "+hookTimedOut.h.Path+": timed out after "+
+			strconv.FormatInt(*hookTimedOut.h.Timeout, 10)+" s")
 	}
 	if s.cg == nil && n == 0 {
 		return pid, nil // exec'd (launch exec)
@@ -1086,4 +1152,79 @@ func (s *bundleSetup) start() (int, error) {
 		return 0, fail(ExitFailure, "the container's process ended during its setup")
 	}
 	return 0, stepFailure(&setup{rootfs: s.rootfs}, steps, rep, n)
+}
+
+// openHooks opens the createContainer hooks' programs in launch's namespaces, as the
+// runtime spec resolves their paths, and makes the pipes their stdin is.
+func (s *bundleSetup) openHooks() error {
+	for i, h := range s.b.Spec.Hooks.CreateContainer {
+		at := "hooks.createContainer[" + strconv.Itoa(i) + "]"
+		ch := &containerHook{h: h, fd: -1, r: -1, w: -1}
+		s.hooks = append(s.hooks, ch)
+		if !filepath.IsAbs(h.Path) {
+			return bundleError(at+".path", strconv.Quote(h.Path)+" is not an absolute path")
+		}
+		fd, err := unix.Open(h.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &Error{Code: ExitFailure, Err: errs.Wrap(at, &os.PathError{Op: "open", Path: h.Path, Err: err})}
+		}
+		ch.fd = fd
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			return os.NewSyscallError("pipe2", err)
+		}
+		ch.r, ch.w = p[0], p[1]
+		args := h.Args
+		if len(args) == 0 {
+			args = []string{h.Path}
+		}
+		if ch.cmd, err = hookCommand(args, h.Env); err != nil {
+			return bundleError(at, err.Error())
+		}
+	}
+	return nil
+}
+
+// hookCommand makes the argv and environment arrays of a hook.
+func hookCommand(args, env []string) (*command, error) {
+	argv, err := cstrings(args)
+	if err != nil {
+		return nil, err
+	}
+	envv, err := cstrings(env)
+	if err != nil {
+		return nil, err
+	}
+	return &command{argv: append(argv, nil), envv: append(envv, nil)}, nil
+}
+
+// feedHooks writes state into each createContainer hook's stdin and closes it. The
+// pipe is made as large as the state, which must fit it: nothing reads it before the
+// process runs the hook.
+func (s *bundleSetup) feedHooks(state []byte) error {
+	for _, h := range s.hooks {
+		if len(state) > 65536 {
+			unix.FcntlInt(uintptr(h.w), unix.F_SETPIPE_SZ, len(state))
+		}
+		if err := unix.SetNonblock(h.w, true); err != nil {
+			return os.NewSyscallError("fcntl", err)
+		}
+		if n, err := unix.Write(h.w, state); err != nil || n != len(state) {
+			return fail(ExitFailure, "createContainer hook "+h.h.Path+": the state ("+strconv.Itoa(len(state))+" bytes) does not fit its stdin")
+		}
+		unix.Close(h.w)
+		h.w = -1
+	}
+	return nil
+}
+
+// closeHooks closes what openHooks opened and the child has its own copies of.
+func (s *bundleSetup) closeHooks() {
+	for _, h := range s.hooks {
+		for _, fd := range []int{h.fd, h.r, h.w} {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	}
 }

@@ -158,6 +158,12 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = seccomp.Load(s.prog, uintptr(s.n))
 		case opNotifier:
 			e = seccomp.LoadNotifier(s.prog, uintptr(s.n), s.send)
+		case opRunHook:
+			var ws unix.WaitStatus
+			if ws, e = execve.Run(s.fd, s.fd2, s.cmd.argv, s.cmd.envv); e == 0 && ws != 0 {
+				// The hook failed: its wait status goes with the report.
+				rep.Which, e = int32(ws), unix.ECHILD
+			}
 		case opChdir:
 			e = execve.Chdir(s.str)
 		case opInit:

@@ -66,6 +66,7 @@ const (
 	opHooks
 	opOrphan
 	opNotifier
+	opRunHook
 )
 
 // phase groups the ops for -v's summary.
@@ -78,7 +79,7 @@ var phase = [...]string{
 	opCloseAll: "process", opLandlock: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process",
 	opWaitGo: "process", opExec: "exec",
 	opSetns: "namespaces", opDomainname: "namespaces", opSysctl: "mounts", opKeepCaps: "capabilities", opAmbient: "capabilities",
-	opReady: "process", opWaitStart: "process", opHooks: "mounts", opOrphan: "process", opNotifier: "seccomp",
+	opReady: "process", opWaitStart: "process", opHooks: "mounts", opOrphan: "process", opNotifier: "seccomp", opRunHook: "mounts",
 }
 
 // A step is one prepared action of the child. Only the fields its op needs are set.

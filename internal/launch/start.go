@@ -236,6 +236,15 @@ func stepFailure(s *setup, steps []step, rep report, n int) error {
 	}
 	path := st.path
 	e := &Error{Code: ExitFailure}
+	if st.op == opRunHook && errno == unix.ECHILD && rep.Which != 0 {
+		ws := unix.WaitStatus(rep.Which)
+		why := "exit status " + strconv.Itoa(ws.ExitStatus())
+		if ws.Signaled() {
+			why = "killed by " + unix.SignalName(ws.Signal())
+		}
+		e.Err = errors.New(st.what + " " + st.path + ": failed: " + why)
+		return e
+	}
 	switch st.op {
 	case opMount, opNode:
 		path = filepath.Join(s.rootfs, st.path)

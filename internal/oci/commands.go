@@ -109,15 +109,15 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 			}
 			return os.WriteFile(filepath.Join(dir, cgroupsName), []byte(rec.String()), 0o600)
 		},
-		Hooks: func(pid int) error {
+		Hooks: func(pid int) ([]byte, error) {
 			ct.Pid = pid
 			state := ct.stateJSON("creating")
 			for _, h := range append(append([]spec.Hook{}, sp.Hooks.Prestart...), sp.Hooks.CreateRuntime...) {
 				if err := runHook(h, state); err != nil {
-					return errors.New("hook " + h.Path + ": " + err.Error())
+					return nil, errors.New("hook " + h.Path + ": " + err.Error())
 				}
 			}
-			return nil
+			return state, nil
 		}})
 	if err != nil {
 		var le *launch.Error
