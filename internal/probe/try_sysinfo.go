@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"runtime"
 	"strconv"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +25,11 @@ import (
 //	sysinfo-at WHERE FILE  sysinfo into a page that is "untouched" (fresh, never
 //	                written), "touched", or "private" (a private writable mapping of
 //	                FILE, never read): the totalram it got, or the errno
+//	sysinfo-fuserace FILE SECONDS  for SECONDS, one thread calls sysinfo into a private
+//	                mapping of FILE (a file of the /proc view) while another drops the
+//	                mapping's page and FILE's page cache and reads the page again: the
+//	                launcher's write can then fault in a page that only the view's
+//	                server can read. "done" and the count of calls
 //	numcpu          Go's runtime.NumCPU (the affinity's CPUs at the probe's start)
 //	affinity PID    the CPUs of sched_getaffinity(PID), as a count
 //	affinity-compat the same for pid 0 through the 32-bit ABI (amd64 only): the count
@@ -51,6 +58,7 @@ func init() {
 		return report.ErrName(errOrNil(e))
 	}
 	moreOps["sysinfo-compat"] = func([]string) string { return below4G(sysinfoCompat) }
+	moreOps["sysinfo-fuserace"] = sysinfoFuseRace
 	moreOps["sysinfo-at"] = func(a []string) string {
 		fd, flags := -1, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS
 		if arg(a, 0) == "private" {
@@ -123,4 +131,48 @@ func sysinfoLine(uptime, load1, total, free, shared, totalSwap, freeSwap, procs,
 		out += f.k + "=" + strconv.FormatUint(f.v, 10) + " "
 	}
 	return out[:len(out)-1]
+}
+
+func sysinfoFuseRace(a []string) string {
+	secs, _ := strconv.Atoi(arg(a, 1))
+	end := time.Now().Add(time.Duration(secs) * time.Second)
+	var calls atomic.Int64
+	for time.Now().Before(end) {
+		fd, err := unix.Open(arg(a, 0), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return report.ErrName(err)
+		}
+		mem, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE)
+		if err != nil {
+			unix.Close(fd)
+			return report.ErrName(err)
+		}
+		var sink byte
+		sink += mem[0]
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				unix.Syscall(unix.SYS_SYSINFO, uintptr(unsafe.Pointer(&mem[0])), 0, 0)
+				calls.Add(1)
+			}
+		}()
+		for round := time.Now().Add(500 * time.Millisecond); time.Now().Before(round); {
+			unix.Madvise(mem, unix.MADV_DONTNEED)
+			unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
+			sink += mem[0]
+		}
+		close(stop)
+		<-done
+		unix.Munmap(mem)
+		unix.Close(fd)
+		_ = sink
+	}
+	return "done " + strconv.FormatInt(calls.Load(), 10)
 }

@@ -224,8 +224,7 @@ func (c *conn) read(f *handle, off uint64, size uint32, direct bool) ([]byte, bo
 
 // serve answers the requests of all of v's conns until each one's file system has
 // gone away (the container's mount namespace is gone: ENODEV) or its descriptor is
-// closed, and the calls of its sysinfo listener until the listener has no process
-// left; and samples the container's load meanwhile. One goroutine, one thread, one request at a time, each answered as soon as it
+// closed, and samples the container's load meanwhile. One goroutine, one thread, one request at a time, each answered as soon as it
 // is read: nothing a request needs waits for anything but the host's /proc and cgroup
 // files. The server never waits on one connection while another has requests: the
 // descriptors are non-blocking, and each round of poll(2) answers at most one request
@@ -234,19 +233,16 @@ func (v *View) serve() {
 	conns := v.conns
 	in := newBuffer(readBuffer)
 	out := newBuffer(sizeofOutHeader + maxReadReply)
-	fds := make([]unix.PollFd, len(conns), len(conns)+1)
+	fds := make([]unix.PollFd, len(conns))
 	for i, c := range conns {
 		fds[i] = unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN}
 	}
-	live := len(conns)
-	if v.lis != nil {
-		fds = append(fds, unix.PollFd{Fd: int32(v.lis.fd), Events: unix.POLLIN})
-		live++
-	}
-	for live > 0 {
+	for live := len(conns); live > 0; {
 		// The load average is sampled on time whether or not anyone reads it; the
 		// wait is rounded up, so that poll never wakes just before a sample is due.
+		v.mu.Lock()
 		next := v.sampleLoad(time.Now())
+		v.mu.Unlock()
 		if _, err := unix.Poll(fds, int((next+time.Millisecond-1)/time.Millisecond)); err != nil {
 			if err == unix.EINTR {
 				continue
@@ -257,14 +253,7 @@ func (v *View) serve() {
 			if fds[i].Fd < 0 || fds[i].Revents == 0 {
 				continue
 			}
-			var more bool
-			if i < len(conns) {
-				more = conns[i].serveOne(in, out)
-			} else {
-				// POLLHUP: every process of the filter has exited.
-				more = fds[i].Revents&unix.POLLIN != 0 && v.answer()
-			}
-			if !more {
+			if !conns[i].serveOne(in, out) {
 				fds[i].Fd = -1 // poll ignores negative descriptors
 				live--
 			}

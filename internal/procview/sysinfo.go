@@ -103,6 +103,29 @@ func (v *View) Listen(fd int, name func(arch, nr uint32) string) {
 	v.lis = l
 }
 
+// listen answers the calls of the listener until its filter has no process left, in
+// a goroutine of its own: not the FUSE server's, as writing an answer can fault in a
+// page of a file of the view (the caller's buffer in a private mapping of one, its
+// page cache dropped meanwhile), whose read only the server answers. A caller that
+// makes the write wait (a page of its own FUSE file system) holds up this goroutine
+// and the container's other calls, never the view's files.
+func (v *View) listen() {
+	fds := []unix.PollFd{{Fd: int32(v.lis.fd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			break
+		}
+		// POLLHUP: every process of the filter has exited.
+		if fds[0].Revents&unix.POLLIN == 0 || !v.answer() {
+			break
+		}
+	}
+	v.lis.threads.close()
+}
+
 // answer takes one call from the listener and answers it; false once the listener
 // is finished (its filter has no process left).
 func (v *View) answer() bool {
@@ -226,8 +249,9 @@ func (v *View) affinity() []byte {
 	if l.req.Arch&auditArch64 != 0 {
 		word = 8
 	}
-	n := uint64(uint32(l.req.Args[1]))
-	if n*8 < uint64(l.nrCPUs) || n%uint64(word) != 0 {
+	// len is an unsigned int, and the kernel's len*8 wraps as one.
+	n := uint32(l.req.Args[1])
+	if n*8 < uint32(l.nrCPUs) || n%uint32(word) != 0 {
 		l.resp.Error = -int32(unix.EINVAL)
 		return nil
 	}
@@ -253,6 +277,7 @@ func (v *View) affinity() []byte {
 func (v *View) sysinfo(arch uint32) []byte {
 	l := v.lis
 	now := time.Now()
+	v.mu.Lock()
 	if now.Sub(l.at) >= freshFor {
 		v.memStats()
 		st := &v.stats
@@ -270,6 +295,7 @@ func (v *View) sysinfo(arch uint32) []byte {
 	up := now.Sub(v.src.Start)
 	uptime := uint64((up + time.Second - 1) / time.Second)
 	loads, _, _ := v.loads()
+	v.mu.Unlock()
 
 	wide, order := arch&auditArch64 != 0, binary.ByteOrder(binary.BigEndian)
 	if arch&auditArchLE != 0 {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -68,6 +69,10 @@ type View struct {
 	io                                   ioFiles
 
 	lis *listener // sysinfo's, or nil
+
+	// mu guards what the files and the answers to sysinfo are computed from, which
+	// the server and the listener (a goroutine of its own, see listen) share.
+	mu sync.Mutex
 }
 
 // hostStats are Stats and what it takes to fill them in without allocating.
@@ -146,7 +151,11 @@ func newView(src Source) *View {
 
 // generator returns the function that appends the content of file i of Files.
 func (v *View) generator(i int) func([]byte) []byte {
-	return func(dst []byte) []byte { return v.generate(i, dst) }
+	return func(dst []byte) []byte {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.generate(i, dst)
+	}
 }
 
 // Mounts lists the child's mounts. The data names the connection's descriptor; the
@@ -170,8 +179,13 @@ func (v *View) Mounts() []mount.View {
 func (v *View) Start() {
 	go func() {
 		v.serve()
+		v.mu.Lock()
 		v.closeHostFiles()
+		v.mu.Unlock()
 	}()
+	if v.lis != nil {
+		go v.listen()
+	}
 }
 
 // Narrowed reports whether the view shows fewer CPUs than the container's affinity
@@ -391,9 +405,7 @@ func (v *View) closeHostFiles() {
 		f.close()
 	}
 	v.io.close()
-	if v.lis != nil {
-		v.lis.threads.close()
-	}
+
 }
 
 // readHost reads a file of the host: empty if it cannot be read.
