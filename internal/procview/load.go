@@ -185,19 +185,7 @@ func (l *loadSampler) count() {
 
 // open opens the list of TIDs once; false if there is none.
 func (l *loadSampler) open() bool {
-	f := &l.tasks
-	if f.path == "" || f.failed {
-		return false
-	}
-	if !f.opened {
-		fd, err := unix.Open(f.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			f.failed = true
-			return false
-		}
-		f.fd, f.opened = fd, true
-	}
-	return true
+	return l.tasks.open()
 }
 
 // task counts the task tid by the state that /proc/TID/stat gives after the name,

@@ -357,17 +357,25 @@ type hostFile struct {
 
 func newHostFile(path string) hostFile { return hostFile{path: path} }
 
-func (f *hostFile) read() []byte {
+// open opens the file once; false if it cannot be (then or before).
+func (f *hostFile) open() bool {
 	if f.path == "" || f.failed {
-		return nil
+		return false
 	}
 	if !f.opened {
 		fd, err := unix.Open(f.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			f.failed = true
-			return nil
+			return false
 		}
 		f.fd, f.opened = fd, true
+	}
+	return true
+}
+
+func (f *hostFile) read() []byte {
+	if !f.open() {
+		return nil
 	}
 	n := 0
 	for {
