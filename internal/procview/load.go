@@ -1,12 +1,15 @@
 package procview
 
 import (
+	"math"
 	"path/filepath"
 	"strconv"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/raw"
 )
 
 // The container's load average, computed as the kernel computes the host's
@@ -152,11 +155,20 @@ func fixedPower(x, n uint64) uint64 {
 // most maxLoadTasks. A task that ends meanwhile is not counted.
 func (l *loadSampler) count() {
 	l.running, l.blocked, l.total = 0, 0, 0
+	l.scan(maxLoadTasks, l.task)
+}
+
+// threads returns how many tasks the cgroup has now, all of them (sysinfo's procs).
+func (l *loadSampler) threads() int { return l.scan(math.MaxInt, nil) }
+
+// scan reads the cgroup's list of TIDs, calls each (if not nil) with each of at most
+// max of them, and returns how many it saw.
+func (l *loadSampler) scan(max int, each func(tid int)) int {
 	if !l.open() {
-		return
+		return 0
 	}
 	tid, digits, seen := 0, false, 0
-	for off := int64(0); seen < maxLoadTasks; {
+	for off := int64(0); seen < max; {
 		n, err := unix.Pread(l.tasks.fd, l.chunk[:], off)
 		if err == unix.EINTR {
 			continue
@@ -171,16 +183,22 @@ func (l *loadSampler) count() {
 				tid, digits = tid*10+int(c-'0'), true
 				continue
 			}
-			if digits && seen < maxLoadTasks {
-				l.task(tid)
+			if digits && seen < max {
+				if each != nil {
+					each(tid)
+				}
 				seen++
 			}
 			tid, digits = 0, false
 		}
 	}
-	if digits && seen < maxLoadTasks {
-		l.task(tid) // a last line without its newline
+	if digits && seen < max {
+		if each != nil {
+			each(tid) // a last line without its newline
+		}
+		seen++
 	}
+	return seen
 }
 
 // open opens the list of TIDs once; false if there is none.
@@ -199,16 +217,10 @@ func (l *loadSampler) task(tid int) {
 	if len(p) > len(l.path) {
 		return // never: a TID has at most 10 digits
 	}
-	// SAFETY: p is a NUL-terminated path in l.path, which the conversion in the call
-	// keeps alive until the call returns. unix.Open would copy the path to the heap:
-	// a sample must allocate nothing.
-	cwd := unix.AT_FDCWD
-	r, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&p[0])),
-		unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
-	if errno != 0 {
+	fd := openPath(p, unix.O_RDONLY)
+	if fd < 0 {
 		return // the task is gone
 	}
-	fd := int(r)
 	n, err := unix.Read(fd, l.head[:])
 	unix.Close(fd)
 	if err != nil || n <= 0 {
@@ -231,4 +243,17 @@ func (l *loadSampler) task(tid int) {
 	case 'D':
 		l.blocked++
 	}
+}
+
+// openPath opens the NUL-terminated path p, close-on-exec, without copying it
+// (unix.Open would copy it to the heap: the server allocates nothing per request);
+// -1 if it cannot.
+func openPath(p []byte, flags int) int {
+	// SAFETY: p is NUL-terminated, alive until the call returns.
+	fd, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(&p[0])),
+		uintptr(flags|unix.O_CLOEXEC), 0, 0, 0)
+	if e != 0 {
+		return -1
+	}
+	return int(fd)
 }

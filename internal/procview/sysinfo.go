@@ -9,8 +9,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"launch/internal/raw"
 )
 
 // sysinfo(2) answered from the container's cgroups. busybox free, uptime and many
@@ -63,7 +61,6 @@ type listener struct {
 	maskSize int                          // the bytes of a cpumask the kernel copies out
 	path     []byte                       // "/proc/PID/mem" and the like, NUL-terminated, made in place
 	entry    [8]byte                      // one entry of the caller's page map
-	threads  hostFile                     // the container's threads: v1's tasks, v2's cgroup.threads
 
 	// The counters of the last answer, taken at at: a call less than freshFor later
 	// gets them again, as a file's look does, so that a container calling sysinfo in
@@ -80,13 +77,6 @@ type listener struct {
 // closes fd when it is done.
 func (v *View) Listen(fd int, name func(arch, nr uint32) string) {
 	l := &listener{fd: fd, name: name, path: make([]byte, 0, len("/proc/4294967295/pagemap\x00"))}
-	if d := v.src.MemoryDir; d != "" {
-		file := "/tasks"
-		if v.src.MemoryV2 {
-			file = "/cgroup.threads"
-		}
-		l.threads = newHostFile(d + file)
-	}
 	// What sched_getaffinity checks a length against (nr_cpu_ids), and how much of a
 	// mask it copies (cpumask_size(), which depends on the kernel's build): asked of
 	// the kernel itself.
@@ -123,7 +113,6 @@ func (v *View) listen() {
 			break
 		}
 	}
-	v.lis.threads.close()
 }
 
 // answer takes one call from the listener and answers it; false once the listener
@@ -205,17 +194,12 @@ func (v *View) write(out []byte, addr uint64) {
 	}
 }
 
-// open opens /proc/PID/name of the caller, without allocating; -1 if it cannot.
+// open opens /proc/PID/name of the caller, without allocating (see openPath); -1 if
+// it cannot.
 func (l *listener) open(name string, flags int) int {
 	l.path = strconv.AppendUint(append(l.path[:0], "/proc/"...), uint64(l.req.Pid), 10)
 	l.path = append(append(append(l.path, '/'), name...), 0)
-	// SAFETY: path is NUL-terminated.
-	fd, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(&l.path[0])),
-		uintptr(flags|unix.O_CLOEXEC), 0, 0, 0)
-	if e != 0 {
-		return -1
-	}
-	return int(fd)
+	return openPath(l.path, flags)
 }
 
 // resident reports whether every page of n bytes at addr is in the caller's memory or
@@ -283,12 +267,7 @@ func (v *View) sysinfo(arch uint32) []byte {
 		st := &v.stats
 		l.at, l.total, l.free, l.shared = now, st.MemLimit, st.MemLimit-min(st.MemUsage, st.MemLimit), min(st.Mem.Shmem, st.MemLimit)
 		l.swap, l.swapped = st.SwapTotal, st.SwapUsed
-		l.nthreads = 0
-		for _, c := range l.threads.read() {
-			if c == '\n' {
-				l.nthreads++
-			}
-		}
+		l.nthreads = v.load.threads()
 	}
 	total, free, threads := l.total, l.free, l.nthreads
 	// The kernel rounds the uptime up to a whole second.
