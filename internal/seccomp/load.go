@@ -24,11 +24,21 @@ func NoNewPrivs() unix.Errno {
 //go:nosplit
 //go:norace
 func Load(prog *unix.SockFprog, flags uintptr) unix.Errno {
+	_, e := load(prog, flags)
+	return e
+}
+
+// load is Load, and returns what seccomp(2) returns: with
+// SECCOMP_FILTER_FLAG_NEW_LISTENER, the listener.
+//
+//go:nosplit
+//go:norace
+func load(prog *unix.SockFprog, flags uintptr) (uintptr, unix.Errno) {
 	// SAFETY: prog and the instructions it points to are the launcher's, alive for the
 	// process's lifetime.
-	_, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(prog)))
+	r, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(prog)))
 	if e == unix.ENOSYS && flags == 0 {
-		_, _, e = unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(prog)), 0, 0, 0)
+		r, _, e = unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(prog)), 0, 0, 0)
 	}
-	return e
+	return r, e
 }

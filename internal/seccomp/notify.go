@@ -1,8 +1,6 @@
 package seccomp
 
 import (
-	"unsafe"
-
 	"golang.org/x/sys/unix"
 
 	"launch/internal/fdpass"
@@ -20,9 +18,7 @@ import (
 //go:nosplit
 //go:norace
 func LoadNotifier(prog *unix.SockFprog, flags uintptr, send *fdpass.Plan) unix.Errno {
-	// SAFETY: prog and the instructions it points to are the launcher's, alive for the
-	// process's lifetime.
-	fd, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(prog)))
+	fd, e := load(prog, flags)
 	switch e {
 	case 0:
 	case unix.EINVAL, unix.EBUSY, unix.ENOSYS:
