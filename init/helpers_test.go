@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,6 +174,9 @@ func launchCmd(ctx context.Context, t *testing.T, l launchIO, args ...string) *e
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdin, cmd.Env, cmd.ExtraFiles = l.stdin, env, l.files
+	if l.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: l.cred}
+	}
 	return cmd
 }
 
@@ -185,9 +189,15 @@ func probe(t *testing.T, rootfs string, opts ...string) report.Report {
 	if r.code != 0 {
 		t.Fatalf("launch %v: exit %d\nstderr: %s", args, r.code, r.stderr)
 	}
+	return parseReport(t, r.stdout)
+}
+
+// parseReport reads what /probe report printed.
+func parseReport(t *testing.T, out string) report.Report {
+	t.Helper()
 	var rep report.Report
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("probe report: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("probe report: %v\n%s", err, out)
 	}
 	return rep
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -49,12 +50,13 @@ func (w *watch) started(pid int) {
 // A launchIO is how one run of the launcher is made.
 type launchIO struct {
 	stdin          io.Reader
-	stdout, stderr *os.File      // instead of capturing the output
-	env            []string      // added to the test's environment and TMPDIR (launchTmp)
-	files          []*os.File    // descriptors 3 and up of the launcher
-	nosys          []string      // system calls that answer ENOSYS (see nosys_test.go)
-	timeout        time.Duration // instead of a minute
-	bin            string        // the launcher to run instead of this GOARCH's
+	stdout, stderr *os.File            // instead of capturing the output
+	env            []string            // added to the test's environment and TMPDIR (launchTmp)
+	files          []*os.File          // descriptors 3 and up of the launcher
+	nosys          []string            // system calls that answer ENOSYS (see nosys_test.go)
+	timeout        time.Duration       // instead of a minute
+	bin            string              // the launcher to run instead of this GOARCH's
+	cred           *syscall.Credential // the user to run the launcher as, instead of root
 }
 
 // run runs the launcher with args and waits for it, within a minute.

@@ -693,13 +693,22 @@ func (c *Cgroups) Mounts() []mount.Cgroup {
 		}
 	}
 	for _, h := range c.joined {
+		// The container's own cgroup in h, for a bind.
+		host := c.v2Leaf
+		if !h.V2() {
+			for _, m := range c.made {
+				if strings.HasPrefix(m.dir, h.Mount+"/") {
+					host = m.dir
+				}
+			}
+		}
 		switch {
 		case h.V2() && !v1:
-			out = append(out, mount.Cgroup{FSType: "cgroup2"})
+			out = append(out, mount.Cgroup{FSType: "cgroup2", Host: host})
 		case h.V2():
-			out = append(out, mount.Cgroup{Dir: "unified", FSType: "cgroup2"})
+			out = append(out, mount.Cgroup{Dir: "unified", FSType: "cgroup2", Host: host})
 		default:
-			m := mount.Cgroup{Dir: strings.Join(h.Controllers, ","), FSType: "cgroup", Options: strings.Join(h.Controllers, ",")}
+			m := mount.Cgroup{Dir: strings.Join(h.Controllers, ","), FSType: "cgroup", Options: strings.Join(h.Controllers, ","), Host: host}
 			if len(h.Controllers) > 1 {
 				m.Links = h.Controllers
 			}

@@ -1,8 +1,9 @@
-// Package fdpass hands a descriptor the child makes to the launcher (or to an engine's
-// console socket) before the child's exec: over a socket, in one message whose only
-// ancillary data carries it (SCM_RIGHTS). The launcher prepares the message; the
-// child, which may not allocate, only writes the descriptor's number into it and
-// sends it. (An earlier version moved the descriptor to a number prepared in the
+// Package fdpass hands descriptors between the child and the launcher before the
+// child's exec: over a socket, in one message whose only ancillary data carries one
+// (SCM_RIGHTS). A Pair goes from the child (which may not allocate, and only writes the
+// descriptor's number into a message the launcher prepared) to the launcher or to an
+// engine's console socket; an Inbox the other way, for a mount the launcher makes for
+// the child. (An earlier version moved the descriptor to a number prepared in the
 // message, above the child's others; with the soft RLIMIT_NOFILE restored below that
 // number, the move failed.)
 package fdpass
@@ -12,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/raw"
 )
 
 // A Plan is what the child needs to send a descriptor, prepared by the launcher.
@@ -48,6 +51,28 @@ func Send(p *Plan, fd uintptr) unix.Errno {
 	_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(p.Sock), uintptr(unsafe.Pointer(&p.msg)), 0)
 	unix.RawSyscall(unix.SYS_CLOSE, uintptr(p.Sock), 0, 0)
 	return e
+}
+
+// SendNew runs in the child: it opens path (prepared by the launcher) with flags,
+// moves the new descriptor to the number at (replacing what the child had there),
+// and sends it as Send does.
+//
+//go:nosplit
+//go:norace
+func SendNew(p *Plan, path *byte, flags int, at int) unix.Errno {
+	// SAFETY: path is a NUL-terminated string prepared by the launcher.
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(path)), uintptr(flags), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	if fd != uintptr(at) {
+		_, _, e = unix.RawSyscall(unix.SYS_DUP3, fd, uintptr(at), unix.O_CLOEXEC)
+		unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+		if e != 0 {
+			return e
+		}
+	}
+	return Send(p, uintptr(at))
 }
 
 // A Pair is a socket pair from the child to the launcher for one descriptor.
@@ -106,4 +131,85 @@ func (p *Pair) Close() {
 		unix.Close(p.sock)
 		p.sock = -1
 	}
+}
+
+// An Inbox is a socket pair over which the launcher hands the child one descriptor
+// (the other way round from a Pair): the launcher sends it once the child exists, and
+// the child takes it with Take, which waits for it.
+type Inbox struct {
+	sock int    // the launcher's end
+	Sock int    // the child's
+	slot *int32 // where the child's copy of msg receives the descriptor's number
+	msg  unix.Msghdr
+}
+
+// NewInbox makes an inbox.
+func NewInbox() (*Inbox, error) {
+	sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socketpair", err)
+	}
+	in := &Inbox{sock: sv[0], Sock: sv[1]}
+	data := make([]byte, 1)
+	rights := make([]byte, unix.CmsgSpace(4))
+	// SAFETY: rights has room for one cmsghdr and one int of data after it.
+	in.slot = (*int32)(unsafe.Pointer(&rights[unix.CmsgLen(0)]))
+	*in.slot = -1
+	in.msg.Iov = &unix.Iovec{Base: &data[0]}
+	in.msg.Iov.SetLen(len(data))
+	in.msg.SetIovlen(1)
+	in.msg.Control = &rights[0]
+	in.msg.SetControllen(len(rights))
+	return in, nil
+}
+
+// Send hands fd to the child; fd stays open in the launcher.
+func (in *Inbox) Send(fd int) error {
+	return os.NewSyscallError("sendmsg", unix.Sendmsg(in.sock, one, unix.UnixRights(fd), nil, 0))
+}
+
+// CloseChildEnd closes the child's end, once the child has it.
+func (in *Inbox) CloseChildEnd() {
+	if in.Sock >= 0 {
+		unix.Close(in.Sock)
+		in.Sock = -1
+	}
+}
+
+// Close closes both ends.
+func (in *Inbox) Close() {
+	in.CloseChildEnd()
+	if in.sock >= 0 {
+		unix.Close(in.sock)
+		in.sock = -1
+	}
+}
+
+// Take runs in the child: it waits for the descriptor, receives it close-on-exec,
+// closes its end of the socket and returns the descriptor's number. EBADMSG: the
+// message carried no descriptor; EPIPE: the launcher closed its end without sending.
+//
+//go:nosplit
+//go:norace
+func Take(in *Inbox) (int, unix.Errno) {
+	var n uintptr
+	var e unix.Errno
+	for {
+		// SAFETY: msg and what it points to are the child's copy of in's, prepared by
+		// NewInbox.
+		n, _, e = unix.RawSyscall(unix.SYS_RECVMSG, uintptr(in.Sock), uintptr(unsafe.Pointer(&in.msg)), unix.MSG_CMSG_CLOEXEC)
+		if e != unix.EINTR {
+			break
+		}
+	}
+	unix.RawSyscall(unix.SYS_CLOSE, uintptr(in.Sock), 0, 0)
+	switch {
+	case e != 0:
+		return -1, e
+	case n == 0:
+		return -1, unix.EPIPE
+	case *in.slot < 0:
+		return -1, unix.EBADMSG
+	}
+	return int(*in.slot), 0
 }

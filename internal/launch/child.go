@@ -7,6 +7,7 @@ import (
 
 	"launch/internal/caps"
 	"launch/internal/execve"
+	"launch/internal/fdpass"
 	"launch/internal/fork"
 	"launch/internal/initproc"
 	"launch/internal/mount"
@@ -122,6 +123,13 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = mount.MakePrivate()
 		case opRoot:
 			e = mount.OpenRoot(p.mnt, s.str)
+		case opFuse:
+			e = fdpass.SendNew(s.send, &fusePath[0], unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, s.fd)
+		case opRootTree:
+			var tree int
+			if tree, e = fdpass.Take(s.inbox); e == 0 {
+				e = mount.AttachRoot(p.mnt, s.str, tree)
+			}
 		case opMount:
 			e = s.mount.Do(p.mnt)
 		case opNode:
@@ -149,7 +157,7 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 		case opDropBounding:
 			e = s.caps.DropBounding()
 		case opUser:
-			e = proc.SetUser(s.uid, s.gid, s.groups)
+			e = proc.SetUser(s.uid, s.gid, s.groups, s.n != 0)
 		case opSetCaps:
 			e = s.caps.Set()
 		case opNoNewPrivs:

@@ -44,6 +44,10 @@ type Config struct {
 
 	CgroupParent string // --cgroup-parent: the cgroup to make the container's below, "" for the launcher's own
 
+	// Userns is --userns: a user namespace for the container, or nil for none (as
+	// root; without root there is always one, see prepare).
+	Userns *Userns
+
 	Help, Version bool
 }
 
@@ -52,6 +56,13 @@ type Limits = cgroup.Limits
 
 // A Bind is a --bind SRC:DST[:ro] mount.
 type Bind = mount.Bind
+
+// Userns is --userns auto or HOSTID:COUNT: container IDs 0 to COUNT-1 are host IDs
+// HOSTID to HOSTID+COUNT-1, for users and groups alike.
+type Userns struct {
+	Auto          bool
+	HostID, Count uint32
+}
 
 // A User is --user UID[:GID].
 type User struct{ UID, GID int }
@@ -219,6 +230,11 @@ var options = []option{
 		}
 		c.CgroupParent = path.Clean(v)
 		return nil
+	}},
+	{[]string{"userns"}, "MODE", "host: no user namespace (the default as root); auto: container root is an unprivileged host ID, from a range of 65536 no other container of launch uses; HOSTID:COUNT: that range. Without root there is always one, mapping the caller to root (or to --user)", func(c *Config, v string) error {
+		u, err := parseUserns(v)
+		c.Userns = u
+		return err
 	}},
 	{[]string{"gc"}, "", "remove the cgroups of launches that were killed (with --cgroup-parent: below PATH), say what stays, and exit", func(c *Config, _ string) error { c.GC = true; return nil }},
 	{[]string{"verbose", "v"}, "", "print each setup step with its duration on stderr", func(c *Config, _ string) error { c.Verbose = true; return nil }},
@@ -415,6 +431,28 @@ func parseBind(v string) (Bind, error) {
 		return b, errors.New("DST cannot be the container's root")
 	}
 	return b, nil
+}
+
+func parseUserns(v string) (*Userns, error) {
+	switch v {
+	case "host":
+		return nil, nil
+	case "auto":
+		return &Userns{Auto: true, Count: 65536}, nil
+	}
+	want := errors.New("want host, auto or HOSTID:COUNT")
+	hs, cs, ok := strings.Cut(v, ":")
+	host, err := strconv.ParseUint(hs, 10, 32)
+	count, err2 := strconv.ParseUint(cs, 10, 32)
+	switch {
+	case !ok || err != nil || err2 != nil || count == 0:
+		return nil, want
+	case host == 0:
+		return nil, errors.New("HOSTID 0 would make container root the host's root: give an unprivileged range")
+	case host+count > math.MaxUint32:
+		return nil, errors.New("the range ends past the last ID (4294967294)")
+	}
+	return &Userns{HostID: uint32(host), Count: uint32(count)}, nil
 }
 
 func parseUser(v string) (*User, error) {

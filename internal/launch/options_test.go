@@ -155,7 +155,7 @@ var documented = []string{
 	"--cap-drop CAP", "--seccomp MODE", "--allow-socket NAME", "-e, --env K=V", "-u, --user UID[:GID]",
 	"--group-add GID", "-w, --workdir DIR", "--init", "-t, --pty", "-m, --memory SIZE", "--cpu-shares N", "--cpus N",
 	"--pids, --pids-limit N", "--io-weight, --blkio-weight N", "--cpuset-cpus LIST", "--proc-view on|off",
-	"--cgroup-parent PATH", "--gc", "-v, --verbose", "--version", "-h, --help",
+	"--cgroup-parent PATH", "--userns MODE", "--gc", "-v, --verbose", "--version", "-h, --help",
 }
 
 // TestUsageListsEveryOption compares the options --help lists, in its order, with the

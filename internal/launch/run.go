@@ -19,6 +19,7 @@ import (
 	"launch/internal/procview"
 	"launch/internal/profile"
 	"launch/internal/tty"
+	"launch/internal/userns"
 )
 
 // Stdio are the launcher's standard files; COMMAND inherits them as 0, 1 and 2.
@@ -163,8 +164,83 @@ func (l *launch) prepare() (*setup, error) {
 			note(l.stdio.Err, "--seccomp "+quote(cfg.SeccompProfile)+": calls this kernel does not have: "+strings.Join(filter.Skipped, " "))
 		}
 	}
-	return &setup{cfg: cfg, rootfs: rootfs, keep: keep, capLast: h.capLast, cmd: cmd, rootFlag: rootFlags,
-		initramfs: h.initramfs, nofile: h.nofile, umask: h.umask, args: launcherArgs(), profile: filter}, nil
+	s := &setup{cfg: cfg, rootfs: rootfs, keep: keep, capLast: h.capLast, cmd: cmd, rootFlag: rootFlags,
+		initramfs: h.initramfs, nofile: h.nofile, umask: h.umask, args: launcherArgs(), profile: filter}
+	if err := l.prepareUserns(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// prepareUserns decides the container's user namespace: the caller's own IDs without
+// root, --userns's range as root. The range is claimed here (--userns auto); the
+// namespace is made with the child.
+func (l *launch) prepareUserns(s *setup) error {
+	cfg := l.cfg
+	u := User{}
+	if cfg.User != nil {
+		u = *cfg.User
+	}
+	fail := func(msg, hint string) error {
+		return &Error{Code: ExitFailure, Err: errors.New(msg), Hint: hint}
+	}
+	if os.Geteuid() != 0 {
+		if cfg.Userns != nil {
+			return fail("--userns "+rangeString(cfg.Userns)+": a range of IDs needs root", "without root, launch maps your own user and group alone, to root in the container (or to --user)")
+		}
+		if len(cfg.Groups) > 0 {
+			return fail("--group-add: without root the container has no group but yours", "")
+		}
+		s.userns = userns.Caller(uint32(u.UID), uint32(u.GID))
+		return nil
+	}
+	if cfg.Userns == nil {
+		return nil
+	}
+	m := userns.Range(cfg.Userns.HostID, cfg.Userns.Count)
+	if cfg.Userns.Auto {
+		var err error
+		if m, err = userns.Auto(); err != nil {
+			return &Error{Code: ExitFailure, Err: errs.Wrap("--userns auto", err)}
+		}
+	}
+	ids := []uint32{uint32(u.UID), uint32(u.GID)}
+	for _, g := range cfg.Groups {
+		ids = append(ids, g)
+	}
+	for _, id := range ids {
+		if id >= m.Count {
+			m.Release()
+			return fail("--userns "+m.String()+": ID "+strconv.FormatUint(uint64(id), 10)+" of --user or --group-add is outside the range (0 to "+
+				strconv.FormatUint(uint64(m.Count-1), 10)+" in the container)", "")
+		}
+	}
+	s.userns = m
+	var st unix.Stat_t
+	if err := unix.Stat(s.rootfs, &st); err != nil {
+		m.Release()
+		return &Error{Code: ExitFailure, Err: &StepError{What: "ROOTFS", Path: s.rootfs, Err: err}}
+	}
+	if !m.Contains(st.Uid) {
+		// ROOTFS is the host's (root's, say): shown through an idmapped mount, with
+		// its owners as they are on the host, and read-only, since a file the
+		// container made there would belong on the host to the owner it has inside
+		// (a set-user-ID file of host root).
+		s.idmap = true
+		if cfg.Verbose {
+			note(l.stdio.Err, "--userns: ROOTFS is owned by host user "+strconv.FormatUint(uint64(st.Uid), 10)+
+				", outside the range: mounted idmapped and read-only (chown it into the range to make it writable)")
+		}
+	}
+	return nil
+}
+
+// rangeString is u as --userns takes it.
+func rangeString(u *Userns) string {
+	if u.Auto {
+		return "auto"
+	}
+	return strconv.FormatUint(uint64(u.HostID), 10) + ":" + strconv.FormatUint(uint64(u.Count), 10)
 }
 
 // containerOf is what a profile's includes and excludes look at, for a container that
@@ -234,10 +310,18 @@ func (l *launch) acquire(s *setup) error {
 		return err
 	}
 	cg, err := cgroup.Create(l.host.cgroups, name, cfg.Limits)
+	if err != nil && s.userns != nil && s.userns.Unprivileged && len(cfg.Limits.Explicit) == 0 {
+		// No cgroup of its own for a caller without root: the container runs without
+		// limits, as said once.
+		warn(l.stdio.Err, "without root and without a cgroup delegated to you, no cgroup limits apply (memory, CPU, processes, I/O): "+err.Error())
+		cg, err = cgroup.None(l.host.cgroups), nil
+	}
 	if err != nil {
 		e := &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+l.host.cgroups.String()+")", err)}
 		if errors.Is(err, cgroup.ErrNoDelegation) {
 			e.Hint = cgroup.DelegationHint
+		} else if s.userns != nil && s.userns.Unprivileged {
+			e.Hint = "without root, limits need a cgroup v2 subtree delegated to you (systemd: run launch under systemd-run --user --scope -p Delegate=yes); or drop the limit options"
 		}
 		return e
 	}
@@ -284,6 +368,9 @@ func (l *launch) release(s *setup) {
 			warn(l.stdio.Err, err.Error())
 		}
 	}
+	if s.userns != nil {
+		s.userns.Release()
+	}
 }
 
 // finish reports an OOM kill or a kill by the filter, removes the cgroups and returns
@@ -322,7 +409,13 @@ func (l *launch) newView(cg *cgroup.Cgroups) (*procview.View, error) {
 	if !wanted {
 		return nil, nil
 	}
-	if !l.host.fuse {
+	fuse := l.host.fuse
+	if u := l.cfg.Userns; fuse && os.Geteuid() != 0 && u == nil {
+		// The caller opens /dev/fuse itself, and some hosts keep it for root.
+		var st unix.Stat_t
+		fuse = unix.Stat("/dev/fuse", &st) == nil && st.Mode&0o006 == 0o006
+	}
+	if !fuse {
 		if cfg.ProcView == "on" {
 			return nil, &Error{Code: ExitFailure, Err: errors.New("--proc-view on: this host has no FUSE (/dev/fuse, CONFIG_FUSE_FS)")}
 		}

@@ -16,6 +16,7 @@ import (
 	"launch/internal/profile"
 	"launch/internal/seccomp"
 	"launch/internal/tty"
+	"launch/internal/userns"
 )
 
 // An op is what a step of the child does.
@@ -67,6 +68,8 @@ const (
 	opOrphan
 	opNotifier
 	opRunHook
+	opRootTree
+	opFuse
 )
 
 // phase groups the ops for -v's summary.
@@ -80,6 +83,7 @@ var phase = [...]string{
 	opWaitGo: "process", opExec: "exec",
 	opSetns: "namespaces", opDomainname: "namespaces", opSysctl: "mounts", opKeepCaps: "capabilities", opAmbient: "capabilities",
 	opReady: "process", opWaitStart: "process", opHooks: "mounts", opOrphan: "process", opNotifier: "seccomp", opRunHook: "mounts",
+	opRootTree: "mounts", opFuse: "mounts",
 }
 
 // A step is one prepared action of the child. Only the fields its op needs are set.
@@ -109,6 +113,7 @@ type step struct {
 	groups []uint32
 	pty    *tty.PtyPlan
 	send   *fdpass.Plan
+	inbox  *fdpass.Inbox
 	target *mount.Target
 	// preserve: opCloseAll keeps descriptors 3 to 3+preserve-1 (a bundle's
 	// --preserve-fds)
@@ -149,7 +154,18 @@ type setup struct {
 	// over (with the /proc view, see notifier); or nil.
 	notifier *profile.Program
 	listener *fdpass.Pair
+	// The container's user namespace, or nil; with idmap, ROOTFS's mount is an
+	// idmapped copy the launcher makes and hands over through inbox.
+	userns *userns.Map
+	idmap  bool
+	inbox  *fdpass.Inbox
+	// With a user namespace and the /proc view, the pairs over which the child sends
+	// the view's connections, opened inside the namespace (see procview.View.Adopt).
+	fuse []*fdpass.Pair
 }
+
+// fusePath is the device the /proc view's connections are opened from.
+var fusePath = []byte("/dev/fuse\x00")
 
 // steps returns the child's steps, in the order they run. The order matters:
 //   - the child joins its cgroups before anything else, so that all it does is
@@ -167,7 +183,13 @@ func (s *setup) steps() ([]step, error) {
 	var st []step
 	add := func(x step) { st = append(st, x) }
 
-	add(step{op: opDumpable, what: "set not dumpable"})
+	// An unprivileged caller writes the maps of the user namespace itself, through
+	// /proc/PID files that the kernel gives to root once the child is not dumpable:
+	// that waits for the maps.
+	late := s.userns != nil && s.userns.Unprivileged
+	if !late {
+		add(step{op: opDumpable, what: "set not dumpable"})
+	}
 	if s.relay != nil {
 		for fd := 0; fd <= 2; fd++ {
 			if s.relay.child[fd] >= 0 {
@@ -179,6 +201,23 @@ func (s *setup) steps() ([]step, error) {
 	// The cgroup files and the v2 directory are the host's: closed as soon as the
 	// child is in its cgroups (see opCloseAll for why closing matters).
 	st = append(st, cgroupSteps(s.cg)...)
+	if s.userns != nil {
+		// The child made its user namespace with the others, and has every
+		// capability in it, but no ID until the launcher writes the maps.
+		add(step{op: opWaitGo, what: "wait for the launcher", path: "the user namespace's maps", fd: s.lifeR})
+		if late {
+			add(step{op: opDumpable, what: "set not dumpable"})
+		}
+		if s.view != nil {
+			// Opened inside the namespace, whose connections alone it may mount; by
+			// the launcher's user still, the owner of /dev/fuse (often its only user).
+			for i, fd := range s.view.FDs() {
+				if i < len(s.fuse) {
+					add(step{op: opFuse, what: "open", path: "/dev/fuse for the /proc view", fd: fd, send: s.fuse[i].Plan})
+				}
+			}
+		}
+	}
 	add(step{op: opUnshare, what: "unshare", path: "cgroup namespace", n: unix.CLONE_NEWCGROUP})
 	host := []byte(s.cfg.Hostname)
 	add(step{op: opHostname, what: "sethostname", path: s.cfg.Hostname, str: &host[0], n: len(host)})
@@ -194,14 +233,33 @@ func (s *setup) steps() ([]step, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.idmap {
+		r := &rootSt[len(rootSt)-1]
+		r.op, r.what, r.inbox = opRootTree, "attach the idmapped copy of", s.inbox
+	}
 	st = append(st, rootSt...)
+	if s.userns != nil && !s.userns.Unprivileged {
+		// Root of the namespace (the range's first host IDs), with no group of the
+		// host's: files it makes are the range's, never the host root's. After
+		// ROOTFS is found: the launcher's user may reach it through directories that
+		// the range may not search.
+		add(step{op: opUser, what: "become root of the user namespace", path: s.userns.String()})
+	}
 	// /tmp may hold half the memory limit: its pages are charged to the container, and a
 	// program that fills it should see ENOSPC before the OOM killer sees it.
-	spec := mount.Spec{ReadOnly: s.cfg.ReadOnly, RootFlags: s.rootFlag, TmpSize: s.cfg.Limits.Memory / 2}
+	spec := mount.Spec{ReadOnly: s.cfg.ReadOnly || s.idmap, RootFlags: s.rootFlag, TmpSize: s.cfg.Limits.Memory / 2}
+	if u := s.userns; u != nil {
+		spec.Userns, spec.HostSys = true, s.cfg.HostNet
+		spec.NoPtsGroup = u.Unprivileged && u.InGID != 5 || !u.Unprivileged && u.Count <= 5
+	}
 	spec.Binds = s.cfg.Binds
 	spec.Cgroups = s.cg.Mounts()
 	if s.view != nil {
-		spec.View = s.view.Mounts()
+		uid, gid := 0, 0
+		if u := s.userns; u != nil && u.Unprivileged {
+			uid, gid = int(u.InUID), int(u.InGID)
+		}
+		spec.View = s.view.Mounts(uid, gid)
 	}
 	layout, err := mount.Layout(spec)
 	if err != nil {
@@ -267,7 +325,11 @@ func (s *setup) steps() ([]step, error) {
 	for _, g := range s.cfg.Groups {
 		who += "," + strconv.FormatUint(uint64(g), 10)
 	}
-	add(step{op: opUser, what: "set user and groups", path: who, uid: u.UID, gid: u.GID, groups: s.cfg.Groups})
+	keepGroups := 0
+	if s.userns != nil && s.userns.Unprivileged {
+		keepGroups = 1
+	}
+	add(step{op: opUser, what: "set user and groups", path: who, uid: u.UID, gid: u.GID, groups: s.cfg.Groups, n: keepGroups})
 	add(step{op: opSetCaps, what: "capset", path: "0x" + strconv.FormatUint(uint64(s.keep), 16), caps: cp})
 	add(step{op: opNoNewPrivs, what: "set no_new_privs"})
 	if s.listener != nil {

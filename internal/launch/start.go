@@ -10,11 +10,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/errs"
 	"launch/internal/fdpass"
 	"launch/internal/fork"
 	"launch/internal/mount"
 	"launch/internal/profile"
 	"launch/internal/tty"
+	"launch/internal/userns"
 )
 
 // A child is the container's first process once COMMAND runs, and what the launcher
@@ -68,6 +70,12 @@ func (l *launch) start(s *setup) (*child, int, error) {
 		if s.listener != nil {
 			s.listener.CloseChildEnd()
 		}
+		if s.inbox != nil {
+			s.inbox.CloseChildEnd()
+		}
+		for _, f := range s.fuse {
+			f.CloseChildEnd()
+		}
 	}
 	fail := func(status int, err error) (*child, int, error) {
 		c.close()
@@ -77,6 +85,10 @@ func (l *launch) start(s *setup) (*child, int, error) {
 		if s.relay != nil {
 			s.relay.close()
 		}
+		if s.inbox != nil {
+			s.inbox.Close()
+		}
+		closePairs(s)
 		return nil, status, err
 	}
 	if s.cfg.Init && s.tty {
@@ -114,6 +126,22 @@ func (l *launch) start(s *setup) (*child, int, error) {
 			return fail(0, err)
 		}
 	}
+	if s.idmap {
+		if s.inbox, err = fdpass.NewInbox(); err != nil {
+			closeChildEnds()
+			return fail(0, err)
+		}
+	}
+	if s.view != nil && s.userns != nil {
+		for range s.view.FDs() {
+			pair, err := fdpass.New()
+			if err != nil {
+				closeChildEnds()
+				return fail(0, err)
+			}
+			s.fuse = append(s.fuse, pair)
+		}
+	}
 	steps, err := s.steps()
 	if err != nil {
 		closeChildEnds()
@@ -122,6 +150,10 @@ func (l *launch) start(s *setup) (*child, int, error) {
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID)
 	if !cfg.HostNet {
 		flags |= unix.CLONE_NEWNET
+	}
+	if s.userns != nil {
+		// Made first by the kernel: the other namespaces are the user namespace's.
+		flags |= unix.CLONE_NEWUSER
 	}
 	v2dir, _ := s.cg.V2()
 	p := &plan{steps: steps, clone: fork.NewClone(flags, v2dir), errW: pipe[1], mnt: mount.NewState()}
@@ -154,10 +186,22 @@ func (l *launch) start(s *setup) (*child, int, error) {
 	runtime.KeepAlive(p)
 	if errno != 0 {
 		e := &Error{Code: ExitFailure, Err: &StepError{What: "clone", Path: "new namespaces", Err: errno}}
-		if errno == unix.EPERM {
+		switch {
+		case s.userns != nil && (errno == unix.EPERM || errno == unix.ENOSPC || errno == unix.EINVAL):
+			e.Hint = "this kernel refuses user namespaces here (user.max_user_namespaces, kernel.unprivileged_userns_clone, an AppArmor or SELinux policy, or a seccomp filter around launch)"
+		case errno == unix.EPERM:
 			e.Hint = "creating namespaces needs root (CAP_SYS_ADMIN)"
 		}
 		return fail(0, e)
+	}
+	if s.userns != nil {
+		if err := s.enterUserns(pid); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+			return fail(0, err)
+		}
+		// The go-ahead (see the child's wait after its cgroups).
+		unix.Write(life[1], []byte{1})
 	}
 	c.pid = pid
 	c.sv = &supervisor{pid: pid, traced: s.traced, tty: s.term, pty: s.pty}
@@ -268,4 +312,37 @@ func stepFailure(s *setup, steps []step, rep report, n int) error {
 	}
 	e.Err = &StepError{What: st.what, Path: path, Err: errno}
 	return e
+}
+
+// enterUserns writes the maps of the child's user namespace and, with an idmapped
+// ROOTFS, makes its copy of ROOTFS's mount and hands it over.
+func (s *setup) enterUserns(pid int) error {
+	if err := s.userns.Write(pid); err != nil {
+		return &Error{Code: ExitFailure, Err: errs.Wrap("user namespace "+s.userns.String(), err)}
+	}
+	if !s.idmap {
+		return nil
+	}
+	tree, err := userns.Idmapped(s.rootfs, pid)
+	if err == nil {
+		err = s.inbox.Send(tree)
+		unix.Close(tree)
+	}
+	s.inbox.Close()
+	if err != nil {
+		e := &Error{Code: ExitFailure, Err: errs.Wrap("--userns: idmapped ROOTFS", err)}
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+			e.Hint = "idmapped mounts need Linux 5.12 and a file system that has them (ext4, xfs, btrfs, tmpfs since 6.3, overlayfs since 5.19); or chown ROOTFS into the range"
+		}
+		return e
+	}
+	return nil
+}
+
+// closePairs closes the pairs of the /proc view's connections.
+func closePairs(s *setup) {
+	for _, f := range s.fuse {
+		f.Close()
+	}
+	s.fuse = nil
 }

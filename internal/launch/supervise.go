@@ -51,6 +51,20 @@ func (l *launch) supervise(s *setup, c *child) (unix.WaitStatus, error) {
 	// The view allocates nothing per request in the steady state; this bounds the rest.
 	debug.SetGCPercent(100)
 	if s.view != nil {
+		// In a user namespace, the connections the child opened there and mounted,
+		// sent before its exec.
+		for i, f := range s.fuse {
+			fd, err := f.Receive("/proc view")
+			if err == nil {
+				err = s.view.Adopt(i, fd)
+			}
+			if err != nil {
+				closePairs(s)
+				unix.Kill(c.pid, unix.SIGKILL)
+				return 0, err
+			}
+		}
+		closePairs(s)
 		if s.listener != nil {
 			// The child sent the listener of its sysinfo filter before its exec; a
 			// kernel without user notification made none.

@@ -95,7 +95,7 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 				b.fail(errors.New(at + ": a cgroup mount goes on /sys/fs/cgroup, after a mount of /sys"))
 				continue
 			}
-			cgroupSteps(&b, s.Cgroups, e.Dst, e.Flags|unix.MS_RDONLY|cgroupFlags)
+			cgroupSteps(&b, s.Cgroups, e.Dst, e.Flags|unix.MS_RDONLY|cgroupFlags, false)
 			continue
 		}
 		o := MountOpts{Source: e.Source, FSType: e.FSType, Data: e.Data, Flags: e.Flags}

@@ -31,6 +31,7 @@ func (s Step) Path() string {
 type Cgroup struct {
 	Dir, FSType, Options string
 	Links                []string
+	Host                 string // the container's cgroup on the host, bound where a user namespace cannot mount it
 }
 
 // A Bind is a host path to bind-mount into the container.
@@ -48,6 +49,14 @@ type Spec struct {
 	Cgroups   []Cgroup // hierarchies to show under /sys/fs/cgroup
 	Binds     []Bind
 	View      []View // the /proc view's files, if any
+	// Userns: the container has a user namespace, in which mknod(2) and cgroup v1
+	// mounts are refused: /dev's nodes and the cgroups are bound from the host.
+	Userns bool
+	// HostSys: sysfs cannot be mounted (the network namespace is the host's, which a
+	// user namespace has no power over): the host's /sys is bound read-only instead.
+	HostSys bool
+	// NoPtsGroup: devpts's gid=5 is not a group of the user namespace.
+	NoPtsGroup bool
 }
 
 // A View is a FUSE file system of the launcher's, mounted over a file of /proc or
@@ -115,11 +124,26 @@ func Layout(s Spec) ([]Step, error) {
 	b.mount("mount tmpfs", "/dev", CreateDir, MountOpts{Source: "tmpfs", FSType: "tmpfs", Flags: devFlags,
 		Data: "mode=755,size=65536k", Keep: SlotDev})
 	for _, d := range devices {
+		if s.Userns {
+			// The host's own nodes, which the kernel checked it made: a user namespace
+			// may not make any.
+			p := "/dev/" + d.name
+			keep, err := Flags(p)
+			if err != nil {
+				b.fail(err)
+			}
+			b.bindFrom("bind", SlotDev, p, p, NoSymlinks, CreateFile, keep&^unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, false)
+			continue
+		}
 		b.node(NewDevice("/dev/"+d.name, 0o666, Dev(d.major, d.minor)))
 	}
 	b.node(NewDir("/dev/pts", 0o755))
+	pts := "newinstance,ptmxmode=0666,mode=0620,gid=5,max="
+	if s.NoPtsGroup {
+		pts = "newinstance,ptmxmode=0666,mode=0620,max="
+	}
 	b.mount("mount devpts", "/dev/pts", MustExist, MountOpts{Source: "devpts", FSType: "devpts", Flags: ptsFlags,
-		Data: "newinstance,ptmxmode=0666,mode=0620,gid=5,max=" + strconv.Itoa(PtyMax)})
+		Data: pts + strconv.Itoa(PtyMax)})
 	b.node(NewSymlink("/dev/ptmx", "pts/ptmx"))
 	b.node(NewDir("/dev/shm", 0o1777))
 	b.mount("mount tmpfs", "/dev/shm", MustExist, MountOpts{Source: "shm", FSType: "tmpfs", Flags: shmFlags, Data: "mode=1777,size=65536k"})
@@ -133,8 +157,15 @@ func Layout(s Spec) ([]Step, error) {
 	// /sys read-only, as systemd's container interface requires: read-only on this
 	// mount only. With --net host the superblock is the host's, and the host's /sys
 	// must stay as it is.
-	b.mount("mount sysfs", "/sys", CreateDir, MountOpts{Source: "sysfs", FSType: "sysfs", Flags: unix.MS_RDONLY | sysFlags, Keep: SlotSys})
-	cgroupSteps(&b, s.Cgroups, "/sys/fs/cgroup", unix.MS_RDONLY|cgroupFlags)
+	if s.HostSys {
+		// Recursive, as the host's /sys holds mounts, and read-only throughout.
+		if m := b.bindFrom("bind", SlotRoot, "/sys", "/sys", NoSymlinks, CreateDir, unix.MS_RDONLY|sysFlags, false); m != nil {
+			m.recursive, m.keep = true, SlotSys
+		}
+	} else {
+		b.mount("mount sysfs", "/sys", CreateDir, MountOpts{Source: "sysfs", FSType: "sysfs", Flags: unix.MS_RDONLY | sysFlags, Keep: SlotSys})
+		cgroupSteps(&b, s.Cgroups, "/sys/fs/cgroup", unix.MS_RDONLY|cgroupFlags, s.Userns)
+	}
 
 	for _, p := range maskedFiles {
 		b.bind("mask", "/dev/null", p, MustExist, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, true)
@@ -178,7 +209,7 @@ func Layout(s Spec) ([]Step, error) {
 
 // cgroupSteps shows the container its cgroups at root, with the per-mount flags flags
 // (read-only unless a bundle asks otherwise).
-func cgroupSteps(b *builder, cgs []Cgroup, root string, flags uintptr) {
+func cgroupSteps(b *builder, cgs []Cgroup, root string, flags uintptr, userns bool) {
 	if len(cgs) == 0 {
 		return
 	}
@@ -191,10 +222,16 @@ func cgroupSteps(b *builder, cgs []Cgroup, root string, flags uintptr) {
 	for _, cg := range cgs {
 		dir := root + "/" + cg.Dir
 		b.node(NewDir(dir, 0o755))
-		// A new mount of an existing hierarchy shares its superblock with the host's:
-		// read-only on this mount only (cgroups inside are read-only: CVE-2022-0492).
-		b.mount("mount "+cg.FSType, dir, MustExist, MountOpts{Source: cg.FSType, FSType: cg.FSType,
-			Flags: flags, Data: cg.Options})
+		if userns && cg.Host != "" {
+			// A user namespace may mount cgroup2 but no v1 hierarchy: the container's
+			// own cgroup, bound (this is what its cgroup namespace would show).
+			b.bindFrom("bind", SlotCgroup, cg.Host, dir, NoSymlinks, MustExist, flags, false)
+		} else {
+			// A new mount of an existing hierarchy shares its superblock with the host's:
+			// read-only on this mount only (cgroups inside are read-only: CVE-2022-0492).
+			b.mount("mount "+cg.FSType, dir, MustExist, MountOpts{Source: cg.FSType, FSType: cg.FSType,
+				Flags: flags, Data: cg.Options})
+		}
 		for _, l := range cg.Links {
 			if l != cg.Dir {
 				b.node(NewSymlink(root+"/"+l, cg.Dir))
@@ -359,21 +396,21 @@ func (b *builder) bind(what, src, dst string, create uint32, flags uintptr, mask
 // bindFrom adds the bind of the host path src on dst, found from the mount in slot
 // base with resolve; optional (a mask) skips a missing dst, and a dst that is not
 // optional may not be the root.
-func (b *builder) bindFrom(what string, base int, src, dst string, resolve uint64, create uint32, flags uintptr, optional bool) {
+func (b *builder) bindFrom(what string, base int, src, dst string, resolve uint64, create uint32, flags uintptr, optional bool) *Mount {
 	t, err := newTarget(base, dst, resolve, create)
 	if err != nil {
 		b.fail(err)
-		return
+		return nil
 	}
 	st, err := statNoSymlinks(src)
 	if err != nil {
 		b.fail(errs.Wrap("--bind "+src, err))
-		return
+		return nil
 	}
 	srcp, err := CString(src)
 	if err != nil {
 		b.fail(err)
-		return
+		return nil
 	}
 	// The components for the child's walk without openat2: the first one absolute.
 	var comps []*byte
@@ -390,6 +427,7 @@ func (b *builder) bindFrom(what string, base int, src, dst string, resolve uint6
 	m := &Mount{Target: t, kind: kindBind, bindSrc: srcp, srcComps: comps, srcDev: uint64(st.Dev), srcIno: st.Ino,
 		flags: flags, attr: attrs(flags), keep: -1, optional: optional, notRoot: !optional, closeFD: -1}
 	b.steps = append(b.steps, Step{What: what, Mount: m})
+	return m
 }
 
 // self adds the bind of p, below /proc, onto itself with the per-mount flags flags;

@@ -626,14 +626,28 @@ func (n *Node) Make(s *State) unix.Errno {
 //
 //go:nosplit
 //go:norace
-func OpenRoot(s *State, rootfs *byte) unix.Errno {
+func OpenRoot(s *State, rootfs *byte) unix.Errno { return AttachRoot(s, rootfs, -1) }
+
+// AttachRoot is OpenRoot with the mount tree, detached, for the root: an idmapped
+// copy of ROOTFS's mount that the launcher made (see package userns). -1: a copy made
+// here. The tree is closed in every case. Runs in the child.
+//
+//go:nosplit
+//go:norace
+func AttachRoot(s *State, rootfs *byte, tree int) unix.Errno {
 	// SAFETY: rootfs is prepared by the parent.
 	dir, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(rootfs)),
 		unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
+		if tree >= 0 {
+			raw.Close(tree)
+		}
 		return e
 	}
-	mfd, e := openTree(int(dir), empty, unix.AT_EMPTY_PATH)
+	mfd := tree
+	if tree < 0 {
+		mfd, e = openTree(int(dir), empty, unix.AT_EMPTY_PATH)
+	}
 	if e == 0 {
 		// SAFETY: empty is a static string.
 		_, _, e = unix.RawSyscall6(unix.SYS_MOVE_MOUNT, uintptr(mfd), uintptr(unsafe.Pointer(empty)), dir,

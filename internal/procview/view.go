@@ -163,13 +163,34 @@ func (v *View) generator(i int) func([]byte) []byte {
 // allow_other lets a container user other than root read it, and
 // default_permissions makes the kernel check the modes, which it does with fresh
 // attributes at every open (see conn.getattr).
-func (v *View) Mounts() []mount.View {
+// The mounts' owner is uid and gid of the container (in a user namespace, IDs it
+// maps).
+func (v *View) Mounts(uid, gid int) []mount.View {
 	out := make([]mount.View, len(v.conns))
 	for i, c := range v.conns {
 		out[i] = mount.View{Target: Files[v.files[i]].Target, FD: c.fd,
-			Data: "fd=" + strconv.Itoa(c.fd) + ",rootmode=100444,user_id=0,group_id=0,allow_other,default_permissions"}
+			Data: "fd=" + strconv.Itoa(c.fd) + ",rootmode=100444,user_id=" + strconv.Itoa(uid) + ",group_id=" + strconv.Itoa(gid) +
+				",allow_other,default_permissions"}
 	}
 	return out
+}
+
+// FDs are the connections' descriptors, as the mounts name them.
+func (v *View) FDs() []int {
+	fds := make([]int, len(v.conns))
+	for i, c := range v.conns {
+		fds[i] = c.fd
+	}
+	return fds
+}
+
+// Adopt makes fd the descriptor of connection i, in place of the one New opened: in a
+// user namespace, the kernel mounts only a connection opened inside it, which the
+// child opens and sends (see fdpass.SendNew). Called before Start.
+func (v *View) Adopt(i, fd int) error {
+	err := unix.Dup3(fd, v.conns[i].fd, unix.O_CLOEXEC)
+	unix.Close(fd)
+	return os.NewSyscallError("dup3 (/proc view)", err)
 }
 
 // Start serves the connections in a goroutine until the container's mounts are gone.

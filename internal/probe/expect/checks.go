@@ -33,7 +33,15 @@ func checkNamespaces(r *report.Report, w *Want) (string, []string) {
 		}
 		ids = append(ids, r.NS[n])
 	}
-	if host := w.Host.NS["user"]; host == "" || r.NS["user"] != host {
+	host := w.Host.NS["user"]
+	switch {
+	case host == "":
+		p.add("the host's user namespace is not known")
+	case w.Userns && (r.NS["user"] == "" || r.NS["user"] == host):
+		p.add("user namespace = %q, want a new one (the host's is %q)", r.NS["user"], host)
+	case w.Userns:
+		return fmt.Sprintf("pid %d, namespaces %s, user namespace %s", r.PID, strings.Join(ids, " "), r.NS["user"]), p
+	case r.NS["user"] != host:
 		p.add("user namespace = %q, want the host's %q", r.NS["user"], host)
 	}
 	return fmt.Sprintf("pid %d, namespaces %s, user namespace the host's", r.PID, strings.Join(ids, " ")), p
@@ -102,6 +110,12 @@ func checkMounts(r *report.Report, w *Want) (string, []string) {
 	ms := parseMounts(r.Mounts)
 	var seen []string
 	for _, fs := range append(slices.Clone(fileSystems), cgroupFileSystems(w.Host.Cgroups)...) {
+		if fs.point == "/dev/pts" && w.Userns {
+			fs.opts = slices.DeleteFunc(slices.Clone(fs.opts), func(o string) bool { return o == "gid=5" })
+			if w.PtsGroup != "" {
+				fs.opts = append(fs.opts, w.PtsGroup)
+			}
+		}
 		m, ok := mountinfo.Top(ms, fs.point)
 		if !ok {
 			p.add("nothing mounted on %s", fs.point)

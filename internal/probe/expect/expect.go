@@ -54,6 +54,12 @@ type Want struct {
 	UID, GID int
 	Groups   []int   // supplementary groups
 	Limits   []Limit // cgroup limit files
+
+	// Userns: a user namespace of the container's own (--userns, or no root).
+	// PtsGroup is then devpts's gid= option as mountinfo shows it (in the host's
+	// IDs), or "" where the namespace has no group 5.
+	Userns   bool
+	PtsGroup string
 }
 
 // Default returns what a container started on rootfs without options must look like

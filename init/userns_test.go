@@ -1,0 +1,425 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"launch/internal/rawfile"
+	"launch/internal/testutil"
+)
+
+// The range the root tests give --userns: container IDs 0 to 65535 are host IDs
+// 2000000 onward.
+const (
+	nsHost  = 2000000
+	nsRange = "2000000:65536"
+)
+
+// chownTree gives every file below dir to uid:gid, as a user prepares a root file
+// system for a range.
+func chownTree(t *testing.T, dir string, uid, gid int) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hostOwner is the owner of p as the host sees it.
+func hostOwner(t *testing.T, p string) string {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(int(st.Uid)) + ":" + strconv.Itoa(int(st.Gid))
+}
+
+// sh runs a shell command line in a container on rootfs with opts, as l says, and
+// returns its output; the container must exit 0.
+func sh(t *testing.T, l launchIO, rootfs string, opts []string, script string) string {
+	t.Helper()
+	args := append(append([]string{}, opts...), rootfs, "/bin/sh", "-c", script)
+	r, err := execLaunch(t, l, recordStart, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 0 {
+		t.Fatalf("launch %q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+	}
+	return strings.TrimSpace(r.stdout)
+}
+
+// TestUsernsRoot: as root with --userns, the container is the same as without (the
+// expectation table, every check) but for a user namespace of its own whose root is
+// host ID 2000000, and a ROOTFS owned by host root, shown idmapped, read-only.
+func TestUsernsRoot(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	w := wantDefault(t, rootfs)
+	w.Userns, w.PtsGroup, w.ReadOnly = true, "gid="+strconv.Itoa(nsHost+5), true
+	before := snapshot(t)
+	expectOK(t, probe(t, rootfs, "--userns", nsRange), w)
+	before.unchanged(t)
+
+	got := sh(t, launchIO{}, rootfs, []string{"--userns", nsRange},
+		"cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; id -u; stat -c %u:%g /bin/busybox /etc")
+	want := "0    2000000      65536\n         0    2000000      65536\nallow\n0\n0:0\n0:0"
+	if strings.Join(strings.Fields(got), " ") != strings.Join(strings.Fields(want), " ") {
+		t.Errorf("maps, user and owners inside:\n%s\nwant\n%s", got, want)
+	}
+	// A file of host root's is the container root's through the idmapped mount, but
+	// the mount is read-only: nothing container root makes can belong to host root.
+	if got := try(t, rootfs, []string{"--userns", nsRange}, "create", "/new"); got != "EROFS" {
+		t.Errorf("creating a file in a ROOTFS of host root's: %s, want EROFS", got)
+	}
+	if _, err := os.Lstat(filepath.Join(rootfs, "new")); err == nil {
+		t.Errorf("a file made by container root is in ROOTFS")
+	}
+}
+
+// TestUsernsRootfsOfTheRange: a ROOTFS that the range owns is bound as it is, writable,
+// and what container root makes there belongs on the host to the range, not to root.
+func TestUsernsRootfsOfTheRange(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	chownTree(t, rootfs, nsHost, nsHost)
+	out := sh(t, launchIO{}, rootfs, []string{"--userns", nsRange},
+		"echo x > /made && chown 7:8 /made && mkdir /dir && stat -c %u:%g /made /dir && grep ' / ' /proc/self/mounts")
+	lines := strings.Split(out, "\n")
+	if len(lines) != 3 || lines[0] != "7:8" || lines[1] != "0:0" || strings.Contains(lines[2], "idmapped") || !strings.Contains(lines[2], "rw,") {
+		t.Errorf("inside: %q, want 7:8, 0:0 and a plain writable root", out)
+	}
+	if got := hostOwner(t, filepath.Join(rootfs, "made")); got != strconv.Itoa(nsHost+7)+":"+strconv.Itoa(nsHost+8) {
+		t.Errorf("/made is %s on the host, want the range's IDs 7 and 8", got)
+	}
+	if got := hostOwner(t, filepath.Join(rootfs, "dir")); got != strconv.Itoa(nsHost)+":"+strconv.Itoa(nsHost) {
+		t.Errorf("/dir is %s on the host, want the range's root", got)
+	}
+	// Container root gives a file to host root: there is no such ID inside.
+	if got := try(t, rootfs, []string{"--userns", nsRange}, "chown", "/made", "4294967294", "0"); got != "EINVAL" {
+		t.Errorf("chown to an ID outside the range: %s, want EINVAL", got)
+	}
+}
+
+// TestUsernsAttacks: what container root tries with the capabilities its user
+// namespace gives it, each refused.
+func TestUsernsAttacks(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	// A host directory of root's, bound writable: its files stay root's.
+	// (Reachable by the range: with --userns, container root resolves bind sources,
+	// and the tests' temporary directories are root's alone.)
+	share := t.TempDir()
+	for _, d := range []string{share, filepath.Dir(share)} {
+		os.Chmod(d, 0o755)
+	}
+	if err := os.WriteFile(filepath.Join(share, "secret"), []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The mount point: the ROOTFS of host root's is read-only inside.
+	if err := os.Mkdir(filepath.Join(rootfs, "share"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := []string{"--userns", nsRange, "--bind", share + ":/share", "--cap-add", "ALL"}
+	for _, c := range []struct {
+		op   []string
+		want string
+	}{
+		{[]string{"write", "/share/secret", "owned"}, "EACCES"},
+		{[]string{"create", "/share/new"}, "EACCES"},
+		{[]string{"chown", "/share/secret", "0", "0"}, "EPERM"},
+		{[]string{"unshare", "0x10000000"}, "EPERM"}, // CLONE_NEWUSER
+		{[]string{"clone", "0x10000000"}, "EPERM"},
+		{[]string{"mount", "/tmp/m"}, "EPERM"},
+		{[]string{"write", "/proc/self/setgroups", "deny"}, "EPERM"},
+		{[]string{"write", "/proc/self/uid_map", "0 0 1"}, "EPERM"},
+		{[]string{"setresuid", "65536"}, "EINVAL"}, // no such ID in the namespace
+		{[]string{"node", "b", "/tmp/disk", "8", "0"}, "mknod EPERM"},
+		{[]string{"node", "c", "/tmp/kmsg", "1", "11", "launch-userns-attack"}, "mknod EPERM"},
+	} {
+		got := try(t, rootfs, opts, c.op...)
+		if got != c.want {
+			t.Errorf("%v with --cap-add ALL: %s, want %s", c.op, got, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(share, "secret")); string(b) != "host\n" {
+		t.Errorf("the host's file changed: %q", b)
+	}
+	if _, err := os.Lstat(filepath.Join(share, "new")); err == nil {
+		t.Errorf("a file appeared in the host's directory")
+	}
+	if got := hostOwner(t, filepath.Join(share, "secret")); got != "0:0" {
+		t.Errorf("the host's file is now %s", got)
+	}
+}
+
+// TestUsernsSame: --init, exit statuses, signals, the /proc view and the cleanup
+// behave with --userns as without.
+func TestUsernsSame(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	before := snapshot(t)
+	for _, opts := range [][]string{{"--userns", nsRange}, {"--userns", nsRange, "--init"}} {
+		for _, c := range []struct {
+			script string
+			want   int
+		}{{"exit 3", 3}, {"sleep 30 & kill -KILL $!; wait $!", 137}, {"exec /nonexistent", 127}} {
+			args := append(append([]string{}, opts...), rootfs, "/bin/sh", "-c", c.script)
+			if r := runLaunch(t, args...); r.code != c.want {
+				t.Errorf("%q: exit %d, want %d\nstderr: %s", args, r.code, c.want, r.stderr)
+			}
+		}
+	}
+	if got := sh(t, launchIO{}, rootfs, []string{"--userns", nsRange, "--memory", "100M", "--init"},
+		"grep MemTotal /proc/meminfo; ps -o pid,comm | grep -c init"); !strings.HasPrefix(got, "MemTotal:         102400 kB") {
+		t.Errorf("/proc/meminfo with --memory 100M: %q, want 102400 kB", got)
+	}
+	// A signal to the launcher reaches COMMAND (under --init: as PID 1, a shell would
+	// ignore it).
+	ws := signalLaunch(t, []string{"--userns", nsRange, "--init"}, rootfs, unix.SIGTERM)
+	if ws != 128+int(unix.SIGTERM) {
+		t.Errorf("SIGTERM to the launcher: exit %d, want %d", ws, 128+int(unix.SIGTERM))
+	}
+	before.unchanged(t)
+}
+
+// signalLaunch starts a container that sleeps, sends sig to the launcher once COMMAND
+// runs, and returns the launcher's exit status.
+func signalLaunch(t *testing.T, opts []string, rootfs string, sig unix.Signal) int {
+	t.Helper()
+	args := append(append([]string{}, opts...), rootfs, "/bin/sh", "-c", "echo up; sleep 30")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	done := make(chan result, 1)
+	go func() {
+		res, _ := execLaunch(t, launchIO{stdout: w}, func(pid int) {
+			go func() {
+				buf := make([]byte, 3)
+				if n, _ := r.Read(buf); n > 0 {
+					unix.Kill(pid, sig)
+				}
+			}()
+		}, args...)
+		done <- res
+	}()
+	select {
+	case res := <-done:
+		w.Close()
+		return res.code
+	case <-time.After(time.Minute):
+		t.Fatal("the container did not end")
+	}
+	return 0
+}
+
+// TestUsernsAuto: --userns auto gives two running containers two ranges, neither
+// with host root in it, and frees a range with its container.
+func TestUsernsAuto(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	// The first container holds its range while the second starts.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "first")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	first := make(chan result, 1)
+	go func() {
+		r, _ := execLaunch(t, launchIO{stdin: pr, stdout: f}, recordStart, "--userns", "auto", rootfs, "/bin/sh", "-c", "cat /proc/self/uid_map; read x")
+		first <- r
+	}()
+	var firstMap string
+	for i := 0; i < 500 && firstMap == ""; i++ {
+		time.Sleep(10 * time.Millisecond)
+		b, _ := os.ReadFile(out)
+		firstMap = strings.Join(strings.Fields(string(b)), " ")
+	}
+	second := strings.Join(strings.Fields(sh(t, launchIO{}, rootfs, []string{"--userns", "auto"}, "cat /proc/self/uid_map")), " ")
+	pw.Close()
+	<-first
+	pr.Close()
+	f1, f2 := strings.Fields(firstMap), strings.Fields(second)
+	if len(f1) != 3 || len(f2) != 3 || f1[0] != "0" || f1[2] != "65536" || f2[2] != "65536" {
+		t.Fatalf("maps %q and %q, want 0 HOSTID 65536 each", firstMap, second)
+	}
+	if f1[1] == f2[1] || f1[1] == "0" || f2[1] == "0" {
+		t.Errorf("two running containers got ranges from %s and %s", f1[1], f2[1])
+	}
+	// Free again: the next container may take the first's range.
+	third := strings.Fields(sh(t, launchIO{}, rootfs, []string{"--userns", "auto"}, "cat /proc/self/uid_map"))
+	if len(third) != 3 || third[1] != f1[1] {
+		t.Errorf("after the first container ended, auto chose %v, want its range %s again", third, f1[1])
+	}
+}
+
+// TestUsernsBadInput: a range launch cannot use is refused before anything is made.
+func TestUsernsBadInput(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	before := snapshot(t)
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--userns", "0:65536"}, "HOSTID 0 would make container root the host's root"},
+		{[]string{"--userns", "4294967295:1"}, "the range ends past the last ID"},
+		{[]string{"--userns", "-1:1"}, "want host, auto or HOSTID:COUNT"},
+		{[]string{"--userns", "4294967000:1000"}, "the range ends past the last ID"},
+		{[]string{"--userns", "100000:0"}, "want host, auto or HOSTID:COUNT"},
+		{[]string{"--userns", "100000"}, "want host, auto or HOSTID:COUNT"},
+		{[]string{"--userns", "100000:1000", "--user", "1000"}, "ID 1000 of --user or --group-add is outside the range"},
+		{[]string{"--userns", "100000:1000", "--group-add", "5000"}, "outside the range"},
+	} {
+		args := append(append([]string{}, c.args...), rootfs, "/probe", "exit", "0")
+		r := runLaunch(t, args...)
+		if r.code != 125 || !strings.Contains(r.stderr, c.msg) || strings.Count(r.stderr, "launch: error:") != 1 {
+			t.Errorf("%q: exit %d, stderr %q; want 125 and %q", args, r.code, r.stderr, c.msg)
+		}
+	}
+	before.unchanged(t)
+}
+
+// unprivUID is the ordinary user the unprivileged tests run the launcher as: an ID no
+// account of the machine has.
+const unprivUID = 61234
+
+// unprivileged returns what runs the launcher as that user: a copy of the launcher it
+// can execute, and its credentials; and gives it rootfs (and the directories on the
+// way, which the tests' temporary directories keep to root).
+func unprivileged(t *testing.T, rootfs string) launchIO {
+	t.Helper()
+	if passwd, _ := os.ReadFile("/etc/passwd"); strings.Contains(string(passwd), ":"+strconv.Itoa(unprivUID)+":") {
+		t.Fatalf("user %d exists on this machine", unprivUID)
+	}
+	bin := filepath.Join(t.TempDir(), "launch")
+	if err := rawfile.CopyFile(launcher(t), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Dir(bin), filepath.Dir(filepath.Dir(bin)), filepath.Dir(rootfs), filepath.Dir(filepath.Dir(rootfs))} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chownTree(t, rootfs, unprivUID, unprivUID)
+	return launchIO{bin: bin, cred: &syscall.Credential{Uid: unprivUID, Gid: unprivUID, Groups: []uint32{}}}
+}
+
+// TestUnprivileged: an ordinary user gets the container a root user gets (the
+// expectation table), but for cgroups, which it has none of here: container root is
+// the user, in a user namespace that maps it alone; capabilities, the filter, the
+// mounts and the masks are the same.
+func TestUnprivileged(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	l := unprivileged(t, rootfs)
+	before := snapshot(t)
+	args := []string{rootfs, "/probe", "report"}
+	r, err := execLaunch(t, l, recordStart, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 0 {
+		t.Fatalf("launch %q as user %d: exit %d\nstderr: %s", args, unprivUID, r.code, r.stderr)
+	}
+	if strings.Count(r.stderr, "launch: warning: ") != 1 || !strings.Contains(r.stderr, "no cgroup limits apply") {
+		t.Errorf("stderr %q, want one warning that no cgroup limits apply", r.stderr)
+	}
+	rep := parseReport(t, r.stdout)
+	w := wantDefault(t, rootfs)
+	w.Userns, w.PtsGroup = true, ""
+	expectOK(t, rep, w, "pid1-namespaces", "hostname", "network", "dev", "masked-paths", "capabilities", "seccomp",
+		"descriptors", "environment", "identity", "session")
+	before.unchanged(t)
+
+	got := sh(t, l, rootfs, nil, "cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; id -u; echo x > /made; stat -c %u:%g /made")
+	want := "0 61234 1 0 61234 1 deny 0 0:0"
+	if strings.Join(strings.Fields(got), " ") != want {
+		t.Errorf("inside: %q, want %q", got, want)
+	}
+	if got := hostOwner(t, filepath.Join(rootfs, "made")); got != "61234:61234" {
+		t.Errorf("a file container root made is %s on the host, want the user's", got)
+	}
+	// --user maps the caller to that user instead.
+	if got := sh(t, l, rootfs, []string{"--user", "1000:1001"}, "cat /proc/self/uid_map; id -u; id -g; grep CapEff /proc/self/status"); strings.Join(strings.Fields(got), " ") !=
+		"1000 61234 1 1000 1001 CapEff: 0000000000000000" {
+		t.Errorf("--user 1000:1001: %q", got)
+	}
+}
+
+// TestUnprivilegedRefusals: what needs root is refused with a reason, and leaves
+// nothing; the attacks of TestUsernsAttacks fail the same way.
+func TestUnprivilegedRefusals(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	l := unprivileged(t, rootfs)
+	before := snapshot(t)
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--memory", "100M"}, "launch: hint: without root, limits need a cgroup v2 subtree delegated to you"},
+		{[]string{"--userns", "auto"}, "--userns auto: a range of IDs needs root"},
+		{[]string{"--userns", nsRange}, "a range of IDs needs root"},
+		{[]string{"--group-add", "5"}, "--group-add: without root the container has no group but yours"},
+	} {
+		args := append(append([]string{}, c.args...), rootfs, "/probe", "exit", "0")
+		r, err := execLaunch(t, l, recordStart, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.code != 125 || !strings.Contains(r.stderr, c.msg) {
+			t.Errorf("%q: exit %d, stderr %q; want 125 and %q", args, r.code, r.stderr, c.msg)
+		}
+	}
+	share := t.TempDir()
+	for _, d := range []string{share, filepath.Dir(share)} {
+		os.Chmod(d, 0o755)
+	}
+	os.WriteFile(filepath.Join(share, "secret"), []byte("host\n"), 0o644)
+	opts := []string{"--bind", share + ":/share", "--cap-add", "ALL"}
+	for _, c := range []struct {
+		op   []string
+		want string
+	}{
+		{[]string{"write", "/share/secret", "owned"}, "EACCES"},
+		{[]string{"unshare", "0x10000000"}, "EPERM"},
+		{[]string{"mount", "/tmp/m"}, "EPERM"},
+		{[]string{"write", "/proc/self/setgroups", "allow"}, "EPERM"},
+		{[]string{"setgroups", "0"}, "EPERM"},
+		{[]string{"setresuid", "1"}, "EINVAL"},
+		{[]string{"node", "c", "/tmp/kmsg", "1", "11", "launch-userns-attack"}, "mknod EPERM"},
+	} {
+		args := tryArgs(rootfs, opts, c.op)
+		r, err := execLaunch(t, l, recordStart, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tryOutput(t, args, r); got != c.want {
+			t.Errorf("%v as user %d with --cap-add ALL: %s, want %s", c.op, unprivUID, got, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(share, "secret")); string(b) != "host\n" {
+		t.Errorf("the host's file changed: %q", b)
+	}
+	before.unchanged(t)
+}
