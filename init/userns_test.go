@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -422,4 +423,74 @@ func TestUnprivilegedRefusals(t *testing.T) {
 		t.Errorf("the host's file changed: %q", b)
 	}
 	before.unchanged(t)
+}
+
+// TestOCIUserns: a bundle with a user namespace of its own and linux.uidMappings and
+// gidMappings, as podman --userns and Kubernetes' hostUsers: false give: the maps
+// inside, every process of the container (exec'd ones too) in the namespace, and the
+// attacks of TestUsernsAttacks.
+func TestOCIUserns(t *testing.T) {
+	b := newBundle(t)
+	// The engine gives the container a root file system of the range's.
+	chownTree(t, filepath.Join(b.dir, "rootfs"), nsHost, nsHost)
+	for _, d := range []string{b.dir, filepath.Dir(b.dir)} {
+		os.Chmod(d, 0o755)
+	}
+	b.linux()["namespaces"] = append(b.linux()["namespaces"].([]any), map[string]any{"type": "user"})
+	maps := []any{map[string]any{"containerID": 0, "hostID": nsHost, "size": 65536}}
+	b.linux()["uidMappings"], b.linux()["gidMappings"] = maps, maps
+	b.config["root"].(map[string]any)["readonly"] = false
+	b.process()["args"] = []any{"/bin/sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /made; stat -c %u /made; grep CapEff /proc/self/status"}
+	b.write()
+	r := b.runOut("userns")
+	if got := strings.Join(strings.Fields(r.stdout), " "); r.code != 0 || got != "0 2000000 65536 0 2000000 65536 0 0 CapEff: 00000000a80425fb" {
+		t.Errorf("inside: exit %d, %q\nstderr: %s", r.code, got, r.stderr)
+	}
+	if got := hostOwner(t, filepath.Join(b.dir, "rootfs", "made")); got != strconv.Itoa(nsHost)+":"+strconv.Itoa(nsHost) {
+		t.Errorf("/made is %s on the host, want the range's root", got)
+	}
+
+	// launch exec joins the user namespace first.
+	b.process()["args"] = []any{"/probe", "sleep", "60"}
+	b.write()
+	if r := b.oci("run", "-d", "--bundle", b.dir, "box"); r.code != 0 {
+		t.Fatalf("run -d: exit %d: %s", r.code, r.stderr)
+	}
+	pid := int(b.state("box")["pid"].(float64))
+	proc := filepath.Join(b.dir, "exec.json")
+	os.WriteFile(proc, []byte(`{"args":["/bin/sh","-c","cat /proc/self/uid_map; readlink /proc/self/ns/user"],"cwd":"/","user":{"uid":0,"gid":0}}`), 0o644)
+	r = b.oci("exec", "--process", proc, "box")
+	want, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/user")
+	if got := strings.Join(strings.Fields(r.stdout), " "); r.code != 0 || got != "0 2000000 65536 "+want {
+		t.Errorf("exec: exit %d, %q, want the container's map and namespace %s\nstderr: %s", r.code, got, want, r.stderr)
+	}
+	b.oci("delete", "--force", "box")
+
+	// Refused: maps without the namespace, the namespace without maps, no root in the
+	// map, a user namespace joined by path.
+	for _, c := range []struct {
+		change func()
+		msg    string
+	}{
+		{func() {
+			b.linux()["uidMappings"] = []any{map[string]any{"containerID": 1, "hostID": nsHost, "size": 10}}
+		}, "map container ID 0"},
+		{func() { delete(b.linux(), "gidMappings") }, "linux.gidMappings: a user namespace of the container's needs one"},
+		{func() {
+			b.linux()["uidMappings"] = []any{map[string]any{"containerID": 0, "hostID": nsHost, "size": 0}}
+		}, "empty"},
+		{func() {
+			b.linux()["namespaces"] = append(b.linux()["namespaces"].([]any)[:len(b.linux()["namespaces"].([]any))-1],
+				map[string]any{"type": "user", "path": "/proc/1/ns/user"})
+		}, "joined by path: not supported yet"},
+	} {
+		saved, _ := json.Marshal(b.config)
+		c.change()
+		b.write()
+		if r := b.oci("run", "--bundle", b.dir, "bad"); r.code == 0 || !strings.Contains(r.stderr, c.msg) {
+			t.Errorf("exit %d, stderr %q; want %q", r.code, r.stderr, c.msg)
+		}
+		b.config = nil
+		json.Unmarshal(saved, &b.config)
+	}
 }

@@ -96,8 +96,6 @@ var refused = map[string]string{
 	"config_updates_without_affect": "rootfsPropagation shared: the container's mounts would reach the host; refused",
 	"linux_ns_itype":                "a container without a mount namespace of its own would mount in the host's; refused",
 	"linux_ns_path":                 "joining a mount namespace by path: not supported yet",
-	"linux_ns_nopath":               "user namespaces: not supported yet in bundles",
-	"linux_uid_mappings":            "user namespaces: not supported yet in bundles",
 }
 
 // runAll runs the suite with one runtime, logs each program's result as it ends and

@@ -23,6 +23,7 @@ import (
 	"launch/internal/profile"
 	"launch/internal/spec"
 	"launch/internal/tty"
+	"launch/internal/userns"
 )
 
 // A Bundle is a container to create from an OCI bundle (launch create): the bundle's
@@ -78,15 +79,18 @@ type bundleSetup struct {
 	b        *Bundle
 	h        *host
 	rootfs   string
-	clone    uintptr       // namespaces made new by clone
-	joins    []nsJoin      // namespaces joined by path
-	pidJoin  int           // a PID namespace to join, open; or -1
-	ownNet   bool          // a network namespace of the container's: new, or joined and not the host's
-	ownIPC   bool          // the same for IPC
-	newNet   bool          // a new network namespace: bring up lo
-	hasUTS   bool          // a uts namespace made or joined
-	newUTS   bool          //
-	newCg    bool          // a new cgroup namespace, unshared once in the cgroups
+	clone    uintptr  // namespaces made new by clone
+	joins    []nsJoin // namespaces joined by path
+	pidJoin  int      // a PID namespace to join, open; or -1
+	ownNet   bool     // a network namespace of the container's: new, or joined and not the host's
+	ownIPC   bool     // the same for IPC
+	newNet   bool     // a new network namespace: bring up lo
+	hasUTS   bool     // a uts namespace made or joined
+	newUTS   bool     //
+	newCg    bool     // a new cgroup namespace, unshared once in the cgroups
+	userns   bool     // a new user namespace, mapped as uidMap and gidMap say
+	uidMap   []userns.Range
+	gidMap   []userns.Range
 	limits   cgroup.Limits //
 	cgPath   string        // linux.cgroupsPath, absolute
 	layout   mount.BundleSpec
@@ -250,9 +254,6 @@ func (s *bundleSetup) check() error {
 	if sp.Linux.MountLabel != "" {
 		return unsupported("linux.mountLabel")
 	}
-	if len(sp.Linux.UIDMappings) > 0 || len(sp.Linux.GIDMappings) > 0 {
-		return unsupported("linux.uidMappings (user namespaces)")
-	}
 	hooks := sp.Hooks
 	if len(hooks.StartContainer) > 0 {
 		return unsupported("hooks.startContainer")
@@ -260,6 +261,12 @@ func (s *bundleSetup) check() error {
 	if err := s.namespaces(); err != nil {
 		return err
 	}
+	if err := s.idMaps(); err != nil {
+		return err
+	}
+	// In a user namespace, nodes and v1 cgroups are bound from the host, and /sys is
+	// without a network namespace of the container's.
+	s.layout.Userns, s.layout.HostSys = s.userns, s.userns && !s.newNet
 	// A uts namespace joined by path is named as runc names it: the bundle joins it
 	// to be the pod's, whose names it then sets.
 	if sp.Hostname != "" && !s.hasUTS {
@@ -351,8 +358,10 @@ func (s *bundleSetup) namespaces() error {
 			return bundleError(at, "unknown namespace type")
 		case seen[n.Type]:
 			return bundleError(at, "given twice")
-		case n.Type == "user" || n.Type == "time":
+		case n.Type == "time":
 			return unsupported(at)
+		case n.Type == "user" && n.Path != "":
+			return unsupported(at + " joined by path")
 		case n.Type == "mount" && n.Path != "":
 			return unsupported(at + " joined by path")
 		}
@@ -374,6 +383,9 @@ func (s *bundleSetup) namespaces() error {
 				s.clone |= flag
 				if n.Type == "ipc" {
 					s.ownIPC = true
+				}
+				if n.Type == "user" {
+					s.userns = true
 				}
 			}
 			continue
@@ -408,6 +420,45 @@ func (s *bundleSetup) namespaces() error {
 	}
 	if !seen["mount"] {
 		return bundleError("linux.namespaces", "launch needs a new mount namespace")
+	}
+	// A namespace joined by path is joined before the user namespace is made, which
+	// the clone that makes the others makes first: not yet.
+	if s.userns && (len(s.joins) > 0 || s.pidJoin >= 0) {
+		return unsupported("linux.namespaces: a namespace joined by path with a new user namespace")
+	}
+	return nil
+}
+
+// idMaps reads linux.uidMappings and gidMappings, which a new user namespace needs and
+// nothing else takes. Container root must be mapped: the setup runs as it.
+func (s *bundleSetup) idMaps() error {
+	sp := s.b.Spec
+	for _, m := range []struct {
+		name string
+		in   []spec.IDMapping
+		out  *[]userns.Range
+	}{{"linux.uidMappings", sp.Linux.UIDMappings, &s.uidMap}, {"linux.gidMappings", sp.Linux.GIDMappings, &s.gidMap}} {
+		switch {
+		case !s.userns && len(m.in) > 0:
+			return bundleError(m.name, "needs a user namespace of the container's (linux.namespaces)")
+		case !s.userns:
+			continue
+		case len(m.in) == 0:
+			return bundleError(m.name, "a user namespace of the container's needs one")
+		case len(m.in) > 340:
+			return bundleError(m.name, "more than the kernel's 340 lines")
+		}
+		root := false
+		for _, r := range m.in {
+			if r.Size == 0 || uint64(r.ContainerID)+uint64(r.Size) > 1<<32-1 || uint64(r.HostID)+uint64(r.Size) > 1<<32-1 {
+				return bundleError(m.name, "a range that is empty or ends past the last ID")
+			}
+			root = root || r.ContainerID == 0
+			*m.out = append(*m.out, userns.Range{Inside: r.ContainerID, Host: r.HostID, Count: r.Size})
+		}
+		if !root {
+			return bundleError(m.name, "launch sets the container up as its root: map container ID 0")
+		}
 	}
 	return nil
 }
@@ -862,6 +913,9 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 	add(step{op: opDumpable, what: "set not dumpable"})
 	add(step{op: opDieWithParent, what: "set parent-death signal", fd: lifeR, fd2: lifeW})
 	st = append(st, cgroupSteps(s.cg)...)
+	if s.userns {
+		add(step{op: opWaitGo, what: "wait for launch", path: "the user namespace's maps", fd: lifeR})
+	}
 	for _, j := range s.joins {
 		add(step{op: opSetns, what: "join namespace", path: j.kind, fd: j.fd, n: j.flag})
 	}
@@ -888,6 +942,10 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 		return nil, err
 	}
 	st = append(st, root...)
+	if s.userns {
+		// Once the root is found (see setup.steps).
+		add(step{op: opUser, what: "become root of the user namespace", path: "linux.uidMappings"})
+	}
 	layout, split, err := mount.BundleLayout(s.layout)
 	if err != nil {
 		return nil, bundleError("mounts", err.Error())
@@ -1079,6 +1137,14 @@ func (s *bundleSetup) start() (int, error) {
 			e.Hint = "creating namespaces needs root (CAP_SYS_ADMIN)"
 		}
 		return 0, e
+	}
+	if s.userns && s.cg != nil {
+		if err := userns.Write(pid, s.uidMap, s.gidMap, false); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+			return 0, &Error{Code: ExitFailure, Err: errs.Wrap("linux.uidMappings", err)}
+		}
+		unix.Write(life[1], []byte{1})
 	}
 	if adj := s.b.Spec.Process.OOMScoreAdj; adj != nil {
 		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.FormatInt(*adj, 10)), 0); err != nil {

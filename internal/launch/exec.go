@@ -26,9 +26,10 @@ type Exec struct {
 	Preserve int
 }
 
-// execNamespaces are the namespaces joined, in order: the mount namespace last, as
-// from then on paths are the container's.
+// execNamespaces are the namespaces joined, in order: the user namespace first, the
+// mount namespace last, as from then on paths are the container's.
 var execNamespaces = []struct{ kind, proc string }{
+	{"user", "user"}, // first: the others are its, and joined with its capabilities
 	{"ipc", "ipc"}, {"uts", "uts"}, {"network", "net"}, {"cgroup", "cgroup"}, {"pid", "pid"}, {"mount", "mnt"},
 }
 

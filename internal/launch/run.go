@@ -197,7 +197,7 @@ func (l *launch) prepareUserns(s *setup) error {
 	if cfg.Userns == nil {
 		return nil
 	}
-	m := userns.Range(cfg.Userns.HostID, cfg.Userns.Count)
+	m := userns.Of(cfg.Userns.HostID, cfg.Userns.Count)
 	if cfg.Userns.Auto {
 		var err error
 		if m, err = userns.Auto(); err != nil {

@@ -45,6 +45,10 @@ type BundleSpec struct {
 	ReadOnlyRoot bool
 	DevReadOnly  bool     // /dev read-only once its nodes are made
 	Cgroups      []Cgroup // hierarchies to show at an entry of type cgroup
+	// Userns and HostSys are Spec's: in a user namespace, the nodes are the host's,
+	// bound, and so are the v1 cgroups and, without a network namespace of the
+	// container's, /sys.
+	Userns, HostSys bool
 }
 
 // A MaskedPath is covered by /dev/null (a file) or an empty read-only tmpfs (Dir).
@@ -95,7 +99,16 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 				b.fail(errors.New(at + ": a cgroup mount goes on /sys/fs/cgroup, after a mount of /sys"))
 				continue
 			}
-			cgroupSteps(&b, s.Cgroups, e.Dst, e.Flags|unix.MS_RDONLY|cgroupFlags, false)
+			cgroupSteps(&b, s.Cgroups, e.Dst, e.Flags|unix.MS_RDONLY|cgroupFlags, s.Userns)
+			continue
+		}
+		if e.FSType == "sysfs" && s.HostSys {
+			if m := b.bindFrom("bind", sl, "/sys", e.Dst, InRoot, CreateDir, e.Flags|unix.MS_RDONLY|sysFlags, false); m != nil {
+				m.recursive, m.notRoot = true, true
+				if e.Dst == "/sys" {
+					m.keep, kept[SlotSys] = SlotSys, true
+				}
+			}
 			continue
 		}
 		o := MountOpts{Source: e.Source, FSType: e.FSType, Data: e.Data, Flags: e.Flags}
@@ -114,6 +127,10 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 	dev := kept[SlotDev] // the bundle mounts /dev (once: launch refuses a second)
 	if dev {
 		for _, d := range devices {
+			if s.Userns {
+				hostDevice(&b, "/dev/"+d.name)
+				continue
+			}
 			b.node(NewDevice("/dev/"+d.name, 0o666, Dev(d.major, d.minor)))
 		}
 		for _, l := range defaultLinks {
@@ -121,6 +138,18 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 		}
 	}
 	for _, d := range s.Devices {
+		if s.Userns {
+			// The host's node of that path, if it is the one asked for.
+			var st unix.Stat_t
+			if err := unix.Stat(d.Path, &st); err != nil || st.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT || st.Rdev != d.Dev {
+				b.fail(errors.New("linux.devices " + d.Path + ": in a user namespace the host's node is bound, and the host has no such node there"))
+				continue
+			}
+			if m := hostDevice(&b, d.Path); m != nil && d.Denied {
+				m.flags |= unix.MS_NODEV
+			}
+			continue
+		}
 		n, err := newNode(d.Path, kindDevice, d.Mode, d.Dev, "")
 		if err == nil && n.Target.base != SlotRoot && !kept[n.Target.base] {
 			n, err = nil, errors.New("linux.devices "+d.Path+": not below a mount of /dev")
@@ -229,4 +258,15 @@ func WriteFile(s *State, t *Target, data *byte, n int) unix.Errno {
 	_, _, e = unix.RawSyscall(unix.SYS_WRITE, w, uintptr(unsafe.Pointer(data)), uintptr(n))
 	raw.Close(int(w))
 	return e
+}
+
+// hostDevice binds the host's node p over a file made at p in the container's /dev:
+// in a user namespace, which may not make nodes.
+func hostDevice(b *builder, p string) *Mount {
+	keep, err := Flags(p)
+	if err != nil {
+		b.fail(err)
+		return nil
+	}
+	return b.bindFrom("bind", baseOf(parentOf(p)), p, p, NoSymlinks, CreateFile, keep&^unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, false)
 }

@@ -125,14 +125,8 @@ func Layout(s Spec) ([]Step, error) {
 		Data: "mode=755,size=65536k", Keep: SlotDev})
 	for _, d := range devices {
 		if s.Userns {
-			// The host's own nodes, which the kernel checked it made: a user namespace
-			// may not make any.
-			p := "/dev/" + d.name
-			keep, err := Flags(p)
-			if err != nil {
-				b.fail(err)
-			}
-			b.bindFrom("bind", SlotDev, p, p, NoSymlinks, CreateFile, keep&^unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, false)
+			// The host's own nodes: a user namespace may not make any.
+			hostDevice(&b, "/dev/"+d.name)
 			continue
 		}
 		b.node(NewDevice("/dev/"+d.name, 0o666, Dev(d.major, d.minor)))

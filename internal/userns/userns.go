@@ -33,8 +33,8 @@ const (
 // ErrNoRange: every auto range is taken.
 var ErrNoRange = errors.New("no free range of 65536 IDs left for --userns auto")
 
-// Range returns the map of a given range for root: container IDs 0 to count-1.
-func Range(host, count uint32) *Map {
+// Of returns the map of a given range for root: container IDs 0 to count-1.
+func Of(host, count uint32) *Map {
 	return &Map{UID: host, GID: host, Count: count, lock: -1}
 }
 
@@ -97,24 +97,38 @@ func (m *Map) String() string {
 }
 
 // Write writes the maps of the process pid, which has just made its user namespace
-// and waits for them. An unprivileged caller denies setgroups(2) first, as the kernel
-// requires before its gid_map is written: it can only keep the supplementary groups
-// it has, never drop them to gain access a group is refused (user_namespaces(7)).
+// and waits for them.
 func (m *Map) Write(pid int) error {
+	return Write(pid, []Range{{m.InUID, m.UID, m.Count}}, []Range{{m.InGID, m.GID, m.Count}}, m.Unprivileged)
+}
+
+// A Range is one line of a map: container IDs Inside to Inside+Count-1 are host IDs
+// Host onward.
+type Range struct{ Inside, Host, Count uint32 }
+
+// Write writes the maps of the process pid. An unprivileged caller (deny) denies
+// setgroups(2) first, as the kernel requires before its gid_map is written: it can
+// only keep the supplementary groups it has, never drop them to gain access a group
+// is refused (user_namespaces(7)).
+func Write(pid int, uids, gids []Range, deny bool) error {
 	dir := "/proc/" + strconv.Itoa(pid) + "/"
-	if m.Unprivileged {
+	if deny {
 		if err := write(dir+"setgroups", "deny"); err != nil {
 			return err
 		}
 	}
-	line := func(in, host uint32) string {
-		return strconv.FormatUint(uint64(in), 10) + " " + strconv.FormatUint(uint64(host), 10) + " " +
-			strconv.FormatUint(uint64(m.Count), 10) + "\n"
+	lines := func(rs []Range) string {
+		var s string
+		for _, r := range rs {
+			s += strconv.FormatUint(uint64(r.Inside), 10) + " " + strconv.FormatUint(uint64(r.Host), 10) + " " +
+				strconv.FormatUint(uint64(r.Count), 10) + "\n"
+		}
+		return s
 	}
-	if err := write(dir+"uid_map", line(m.InUID, m.UID)); err != nil {
+	if err := write(dir+"uid_map", lines(uids)); err != nil {
 		return err
 	}
-	return write(dir+"gid_map", line(m.InGID, m.GID))
+	return write(dir+"gid_map", lines(gids))
 }
 
 // write writes s to the file p in one write(2), as the kernel wants a map.
