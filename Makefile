@@ -13,14 +13,16 @@ export GOFLAGS     := -mod=readonly
 # No inlining (-l) in packages the launcher runs once per start, before the fork or
 # on error paths: the OCI commands (oci), the config.json reader (spec, jsondec) and
 # its JSON parser (fastjson), the seccomp compiler (policy), cgroup setup, errs.Wrap,
-# and fmt, which only the compiler's and the parser's messages use. That keeps about
+# fmt, which only the compiler's and the parser's messages use, and the launcher's
+# reading of the host (kernel, mountinfo) and user-namespace maps (userns). That keeps about
 # 55 KiB of amd64 code out of the 3 MiB budget (check-static); compiling podman's
 # profile is no slower (BenchmarkCompilePodman). Never add a package whose code the
 # forked child runs or inlines (childPackages in internal/launch/child_test.go, and
 # golang.org/x/sys/unix): a call left uninlined there meets the stack guard the fork
 # hooks poisoned, and TestChildRule, which compiles without these flags, cannot see it.
 NOINLINE   := launch/internal/oci launch/internal/spec launch/internal/jsondec launch/internal/policy \
-	launch/internal/cgroup launch/internal/errs github.com/valyala/fastjson fmt
+	launch/internal/cgroup launch/internal/errs github.com/valyala/fastjson fmt \
+	launch/internal/userns launch/internal/kernel launch/internal/mountinfo strconv
 BUILDFLAGS := -trimpath -buildvcs=false $(foreach p,$(NOINLINE),-gcflags=$(p)=-l) \
 	-ldflags '-s -w -buildid= -X main.version=$(VERSION)'
 # The release runs on every CPU of its arch: ARMv5, MIPS without an FPU, 386 without SSE2.
