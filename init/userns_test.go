@@ -379,7 +379,7 @@ func TestUnprivilegedRefusals(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"--memory", "100M"}, "launch: hint: without root, limits need a cgroup v2 subtree delegated to you"},
-		{[]string{"--userns", "auto"}, "--userns auto: a range of IDs needs root"},
+		{[]string{"--userns", "auto"}, "--userns auto: /etc/subuid or /etc/subgid gives you no IDs"},
 		{[]string{"--userns", nsRange}, "a range of IDs needs root"},
 		{[]string{"--group-add", "5"}, "--group-add: without root the container has no group but yours"},
 	} {
@@ -492,5 +492,228 @@ func TestOCIUserns(t *testing.T) {
 		}
 		b.config = nil
 		json.Unmarshal(saved, &b.config)
+	}
+}
+
+// TestUnprivilegedSubordinate: an ordinary user's --userns auto maps the IDs that
+// /etc/subuid and /etc/subgid give it, through the set-user-ID newuidmap and
+// newgidmap, as container IDs 1 onward, itself as 0. The user, its name and its
+// ranges are the test's own: files bound over /etc/passwd, /etc/subuid and
+// /etc/subgid in a mount namespace of the run's.
+func TestUnprivilegedSubordinate(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	for _, h := range []string{"/usr/bin/newuidmap", "/usr/bin/newgidmap"} {
+		if _, err := os.Stat(h); err != nil {
+			testutil.Skip(t, "needs "+h+" (apt-get install uidmap)")
+		}
+	}
+	l := unprivileged(t, rootfs)
+	etc := t.TempDir()
+	os.Chmod(etc, 0o755)
+	passwd, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwd = append(passwd, []byte("launchtest:x:61234:61234::/:/bin/sh\n")...)
+	run := func(subuid, subgid, script string) result {
+		t.Helper()
+		for name, data := range map[string]string{"passwd": string(passwd), "subuid": subuid, "subgid": subgid} {
+			if err := os.WriteFile(filepath.Join(etc, name), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wrapper := "mount --bind " + etc + "/passwd /etc/passwd && mount --bind " + etc + "/subuid /etc/subuid && mount --bind " +
+			etc + "/subgid /etc/subgid && exec setpriv --reuid=61234 --regid=61234 --clear-groups " + l.bin +
+			" --userns auto " + rootfs + " /bin/sh -c \"$0\""
+		r, err := execLaunch(t, launchIO{bin: "/usr/bin/unshare"}, recordStart, "-m", "--propagation", "private", "/bin/sh", "-c", wrapper, script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := run("launchtest:3000000:65536\n", "61234:3100000:65536\n",
+		"cat /proc/self/uid_map /proc/self/gid_map; id -u; echo x > /made && chown 5:6 /made && stat -c %u:%g /made")
+	if got := strings.Join(strings.Fields(r.stdout), " "); r.code != 0 ||
+		got != "0 61234 1 1 3000000 65536 0 61234 1 1 3100000 65536 0 5:6" {
+		t.Errorf("inside: exit %d, %q\nstderr: %s", r.code, got, r.stderr)
+	}
+	if got := hostOwner(t, filepath.Join(rootfs, "made")); got != "3000004:3100005" {
+		t.Errorf("a file given to container IDs 5:6 is %s on the host, want the subordinate IDs 3000004:3100005 (container ID 1 is the first)", got)
+	}
+	// No range for the user: refused, with how to get one.
+	r = run("someoneelse:3000000:65536\n", "someoneelse:3100000:65536\n", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "--userns auto: /etc/subuid or /etc/subgid gives you no IDs") ||
+		!strings.Contains(r.stderr, "launch: hint: ") {
+		t.Errorf("without a range: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestUsernsReadOnlyRootHolds: the idmapped ROOTFS of host root's stays read-only:
+// container root with every capability cannot clear the flag through the default
+// filter, and launch refuses to start it with CAP_SYS_ADMIN where no filter of its own
+// would stop mount_setattr(2) (found by attack: a set-user-ID file of host root).
+func TestUsernsReadOnlyRootHolds(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	opts := []string{"--userns", nsRange, "--cap-add", "ALL"}
+	if got := try(t, rootfs, opts, "setattr-rw", "/"); got != "EPERM" {
+		t.Errorf("mount_setattr clearing MOUNT_ATTR_RDONLY on / with --cap-add ALL: %s, want EPERM", got)
+	}
+	if got := try(t, rootfs, opts, "create", "/x"); got != "EROFS" {
+		t.Errorf("creating a file in the root: %s, want EROFS", got)
+	}
+	before := snapshot(t)
+	for _, o := range [][]string{{"--cap-add", "SYS_ADMIN", "--seccomp", "unconfined"}, {"--cap-add", "ALL", "--seccomp", "unconfined"}} {
+		args := append(append([]string{"--userns", nsRange}, o...), rootfs, "/probe", "try", "setattr-rw", "/")
+		r := runLaunch(t, args...)
+		if r.code != 125 || !strings.Contains(r.stderr, "CAP_SYS_ADMIN could undo") {
+			t.Errorf("%q: exit %d, stderr %q; want 125 and a refusal", args, r.code, r.stderr)
+		}
+	}
+	before.unchanged(t)
+	// With CAP_SYS_ADMIN but no filter of launch's, a ROOTFS of the range's starts:
+	// nothing made there can be host root's.
+	chownTree(t, rootfs, nsHost, nsHost)
+	if got := try(t, rootfs, []string{"--userns", nsRange, "--cap-add", "SYS_ADMIN", "--seccomp", "unconfined"}, "create", "/x"); got != "ok" {
+		t.Errorf("a ROOTFS of the range's with CAP_SYS_ADMIN and no filter: %s", got)
+	}
+}
+
+// TestUsernsClaims: auto's claims are lock files in a directory of root's alone, the
+// same whatever network namespace a launcher runs in (abstract sockets, an earlier
+// claim, were per network namespace, and any host user could bind them all); a range
+// given by hand that overlaps one auto gave a running container is refused.
+func TestUsernsClaims(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "first")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	first := make(chan result, 1)
+	go func() {
+		// In a network namespace of its own.
+		r, _ := execLaunch(t, launchIO{bin: "/usr/bin/unshare", stdin: pr, stdout: f}, recordStart, "-n", launcher(t), "--userns", "auto",
+			rootfs, "/bin/sh", "-c", "cat /proc/self/uid_map; read x")
+		first <- r
+	}()
+	var firstMap []string
+	for i := 0; i < 500 && len(firstMap) < 3; i++ {
+		time.Sleep(10 * time.Millisecond)
+		b, _ := os.ReadFile(out)
+		firstMap = strings.Fields(string(b))
+	}
+	second := strings.Fields(sh(t, launchIO{}, rootfs, []string{"--userns", "auto"}, "cat /proc/self/uid_map"))
+	overlap := runLaunch(t, "--userns", firstMap[1]+":10", rootfs, "/bin/true")
+	var st unix.Stat_t
+	statErr := unix.Stat("/run/launch/userns", &st)
+	pw.Close()
+	<-first
+	pr.Close()
+	if len(firstMap) != 3 || len(second) != 3 || firstMap[1] == second[1] {
+		t.Errorf("a launcher in a network namespace of its own got %v, another %v: want two ranges", firstMap, second)
+	}
+	if overlap.code != 125 || !strings.Contains(overlap.stderr, "overlaps the range --userns auto gave a running container") {
+		t.Errorf("--userns %s:10 while auto gave it: exit %d, %q", firstMap[1], overlap.code, overlap.stderr)
+	}
+	if statErr != nil || st.Uid != 0 || st.Mode&0o077 != 0 {
+		t.Errorf("/run/launch/userns: %v, owner %d, mode %o: want root's alone", statErr, st.Uid, st.Mode&0o777)
+	}
+	if ents, _ := os.ReadDir("/run/launch/userns"); len(ents) > 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Logf("claims left (other launchers on the machine may hold them): %v", names)
+	}
+}
+
+// TestUsernsHostNetCgroups: with --net host, /sys is the host's, bound; the cgroups
+// under it are still the container's own, not the host's trees (found by attack).
+func TestUsernsHostNetCgroups(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	got := sh(t, launchIO{}, rootfs, []string{"--userns", nsRange, "--net", "host", "--pids", "77"},
+		"cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; ls /sys/fs/cgroup/pids /sys/fs/cgroup/unified 2>/dev/null | grep -c launch- || true")
+	if lines := strings.Fields(got); len(lines) != 2 || lines[0] != "77" || lines[1] != "0" {
+		t.Errorf("with --net host: %q, want the container's pids.max 77 and no launch-* cgroup of the host's", got)
+	}
+}
+
+// TestRaceRootfsSwap: a neighbour who can write ROOTFS's parent swaps ROOTFS with a
+// symlink to the host's / while containers start: none runs on the host's / (found by
+// attack, with and without --userns: the path was looked up three times).
+func TestRaceRootfsSwap(t *testing.T) {
+	w := newWatch(t)
+	parent := t.TempDir()
+	rootfs := filepath.Join(parent, "rootfs")
+	if err := os.Rename(testutil.Rootfs(t), rootfs); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "marker"), []byte("rootfs\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/", filepath.Join(parent, "host")); err != nil {
+		t.Fatal(err)
+	}
+	starts := testutil.Count(t, "starts while ROOTFS and a symlink to / are swapped", 40, 400)
+	for _, opts := range [][]string{nil, {"--userns", nsRange}} {
+		sw := swapper(rootfs, filepath.Join(parent, "host"))
+		ran, refused := 0, 0
+		for i := 0; i < starts; i++ {
+			r := w.run(append(append([]string{}, opts...), rootfs, "/probe", "try", "read", "/marker")...)
+			switch {
+			case r.code == 0 && strings.TrimSpace(r.stdout) == "ok":
+				ran++
+			case r.code == 0:
+				t.Errorf("%v: the container ran on another root: /marker %s", opts, strings.TrimSpace(r.stdout))
+			default:
+				refused++
+			}
+		}
+		swaps := sw.stop()
+		if fi, err := os.Lstat(rootfs); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			unix.Renameat2(unix.AT_FDCWD, rootfs, unix.AT_FDCWD, filepath.Join(parent, "host"), unix.RENAME_EXCHANGE)
+		}
+		t.Logf("%v: %d starts while %d swaps: %d ran on ROOTFS, %d refused", opts, starts, swaps, ran, refused)
+	}
+	w.check()
+}
+
+// TestUnprivilegedKilledLauncher: a launcher without root traces its PID 1 as root's
+// does (it seizes the child while the child may still be traced by its user): a PID 1
+// that clears its parent-death signal still dies with a launcher killed by SIGKILL
+// (found by attack: the seize raced the child's becoming not dumpable).
+func TestUnprivilegedKilledLauncher(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	l := unprivileged(t, rootfs)
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	n := testutil.Count(t, "unprivileged launchers killed", 10, 50)
+	for i := 0; i < n; i++ {
+		s := startWith(t, l, "-v", rootfs, "/probe", "try", "orphan", "pdeath")
+		if got := s.line(t); got != "ready 0" {
+			t.Fatalf("the container said %q, want %q; stderr %s", got, "ready 0", s.stderr)
+		}
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		if strings.Contains(s.stderr.String(), "PID 1 that cleared its parent-death signal outlives it") {
+			t.Errorf("start %d: the launcher could not trace its PID 1: %s", i, s.stderr)
+		}
+		for _, pid := range children(os.Getpid()) {
+			if !reaped(pid) {
+				t.Errorf("start %d: process %d survived its unprivileged launcher", i, pid)
+				unix.Kill(pid, unix.SIGKILL)
+				reaped(pid)
+			}
+		}
 	}
 }

@@ -79,16 +79,17 @@ type bundleSetup struct {
 	b        *Bundle
 	h        *host
 	rootfs   string
-	clone    uintptr  // namespaces made new by clone
-	joins    []nsJoin // namespaces joined by path
-	pidJoin  int      // a PID namespace to join, open; or -1
-	ownNet   bool     // a network namespace of the container's: new, or joined and not the host's
-	ownIPC   bool     // the same for IPC
-	newNet   bool     // a new network namespace: bring up lo
-	hasUTS   bool     // a uts namespace made or joined
-	newUTS   bool     //
-	newCg    bool     // a new cgroup namespace, unshared once in the cgroups
-	userns   bool     // a new user namespace, mapped as uidMap and gidMap say
+	rootSt   unix.Stat_t // what resolveRootfs found at rootfs
+	clone    uintptr     // namespaces made new by clone
+	joins    []nsJoin    // namespaces joined by path
+	pidJoin  int         // a PID namespace to join, open; or -1
+	ownNet   bool        // a network namespace of the container's: new, or joined and not the host's
+	ownIPC   bool        // the same for IPC
+	newNet   bool        // a new network namespace: bring up lo
+	hasUTS   bool        // a uts namespace made or joined
+	newUTS   bool        //
+	newCg    bool        // a new cgroup namespace, unshared once in the cgroups
+	userns   bool        // a new user namespace, mapped as uidMap and gidMap say
 	uidMap   []userns.Range
 	gidMap   []userns.Range
 	limits   cgroup.Limits //
@@ -285,7 +286,7 @@ func (s *bundleSetup) check() error {
 		root = filepath.Join(s.b.Dir, root)
 	}
 	var err error
-	if s.rootfs, err = resolveRootfs(root); err != nil {
+	if s.rootfs, s.rootSt, err = resolveRootfs(root); err != nil {
 		return err
 	}
 	if s.rootfs == "/" {
@@ -1117,6 +1118,7 @@ func (s *bundleSetup) start() (int, error) {
 		return 0, err
 	}
 	pl := &plan{steps: steps, clone: fork.NewClone(s.clone, v2dir), errW: pipe[1], mnt: mount.NewState()}
+	pl.mnt.ExpectRoot(uint64(s.rootSt.Dev), s.rootSt.Ino)
 	if s.cg != nil {
 		pl.late = newLateExec(s.b.Spec.Process.Args[0])
 	}

@@ -112,7 +112,7 @@ func (l *launch) prepare() (*setup, error) {
 	if err := checkStdio(); err != nil {
 		return nil, err
 	}
-	rootfs, err := resolveRootfs(cfg.Rootfs)
+	rootfs, rootSt, err := resolveRootfs(cfg.Rootfs)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (l *launch) prepare() (*setup, error) {
 			note(l.stdio.Err, "--seccomp "+quote(cfg.SeccompProfile)+": calls this kernel does not have: "+strings.Join(filter.Skipped, " "))
 		}
 	}
-	s := &setup{cfg: cfg, rootfs: rootfs, keep: keep, capLast: h.capLast, cmd: cmd, rootFlag: rootFlags,
+	s := &setup{cfg: cfg, rootfs: rootfs, rootSt: rootSt, keep: keep, capLast: h.capLast, cmd: cmd, rootFlag: rootFlags,
 		initramfs: h.initramfs, nofile: h.nofile, umask: h.umask, args: launcherArgs(), profile: filter}
 	if err := l.prepareUserns(s); err != nil {
 		return nil, err
@@ -185,24 +185,47 @@ func (l *launch) prepareUserns(s *setup) error {
 		return &Error{Code: ExitFailure, Err: errors.New(msg), Hint: hint}
 	}
 	if os.Geteuid() != 0 {
-		if cfg.Userns != nil {
-			return fail("--userns "+rangeString(cfg.Userns)+": a range of IDs needs root", "without root, launch maps your own user and group alone, to root in the container (or to --user)")
+		if cfg.Userns != nil && !cfg.Userns.Auto {
+			return fail("--userns "+rangeString(cfg.Userns)+": a range of IDs needs root", "without root, --userns auto maps the IDs /etc/subuid and /etc/subgid give you; without it, your own user and group alone")
 		}
 		if len(cfg.Groups) > 0 {
 			return fail("--group-add: without root the container has no group but yours", "")
 		}
-		s.userns = userns.Caller(uint32(u.UID), uint32(u.GID))
+		if cfg.Userns == nil {
+			s.userns = userns.Caller(uint32(u.UID), uint32(u.GID))
+			return nil
+		}
+		// Your own IDs as 0, your subordinate ones as 1 onward.
+		uid := uint32(os.Getuid())
+		sub, err := userns.Subordinates(uid, userName(uid), "/etc/subuid", "/etc/subgid", []string{"/usr/bin", "/bin", "/usr/sbin", "/sbin"})
+		if err == nil && sub == nil {
+			err = errors.New("/etc/subuid or /etc/subgid gives you no IDs")
+		}
+		if err != nil {
+			return &Error{Code: ExitFailure, Err: errs.Wrap("--userns auto", err),
+				Hint: "an administrator gives a user a range with usermod --add-subuids START-END --add-subgids START-END USER"}
+		}
+		m := userns.Caller(0, 0)
+		m.Sub = sub
+		if uint32(u.UID) > sub.UIDCount || uint32(u.GID) > sub.GIDCount {
+			return fail("--user "+strconv.Itoa(u.UID)+":"+strconv.Itoa(u.GID)+": outside the IDs of --userns auto (0 to "+
+				strconv.FormatUint(uint64(min(sub.UIDCount, sub.GIDCount)), 10)+")", "")
+		}
+		s.userns = m
 		return nil
 	}
 	if cfg.Userns == nil {
 		return nil
 	}
-	m := userns.Of(cfg.Userns.HostID, cfg.Userns.Count)
+	var m *userns.Map
+	var err error
 	if cfg.Userns.Auto {
-		var err error
-		if m, err = userns.Auto(); err != nil {
-			return &Error{Code: ExitFailure, Err: errs.Wrap("--userns auto", err)}
-		}
+		m, err = userns.Auto()
+	} else {
+		m, err = userns.Of(cfg.Userns.HostID, cfg.Userns.Count)
+	}
+	if err != nil {
+		return &Error{Code: ExitFailure, Err: errs.Wrap("--userns "+rangeString(cfg.Userns), err)}
 	}
 	ids := []uint32{uint32(u.UID), uint32(u.GID)}
 	for _, g := range cfg.Groups {
@@ -216,17 +239,21 @@ func (l *launch) prepareUserns(s *setup) error {
 		}
 	}
 	s.userns = m
-	var st unix.Stat_t
-	if err := unix.Stat(s.rootfs, &st); err != nil {
-		m.Release()
-		return &Error{Code: ExitFailure, Err: &StepError{What: "ROOTFS", Path: s.rootfs, Err: err}}
-	}
-	if !m.Contains(st.Uid) {
+	if st := s.rootSt; !m.Contains(st.Uid) {
 		// ROOTFS is the host's (root's, say): shown through an idmapped mount, with
 		// its owners as they are on the host, and read-only, since a file the
 		// container made there would belong on the host to the owner it has inside
 		// (a set-user-ID file of host root).
 		s.idmap = true
+		// Read-only on a mount of the container's own mount namespace, which its
+		// root may change with CAP_SYS_ADMIN where the filter lets mount_setattr(2)
+		// through.
+		if s.keep&(1<<unix.CAP_SYS_ADMIN) != 0 && (!cfg.Seccomp || cfg.SeccompProfile != "") {
+			m.Release()
+			return fail("--userns: ROOTFS is owned by host user "+strconv.FormatUint(uint64(st.Uid), 10)+", outside the range, and mounted read-only, "+
+				"which CAP_SYS_ADMIN could undo without launch's own system-call filter",
+				"drop CAP_SYS_ADMIN, keep the default filter, or chown ROOTFS into the range")
+		}
 		if cfg.Verbose {
 			note(l.stdio.Err, "--userns: ROOTFS is owned by host user "+strconv.FormatUint(uint64(st.Uid), 10)+
 				", outside the range: mounted idmapped and read-only (chown it into the range to make it writable)")
@@ -410,7 +437,7 @@ func (l *launch) newView(cg *cgroup.Cgroups) (*procview.View, error) {
 		return nil, nil
 	}
 	fuse := l.host.fuse
-	if u := l.cfg.Userns; fuse && os.Geteuid() != 0 && u == nil {
+	if fuse && os.Geteuid() != 0 {
 		// The caller opens /dev/fuse itself, and some hosts keep it for root.
 		var st unix.Stat_t
 		fuse = unix.Stat("/dev/fuse", &st) == nil && st.Mode&0o006 == 0o006
@@ -488,14 +515,18 @@ func formatSize(n int64) string {
 }
 
 // resolveRootfs returns ROOTFS as an absolute path without symlinks: the caller's own
-// path, which the launcher trusts, unlike what is inside it.
-func resolveRootfs(p string) (string, error) {
+// path, which the launcher trusts, unlike what is inside it; and what it found there.
+// Whoever can write a directory on that path can still rename what lies there, and
+// put a symlink in its place: the directory is opened again without following any
+// symlink, and the child checks it finds that same directory (mount.State.ExpectRoot).
+func resolveRootfs(p string) (string, unix.Stat_t, error) {
+	var st unix.Stat_t
 	fail := func(err error) error {
 		return &Error{Code: ExitFailure, Err: &StepError{What: "ROOTFS", Path: p, Err: err}}
 	}
 	abs, err := filepath.Abs(p)
 	if err != nil {
-		return "", fail(err)
+		return "", st, fail(err)
 	}
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
@@ -503,14 +534,34 @@ func resolveRootfs(p string) (string, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return "", fail(err)
+		return "", st, fail(err)
 	}
-	st, err := os.Stat(real)
+	fd, err := unix.Openat2(unix.AT_FDCWD, real, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS})
+	if errors.Is(err, unix.ENOSYS) {
+		fd, err = unix.Open(real, unix.O_PATH|unix.O_CLOEXEC, 0) // before Linux 5.6
+	}
 	if err != nil {
-		return "", fail(err)
+		return "", st, fail(err)
 	}
-	if !st.IsDir() {
-		return "", fail(unix.ENOTDIR)
+	err = unix.Fstat(fd, &st)
+	unix.Close(fd)
+	if err != nil {
+		return "", st, fail(err)
 	}
-	return real, nil
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return "", st, fail(unix.ENOTDIR)
+	}
+	return real, st, nil
+}
+
+// userName is the name /etc/passwd gives the user uid, or "".
+func userName(uid uint32) string {
+	data, _ := os.ReadFile("/etc/passwd")
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) > 2 && f[2] == strconv.FormatUint(uint64(uid), 10) {
+			return f[0]
+		}
+	}
+	return ""
 }

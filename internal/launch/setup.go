@@ -129,7 +129,8 @@ var forwarded = []unix.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQU
 // setup is what the steps are made from.
 type setup struct {
 	cfg       *Config
-	rootfs    string // absolute, symlinks resolved
+	rootfs    string      // absolute, symlinks resolved
+	rootSt    unix.Stat_t // what was there then (the child checks it finds the same)
 	cg        *cgroup.Cgroups
 	keep      caps.Set
 	capLast   int
@@ -250,7 +251,7 @@ func (s *setup) steps() ([]step, error) {
 	spec := mount.Spec{ReadOnly: s.cfg.ReadOnly || s.idmap, RootFlags: s.rootFlag, TmpSize: s.cfg.Limits.Memory / 2}
 	if u := s.userns; u != nil {
 		spec.Userns, spec.HostSys = true, s.cfg.HostNet
-		spec.NoPtsGroup = u.Unprivileged && u.InGID != 5 || !u.Unprivileged && u.Count <= 5
+		spec.NoPtsGroup = !u.MapsGroup(5)
 	}
 	spec.Binds = s.cfg.Binds
 	spec.Cgroups = s.cg.Mounts()

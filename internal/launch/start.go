@@ -157,6 +157,7 @@ func (l *launch) start(s *setup) (*child, int, error) {
 	}
 	v2dir, _ := s.cg.V2()
 	p := &plan{steps: steps, clone: fork.NewClone(flags, v2dir), errW: pipe[1], mnt: mount.NewState()}
+	p.mnt.ExpectRoot(uint64(s.rootSt.Dev), s.rootSt.Ino)
 	if cfg.Verbose {
 		mem, err := unix.Mmap(-1, 0, slots*8, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 		if err == nil {
@@ -200,18 +201,25 @@ func (l *launch) start(s *setup) (*child, int, error) {
 			reap(pid)
 			return fail(0, err)
 		}
-		// The go-ahead (see the child's wait after its cgroups).
-		unix.Write(life[1], []byte{1})
 	}
 	c.pid = pid
 	c.sv = &supervisor{pid: pid, traced: s.traced, tty: s.term, pty: s.pty}
 	if s.traced {
+		// Before the go-ahead of a user namespace: an unprivileged launcher may trace
+		// the child only while it is still dumpable, which it stops being then.
 		if err := ptraceSeize(pid); err != nil {
 			c.sv.traced = false
 			if cfg.Verbose {
 				note(l.stdio.Err, err.Error()+": if the launcher is killed, a PID 1 that cleared its parent-death signal outlives it")
 			}
 		}
+	}
+	// The go-aheads: the user namespace's (see the child's wait after its cgroups),
+	// then the tracer's.
+	if s.userns != nil {
+		unix.Write(life[1], []byte{1})
+	}
+	if s.traced {
 		unix.Write(life[1], []byte{1})
 	}
 
@@ -304,6 +312,10 @@ func stepFailure(s *setup, steps []step, rep report, n int) error {
 		case unix.ESTALE:
 			e.Hint = "what launch mounted was not where it found it again: is another process changing ROOTFS, or the --bind source, meanwhile?"
 		}
+	case opRoot, opRootTree:
+		if errno == unix.ESTALE {
+			e.Hint = "ROOTFS is not the directory launch found there a moment before: another process renamed it, or a directory on its way, meanwhile"
+		}
 	case opChdir:
 		e.Hint = "--workdir must exist in the container"
 		if errno == unix.ELOOP {
@@ -323,7 +335,7 @@ func (s *setup) enterUserns(pid int) error {
 	if !s.idmap {
 		return nil
 	}
-	tree, err := userns.Idmapped(s.rootfs, pid)
+	tree, err := userns.Idmapped(s.rootfs, uint64(s.rootSt.Dev), s.rootSt.Ino, pid)
 	if err == nil {
 		err = s.inbox.Send(tree)
 		unix.Close(tree)

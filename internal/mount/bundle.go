@@ -141,7 +141,7 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 		if s.Userns {
 			// The host's node of that path, if it is the one asked for.
 			var st unix.Stat_t
-			if err := unix.Stat(d.Path, &st); err != nil || st.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT || st.Rdev != d.Dev {
+			if err := unix.Stat(d.Path, &st); err != nil || st.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT || uint64(st.Rdev) != d.Dev {
 				b.fail(errors.New("linux.devices " + d.Path + ": in a user namespace the host's node is bound, and the host has no such node there"))
 				continue
 			}

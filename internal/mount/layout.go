@@ -152,14 +152,15 @@ func Layout(s Spec) ([]Step, error) {
 	// mount only. With --net host the superblock is the host's, and the host's /sys
 	// must stay as it is.
 	if s.HostSys {
-		// Recursive, as the host's /sys holds mounts, and read-only throughout.
+		// Recursive, as the host's /sys holds mounts, and read-only throughout; the
+		// host's cgroups below are covered by the container's, as in a sysfs of its own.
 		if m := b.bindFrom("bind", SlotRoot, "/sys", "/sys", NoSymlinks, CreateDir, unix.MS_RDONLY|sysFlags, false); m != nil {
 			m.recursive, m.keep = true, SlotSys
 		}
 	} else {
 		b.mount("mount sysfs", "/sys", CreateDir, MountOpts{Source: "sysfs", FSType: "sysfs", Flags: unix.MS_RDONLY | sysFlags, Keep: SlotSys})
-		cgroupSteps(&b, s.Cgroups, "/sys/fs/cgroup", unix.MS_RDONLY|cgroupFlags, s.Userns)
 	}
+	cgroupSteps(&b, s.Cgroups, "/sys/fs/cgroup", unix.MS_RDONLY|cgroupFlags, s.Userns)
 
 	for _, p := range maskedFiles {
 		b.bind("mask", "/dev/null", p, MustExist, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, true)

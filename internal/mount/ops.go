@@ -644,6 +644,15 @@ func AttachRoot(s *State, rootfs *byte, tree int) unix.Errno {
 		}
 		return e
 	}
+	if s.want {
+		if e = sameFile(s, int(dir), s.wantDev, s.wantIno); e != 0 {
+			raw.Close(int(dir))
+			if tree >= 0 {
+				raw.Close(tree)
+			}
+			return e
+		}
+	}
 	mfd := tree
 	if tree < 0 {
 		mfd, e = openTree(int(dir), empty, unix.AT_EMPTY_PATH)

@@ -27,16 +27,20 @@ type State struct {
 	slot    [numSlots]int
 	rootDev uint64
 	rootIno uint64
-	legacy  bool       // the kernel lacks the new mount API (before 5.2): mount(2), verified
-	seen    [64]uint64 // legacy: IDs of the mounts made so far
-	nseen   int
-	path    [2][32]byte
-	buf     [160]byte
-	how     unix.OpenHow
-	st      unix.Stat_t // a target's, before a legacy bind onto itself
-	st2     unix.Stat_t // sameFile's
-	sfs     unix.Statfs_t
-	attr    unix.MountAttr // an rbind's flags for mount_setattr(2)
+	// The directory the launcher found at ROOTFS, which the root's mount must be made
+	// on (see ExpectRoot); want false: any.
+	wantDev, wantIno uint64
+	want             bool
+	legacy           bool       // the kernel lacks the new mount API (before 5.2): mount(2), verified
+	seen             [64]uint64 // legacy: IDs of the mounts made so far
+	nseen            int
+	path             [2][32]byte
+	buf              [160]byte
+	how              unix.OpenHow
+	st               unix.Stat_t // a target's, before a legacy bind onto itself
+	st2              unix.Stat_t // sameFile's
+	sfs              unix.Statfs_t
+	attr             unix.MountAttr // an rbind's flags for mount_setattr(2)
 }
 
 // NewState returns the state of a child that has made no mount yet.
@@ -47,6 +51,12 @@ func NewState() *State {
 	}
 	return s
 }
+
+// ExpectRoot makes the root's step check that the directory it finds at ROOTFS is the
+// file dev and ino name, what the launcher found there: a neighbour who can write a
+// directory on ROOTFS's path may have renamed another in its place, or a symlink to
+// the host's /, meanwhile (ESTALE).
+func (s *State) ExpectRoot(dev, ino uint64) { s.wantDev, s.wantIno, s.want = dev, ino, true }
 
 // open resolves t from its base and returns an O_PATH descriptor for it, creating the
 // last component first if t says so and it is missing.

@@ -39,3 +39,12 @@ func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
 }
+
+func init() {
+	// setattr-rw PATH: clear the read-only flag of the mount at PATH with
+	// mount_setattr(2), through that mount's own descriptor.
+	moreOps["setattr-rw"] = func(a []string) string {
+		attr := unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}
+		return report.ErrName(unix.MountSetattr(unix.AT_FDCWD, arg(a, 0), 0, &attr))
+	}
+}

@@ -175,12 +175,19 @@ func (c *checker) container() {
 // do on the development machine (TestDefaults): one CHECK line each. caps is the
 // expected bounding, permitted and effective set.
 func (c *checker) checkContainer(prefix, caps string) {
+	c.checkContainerWith(prefix, func(w *expect.Want) { w.CapEff, w.CapBnd = caps, caps }, nil)
+}
+
+// checkContainerWith is checkContainer for a container started with opts, which
+// adjust makes the expectation of; checks names the checks of the table to run (all
+// if none).
+func (c *checker) checkContainerWith(prefix string, adjust func(*expect.Want), checks []string, opts ...string) {
 	h, err := expect.ThisHost()
 	if err != nil {
 		c.report(prefix+"container", fmt.Errorf("read the host: %w", err), "")
 		return
 	}
-	r := c.launch("/rootfs", "/probe", "report")
+	r := c.launch(append(opts, "/rootfs", "/probe", "report")...)
 	if err := r.failure(0); err != nil {
 		c.report(prefix+"container", err, "")
 		return
@@ -191,8 +198,8 @@ func (c *checker) checkContainer(prefix, caps string) {
 		return
 	}
 	w := expect.Default(h, "/rootfs")
-	w.CapEff, w.CapBnd = caps, caps
-	for _, res := range expect.Run(&rep, &w) {
+	adjust(&w)
+	for _, res := range expect.Run(&rep, &w, checks...) {
 		var err error
 		if len(res.Problems) > 0 {
 			err = errors.New(strings.Join(res.Problems, "; "))

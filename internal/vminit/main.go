@@ -59,6 +59,7 @@ func main() {
 	} else {
 		say("INFO switch_root: / is now a tmpfs holding a copy of /launch and /rootfs, as on a board with a root file system")
 		c.container()
+		c.userns()
 		c.wide()
 		c.delegation()
 	}

@@ -22,8 +22,9 @@ const runTimeout = 60 * time.Second
 // A checker runs the launcher, reports checks and counts failures.
 type checker struct {
 	total, failed int
-	runs          int      // launcher runs, for the cleanup check
-	leftovers     []string // launch-* cgroups found after a run, with the run
+	runs          int                 // launcher runs, for the cleanup check
+	leftovers     []string            // launch-* cgroups found after a run, with the run
+	as            *syscall.Credential // the user the launcher runs as; nil: root
 }
 
 // report prints the line of one check: PASS with detail when err is nil, FAIL with
@@ -117,6 +118,12 @@ func (c *checker) start(bin, dir string, args ...string) *run {
 		}
 		defer unix.Close(fd)
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	}
+	if c.as != nil {
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.Credential = c.as
 	}
 	// Bounded also if something the launcher started keeps its output open.
 	cmd.WaitDelay = 5 * time.Second
