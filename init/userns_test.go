@@ -717,3 +717,38 @@ func TestUnprivilegedKilledLauncher(t *testing.T) {
 		}
 	}
 }
+
+// TestUnprivilegedSame: exit statuses, --init, signals and the cleanup behave without
+// root as with it.
+func TestUnprivilegedSame(t *testing.T) {
+	rootfs := testutil.Rootfs(t)
+	testutil.RequireBusybox(t)
+	l := unprivileged(t, rootfs)
+	before := snapshot(t)
+	for _, opts := range [][]string{nil, {"--init"}} {
+		for _, c := range []struct {
+			script string
+			want   int
+		}{{"exit 3", 3}, {"sleep 30 & kill -KILL $!; wait $!", 137}, {"exec /nonexistent", 127}} {
+			args := append(append([]string{}, opts...), rootfs, "/bin/sh", "-c", c.script)
+			r, err := execLaunch(t, l, recordStart, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.code != c.want {
+				t.Errorf("%q as user %d: exit %d, want %d\nstderr: %s", args, unprivUID, r.code, c.want, r.stderr)
+			}
+		}
+	}
+	s := startWith(t, l, "--init", rootfs, "/probe", "signals")
+	if got := s.line(t); got != "ready" {
+		t.Fatalf("probe signals said %q", got)
+	}
+	s.cmd.Process.Signal(unix.SIGUSR1)
+	if got := s.line(t); got != "SIGUSR1" {
+		t.Errorf("SIGUSR1 to the unprivileged launcher: the container said %q", got)
+	}
+	s.cmd.Process.Signal(unix.SIGTERM)
+	s.cmd.Wait()
+	before.unchanged(t)
+}
