@@ -28,15 +28,23 @@ type Plan struct {
 // data (at least one byte, kept by the caller).
 func NewPlan(sock int, data []byte) *Plan {
 	p := &Plan{Sock: sock}
+	p.msg, p.slot = message(data)
+	return p
+}
+
+// message returns a message of data (at least one byte, kept by the caller) whose
+// ancillary data carries one descriptor, and where in it the descriptor's number is.
+func message(data []byte) (unix.Msghdr, *int32) {
+	var msg unix.Msghdr
 	rights := unix.UnixRights(0)
 	// SAFETY: rights holds one cmsghdr and one int of data after it (UnixRights).
-	p.slot = (*int32)(unsafe.Pointer(&rights[unix.CmsgLen(0)]))
-	p.msg.Iov = &unix.Iovec{Base: &data[0]}
-	p.msg.Iov.SetLen(len(data))
-	p.msg.SetIovlen(1)
-	p.msg.Control = &rights[0]
-	p.msg.SetControllen(len(rights))
-	return p
+	slot := (*int32)(unsafe.Pointer(&rights[unix.CmsgLen(0)]))
+	msg.Iov = &unix.Iovec{Base: &data[0]}
+	msg.Iov.SetLen(len(data))
+	msg.SetIovlen(1)
+	msg.Control = &rights[0]
+	msg.SetControllen(len(rights))
+	return msg, slot
 }
 
 // Send runs in the child: it writes fd's number into its copy of the message, sends
@@ -150,16 +158,8 @@ func NewInbox() (*Inbox, error) {
 		return nil, os.NewSyscallError("socketpair", err)
 	}
 	in := &Inbox{sock: sv[0], Sock: sv[1]}
-	data := make([]byte, 1)
-	rights := make([]byte, unix.CmsgSpace(4))
-	// SAFETY: rights has room for one cmsghdr and one int of data after it.
-	in.slot = (*int32)(unsafe.Pointer(&rights[unix.CmsgLen(0)]))
+	in.msg, in.slot = message(make([]byte, 1))
 	*in.slot = -1
-	in.msg.Iov = &unix.Iovec{Base: &data[0]}
-	in.msg.Iov.SetLen(len(data))
-	in.msg.SetIovlen(1)
-	in.msg.Control = &rights[0]
-	in.msg.SetControllen(len(rights))
 	return in, nil
 }
 
