@@ -34,6 +34,7 @@ type bench struct {
 	bundles    map[string]bool // payloads whose OCI bundle is written
 	installErr map[string]error
 	scratch    *scratch // runs the commands the bench starts itself
+	unpriv     *unpriv  // the ordinary user of the unprivileged peers, once chosen
 	remotes    []*remote
 	tempDirs   []string
 	notes      []string // what did not work, for the report

@@ -12,7 +12,11 @@
 // syscalls.txt, the same namespaces, masked paths and cgroup limits as launch.
 //
 // The peers: launch with its defaults; the floor, unshare(1) and chroot(1), which set up
-// almost nothing; bwrap with the closest flags it has; runc; crun. Every measurement is
+// almost nothing; bwrap with the closest flags it has; runc; crun. With a user
+// namespace: launch --userns auto as root, and launch and bwrap (--unshare-user) run
+// by an ordinary user, a uid and gid no account has, which the bench sets between fork
+// and exec (unpriv.go); where that user cannot reach the launcher or the root file
+// system, it runs copies in a temporary directory. Every measurement is
 // interleaved: each round starts every peer once, in an order that rotates from round to
 // round, so that a change in the machine's state (another process, the page cache, a
 // CPU frequency) falls on all of them alike. Wall time is start to exit as the bench

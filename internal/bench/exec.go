@@ -18,6 +18,9 @@ type job struct {
 	Argv    []string
 	RSS     bool          // poll the command's peak RSS while it runs
 	Timeout time.Duration // kill it after this long
+	// Cred, if set, is the user the command runs as: the child sets its groups, gid
+	// and uid between fork and exec, so that no wrapper's own exec is timed.
+	Cred *syscall.Credential `json:",omitempty"`
 }
 
 // A sample is what one run of a job measured.
@@ -85,8 +88,10 @@ func (s *scratch) run(j job) (sample, error) {
 	attr := &os.ProcAttr{
 		Files: []*os.File{s.null, s.out, s.err},
 		// A process group of its own, so that a timeout can kill the whole tree; the
-		// parent-death signal, so that an interrupted bench leaves nothing running.
-		Sys: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+		// parent-death signal, so that an interrupted bench leaves nothing running. The
+		// runtime sets that signal after the credential, whose change would clear it
+		// (prctl(2), PR_SET_PDEATHSIG).
+		Sys: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: j.Cred},
 	}
 	start := time.Now()
 	p, err := os.StartProcess(j.Argv[0], j.Argv, attr)

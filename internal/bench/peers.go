@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,6 +42,8 @@ type peer struct {
 	remove func(id string)
 	// noBlkio leaves the block-I/O weight out of the OCI bundle (see crunV1).
 	noBlkio bool
+	// cred is the ordinary user the peer runs as (see unpriv.go); nil: as the bench, root.
+	cred *syscall.Credential
 }
 
 // runID is the sequence number of container ids.
@@ -73,8 +76,9 @@ func runError(s sample) error {
 	return fmt.Errorf("exit status %d: %s", s.Status, msg)
 }
 
-// makePeers returns the peers in the order of the report: launch, the limit, the floor,
-// bwrap, runc, crun. Those that are missing are there with their error.
+// makePeers returns the peers in the order of the report: launch, launch with a user
+// namespace as root and as an ordinary user, the limit, the floor, bwrap as root and as
+// an ordinary user, runc, crun. Those that are missing are there with their error.
 func (b *bench) makePeers() []*peer {
 	local := b.scratch
 	var ps []*peer
@@ -83,6 +87,18 @@ func (b *bench) makePeers() []*peer {
 		name: "launch", bin: b.launch, exec: local, note: "defaults",
 		argv: func(p payload, _ string) []string { return append([]string{b.launch, b.rootfs}, p.args...) },
 	})
+	ps = append(ps, &peer{
+		name: "launch --userns", bin: b.launch, exec: local,
+		note: "defaults plus --userns auto: a user namespace whose root is an unprivileged host ID; ROOTFS, owned by root, mounted idmapped and read-only",
+		argv: func(p payload, _ string) []string {
+			return append([]string{b.launch, "--userns", "auto", b.rootfs}, p.args...)
+		},
+	})
+	u := b.unprivileged()
+	lu := &peer{name: "launch (unprivileged)", bin: u.launch, exec: local, cred: u.cred, err: u.err,
+		note: "launch ROOTFS run by " + u.who() + ": a user namespace mapping that user to root, no cgroups (a warning on stderr)" + u.where()}
+	lu.argv = func(p payload, _ string) []string { return append([]string{u.launch, u.rootfs}, p.args...) }
+	ps = append(ps, lu)
 
 	ps = append(ps, b.limitPeer(local))
 
@@ -98,23 +114,41 @@ func (b *bench) makePeers() []*peer {
 	ps = append(ps, floor)
 
 	bw := &peer{name: "bwrap", exec: local}
+	// The same flags run by the ordinary user, plus --unshare-user. --unshare-all holds
+	// --unshare-user-try, which makes a user namespace wherever the kernel allows one,
+	// as root too (its uid_map is then "0 0 1"); --unshare-user makes it a requirement,
+	// so that the peer fails rather than runs without one.
+	bwu := &peer{name: "bwrap (unprivileged)", exec: local, cred: u.cred}
 	if bw.bin, bw.err = b.lookPeer("bwrap"); bw.err == nil {
-		flags := []string{"--unshare-all", "--die-with-parent", "--new-session", "--bind", b.rootfs, "/",
-			"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"}
+		flags := func(rootfs string) []string {
+			return []string{"--unshare-all", "--die-with-parent", "--new-session", "--bind", rootfs, "/",
+				"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"}
+		}
+		var capFlags []string
 		note := "--unshare-all --die-with-parent --new-session --bind ROOTFS / --dev /dev --proc /proc --tmpfs /tmp"
 		if help, _ := exec.Command(bw.bin, "--help").CombinedOutput(); strings.Contains(string(help), "--cap-add") {
-			flags = append(flags, "--cap-drop", "ALL")
+			capFlags = append(capFlags, "--cap-drop", "ALL")
 			for _, c := range b.caps {
-				flags = append(flags, "--cap-add", c)
+				capFlags = append(capFlags, "--cap-add", c)
 			}
 			note += " --cap-drop ALL --cap-add (the 14); no cgroups, no seccomp"
 		} else {
 			note += "; no --cap-add in this version: all capabilities; no cgroups, no seccomp"
 		}
 		bw.note = note
-		bw.argv = func(p payload, _ string) []string { return append(append([]string{bw.bin}, flags...), p.args...) }
+		bw.argv = func(p payload, _ string) []string {
+			return append(append(append([]string{bw.bin}, flags(b.rootfs)...), capFlags...), p.args...)
+		}
+		bwu.bin, bwu.err = bw.bin, u.err
+		bwu.note = "bwrap's flags plus --unshare-user, run by " + u.who() + u.where()
+		bwu.argv = func(p payload, _ string) []string {
+			argv := append(append([]string{bwu.bin}, flags(u.rootfs)...), "--unshare-user")
+			return append(append(argv, capFlags...), p.args...)
+		}
+	} else {
+		bwu.err = bw.err
 	}
-	ps = append(ps, bw)
+	ps = append(ps, bw, bwu)
 
 	for _, name := range []string{"runc", "crun"} {
 		ps = append(ps, b.ociPeer(name, name, local))

@@ -60,6 +60,7 @@ func (b *bench) report() string {
 		}
 		b.phaseTable(&w, st)
 	}
+	b.usernsTable(&w)
 
 	b.rssTable(&w)
 	b.binaryTable(&w)
@@ -228,6 +229,92 @@ func (b *bench) phaseTable(w *strings.Builder, st *startup) {
 		fmt.Fprintf(w, " %.3f |", summarize(walls(v.samples)).mean)
 	}
 	fmt.Fprintf(w, "\n\n")
+}
+
+// usernsTable says what a user namespace costs at start, from the medians of the
+// startup tables: launch with --userns less launch with its defaults, both as root,
+// and launch against bwrap when an ordinary user runs them.
+func (b *bench) usernsTable(w *strings.Builder) {
+	var rows []string
+	for _, st := range b.res.startup {
+		if st == nil {
+			continue
+		}
+		m := mode(st)
+		rows = append(rows,
+			fmt.Sprintf("| launch --userns − launch (as root) | %s | %s | %s |", m,
+				difference(st, "launch --userns", "launch", false), difference(st, "launch --userns", "launch", true)),
+			fmt.Sprintf("| bwrap (unprivileged) − bwrap (as root, also in a user namespace) | %s | %s | %s |", m,
+				difference(st, "bwrap (unprivileged)", "bwrap", false), difference(st, "bwrap (unprivileged)", "bwrap", true)),
+			fmt.Sprintf("| launch (unprivileged) vs bwrap (unprivileged) | %s | %s | %s |", m,
+				versus(st, "launch (unprivileged)", "bwrap (unprivileged)", false), versus(st, "launch (unprivileged)", "bwrap (unprivileged)", true)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "## What a user namespace costs at start (`/bin/true`, ms)\n\n")
+	fmt.Fprintf(w, "Medians of the startup tables above, from the same rounds. `launch --userns auto` adds a user namespace "+
+		"to the defaults (its root an unprivileged host ID, ROOTFS mounted idmapped and read-only); the unprivileged peers "+
+		"are run by an ordinary user (a uid and gid no account has, set between fork and exec), for whom launch maps "+
+		"that user to root in a user namespace and sets no cgroups, and bwrap gets `--unshare-user`. bwrap as root makes a user "+
+		"namespace too (`--unshare-all` holds `--unshare-user-try`, which maps root to itself), so its row sets an ordinary "+
+		"user against root, both with one.\n\n")
+	if line := usernsLine(b.res.startup[0]); line != "" {
+		fmt.Fprintf(w, "%s\n\n", line)
+	}
+	fmt.Fprintf(w, "| comparison | mode | wall | CPU |\n|---|---|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+	fmt.Fprintln(w)
+}
+
+// usernsLine sums up the table for st in one sentence, or is empty if launch and
+// launch --userns were not both measured.
+func usernsLine(st *startup) string {
+	if st == nil {
+		return ""
+	}
+	lw, lok := medianMs(st.find("launch", payloadTrue), false)
+	lc, _ := medianMs(st.find("launch", payloadTrue), true)
+	uw, uok := medianMs(st.find("launch --userns", payloadTrue), false)
+	uc, _ := medianMs(st.find("launch --userns", payloadTrue), true)
+	if !lok || !uok {
+		return ""
+	}
+	line := fmt.Sprintf("A user namespace costs launch %+.2f ms wall and %+.2f ms CPU at start (%s, medians: "+
+		"%.2f and %.2f ms with `--userns auto`, %.2f and %.2f ms without)", uw-lw, uc-lc, mode(st), uw, uc, lw, lc)
+	pw, pok := medianMs(st.find("launch (unprivileged)", payloadTrue), false)
+	pc, _ := medianMs(st.find("launch (unprivileged)", payloadTrue), true)
+	bw, bok := medianMs(st.find("bwrap (unprivileged)", payloadTrue), false)
+	bc, _ := medianMs(st.find("bwrap (unprivileged)", payloadTrue), true)
+	if pok && bok {
+		line += fmt.Sprintf("; run by an ordinary user, launch takes %.2f ms wall and %.2f ms CPU, bwrap %.2f and %.2f ms: %s and %s bwrap's",
+			pw, pc, bw, bc, ratio(pw, bw), ratio(pc, bc))
+	}
+	return line + "."
+}
+
+// difference is the median of peer a less that of peer b, with both: "+1.20 (13.62 −
+// 12.42)", or why not.
+func difference(st *startup, a, b string, cpu bool) string {
+	x, xok := medianMs(st.find(a, payloadTrue), cpu)
+	y, yok := medianMs(st.find(b, payloadTrue), cpu)
+	if !xok || !yok {
+		return a + " or " + b + " not measured"
+	}
+	return fmt.Sprintf("%+.2f (%.2f − %.2f)", x-y, x, y)
+}
+
+// versus sets the median of peer a against that of peer b: "10.20 vs 6.10: 1.67×", or
+// says why not.
+func versus(st *startup, a, b string, cpu bool) string {
+	x, xok := medianMs(st.find(a, payloadTrue), cpu)
+	y, yok := medianMs(st.find(b, payloadTrue), cpu)
+	if !xok || !yok {
+		return a + " or " + b + " not measured"
+	}
+	return fmt.Sprintf("%.2f vs %.2f: %s", x, y, ratio(x, y))
 }
 
 func (b *bench) rssTable(w *strings.Builder) {
