@@ -227,10 +227,7 @@ func (l *launch) prepareUserns(s *setup) error {
 	if err != nil {
 		return &Error{Code: ExitFailure, Err: errs.Wrap("--userns "+rangeString(cfg.Userns), err)}
 	}
-	ids := []uint32{uint32(u.UID), uint32(u.GID)}
-	for _, g := range cfg.Groups {
-		ids = append(ids, g)
-	}
+	ids := append([]uint32{uint32(u.UID), uint32(u.GID)}, cfg.Groups...)
 	for _, id := range ids {
 		if id >= m.Count {
 			m.Release()
