@@ -97,19 +97,27 @@ func (l *launch) supervise(s *setup, c *child) (unix.WaitStatus, error) {
 	if s.relay != nil {
 		s.relay.start()
 	}
-	if gc, err := cgroup.GC(l.host.cgroups); err != nil {
-		warn(l.stdio.Err, "removing cgroups of earlier launches: "+err.Error())
-	} else if l.cfg.Verbose {
-		if len(gc.Removed) > 0 {
-			note(l.stdio.Err, "removed "+strconv.Itoa(len(gc.Removed))+" cgroups left by killed launches")
-		}
-		for _, left := range gc.Left {
-			if left.Why != cgroup.InUse {
-				note(l.stdio.Err, "left "+left.Dir+": "+left.Why)
+	// The cgroups killed launchers left are removed while COMMAND runs, on a thread of
+	// their own: a short COMMAND's end is not held up by the scan (0.3-0.5 ms), which
+	// the launcher still waits for before it exits, so that the next launch finds none.
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		if gc, err := cgroup.GC(l.host.cgroups); err != nil {
+			warn(l.stdio.Err, "removing cgroups of earlier launches: "+err.Error())
+		} else if l.cfg.Verbose {
+			if len(gc.Removed) > 0 {
+				note(l.stdio.Err, "removed "+strconv.Itoa(len(gc.Removed))+" cgroups left by killed launches")
+			}
+			for _, left := range gc.Left {
+				if left.Why != cgroup.InUse {
+					note(l.stdio.Err, "left "+left.Dir+": "+left.Why)
+				}
 			}
 		}
-	}
+	}()
 	ws, err := c.sv.wait(l.sigs, c.stoppedR)
+	<-gcDone
 	if s.relay != nil {
 		s.relay.stop()
 	}
