@@ -31,9 +31,16 @@ func TestLifetimeKilledLauncher(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-	for _, mode := range []string{"pdeath", "setuid"} {
+	// execthread: PID 1 execs from a thread that is not its first, which takes the
+	// first's pid, and the first thread, the only one the launcher traced, is gone
+	// (found by attack: such a PID 1 outlived every killed launcher).
+	for _, mode := range []string{"pdeath", "setuid", "execthread"} {
 		for _, opts := range [][]string{nil, {"--init"}} {
-			s := w.start(append(append([]string{}, opts...), rootfs, "/probe", "try", "orphan", mode)...)
+			cmd := []string{"/probe", "try", "orphan", mode}
+			if mode == "execthread" {
+				cmd = []string{"/probe", "try", "execthread", "/probe", "try", "orphan", "pdeath"}
+			}
+			s := w.start(append(append(append([]string{}, opts...), rootfs), cmd...)...)
 			if l := s.line(t); l != "ready 0" {
 				t.Fatalf("%s %v: the container said %q, want %q (its parent-death signal cleared); stderr %s", mode, opts, l, "ready 0", s.stderr)
 			}

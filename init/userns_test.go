@@ -646,6 +646,10 @@ func TestRaceRootfsSwap(t *testing.T) {
 	if err := os.Symlink("/", filepath.Join(parent, "host")); err != nil {
 		t.Fatal(err)
 	}
+	// A symlink to / put there before the start: refused, not followed to the host's root.
+	if r := w.run(filepath.Join(parent, "host"), "/probe", "exit", "0"); r.code != 125 || !strings.Contains(r.stderr, "is the host's root") {
+		t.Errorf("ROOTFS a symlink to /: exit %d, %q; want 125, refused", r.code, r.stderr)
+	}
 	starts := testutil.Count(t, "starts while ROOTFS and a symlink to / are swapped", 40, 400)
 	for _, opts := range [][]string{nil, {"--userns", nsRange}} {
 		sw := swapper(rootfs, filepath.Join(parent, "host"))

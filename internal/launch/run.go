@@ -548,6 +548,14 @@ func resolveRootfs(p string) (string, unix.Stat_t, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return "", st, fail(unix.ENOTDIR)
 	}
+	// A symlink to the host's / in place of ROOTFS, which a neighbour who can write a
+	// directory on its path may have put there, would make the host's root the
+	// container's (found by attack).
+	var root unix.Stat_t
+	if unix.Stat("/", &root) == nil && root.Dev == st.Dev && root.Ino == st.Ino {
+		return "", st, &Error{Code: ExitFailure, Err: &StepError{What: "ROOTFS", Path: p, Err: errors.New("is the host's root")},
+			Hint: "a container needs a root file system of its own"}
+	}
 	return real, st, nil
 }
 

@@ -127,16 +127,22 @@ func (l *launch) supervise(s *setup, c *child) (unix.WaitStatus, error) {
 }
 
 // ptraceSeize attaches to pid as its tracer with PTRACE_O_EXITKILL.
+//
+// Every thread PID 1 makes is traced as well (PTRACE_O_TRACECLONE), with the same
+// options: a thread that execs takes the first thread's pid and the first thread is
+// dropped, and with it anything attached to that thread alone, as this tracer would be
+// (found by attack: such a PID 1 outlived every killed launcher).
 func ptraceSeize(pid int) error {
-	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_SEIZE, uintptr(pid), 0, unix.PTRACE_O_EXITKILL, 0, 0)
+	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_SEIZE, uintptr(pid), 0, unix.PTRACE_O_EXITKILL|unix.PTRACE_O_TRACECLONE, 0, 0)
 	if e != 0 {
 		return os.NewSyscallError("ptrace(PTRACE_SEIZE)", e)
 	}
 	return nil
 }
 
-// restart resumes the traced PID 1 stopped with ws, so that it fares as it would
-// untraced. A group-stop (a stop signal took effect) is kept with PTRACE_LISTEN: the
+// restart resumes the thread tid of the traced PID 1, stopped with ws, so that it
+// fares as it would untraced. The notice of a new thread (PTRACE_EVENT_CLONE) is
+// resumed at once; the new thread itself starts with an event stop. A group-stop (a stop signal took effect) is kept with PTRACE_LISTEN: the
 // process stays stopped until it is continued. Any other ptrace event stop (the
 // notice of a SIGCONT, or an interrupt) is resumed at once: PID 1 has nothing to stop
 // for, and left there it would never run again. A signal on its way is delivered with
@@ -144,25 +150,29 @@ func ptraceSeize(pid int) error {
 // which the kernel drops for an untraced PID 1 (a namespace's init gets no signal it
 // has no handler for from its own namespace), and a fault that would kill an untraced
 // PID 1 (see fatalFault): PID 1 is then killed, and its status reports the fault.
-func (s *supervisor) restart(ws unix.WaitStatus) {
+func (s *supervisor) restart(tid int, ws unix.WaitStatus) {
 	sig := ws.StopSignal()
-	if event := int(ws>>16) & 0xff; event == unix.PTRACE_EVENT_STOP { // wait(2): status>>16 holds the event
+	switch event := int(ws>>16) & 0xff; event { // wait(2): status>>16 holds the event
+	case unix.PTRACE_EVENT_STOP:
 		if slices.Contains(stops, sig) {
-			unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_LISTEN, uintptr(s.pid), 0, 0, 0, 0)
+			unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_LISTEN, uintptr(tid), 0, 0, 0, 0)
 		} else {
-			unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_CONT, uintptr(s.pid), 0, 0, 0, 0)
+			unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_CONT, uintptr(tid), 0, 0, 0, 0)
 		}
 		return
+	case unix.PTRACE_EVENT_CLONE:
+		unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_CONT, uintptr(tid), 0, 0, 0, 0)
+		return
 	}
-	if sig == unix.SIGSTOP && sentInside(s.pid) {
+	if sig == unix.SIGSTOP && sentInside(tid) {
 		sig = 0
 	}
-	if fatalFault(s.pid, sig) {
+	if fatalFault(tid, sig) {
 		s.fault = sig
 		unix.Kill(s.pid, unix.SIGKILL)
 		return
 	}
-	unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_CONT, uintptr(s.pid), 0, uintptr(sig), 0, 0)
+	unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_CONT, uintptr(tid), 0, uintptr(sig), 0, 0)
 }
 
 // stops are the signals whose default action stops a process.
@@ -263,7 +273,7 @@ func (s *supervisor) untilExec(errR int, b []byte) (n int, exited *unix.WaitStat
 				ws = s.status(ws)
 				return readFull(errR, b), &ws // the pipe is closed too
 			}
-			s.restart(ws)
+			s.restart(s.pid, ws)
 		}
 	}
 }
@@ -323,9 +333,16 @@ func (s *supervisor) wait(sigs *signals, stopped int) (unix.WaitStatus, error) {
 			go s.tty.JobControl(stopped, forward)
 		}
 	}
+	// Traced, PID 1's threads are tracees too, and report here: any of them, whose
+	// exits pass by (PID 1's own is its last thread's). The child is the launcher's
+	// only one.
+	which := s.pid
+	if s.traced {
+		which = -1
+	}
 	for {
 		var ws unix.WaitStatus
-		_, err := unix.Wait4(s.pid, &ws, unix.WALL, nil)
+		tid, err := unix.Wait4(which, &ws, unix.WALL, nil)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -335,7 +352,10 @@ func (s *supervisor) wait(sigs *signals, stopped int) (unix.WaitStatus, error) {
 		if ws.Stopped() {
 			// Only a tracee's stops are reported here (no WUNTRACED): whatever stopped
 			// PID 1 is its own business, and the launcher's caller is not stopped for it.
-			s.restart(ws)
+			s.restart(tid, ws)
+			continue
+		}
+		if tid != s.pid {
 			continue
 		}
 		mu.Lock()

@@ -28,6 +28,7 @@ import (
 func init() {
 	moreOps["fault"] = tryFault
 	moreOps["orphan"] = tryOrphan
+	moreOps["execthread"] = tryExecThread
 	moreOps["ptracestop"] = tryPtraceStop
 	moreOps["tty"] = tryTTY
 	moreOps["ttystate"] = tryTTYState
@@ -47,6 +48,29 @@ func tryTTYState([]string) string {
 		echo = 1
 	}
 	return "excl=" + strconv.Itoa(excl) + " echo=" + strconv.Itoa(echo)
+}
+
+// tryExecThread execs ARGS from a thread that is not the process's first: the kernel
+// gives the new program the first thread's pid and drops the first thread, with
+// whatever was attached to that thread alone (its tracer; a parent-death signal is
+// per thread too).
+func tryExecThread(a []string) string {
+	runtime.LockOSThread() // this one stays where it is; the exec runs on another
+	out := make(chan string)
+	for range 16 {
+		go func() {
+			runtime.LockOSThread()
+			if unix.Gettid() == unix.Getpid() {
+				out <- ""
+				return
+			}
+			out <- report.ErrName(unix.Exec(a[0], a, os.Environ()))
+		}()
+		if r := <-out; r != "" {
+			return r
+		}
+	}
+	return "no thread but the first"
 }
 
 func tryOrphan(a []string) string {

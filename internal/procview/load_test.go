@@ -1,6 +1,7 @@
 package procview
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -166,7 +167,23 @@ func threads(n int) (tids []int, stop func()) {
 	for range n {
 		tids = append(tids, <-ch)
 	}
+	// Asleep before anything samples them: a thread that has just sent its TID may
+	// still run a while in the scheduler before it blocks (seen under load in CI).
+	for _, tid := range tids {
+		for i := 0; i < 1000 && threadState(tid) != 'S'; i++ {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	return tids, func() { close(done) }
+}
+
+// threadState is the state letter of thread tid of this process, or 0.
+func threadState(tid int) byte {
+	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/stat")
+	if i := bytes.LastIndexByte(b, ')'); err == nil && i >= 0 && i+2 < len(b) {
+		return b[i+2]
+	}
+	return 0
 }
 
 // tasksDir returns a directory whose v2 cgroup.threads lists tids.
