@@ -100,9 +100,14 @@ func (l *launch) supervise(s *setup, c *child) (unix.WaitStatus, error) {
 	// The cgroups killed launchers left are removed while COMMAND runs, on a thread of
 	// their own: a short COMMAND's end is not held up by the scan (0.3-0.5 ms), which
 	// the launcher still waits for before it exits, so that the next launch finds none.
+	// A launcher without cgroups of its own (an ordinary user's, where none is
+	// delegated) may remove none either: it would only be refused root's.
 	gcDone := make(chan struct{})
 	go func() {
 		defer close(gcDone)
+		if len(s.cg.Dirs()) == 0 {
+			return
+		}
 		if gc, err := cgroup.GC(l.host.cgroups); err != nil {
 			warn(l.stdio.Err, "removing cgroups of earlier launches: "+err.Error())
 		} else if l.cfg.Verbose {
