@@ -289,9 +289,6 @@ func (s *bundleSetup) check() error {
 	if s.rootfs, s.rootSt, err = resolveRootfs(root); err != nil {
 		return err
 	}
-	if s.rootfs == "/" {
-		return bundleError("root.path", root+" is the host's root")
-	}
 	rootFlags, err := mount.Flags(s.rootfs)
 	if err != nil {
 		return err

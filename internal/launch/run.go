@@ -334,7 +334,7 @@ func (l *launch) acquire(s *setup) error {
 		return err
 	}
 	cg, err := cgroup.Create(l.host.cgroups, name, cfg.Limits)
-	if err != nil && s.userns != nil && s.userns.Unprivileged && len(cfg.Limits.Explicit) == 0 {
+	if err != nil && s.unprivileged() && len(cfg.Limits.Explicit) == 0 {
 		// No cgroup of its own for a caller without root: the container runs without
 		// limits, as said once.
 		warn(l.stdio.Err, "without root and without a cgroup delegated to you, no cgroup limits apply (memory, CPU, processes, I/O): "+err.Error())
@@ -344,7 +344,7 @@ func (l *launch) acquire(s *setup) error {
 		e := &Error{Code: ExitFailure, Err: errs.Wrap("cgroups ("+l.host.cgroups.String()+")", err)}
 		if errors.Is(err, cgroup.ErrNoDelegation) {
 			e.Hint = cgroup.DelegationHint
-		} else if s.userns != nil && s.userns.Unprivileged {
+		} else if s.unprivileged() {
 			e.Hint = "without root, limits need a cgroup v2 subtree delegated to you (systemd: run launch under systemd-run --user --scope -p Delegate=yes); or drop the limit options"
 		}
 		return e

@@ -165,6 +165,10 @@ type setup struct {
 	fuse []*fdpass.Pair
 }
 
+// unprivileged reports whether the caller is an ordinary user, who writes the maps of
+// the container's user namespace itself.
+func (s *setup) unprivileged() bool { return s.userns != nil && s.userns.Unprivileged }
+
 // fusePath is the device the /proc view's connections are opened from.
 var fusePath = []byte("/dev/fuse\x00")
 
@@ -187,7 +191,7 @@ func (s *setup) steps() ([]step, error) {
 	// An unprivileged caller writes the maps of the user namespace itself, through
 	// /proc/PID files that the kernel gives to root once the child is not dumpable:
 	// that waits for the maps.
-	late := s.userns != nil && s.userns.Unprivileged
+	late := s.unprivileged()
 	if !late {
 		add(step{op: opDumpable, what: "set not dumpable"})
 	}
@@ -239,7 +243,7 @@ func (s *setup) steps() ([]step, error) {
 		r.op, r.what, r.inbox = opRootTree, "attach the idmapped copy of", s.inbox
 	}
 	st = append(st, rootSt...)
-	if s.userns != nil && !s.userns.Unprivileged {
+	if s.userns != nil && !s.unprivileged() {
 		// Root of the namespace (the range's first host IDs), with no group of the
 		// host's: files it makes are the range's, never the host root's. After
 		// ROOTFS is found: the launcher's user may reach it through directories that
@@ -257,8 +261,8 @@ func (s *setup) steps() ([]step, error) {
 	spec.Cgroups = s.cg.Mounts()
 	if s.view != nil {
 		uid, gid := 0, 0
-		if u := s.userns; u != nil && u.Unprivileged {
-			uid, gid = int(u.InUID), int(u.InGID)
+		if u := s.userns; u != nil {
+			uid, gid = int(u.InUID), int(u.InGID) // 0 but for an ordinary user's --user
 		}
 		spec.View = s.view.Mounts(uid, gid)
 	}
@@ -327,7 +331,7 @@ func (s *setup) steps() ([]step, error) {
 		who += "," + strconv.FormatUint(uint64(g), 10)
 	}
 	keepGroups := 0
-	if s.userns != nil && s.userns.Unprivileged {
+	if s.unprivileged() {
 		keepGroups = 1
 	}
 	add(step{op: opUser, what: "set user and groups", path: who, uid: u.UID, gid: u.GID, groups: s.cfg.Groups, n: keepGroups})

@@ -103,11 +103,8 @@ func BundleLayout(s BundleSpec) ([]Step, int, error) {
 			continue
 		}
 		if e.FSType == "sysfs" && s.HostSys {
-			if m := b.bindFrom("bind", sl, "/sys", e.Dst, InRoot, CreateDir, e.Flags|unix.MS_RDONLY|sysFlags, false); m != nil {
-				m.recursive, m.notRoot = true, true
-				if e.Dst == "/sys" {
-					m.keep, kept[SlotSys] = SlotSys, true
-				}
+			if m := hostSys(&b, sl, e.Dst, InRoot, e.Flags); m != nil && e.Dst == "/sys" {
+				m.keep, kept[SlotSys] = SlotSys, true
 			}
 			continue
 		}
@@ -258,6 +255,17 @@ func WriteFile(s *State, t *Target, data *byte, n int) unix.Errno {
 	_, _, e = unix.RawSyscall(unix.SYS_WRITE, w, uintptr(unsafe.Pointer(data)), uintptr(n))
 	raw.Close(int(w))
 	return e
+}
+
+// hostSys binds the host's /sys on dst, found from the mount in slot base with
+// resolve, with the mounts below it and read-only throughout (and flags): a user
+// namespace without a network namespace of its own may not mount sysfs.
+func hostSys(b *builder, base int, dst string, resolve uint64, flags uintptr) *Mount {
+	m := b.bindFrom("bind", base, "/sys", dst, resolve, CreateDir, flags|unix.MS_RDONLY|sysFlags, false)
+	if m != nil {
+		m.recursive = true
+	}
+	return m
 }
 
 // hostDevice binds the host's node p over a file made at p in the container's /dev:

@@ -154,8 +154,8 @@ func Layout(s Spec) ([]Step, error) {
 	if s.HostSys {
 		// Recursive, as the host's /sys holds mounts, and read-only throughout; the
 		// host's cgroups below are covered by the container's, as in a sysfs of its own.
-		if m := b.bindFrom("bind", SlotRoot, "/sys", "/sys", NoSymlinks, CreateDir, unix.MS_RDONLY|sysFlags, false); m != nil {
-			m.recursive, m.keep = true, SlotSys
+		if m := hostSys(&b, SlotRoot, "/sys", NoSymlinks, 0); m != nil {
+			m.keep = SlotSys
 		}
 	} else {
 		b.mount("mount sysfs", "/sys", CreateDir, MountOpts{Source: "sysfs", FSType: "sysfs", Flags: unix.MS_RDONLY | sysFlags, Keep: SlotSys})
