@@ -35,9 +35,9 @@ type Limits struct {
 	KernelMem   int64   // v1 memory.kmem.limit_in_bytes; 0 for Memory
 	KernelTCP   int64   // v1 memory.kmem.tcp.limit_in_bytes; 0 for Memory
 	NoOOMKill   bool    // v1 memory.oom_control: 1
-	// DeviceRules are for a v1 devices cgroup, which the container then joins; they
-	// are written by SetDevices, once the container's nodes are made. nil leaves the
-	// devices cgroup alone.
+	// DeviceRules are for a v1 devices cgroup, which the container then joins, and
+	// the v2 device filter; they are set by SetDevices, once the container's nodes
+	// are made. nil leaves the devices alone.
 	DeviceRules []DeviceRule
 
 	// Explicit names the limits the user asked for by option ("memory", "cpu-shares",
@@ -569,23 +569,36 @@ func (c *Cgroups) Close() {
 	c.v2Dir = -1
 }
 
-// SetDevices writes rules, in order, to the container's v1 devices cgroup, if it has
-// one: "a *:* rwm" to devices.deny, "c 1:3 rwm" to devices.allow. It reports whether
-// there was one.
+// SetDevices sets rules, in order, as the container's device policy: written to its
+// v1 devices cgroup, if it has one ("a *:* rwm" to devices.deny, "c 1:3 rwm" to
+// devices.allow), and as a device filter (see attachDevices) on its v2 cgroup, if it
+// has one. On a hybrid host the v1 cgroup decides, and a kernel that takes no
+// filter is a note. It reports whether the rules were set anywhere.
 func (c *Cgroups) SetDevices(rules []DeviceRule) (bool, error) {
-	if c.devicesDir == "" {
-		return false, nil
-	}
-	for _, r := range rules {
-		file := "devices.deny"
-		if r.Allow {
-			file = "devices.allow"
+	set := false
+	if c.devicesDir != "" {
+		for _, r := range rules {
+			file := "devices.deny"
+			if r.Allow {
+				file = "devices.allow"
+			}
+			if err := writeFile(c.devicesDir, file, r.Rule); err != nil {
+				return true, errs.Wrap("device rule "+r.Rule, err)
+			}
 		}
-		if err := writeFile(c.devicesDir, file, r.Rule); err != nil {
-			return true, errs.Wrap("device rule "+r.Rule, err)
+		set = true
+	}
+	if c.v2Leaf != "" && rules != nil {
+		if err := attachDevices(c.v2Leaf, rules); err != nil {
+			if !set {
+				return false, err
+			}
+			c.Notes = append(c.Notes, "no device filter on the v2 cgroup (the v1 devices cgroup has the rules): "+err.Error())
+		} else {
+			set = true
 		}
 	}
-	return true, nil
+	return set, nil
 }
 
 // OOMKills returns how many processes the memory limit has killed in the container.

@@ -12,12 +12,13 @@ import (
 // reads them: in order, the last rule that matches a device deciding; with no rule,
 // every device is allowed.
 //
-// launch does not program the devices controller. It keeps a bundle's container from
-// opening a device its rules deny as its own launch does: every mount but /dev's tmpfs
-// and devpts is nodev, /dev is read-only once its nodes are made (so a process with
-// CAP_MKNOD makes a node nowhere it could open it), and a node the rules deny is not
-// made, nor a device bound. Only rules that allow every device (a privileged container)
-// leave /dev writable and let a mount say dev.
+// The rules are the container's cgroup's: written to its v1 devices cgroup, and made
+// its cgroup v2 device filter (cgroup.SetDevices). launch also keeps a container from
+// opening a device its rules deny as its own launch does, whatever the kernel takes:
+// every mount but /dev's tmpfs and devpts is nodev, /dev is read-only once its nodes
+// are made (so a process with CAP_MKNOD makes a node nowhere it could open it), and a
+// node the rules deny is not made, nor a device bound. Only rules that allow every
+// device (a privileged container) leave /dev writable and let a mount say dev.
 type deviceRules []spec.DeviceRule
 
 // allows reports whether the rules let a process open the device typ (c or b)
@@ -62,8 +63,7 @@ var defaultDevices = []string{"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm"
 	"c 5:2 rwm", "c 136:* rwm"}
 
 // deviceCgroupRules are the bundle's rules as a v1 devices cgroup takes them, in
-// their order, and then the defaults. On cgroup v2 the rules are kept as the type's
-// doc says, without a cgroup.
+// their order, and then the defaults; the cgroup v2 device filter reads the same.
 func deviceCgroupRules(rs []spec.DeviceRule) []cgroup.DeviceRule {
 	var out []cgroup.DeviceRule
 	num := func(n *int64) string {

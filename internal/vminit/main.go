@@ -60,6 +60,7 @@ func main() {
 		say("INFO switch_root: / is now a tmpfs holding a copy of /launch and /rootfs, as on a board with a root file system")
 		c.container()
 		c.userns()
+		c.bundle()
 		c.wide()
 		c.delegation()
 	}
