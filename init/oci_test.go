@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -530,7 +531,8 @@ func TestOCIBadBundles(t *testing.T) {
 		{"missing command", strings.Replace(string(good), `"/probe"`, `"/nonexistent"`, 1), "not found"},
 		{"user namespace without maps", strings.Replace(string(good), `{"type":"pid"}`, `{"type":"user"}`, 1), "linux.uidMappings: a user namespace of the container's needs one"},
 		{"user namespace joined by path", strings.Replace(string(good), `{"type":"pid"}`, `{"type":"user","path":"/proc/1/ns/user"}`, 1), "joined by path: not supported yet"},
-		{"startContainer hook", strings.Replace(string(good), `"hostname"`, `"hooks":{"startContainer":[{"path":"/bin/true"}]},"hostname"`, 1), "hooks.startContainer"},
+		{"relative startContainer hook", strings.Replace(string(good), `"hostname"`, `"hooks":{"startContainer":[{"path":"bin/true"}]},"hostname"`, 1), "hooks.startContainer[0].path"},
+		{"startContainer hook's timeout", strings.Replace(string(good), `"hostname"`, `"hooks":{"startContainer":[{"path":"/bin/true","timeout":0}]},"hostname"`, 1), "hooks.startContainer[0].timeout"},
 		{"relative destination", strings.Replace(string(good), `"destination":"/proc"`, `"destination":"proc"`, 1), "not absolute"},
 		{"no mount namespace", strings.Replace(string(good), `{"type":"mount"}`, `{"type":"ipc"}`, 1), "given twice"},
 		{"bad capability", strings.Replace(string(good), `"CAP_KILL"`, `"CAP_NOPE"`, 1), "unknown capability"},
@@ -714,6 +716,98 @@ func TestOCICreateContainerHooks(t *testing.T) {
 	before.unchanged(t)
 }
 
+// TestOCIStartContainerHooks: startContainer hooks run after start and before the
+// process, as the runtime spec has them: in the container (the hook's path is the
+// root's, a file the host does not have), as the process's user, each with the state
+// (status created, the process's pid) on its stdin, which a hook cannot change for the
+// next one. A failing hook, or one past its timeout, ends the process with status 125
+// and a line on its stderr, before it runs.
+func TestOCIStartContainerHooks(t *testing.T) {
+	b := newBundle(t)
+	out := t.TempDir()
+	if err := os.Chmod(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	hookPath := "/launch-test-start-hook.sh"
+	if _, err := os.Stat(hookPath); err == nil {
+		t.Fatalf("%s is on the host: the test needs a path only the container has", hookPath)
+	}
+	if err := os.WriteFile(filepath.Join(b.dir, "rootfs", hookPath), []byte("#!/bin/sh\ncat > /out/$1.state\n"+
+		"echo tampered >&0 2>/dev/null\nreadlink /proc/self/ns/mnt > /out/$1.ns\nid -u > /out/$1.uid\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b.config["mounts"] = append(b.config["mounts"].([]any), map[string]any{"destination": "/out", "type": "bind", "source": out, "options": []any{"rbind", "rw"}})
+	b.process()["user"] = map[string]any{"uid": 1000, "gid": 1000}
+	b.process()["args"] = []any{"/bin/sh", "-c", "ls /out > /out/process.seen"}
+	hook := func(name string) map[string]any {
+		return map[string]any{"path": hookPath, "args": []any{"hook.sh", name}, "timeout": 10}
+	}
+	b.config["hooks"] = map[string]any{"startContainer": []any{hook("first"), hook("second")}}
+	b.write()
+	if r := b.oci("create", "--bundle", b.dir, "sc1"); r.code != 0 {
+		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+	}
+	pid := int(b.state("sc1")["pid"].(float64))
+	mnt, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/mnt")
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("hooks ran before start: %v", ents)
+	}
+	if r := b.oci("start", "sc1"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.stderr)
+	}
+	seen := ""
+	for range 100 {
+		if data, err := os.ReadFile(filepath.Join(out, "process.seen")); err == nil && len(data) > 0 {
+			seen = string(data)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, name := range []string{"first", "second"} {
+		data, err := os.ReadFile(filepath.Join(out, name+".state"))
+		var st map[string]any
+		if err != nil || json.Unmarshal(data, &st) != nil || st["status"] != "created" || int(st["pid"].(float64)) != pid || st["id"] != "sc1" {
+			t.Errorf("%s hook's state: %q (%v)", name, data, err)
+		}
+		if ns, _ := os.ReadFile(filepath.Join(out, name+".ns")); strings.TrimSpace(string(ns)) != mnt {
+			t.Errorf("%s hook's mount namespace %q, want the container's %q", name, ns, mnt)
+		}
+		if uid, _ := os.ReadFile(filepath.Join(out, name+".uid")); strings.TrimSpace(string(uid)) != "1000" {
+			t.Errorf("%s hook ran as %q, want the process's user 1000", name, uid)
+		}
+		if !strings.Contains(seen, name+".state") {
+			t.Errorf("the process saw %q in /out: the %s hook had not run before it", seen, name)
+		}
+	}
+	b.oci("delete", "--force", "sc1")
+
+	before := snapshot(t)
+	for _, c := range []struct {
+		hook map[string]any
+		want string
+	}{
+		{map[string]any{"path": "/bin/sh", "args": []any{"sh", "-c", "exit 3"}}, "startContainer hook /bin/sh: exit status 3"},
+		{map[string]any{"path": "/bin/sh", "args": []any{"sh", "-c", "kill -9 $$"}}, "startContainer hook /bin/sh: killed by signal 9"},
+		{map[string]any{"path": "/bin/sleep", "args": []any{"sleep", "30"}, "timeout": 1}, "startContainer hook /bin/sleep: timed out after 1 s"},
+		{map[string]any{"path": "/nonexistent/hook"}, "startContainer hook /nonexistent/hook: no such file or directory"},
+	} {
+		b.config["hooks"] = map[string]any{"startContainer": []any{c.hook}}
+		os.Remove(filepath.Join(out, "process.seen"))
+		start := time.Now()
+		r := b.runOut("sc2")
+		if r.code != 125 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("run with the startContainer hook %v: exit %d, %q: want 125, %q", c.hook, r.code, r.stderr, c.want)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("run with the startContainer hook %v took %v", c.hook, d)
+		}
+		if _, err := os.Stat(filepath.Join(out, "process.seen")); err == nil {
+			t.Errorf("the process ran after the startContainer hook %v failed", c.hook)
+		}
+	}
+	before.unchanged(t)
+}
+
 // TestOCIJoinNamespaces: a pod's container joins the sandbox's PID, IPC, UTS and
 // network namespaces by path, as Kubernetes asks.
 func TestOCIJoinNamespaces(t *testing.T) {
@@ -761,6 +855,82 @@ func TestOCIJoinNamespaces(t *testing.T) {
 	if after, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range"); string(after) != string(before) {
 		t.Errorf("the host's ping_group_range changed: %q, was %q", after, before)
 	}
+}
+
+// TestOCIJoinMountNamespace: a bundle may join a mount namespace by path, which then
+// gets the container's mounts and root, and nothing of them leaks to its peers: the
+// namespace joined is a copy of one where the bundle's directory is a shared mount,
+// so every mount made below it would propagate back unless launch makes the mounts
+// private first. launch's own mount namespace (the host's) is refused.
+func TestOCIJoinMountNamespace(t *testing.T) {
+	b := newBundle(t)
+	dir := t.TempDir()
+	script := `mount --bind "$1" "$1" && mount --make-shared "$1" || exit 1
+unshare --mount --propagation unchanged sleep 60 &
+echo $! > "$2.tmp" && mv "$2.tmp" "$2"
+exec sleep 60`
+	peer := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", b.dir, filepath.Join(dir, "holder"))
+	peer.Stderr = os.Stderr
+	if err := peer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { peer.Process.Kill(); peer.Wait() }()
+	var holder string
+	for range 100 {
+		if data, err := os.ReadFile(filepath.Join(dir, "holder")); err == nil {
+			holder = strings.TrimSpace(string(data))
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if holder == "" {
+		t.Fatal("the holder of the mount namespace did not start")
+	}
+	if n, err := strconv.Atoi(holder); err == nil {
+		defer unix.Kill(n, unix.SIGKILL)
+	}
+	peerMounts := func() []string {
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(peer.Process.Pid) + "/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, l := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(l); len(f) > 4 {
+				out = append(out, f[0]+" "+f[4])
+			}
+		}
+		return out
+	}
+	before, host := peerMounts(), snapshot(t)
+	if !slices.ContainsFunc(before, func(m string) bool { return strings.HasSuffix(m, " "+b.dir) }) {
+		t.Fatalf("the peer has no mount at %s: %v", b.dir, before)
+	}
+	nss := b.linux()["namespaces"].([]any)
+	for i, n := range nss {
+		if n.(map[string]any)["type"] == "mount" {
+			nss[i] = map[string]any{"type": "mount", "path": "/proc/" + holder + "/ns/mnt"}
+		}
+	}
+	rep := b.runProbe("joined")
+	if want, _ := os.Readlink("/proc/" + holder + "/ns/mnt"); rep.NS["mnt"] != want {
+		t.Errorf("mount namespace %s, want the one joined, %s", rep.NS["mnt"], want)
+	}
+	if !slices.ContainsFunc(rep.Mounts, func(m string) bool { return strings.Contains(m, " /proc ") && strings.Contains(m, " - proc ") }) {
+		t.Errorf("the container's mounts are not in the namespace it joined: %v", rep.Mounts)
+	}
+	if after := peerMounts(); !slices.Equal(before, after) {
+		t.Errorf("mounts reached the joined namespace's peer:\nbefore %v\nafter  %v", before, after)
+	}
+	host.unchanged(t)
+
+	nss[slices.IndexFunc(nss, func(n any) bool { return n.(map[string]any)["type"] == "mount" })] =
+		map[string]any{"type": "mount", "path": "/proc/" + strconv.Itoa(os.Getpid()) + "/ns/mnt"}
+	b.write()
+	if r := b.oci("create", "--bundle", b.dir, "own"); r.code != 1 || !strings.Contains(r.stderr, "launch's own mount namespace") {
+		t.Errorf("create joining launch's own mount namespace: exit %d, %q: want refused", r.code, r.stderr)
+	}
+	host.unchanged(t)
 }
 
 // TestOCIRaces runs kill, delete --force and state at once against containers whose
@@ -865,6 +1035,9 @@ func TestOCIAttackDeviceNodes(t *testing.T) {
 	}{
 		{[]any{map[string]any{"allow": false, "access": "rwm"}}, "EACCES"},
 		{[]any{map[string]any{"allow": false, "access": "rwm"}, map[string]any{"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rw"}}, "ok"},
+		// Allowed for reading only: the node is usable, and the devices cgroup (v1)
+		// or the device filter (v2) refuses the write.
+		{[]any{map[string]any{"allow": false, "access": "rwm"}, map[string]any{"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"}}, "EPERM"},
 	} {
 		b.linux()["resources"].(map[string]any)["devices"] = c.rules
 		b.process()["args"] = []any{"/probe", "try", "write", "/dev/kmsg", "launch-test: a node of linux.devices"}

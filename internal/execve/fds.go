@@ -17,8 +17,8 @@ var procSelfFD = unsafe.StringData("/proc/self/fd\x00")
 var direntBuf [256]byte
 
 // CloseAll closes every descriptor from from (3, or above a bundle's --preserve-fds)
-// up but keep1, keep2 and keep3 (the child's pipes to the launcher, a bundle's start
-// FIFO and console socket, or -1). Marking them close-on-exec is not enough: until execve is
+// up but keep1 to keep4 (the child's pipes to the launcher, a bundle's start FIFO,
+// console socket and startContainer hooks' state, or -1). Marking them close-on-exec is not enough: until execve is
 // done with COMMAND's #! interpreter and its dynamic loader, every descriptor is still
 // open, and /proc/self/fd/N/.. climbs from a directory of the host to the host's /
 // (runc CVE-2024-21626; found in this project by attacking it). A pipe leads nowhere.
@@ -28,8 +28,8 @@ var direntBuf [256]byte
 //
 //go:nosplit
 //go:norace
-func CloseAll(from, keep1, keep2, keep3 int) unix.Errno {
-	keep := [3]int{keep1, keep2, keep3}
+func CloseAll(from, keep1, keep2, keep3, keep4 int) unix.Errno {
+	keep := [4]int{keep1, keep2, keep3, keep4}
 	for i := 1; i < len(keep); i++ {
 		for j := i; j > 0 && keep[j-1] > keep[j]; j-- {
 			keep[j-1], keep[j] = keep[j], keep[j-1]
@@ -74,7 +74,7 @@ func CloseAll(from, keep1, keep2, keep3 int) unix.Errno {
 		for off := uintptr(0); off < n; {
 			reclen := direntReclen(buf, off)
 			fd, ok := direntFD(buf, off, reclen)
-			if ok && fd >= max(from, 3) && fd != keep1 && fd != keep2 && fd != keep3 && uintptr(fd) != dir {
+			if ok && fd >= max(from, 3) && fd != keep1 && fd != keep2 && fd != keep3 && fd != keep4 && uintptr(fd) != dir {
 				unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 			}
 			off += reclen

@@ -12,18 +12,23 @@ import (
 var empty = [1]byte{0}
 
 // Run runs the program open at fd (opened where its path was to be resolved, O_PATH
-// will do) as a child of the caller, with argv and envv (nil-terminated), the pipe
-// stdin as its standard input and the caller's standard output and error, and waits
-// for it: it returns its wait status. Its signal handlers and mask are the launcher's
-// defaults. The program gets fd itself, without close-on-exec, so that a #! script
-// can be run through /proc/self/fd. Runs in the child: a bundle's createContainer
-// hooks, in the container's namespaces before pivot_root.
+// will do) as a child of the caller, with argv and envv (nil-terminated), the
+// descriptor stdin as its standard input (Run closes it) and the caller's standard
+// output and error, and waits for it: it returns its wait status. Its signal handlers
+// and mask are the launcher's defaults. The program gets fd itself, without
+// close-on-exec, so that a #! script can be run through /proc/self/fd. With a
+// timeout (ms, 0 for none) the program is killed when it runs longer, and Run
+// returns ETIMEDOUT; the wait then needs pidfd_open(2) (Linux 5.3), without which it
+// has no limit. Runs in the child: a bundle's createContainer hooks, in the
+// container's namespaces before pivot_root, and its startContainer hooks, in the
+// container, after launch start.
 //
 //go:nosplit
 //go:norace
-func Run(fd, stdin int, argv, envv []*byte) (unix.WaitStatus, unix.Errno) {
+func Run(fd, stdin int, argv, envv []*byte, timeout int) (unix.WaitStatus, unix.Errno) {
 	pid, e := fork.RawClone(0)
 	if e != 0 {
+		unix.RawSyscall(unix.SYS_CLOSE, uintptr(stdin), 0, 0)
 		return 0, e
 	}
 	if pid == 0 {
@@ -37,10 +42,48 @@ func Run(fd, stdin int, argv, envv []*byte) (unix.WaitStatus, unix.Errno) {
 		fork.Exit(127)
 	}
 	unix.RawSyscall(unix.SYS_CLOSE, uintptr(stdin), 0, 0)
+	if timeout > 0 {
+		if pidfd, _, e := unix.RawSyscall(unix.SYS_PIDFD_OPEN, pid, 0, 0); e == 0 {
+			ready := waitReady(int(pidfd), timeout)
+			unix.RawSyscall(unix.SYS_CLOSE, pidfd, 0, 0)
+			if !ready {
+				unix.RawSyscall(unix.SYS_KILL, pid, uintptr(unix.SIGKILL), 0)
+				wait(pid)
+				return 0, unix.ETIMEDOUT
+			}
+		}
+	}
+	return wait(pid)
+}
+
+// waitReady waits up to timeout ms (in steps of 10 ms, a signal cutting one short
+// making the limit longer) for pidfd to say its process ended.
+//
+//go:nosplit
+//go:norace
+func waitReady(pidfd, timeout int) bool {
+	step := unix.Timespec{Nsec: 10e6}
+	for waited := 0; waited < timeout; waited += 10 {
+		pfd := unix.PollFd{Fd: int32(pidfd), Events: unix.POLLIN}
+		left := step
+		// SAFETY: pfd and left are on this stack.
+		n, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&left)), 0, 0, 0)
+		if e == 0 && n > 0 || e != 0 && e != unix.EINTR {
+			return true // ended; or the wait that follows has no limit
+		}
+	}
+	return false
+}
+
+// wait waits for the child pid and returns its wait status.
+//
+//go:nosplit
+//go:norace
+func wait(pid uintptr) (unix.WaitStatus, unix.Errno) {
 	var ws unix.WaitStatus
 	for {
 		// SAFETY: ws is on this stack.
-		_, _, e = unix.RawSyscall6(unix.SYS_WAIT4, pid, uintptr(unsafe.Pointer(&ws)), 0, 0, 0, 0)
+		_, _, e := unix.RawSyscall6(unix.SYS_WAIT4, pid, uintptr(unsafe.Pointer(&ws)), 0, 0, 0, 0)
 		if e != unix.EINTR {
 			return ws, e
 		}

@@ -72,7 +72,7 @@ func ForkInit(block, wait, unblock *unix.Sigset_t, term, stopped int, args *Args
 	// COMMAND's exec closes the last copy) and its signalfd, and not the launcher's
 	// command line. If the descriptors cannot be closed, the step fails, and PID 2
 	// dies with PID 1.
-	if e := execve.CloseAll(3, stopped, int(sfd), -1); e != 0 {
+	if e := execve.CloseAll(3, stopped, int(sfd), -1, -1); e != 0 {
 		return e
 	}
 	HideArgs(args)

@@ -50,6 +50,9 @@ type Bundle struct {
 	// returns the state the createContainer hooks get on their stdin, which the
 	// process then runs in its namespaces.
 	Hooks func(pid int) ([]byte, error)
+	// StartState returns the state the startContainer hooks get on their stdin, given
+	// the process's pid; called once the process is ready, if there are such hooks.
+	StartState func(pid int) []byte
 }
 
 // A containerHook is a createContainer hook: its program, open in launch's namespaces
@@ -112,6 +115,8 @@ type bundleSetup struct {
 	procDirs []string // and their directories
 	mounted  []string // destinations of the mounts: COMMAND's precheck assumes they hold it
 	hooks    []*containerHook
+	starts   []*startHook // startContainer hooks
+	stateFd  int          // their state: a memfd, sealed once written; or -1
 }
 
 type nsJoin struct {
@@ -200,7 +205,7 @@ func Create(b *Bundle) (*Created, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &bundleSetup{b: b, h: h, pidJoin: -1, umask: 0o022}
+	s := &bundleSetup{b: b, h: h, pidJoin: -1, umask: 0o022, stateFd: -1}
 	defer s.closeJoins()
 	if err := s.check(); err != nil {
 		return nil, err
@@ -255,9 +260,8 @@ func (s *bundleSetup) check() error {
 	if sp.Linux.MountLabel != "" {
 		return unsupported("linux.mountLabel")
 	}
-	hooks := sp.Hooks
-	if len(hooks.StartContainer) > 0 {
-		return unsupported("hooks.startContainer")
+	if err := s.startHooks(); err != nil {
+		return err
 	}
 	if err := s.namespaces(); err != nil {
 		return err
@@ -360,8 +364,6 @@ func (s *bundleSetup) namespaces() error {
 			return unsupported(at)
 		case n.Type == "user" && n.Path != "":
 			return unsupported(at + " joined by path")
-		case n.Type == "mount" && n.Path != "":
-			return unsupported(at + " joined by path")
 		}
 		seen[n.Type] = true
 		if n.Type == "uts" {
@@ -396,6 +398,12 @@ func (s *bundleSetup) namespaces() error {
 		if unix.Fstatfs(fd, &st) != nil || st.Type != unix.NSFS_MAGIC {
 			unix.Close(fd)
 			return bundleError(at, n.Path+" is not a namespace")
+		}
+		// A mount namespace joined by path gets the container's mounts and root, as
+		// a new one would; launch's own is the host's, whose mounts they must never be.
+		if n.Type == "mount" && sameNamespace(fd, "mnt") {
+			unix.Close(fd)
+			return bundleError(at, n.Path+" is launch's own mount namespace: the container's mounts would be the host's")
 		}
 		// The host's own namespace, joined by path, is the host's: a bundle that
 		// names it shares it (as one without the entry would), and sets nothing in it.
@@ -985,13 +993,13 @@ func (s *bundleSetup) steps(lifeR, lifeW int) ([]step, error) {
 }
 
 // enterSteps follow the move into the container's root: every descriptor of the host
-// closed (but the pipe to launch, the start FIFO and the console socket, which lead
-// nowhere), execution restricted to the root, a session of the process's own with its
+// closed (but the pipe to launch, the start FIFO, the console socket and the
+// startContainer hooks' sealed memfd, which lead nowhere), execution restricted to the root, a session of the process's own with its
 // terminal, and the signals restored.
 func (s *bundleSetup) enterSteps() []step {
 	st := []step{
-		{op: opCloseAll, what: "close descriptors", path: "all but the pipe to launch, the start FIFO and the console socket",
-			fd: s.errW, fd2: s.b.Fifo, n: s.b.Console, preserve: s.b.Preserve},
+		{op: opCloseAll, what: "close descriptors", path: "all but the pipe to launch, the start FIFO, the console socket and the hooks' state",
+			fds: []int{s.errW, s.b.Fifo, s.b.Console, s.stateFd}, preserve: s.b.Preserve},
 		{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"},
 		{op: opSetsid, what: "setsid"},
 	}
@@ -1035,6 +1043,10 @@ func (s *bundleSetup) processSteps(st []step, wait bool) ([]step, error) {
 	if wait {
 		add(step{op: opReady, what: "report ready", path: "launch create", fd: s.errW})
 		add(step{op: opWaitStart, what: "wait for launch start", path: "the start FIFO", fd: s.b.Fifo})
+		for _, h := range s.starts {
+			h.state = s.stateFd
+			add(step{op: opStartHook, what: "startContainer hook", path: unix.BytePtrToString(h.path), hook: h})
+		}
 	} else {
 		// launch exec --detach ends as soon as the process has exec'd: the process
 		// outlives it, as a process runc exec starts does.
@@ -1104,6 +1116,15 @@ func (s *bundleSetup) start() (int, error) {
 		if err := s.openHooks(); err != nil {
 			closeChildEnds()
 			return 0, err
+		}
+		if len(s.starts) > 0 {
+			fd, err := unix.MemfdCreate("launch-hook-state", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+			if err != nil {
+				closeChildEnds()
+				return 0, os.NewSyscallError("memfd_create", err)
+			}
+			s.stateFd = fd
+			defer func() { unix.Close(fd); s.stateFd = -1 }()
 		}
 		steps, err = s.steps(life[0], life[1])
 		v2dir, _ = s.cg.V2()
@@ -1209,6 +1230,11 @@ func (s *bundleSetup) start() (int, error) {
 			reap(pid)
 			return 0, &Error{Code: ExitFailure, Err: errs.Wrap("linux.resources.devices", err)}
 		}
+		if err := s.writeStartState(pid); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+			return 0, err
+		}
 		return pid, nil
 	}
 	unix.Kill(pid, unix.SIGKILL)
@@ -1246,6 +1272,61 @@ func (s *bundleSetup) openHooks() error {
 		if ch.cmd, err = hookCommand(args, h.Env); err != nil {
 			return bundleError(at, err.Error())
 		}
+	}
+	return nil
+}
+
+// startHooks reads the startContainer hooks, which the process runs in the container
+// after launch start, as runc's does: with its user, capabilities and namespaces,
+// under the seccomp filter if it is loaded before the credentials change (see
+// processSteps), each with the state (status created) on its stdin and killed past
+// its timeout. Their paths are resolved in the container, so nothing is opened now.
+func (s *bundleSetup) startHooks() error {
+	for i, h := range s.b.Spec.Hooks.StartContainer {
+		at := "hooks.startContainer[" + strconv.Itoa(i) + "]"
+		if !filepath.IsAbs(h.Path) {
+			return bundleError(at+".path", strconv.Quote(h.Path)+" is not an absolute path")
+		}
+		args := h.Args
+		if len(args) == 0 {
+			args = []string{h.Path}
+		}
+		cmd, err := hookCommand(args, h.Env)
+		if err != nil {
+			return bundleError(at, err.Error())
+		}
+		timeout := 0
+		if h.Timeout != nil {
+			if *h.Timeout <= 0 || *h.Timeout > 1<<20 {
+				return bundleError(at+".timeout", strconv.FormatInt(*h.Timeout, 10)+" is not a number of seconds from 1 to 1048576")
+			}
+			timeout = int(*h.Timeout) * 1000
+		}
+		sh, err := newStartHook(h.Path, cmd, timeout)
+		if err != nil {
+			return bundleError(at+".path", err.Error())
+		}
+		s.starts = append(s.starts, sh)
+	}
+	return nil
+}
+
+// writeStartState writes the startContainer hooks' state into their memfd and seals
+// it: no hook can change what the next one reads.
+func (s *bundleSetup) writeStartState(pid int) error {
+	if s.stateFd < 0 {
+		return nil
+	}
+	var state []byte
+	if s.b.StartState != nil {
+		state = s.b.StartState(pid)
+	}
+	if n, err := unix.Pwrite(s.stateFd, state, 0); err != nil || n != len(state) {
+		return fail(ExitFailure, "startContainer hooks: the state ("+strconv.Itoa(len(state))+" bytes) cannot be written")
+	}
+	if _, err := unix.FcntlInt(uintptr(s.stateFd), unix.F_ADD_SEALS,
+		unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
+		return os.NewSyscallError("fcntl F_ADD_SEALS", err)
 	}
 	return nil
 }

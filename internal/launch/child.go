@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -13,6 +14,7 @@ import (
 	"launch/internal/mount"
 	"launch/internal/ns"
 	"launch/internal/proc"
+	"launch/internal/raw"
 	"launch/internal/seccomp"
 	"launch/internal/tty"
 )
@@ -39,11 +41,14 @@ type lateExec struct {
 }
 
 // newLateExec prepares the lines for the process that execs path.
-func newLateExec(path string) *lateExec {
-	l := &lateExec{other: []byte("launch: error: exec " + path + ": failed\n")}
+func newLateExec(path string) *lateExec { return newLateLines("launch: error: exec " + path + ": ") }
+
+// newLateLines prepares the lines that start with prefix.
+func newLateLines(prefix string) *lateExec {
+	l := &lateExec{other: []byte(prefix + "failed\n")}
 	for i, e := range []unix.Errno{unix.ENOENT, unix.ENOTDIR, unix.EACCES, unix.ELOOP, unix.ENOEXEC, unix.EPERM, unix.ETXTBSY, unix.E2BIG} {
 		l.errnos[i] = e
-		l.lines[i] = []byte("launch: error: exec " + path + ": " + e.Error() + "\n")
+		l.lines[i] = []byte(prefix + e.Error() + "\n")
 	}
 	return l
 }
@@ -65,6 +70,91 @@ func (l *lateExec) say(e unix.Errno) int {
 		return ExitNotFound
 	}
 	return ExitCannotExec
+}
+
+// A startHook is a bundle's startContainer hook, which the process runs after launch
+// start, in the container: launch create is gone, and a failure is a line on the
+// process's stderr and its exit status, ExitFailure.
+type startHook struct {
+	path    *byte // absolute, resolved in the container
+	state   int   // a sealed memfd holding the state, the hook's stdin from its start
+	cmd     *command
+	timeout int // ms, or 0
+	late    *lateExec
+	status  []byte // the prefix of the line for a failure, with room for its number
+	prefix  int    // how long the prefix is
+	timedOut []byte
+}
+
+func newStartHook(path string, cmd *command, timeout int) (*startHook, error) {
+	p, err := mount.CString(path)
+	if err != nil {
+		return nil, err
+	}
+	prefix := "launch: error: startContainer hook " + path + ": "
+	h := &startHook{path: p, state: -1, cmd: cmd, timeout: timeout, late: newLateLines(prefix)}
+	h.status = make([]byte, len(prefix)+len("killed by signal ")+12)
+	h.prefix = copy(h.status, prefix)
+	h.timedOut = []byte(prefix + "timed out after " + strconv.Itoa(timeout/1000) + " s\n")
+	return h, nil
+}
+
+// run runs the hook and returns, or exits the process if the hook failed. Runs in the
+// child.
+//
+//go:nosplit
+//go:norace
+func (h *startHook) run() {
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(raw.AtFDCWD), uintptr(unsafe.Pointer(h.path)),
+		unix.O_PATH|unix.O_CLOEXEC, 0, 0, 0)
+	if e != 0 {
+		h.late.say(e)
+		fork.Exit(ExitFailure)
+	}
+	// Each hook reads the state from its start, through a descriptor of its own.
+	unix.RawSyscall(unix.SYS_LSEEK, uintptr(h.state), 0, 0)
+	in, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(h.state), unix.F_DUPFD_CLOEXEC, 0)
+	if e != 0 {
+		h.late.say(e)
+		fork.Exit(ExitFailure)
+	}
+	ws, e := execve.Run(int(fd), int(in), h.cmd.argv, h.cmd.envv, h.timeout)
+	unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	switch {
+	case e == unix.ETIMEDOUT:
+		ns.Write(2, &h.timedOut[0], len(h.timedOut))
+	case e != 0:
+		h.late.say(e)
+	case ws == 0:
+		return
+	case ws&0x7f == 0:
+		h.fail("exit status ", uint32(ws>>8)&0xff)
+	default:
+		h.fail("killed by signal ", uint32(ws)&0x7f)
+	}
+	fork.Exit(ExitFailure)
+}
+
+// fail writes the line for a hook that ended with how and n.
+//
+//go:nosplit
+//go:norace
+func (h *startHook) fail(how string, n uint32) {
+	b := h.status
+	i := h.prefix + copy(b[h.prefix:], how)
+	var digits [10]byte
+	d := len(digits)
+	for {
+		d--
+		digits[d] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	i += copy(b[i:], digits[d:])
+	b[i] = '\n'
+	ns.Write(2, &b[0], i+1)
 }
 
 // start forks the child, which runs the steps and execs COMMAND. In the parent it
@@ -139,7 +229,7 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 		case opMoveRoot:
 			e = mount.MoveRoot(p.mnt)
 		case opCloseAll:
-			e = execve.CloseAll(3+s.preserve, s.fd, s.fd2, s.n)
+			e = execve.CloseAll(3+s.preserve, s.fds[0], s.fds[1], s.fds[2], s.fds[3])
 		case opLandlock:
 			e = execve.ExecBeneathRoot()
 		case opRlimit:
@@ -168,7 +258,7 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = seccomp.LoadNotifier(s.prog, uintptr(s.n), s.send)
 		case opRunHook:
 			var ws unix.WaitStatus
-			if ws, e = execve.Run(s.fd, s.fd2, s.cmd.argv, s.cmd.envv); e == 0 && ws != 0 {
+			if ws, e = execve.Run(s.fd, s.fd2, s.cmd.argv, s.cmd.envv, 0); e == 0 && ws != 0 {
 				// The hook failed: its wait status goes with the report.
 				rep.Which, e = int32(ws), unix.ECHILD
 			}
@@ -192,6 +282,8 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = proc.Ready(s.fd)
 		case opWaitStart:
 			e = proc.WaitStart(s.fd)
+		case opStartHook:
+			s.hook.run()
 		case opOrphan:
 			e = proc.NoParentDeath()
 		case opHooks:

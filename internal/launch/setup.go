@@ -64,6 +64,7 @@ const (
 	opAmbient
 	opReady
 	opWaitStart
+	opStartHook
 	opHooks
 	opOrphan
 	opNotifier
@@ -82,7 +83,7 @@ var phase = [...]string{
 	opCloseAll: "process", opLandlock: "process", opSeccomp: "seccomp", opChdir: "process", opInit: "process",
 	opWaitGo: "process", opExec: "exec",
 	opSetns: "namespaces", opDomainname: "namespaces", opSysctl: "mounts", opKeepCaps: "capabilities", opAmbient: "capabilities",
-	opReady: "process", opWaitStart: "process", opHooks: "mounts", opOrphan: "process", opNotifier: "seccomp", opRunHook: "mounts",
+	opReady: "process", opWaitStart: "process", opStartHook: "process", opHooks: "mounts", opOrphan: "process", opNotifier: "seccomp", opRunHook: "mounts",
 	opRootTree: "mounts", opFuse: "mounts",
 }
 
@@ -115,6 +116,7 @@ type step struct {
 	send   *fdpass.Plan
 	inbox  *fdpass.Inbox
 	target *mount.Target
+	hook   *startHook
 	// preserve: opCloseAll keeps descriptors 3 to 3+preserve-1 (a bundle's
 	// --preserve-fds)
 	preserve int
@@ -299,7 +301,7 @@ func (s *setup) steps() ([]step, error) {
 	if s.listener != nil {
 		sock = s.listener.Plan.Sock
 	}
-	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipes to the launcher", fd: s.errW, fd2: keep, n: sock})
+	add(step{op: opCloseAll, what: "close descriptors", path: "all but the pipes to the launcher", fds: []int{s.errW, keep, sock, -1}})
 	add(step{op: opLandlock, what: "restrict execution", path: "below the root (Landlock)"})
 
 	if s.tty {

@@ -118,6 +118,10 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 				}
 			}
 			return state, nil
+		},
+		StartState: func(pid int) []byte {
+			ct.Pid = pid
+			return ct.stateJSON("created")
 		}})
 	if err != nil {
 		var le *launch.Error

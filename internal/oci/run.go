@@ -75,7 +75,7 @@ func capList(set caps.Set) string {
 
 const (
 	featuresHead = `{"ociVersionMin":"1.0.0","ociVersionMax":"` + ociVersion + `",` +
-		`"hooks":["prestart","createRuntime","createContainer","poststart","poststop"],` +
+		`"hooks":["prestart","createRuntime","createContainer","startContainer","poststart","poststop"],` +
 		`"mountOptions":["ro","rw","nosuid","suid","nodev","dev","noexec","exec","noatime","atime","nodiratime","diratime",` +
 		`"relatime","norelatime","strictatime","nostrictatime","bind","rbind","private","rprivate","shared","rshared",` +
 		`"slave","rslave","unbindable","runbindable"],` +
