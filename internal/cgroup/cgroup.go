@@ -46,10 +46,23 @@ type Limits struct {
 	Explicit map[string]bool
 }
 
-// A DeviceRule is one line for a v1 devices cgroup.
+// A DeviceRule is one rule of a device policy, as a v1 devices cgroup takes it.
 type DeviceRule struct {
-	Allow bool
-	Rule  string // "c 1:3 rwm", "a *:* rwm"
+	Allow        bool
+	Type         byte   // 'a' (every device), 'c' or 'b'
+	Major, Minor int64  // -1 for every number
+	Access       string // made of r, w and m
+}
+
+// String is the rule's line for a v1 devices cgroup: "c 1:3 rwm", "a *:* rwm".
+func (r DeviceRule) String() string {
+	num := func(n int64) string {
+		if n < 0 {
+			return "*"
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	return string(r.Type) + " " + num(r.Major) + ":" + num(r.Minor) + " " + r.Access
 }
 
 // period is the CFS period in µs.
@@ -582,8 +595,8 @@ func (c *Cgroups) SetDevices(rules []DeviceRule) (bool, error) {
 			if r.Allow {
 				file = "devices.allow"
 			}
-			if err := writeFile(c.devicesDir, file, r.Rule); err != nil {
-				return true, errs.Wrap("device rule "+r.Rule, err)
+			if err := writeFile(c.devicesDir, file, r.String()); err != nil {
+				return true, errs.Wrap("device rule "+r.String(), err)
 			}
 		}
 		set = true

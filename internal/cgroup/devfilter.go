@@ -3,7 +3,6 @@ package cgroup
 import (
 	"errors"
 	"runtime"
-	"strconv"
 	"strings"
 	"unsafe"
 
@@ -65,65 +64,8 @@ func mkInsn(code uint8, dst, src uint8, off int16, imm int32) insn {
 	return insn{code: code, regs: regs, off: off, imm: imm}
 }
 
-// devRule is a DeviceRule read back from its line: typ 0 for a, major or minor -1
-// for *.
-type devRule struct {
-	allow        bool
-	typ          int32
-	major, minor int64
-	access       int32
-}
-
-// parseRule reads "c 1:3 rwm", "a *:* rwm", "b 8:* r".
-func parseRule(r DeviceRule) (devRule, error) {
-	d := devRule{allow: r.Allow}
-	f := strings.Fields(r.Rule)
-	if len(f) != 3 {
-		return d, errors.New("not TYPE MAJOR:MINOR ACCESS")
-	}
-	switch f[0] {
-	case "a":
-	case "c":
-		d.typ = unix.BPF_DEVCG_DEV_CHAR
-	case "b":
-		d.typ = unix.BPF_DEVCG_DEV_BLOCK
-	default:
-		return d, errors.New("type " + strconv.Quote(f[0]) + " is not a, c or b")
-	}
-	maj, min, ok := strings.Cut(f[1], ":")
-	if !ok {
-		return d, errors.New("not TYPE MAJOR:MINOR ACCESS")
-	}
-	num := func(s string) (int64, error) {
-		if s == "*" {
-			return -1, nil
-		}
-		return strconv.ParseInt(s, 10, 32)
-	}
-	var err error
-	if d.major, err = num(maj); err != nil {
-		return d, errors.New("major " + strconv.Quote(maj) + " is not a number or *")
-	}
-	if d.minor, err = num(min); err != nil {
-		return d, errors.New("minor " + strconv.Quote(min) + " is not a number or *")
-	}
-	for _, c := range f[2] {
-		switch c {
-		case 'r':
-			d.access |= unix.BPF_DEVCG_ACC_READ
-		case 'w':
-			d.access |= unix.BPF_DEVCG_ACC_WRITE
-		case 'm':
-			d.access |= unix.BPF_DEVCG_ACC_MKNOD
-		default:
-			return d, errors.New("access " + strconv.Quote(f[2]) + " is not made of r, w and m")
-		}
-	}
-	return d, nil
-}
-
 // deviceProgram assembles the program for rules.
-func deviceProgram(rules []DeviceRule) ([]insn, error) {
+func deviceProgram(rules []DeviceRule) []insn {
 	const (
 		ldxw   = unix.BPF_LDX | unix.BPF_MEM | unix.BPF_W
 		mov32  = unix.BPF_ALU | unix.BPF_MOV | unix.BPF_K
@@ -151,31 +93,46 @@ func deviceProgram(rules []DeviceRule) ([]insn, error) {
 		return []insn{mkInsn(mov32, r0, 0, 0, v), mkInsn(exit, 0, 0, 0, 0)}
 	}
 	for i := len(rules) - 1; i >= 0; i-- {
-		d, err := parseRule(rules[i])
-		if err != nil {
-			return nil, errs.Wrap("device rule "+strconv.Quote(rules[i].Rule), err)
+		d := rules[i]
+		typ := int32(0)
+		switch d.Type {
+		case 'c':
+			typ = unix.BPF_DEVCG_DEV_CHAR
+		case 'b':
+			typ = unix.BPF_DEVCG_DEV_BLOCK
+		}
+		access := int32(0)
+		for _, c := range d.Access {
+			switch c {
+			case 'r':
+				access |= unix.BPF_DEVCG_ACC_READ
+			case 'w':
+				access |= unix.BPF_DEVCG_ACC_WRITE
+			case 'm':
+				access |= unix.BPF_DEVCG_ACC_MKNOD
+			}
 		}
 		var block []insn
-		if d.typ != 0 {
-			block = append(block, mkInsn(jne, rType, 0, 0, d.typ))
+		if typ != 0 {
+			block = append(block, mkInsn(jne, rType, 0, 0, typ))
 		}
-		if d.access != all {
+		if access != all {
 			// r0 = the access asked for that the rule lacks: none, or no match.
-			block = append(block, mkInsn(movr32, r0, rAccess, 0, 0), mkInsn(and32, r0, 0, 0, ^d.access&all),
+			block = append(block, mkInsn(movr32, r0, rAccess, 0, 0), mkInsn(and32, r0, 0, 0, ^access&all),
 				mkInsn(jne, r0, 0, 0, 0))
 		}
-		if d.major >= 0 {
-			block = append(block, mkInsn(jne, rMajor, 0, 0, int32(d.major)))
+		if d.Major >= 0 {
+			block = append(block, mkInsn(jne, rMajor, 0, 0, int32(d.Major)))
 		}
-		if d.minor >= 0 {
-			block = append(block, mkInsn(jne, rMinor, 0, 0, int32(d.minor)))
+		if d.Minor >= 0 {
+			block = append(block, mkInsn(jne, rMinor, 0, 0, int32(d.Minor)))
 		}
 		if len(block) == 0 {
 			// The rule matches every device and access: the rules before it, and the
 			// default, are never reached (and the verifier refuses dead code).
-			return append(prog, verdict(d.allow)...), nil
+			return append(prog, verdict(d.Allow)...)
 		}
-		block = append(block, verdict(d.allow)...)
+		block = append(block, verdict(d.Allow)...)
 		// Every jump of the block goes past its end, to the next rule's block.
 		for j := range block {
 			if block[j].code == jne {
@@ -184,7 +141,7 @@ func deviceProgram(rules []DeviceRule) ([]insn, error) {
 		}
 		prog = append(prog, block...)
 	}
-	return append(prog, verdict(true)...), nil
+	return append(prog, verdict(true)...)
 }
 
 // progLoadAttr is union bpf_attr as BPF_PROG_LOAD reads it, up to
@@ -243,10 +200,7 @@ func loadProgram(prog []insn, log []byte) (int, unix.Errno) {
 // directory dir, with BPF_F_ALLOW_MULTI: a program attached below it later runs
 // as well as this one, and cannot widen what it denies.
 func attachDevices(dir string, rules []DeviceRule) error {
-	prog, err := deviceProgram(rules)
-	if err != nil {
-		return err
-	}
+	prog := deviceProgram(rules)
 	fd, e := loadProgram(prog, nil)
 	if e != 0 {
 		// Again, for the verifier's reasons.

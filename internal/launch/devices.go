@@ -57,36 +57,37 @@ func (rs deviceRules) all() bool {
 }
 
 // defaultDevices are the devices every container may use, allowed after the bundle's
-// rules in a v1 devices cgroup: the nodes launch makes in /dev, the terminal, and the
-// pseudo-terminals of the container's devpts.
-var defaultDevices = []string{"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
-	"c 5:2 rwm", "c 136:* rwm"}
+// rules: the nodes launch makes in /dev, the terminal, and the pseudo-terminals of
+// the container's devpts.
+var defaultDevices = []cgroup.DeviceRule{
+	{Allow: true, Type: 'c', Major: 1, Minor: 3, Access: "rwm"}, {Allow: true, Type: 'c', Major: 1, Minor: 5, Access: "rwm"},
+	{Allow: true, Type: 'c', Major: 1, Minor: 7, Access: "rwm"}, {Allow: true, Type: 'c', Major: 1, Minor: 8, Access: "rwm"},
+	{Allow: true, Type: 'c', Major: 1, Minor: 9, Access: "rwm"}, {Allow: true, Type: 'c', Major: 5, Minor: 0, Access: "rwm"},
+	{Allow: true, Type: 'c', Major: 5, Minor: 2, Access: "rwm"}, {Allow: true, Type: 'c', Major: 136, Minor: -1, Access: "rwm"},
+}
 
-// deviceCgroupRules are the bundle's rules as a v1 devices cgroup takes them, in
-// their order, and then the defaults; the cgroup v2 device filter reads the same.
+// deviceCgroupRules are the bundle's rules (checked) as the devices cgroup and the
+// device filter take them, in their order, and then the defaults.
 func deviceCgroupRules(rs []spec.DeviceRule) []cgroup.DeviceRule {
 	var out []cgroup.DeviceRule
-	num := func(n *int64) string {
+	num := func(n *int64) int64 {
 		if n == nil || *n < 0 {
-			return "*"
+			return -1
 		}
-		return strconv.FormatInt(*n, 10)
+		return *n
 	}
 	for _, r := range rs {
-		typ := r.Type
-		if typ == "" {
-			typ = "a"
+		typ := byte('a')
+		if r.Type != "" {
+			typ = r.Type[0]
 		}
 		access := r.Access
 		if access == "" {
 			access = "rwm"
 		}
-		out = append(out, cgroup.DeviceRule{Allow: r.Allow, Rule: typ + " " + num(r.Major) + ":" + num(r.Minor) + " " + access})
+		out = append(out, cgroup.DeviceRule{Allow: r.Allow, Type: typ, Major: num(r.Major), Minor: num(r.Minor), Access: access})
 	}
-	for _, d := range defaultDevices {
-		out = append(out, cgroup.DeviceRule{Allow: true, Rule: d})
-	}
-	return out
+	return append(out, defaultDevices...)
 }
 
 // check refuses rules the devices cgroup would not read as launch does (allows): the
@@ -127,6 +128,9 @@ func (rs deviceRules) check() error {
 		}
 		if r.Type != "c" && r.Type != "b" {
 			return bundleError(at+".type", strconv.Quote(r.Type)+" is not a, c or b")
+		}
+		if num(r.Major) > 1<<31-1 || num(r.Minor) > 1<<31-1 {
+			return bundleError(at, "a device number past 2^31-1")
 		}
 		p := pattern{r.Type, num(r.Major), num(r.Minor)}
 		if r.Allow != allowAll {
