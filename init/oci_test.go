@@ -927,8 +927,19 @@ exec sleep 60`
 	nss[slices.IndexFunc(nss, func(n any) bool { return n.(map[string]any)["type"] == "mount" })] =
 		map[string]any{"type": "mount", "path": "/proc/" + strconv.Itoa(os.Getpid()) + "/ns/mnt"}
 	b.write()
-	if r := b.oci("create", "--bundle", b.dir, "own"); r.code != 1 || !strings.Contains(r.stderr, "launch's own mount namespace") {
+	if r := b.oci("create", "--bundle", b.dir, "own"); r.code != 1 || !strings.Contains(r.stderr, "launch's own mount namespace or init's") {
 		t.Errorf("create joining launch's own mount namespace: exit %d, %q: want refused", r.code, r.stderr)
+	}
+	// init's, from a launch in a mount namespace of its own (an engine's, a
+	// service's): the host's all the same. Here init is PID 1 of a PID namespace of
+	// the test's, in a mount namespace of its own, and launch in another below it.
+	nss[slices.IndexFunc(nss, func(n any) bool { return n.(map[string]any)["type"] == "mount" })] =
+		map[string]any{"type": "mount", "path": "/proc/1/ns/mnt"}
+	b.write()
+	cmd := exec.Command("unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
+		"unshare", "--mount", launcher(t), "--root", b.root, "create", "--bundle", b.dir, "init")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "launch's own mount namespace or init's") {
+		t.Errorf("create joining init's mount namespace from a namespace of launch's own: %v, %q: want refused", err, out)
 	}
 	host.unchanged(t)
 }

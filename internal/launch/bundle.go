@@ -401,9 +401,9 @@ func (s *bundleSetup) namespaces() error {
 		}
 		// A mount namespace joined by path gets the container's mounts and root, as
 		// a new one would; launch's own is the host's, whose mounts they must never be.
-		if n.Type == "mount" && sameNamespace(fd, "mnt") {
+		if n.Type == "mount" && (sameNamespace(fd, "mnt") || openOn(fd, "/proc/1/ns/mnt")) {
 			unix.Close(fd)
-			return bundleError(at, n.Path+" is launch's own mount namespace: the container's mounts would be the host's")
+			return bundleError(at, n.Path+" is launch's own mount namespace or init's: the container's mounts would be the host's")
 		}
 		// The host's own namespace, joined by path, is the host's: a bundle that
 		// names it shares it (as one without the entry would), and sets nothing in it.
@@ -482,9 +482,12 @@ func checkPreserved(n int) error {
 
 // sameNamespace reports whether fd is launch's own namespace of kind (its name
 // under /proc/self/ns).
-func sameNamespace(fd int, kind string) bool {
+func sameNamespace(fd int, kind string) bool { return openOn(fd, "/proc/self/ns/"+kind) }
+
+// openOn reports whether fd is open on the file at path.
+func openOn(fd int, path string) bool {
 	var a, b unix.Stat_t
-	return unix.Fstat(fd, &a) == nil && unix.Stat("/proc/self/ns/"+kind, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
+	return unix.Fstat(fd, &a) == nil && unix.Stat(path, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // mounts reads mounts, maskedPaths, readonlyPaths and linux.devices.
