@@ -76,13 +76,13 @@ func (l *lateExec) say(e unix.Errno) int {
 // start, in the container: launch create is gone, and a failure is a line on the
 // process's stderr and its exit status, ExitFailure.
 type startHook struct {
-	path    *byte // absolute, resolved in the container
-	state   int   // a sealed memfd holding the state, the hook's stdin from its start
-	cmd     *command
-	timeout int // ms, or 0
-	late    *lateExec
-	status  []byte // the prefix of the line for a failure, with room for its number
-	prefix  int    // how long the prefix is
+	path     *byte // absolute, resolved in the container
+	state    int   // a sealed memfd holding the state, the hook's stdin from its start
+	cmd      *command
+	timeout  int // ms, or 0
+	late     *lateExec
+	status   []byte // the prefix of the line for a failure, with room for its number
+	prefix   int    // how long the prefix is
 	timedOut []byte
 }
 
