@@ -583,13 +583,14 @@ func (c *Cgroups) Close() {
 }
 
 // SetDevices sets rules, in order, as the container's device policy: written to its
-// v1 devices cgroup, if it has one ("a *:* rwm" to devices.deny, "c 1:3 rwm" to
-// devices.allow), and as a device filter (see attachDevices) on its v2 cgroup, if it
-// has one. On a hybrid host the v1 cgroup decides, and a kernel that takes no
-// filter is a note. It reports whether the rules were set anywhere.
+// v1 devices cgroup if it has one ("a *:* rwm" to devices.deny, "c 1:3 rwm" to
+// devices.allow), else as a device filter (see attachDevices) on its v2 cgroup, if it
+// has one. On a hybrid host the v1 cgroup decides, and a filter would decide the
+// same a second time (at 0.4 ms per container to load it). It reports whether the
+// rules were set.
 func (c *Cgroups) SetDevices(rules []DeviceRule) (bool, error) {
-	set := false
-	if c.devicesDir != "" {
+	switch {
+	case c.devicesDir != "":
 		for _, r := range rules {
 			file := "devices.deny"
 			if r.Allow {
@@ -599,19 +600,11 @@ func (c *Cgroups) SetDevices(rules []DeviceRule) (bool, error) {
 				return true, errs.Wrap("device rule "+r.String(), err)
 			}
 		}
-		set = true
+		return true, nil
+	case c.v2Leaf != "" && rules != nil:
+		return true, attachDevices(c.v2Leaf, rules)
 	}
-	if c.v2Leaf != "" && rules != nil {
-		if err := attachDevices(c.v2Leaf, rules); err != nil {
-			if !set {
-				return false, err
-			}
-			c.Notes = append(c.Notes, "no device filter on the v2 cgroup (the v1 devices cgroup has the rules): "+err.Error())
-		} else {
-			set = true
-		}
-	}
-	return set, nil
+	return false, nil
 }
 
 // OOMKills returns how many processes the memory limit has killed in the container.

@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/renameio/v2"
 	"github.com/valyala/fastjson"
 	"golang.org/x/sys/unix"
 
@@ -141,7 +140,7 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 		return undo(err)
 	}
 	if p := f.vals["pid-file"]; p != "" {
-		if err := renameio.WriteFile(p, []byte(strconv.Itoa(made.Pid)), 0o644); err != nil {
+		if err := writeAtomic(p, []byte(strconv.Itoa(made.Pid)), 0o644); err != nil {
 			return undo(err)
 		}
 	}

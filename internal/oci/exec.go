@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/renameio/v2"
 	"golang.org/x/sys/unix"
 
 	"launch/internal/launch"
@@ -70,7 +69,7 @@ func (c *cli) exec() error {
 		return err
 	}
 	if p := f.vals["pid-file"]; p != "" {
-		if err := renameio.WriteFile(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		if err := writeAtomic(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
 			unix.Kill(pid, unix.SIGKILL)
 			return err
 		}

@@ -84,7 +84,7 @@ func (c *container) save() error {
 	}
 	o.Set("cgroupIDs", ids)
 	o.Set("config", c.config)
-	return renameio.WriteFile(filepath.Join(c.dir, "state.json"), o.MarshalTo(nil), 0o600)
+	return writeAtomic(filepath.Join(c.dir, "state.json"), o.MarshalTo(nil), 0o600)
 }
 
 func stringMap(a *fastjson.Arena, m map[string]string) *fastjson.Value {
@@ -246,3 +246,11 @@ func (c *container) stateJSON(st string) []byte {
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// writeAtomic writes data to the file at path as renameio does (a temporary file,
+// synced, renamed over it), the temporary file made in path's own directory: without
+// WithTempDir, renameio first tries whether os.TempDir is on the same file system,
+// with a file it makes and renames there, at every write.
+func writeAtomic(path string, data []byte, perm os.FileMode) error {
+	return renameio.WriteFile(path, data, perm, renameio.WithTempDir(filepath.Dir(path)))
+}
