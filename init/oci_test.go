@@ -808,6 +808,54 @@ func TestOCIStartContainerHooks(t *testing.T) {
 	before.unchanged(t)
 }
 
+// TestOCIAttackStartContainerHooks: a startContainer hook is a program of the image,
+// run while the process is still launch's binary: with CAP_SYS_PTRACE it cannot open
+// /proc/1/exe (the launcher's binary on the host, which it could write once the
+// process has exec'd), it runs with no_new_privs and under the filter when the bundle
+// asks for them (a set-user-ID program of the image gains nothing), and its stdin is
+// a pipe of its own, not a descriptor the next hook shares.
+func TestOCIAttackStartContainerHooks(t *testing.T) {
+	b := newBundle(t)
+	out := t.TempDir()
+	hookPath := "/launch-test-attack-hook.sh"
+	if err := os.WriteFile(filepath.Join(b.dir, "rootfs", hookPath), []byte("#!/bin/sh\n"+
+		"if cat /proc/1/exe > /dev/null 2>&1; then echo read; else echo refused; fi > /out/$1.exe\n"+
+		"cat /proc/self/status > /out/$1.status\nreadlink /proc/self/fd/0 > /out/$1.stdin\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b.config["mounts"] = append(b.config["mounts"].([]any), map[string]any{"destination": "/out", "type": "bind", "source": out, "options": []any{"rbind", "rw"}})
+	caps := []any{"CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE", "CAP_KILL"}
+	b.process()["capabilities"] = map[string]any{"bounding": caps, "effective": caps, "permitted": caps}
+	b.process()["noNewPrivileges"] = true
+	b.process()["args"] = []any{"/bin/true"}
+	b.linux()["seccomp"] = map[string]any{"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls": []any{map[string]any{"names": []any{"getppid"}, "action": "SCMP_ACT_ERRNO"}}}
+	hook := func(name string) map[string]any {
+		return map[string]any{"path": hookPath, "args": []any{"hook.sh", name}, "timeout": 10}
+	}
+	b.config["hooks"] = map[string]any{"startContainer": []any{hook("first"), hook("second")}}
+	if r := b.runOut("atk"); r.code != 0 {
+		t.Fatalf("run: exit %d: %s", r.code, r.stderr)
+	}
+	var pipes []string
+	for _, name := range []string{"first", "second"} {
+		if exe, _ := os.ReadFile(filepath.Join(out, name+".exe")); strings.TrimSpace(string(exe)) != "refused" {
+			t.Errorf("%s hook, with CAP_SYS_PTRACE, and /proc/1/exe (launch's binary): %q, want refused", name, exe)
+		}
+		status, _ := os.ReadFile(filepath.Join(out, name+".status"))
+		for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2"} {
+			if !strings.Contains(string(status), want) {
+				t.Errorf("%s hook's status has no %q:\n%s", name, want, status)
+			}
+		}
+		stdin, _ := os.ReadFile(filepath.Join(out, name+".stdin"))
+		if !strings.HasPrefix(string(stdin), "pipe:") || slices.Contains(pipes, string(stdin)) {
+			t.Errorf("%s hook's stdin %q: want a pipe of its own (others: %q)", name, stdin, pipes)
+		}
+		pipes = append(pipes, string(stdin))
+	}
+}
+
 // TestOCIJoinNamespaces: a pod's container joins the sandbox's PID, IPC, UTS and
 // network namespaces by path, as Kubernetes asks.
 func TestOCIJoinNamespaces(t *testing.T) {

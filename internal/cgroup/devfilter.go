@@ -3,7 +3,6 @@ package cgroup
 import (
 	"errors"
 	"runtime"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -17,13 +16,13 @@ import (
 // device and the access in its context (struct bpf_cgroup_dev_ctx), and which allows
 // the access by returning 1.
 //
-// The program launch makes reads the rules as a v1 devices cgroup does, the last rule
-// that matches deciding (the rules are checked to make the two readings the same, see
-// launch's deviceRules.check): one block per rule, last rule first, each returning the
-// rule's verdict when the device matches, else falling through to the next. A rule
-// matches when its type is a or the device's, its major and minor are * or the
-// device's, and it has every access asked for. No rule matching allows, as a new v1
-// cgroup does below the root.
+// The program launch makes decides as the container's v1 devices cgroup would after
+// the same rules were written to it in order (Policy): a default, allow or deny every
+// device, and the exceptions to it. With a default of allow, an access is denied if
+// an exception matches the device and any part of the access; with deny, it is
+// allowed if an exception matches the device and the whole access. One block per
+// exception, each returning the exception's verdict or falling through to the next;
+// the default last.
 //
 // x/sys has the opcodes and the bpf(2) constants but neither the instruction nor the
 // attribute unions' layouts; they are spelled out below (linux/bpf.h), as small as
@@ -64,7 +63,97 @@ func mkInsn(code uint8, dst, src uint8, off int16, imm int32) insn {
 	return insn{code: code, regs: regs, off: off, imm: imm}
 }
 
-// deviceProgram assembles the program for rules.
+// A DevicePolicy is what a v1 devices cgroup makes of rules written to it in order
+// (security/device_cgroup.c): a rule of type a sets the default and drops the
+// exceptions, whatever its access; another rule of the default's verdict takes its
+// access away from the exception for that very device (type, major and minor alike,
+// no wider or narrower one); of the other verdict, it adds its access to that
+// exception, or makes one.
+type DevicePolicy struct {
+	Allow  bool        // the default: allow every device
+	Except []exception // devices that go the other way, for some accesses
+}
+
+// An exception is one device, or every device of a type and major (minor -1), or of a
+// type (both -1), for the accesses in access (BPF_DEVCG_ACC_* bits).
+type exception struct {
+	typ          int32 // BPF_DEVCG_DEV_CHAR or _BLOCK
+	major, minor int64
+	access       int32
+}
+
+// Policy reads rules as a new v1 devices cgroup below one that allows every device
+// would.
+func Policy(rules []DeviceRule) DevicePolicy {
+	p := DevicePolicy{Allow: true}
+	for _, r := range rules {
+		if r.Type == 'a' {
+			p = DevicePolicy{Allow: r.Allow}
+			continue
+		}
+		e := exception{typ: devType(r.Type), major: r.Major, minor: r.Minor, access: accessBits(r.Access)}
+		i := 0
+		for i < len(p.Except) && (p.Except[i].typ != e.typ || p.Except[i].major != e.major || p.Except[i].minor != e.minor) {
+			i++
+		}
+		switch {
+		case r.Allow != p.Allow && i < len(p.Except):
+			p.Except[i].access |= e.access
+		case r.Allow != p.Allow:
+			p.Except = append(p.Except, e)
+		case i < len(p.Except):
+			if p.Except[i].access &^= e.access; p.Except[i].access == 0 {
+				p.Except = append(p.Except[:i], p.Except[i+1:]...)
+			}
+		}
+	}
+	return p
+}
+
+// Allows reports whether p lets a process have access (BPF_DEVCG_ACC_* bits) to the
+// device typ ('c' or 'b') major:minor.
+func (p DevicePolicy) Allows(typ byte, major, minor int64, access int32) bool {
+	for _, e := range p.Except {
+		if e.typ != devType(typ) || e.major >= 0 && e.major != major || e.minor >= 0 && e.minor != minor {
+			continue
+		}
+		if p.Allow && access&e.access != 0 {
+			return false // any part of the access denied
+		}
+		if !p.Allow && access&^e.access == 0 {
+			return true // the whole access allowed
+		}
+	}
+	return p.Allow
+}
+
+// AllowsAll reports whether p allows every access to every device.
+func (p DevicePolicy) AllowsAll() bool { return p.Allow && len(p.Except) == 0 }
+
+func devType(t byte) int32 {
+	if t == 'b' {
+		return unix.BPF_DEVCG_DEV_BLOCK
+	}
+	return unix.BPF_DEVCG_DEV_CHAR
+}
+
+// accessBits are the BPF_DEVCG_ACC_* bits of an access made of r, w and m.
+func accessBits(access string) int32 {
+	var bits int32
+	for _, c := range access {
+		switch c {
+		case 'r':
+			bits |= unix.BPF_DEVCG_ACC_READ
+		case 'w':
+			bits |= unix.BPF_DEVCG_ACC_WRITE
+		case 'm':
+			bits |= unix.BPF_DEVCG_ACC_MKNOD
+		}
+	}
+	return bits
+}
+
+// deviceProgram assembles the program of rules' policy.
 func deviceProgram(rules []DeviceRule) []insn {
 	const (
 		ldxw   = unix.BPF_LDX | unix.BPF_MEM | unix.BPF_W
@@ -73,6 +162,7 @@ func deviceProgram(rules []DeviceRule) []insn {
 		and32  = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
 		rsh32  = unix.BPF_ALU | unix.BPF_RSH | unix.BPF_K
 		jne    = unix.BPF_JMP | unix.BPF_JNE | unix.BPF_K
+		jeq    = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 		exit   = unix.BPF_JMP | unix.BPF_EXIT
 		all    = unix.BPF_DEVCG_ACC_READ | unix.BPF_DEVCG_ACC_WRITE | unix.BPF_DEVCG_ACC_MKNOD
 	)
@@ -92,56 +182,34 @@ func deviceProgram(rules []DeviceRule) []insn {
 		}
 		return []insn{mkInsn(mov32, r0, 0, 0, v), mkInsn(exit, 0, 0, 0, 0)}
 	}
-	for i := len(rules) - 1; i >= 0; i-- {
-		d := rules[i]
-		typ := int32(0)
-		switch d.Type {
-		case 'c':
-			typ = unix.BPF_DEVCG_DEV_CHAR
-		case 'b':
-			typ = unix.BPF_DEVCG_DEV_BLOCK
+	p := Policy(rules)
+	for _, e := range p.Except {
+		block := []insn{mkInsn(jne, rType, 0, 0, e.typ)}
+		if e.major >= 0 {
+			block = append(block, mkInsn(jne, rMajor, 0, 0, int32(e.major)))
 		}
-		access := int32(0)
-		for _, c := range d.Access {
-			switch c {
-			case 'r':
-				access |= unix.BPF_DEVCG_ACC_READ
-			case 'w':
-				access |= unix.BPF_DEVCG_ACC_WRITE
-			case 'm':
-				access |= unix.BPF_DEVCG_ACC_MKNOD
-			}
+		if e.minor >= 0 {
+			block = append(block, mkInsn(jne, rMinor, 0, 0, int32(e.minor)))
 		}
-		var block []insn
-		if typ != 0 {
-			block = append(block, mkInsn(jne, rType, 0, 0, typ))
+		if p.Allow {
+			// Denied if the access asks for any of the exception's: r0 = the part of
+			// the access it covers; none goes on to the next.
+			block = append(block, mkInsn(movr32, r0, rAccess, 0, 0), mkInsn(and32, r0, 0, 0, e.access), mkInsn(jeq, r0, 0, 0, 0))
+		} else if e.access != all {
+			// Allowed if the exception covers the whole access: r0 = the part it
+			// does not; any goes on to the next.
+			block = append(block, mkInsn(movr32, r0, rAccess, 0, 0), mkInsn(and32, r0, 0, 0, ^e.access&all), mkInsn(jne, r0, 0, 0, 0))
 		}
-		if access != all {
-			// r0 = the access asked for that the rule lacks: none, or no match.
-			block = append(block, mkInsn(movr32, r0, rAccess, 0, 0), mkInsn(and32, r0, 0, 0, ^access&all),
-				mkInsn(jne, r0, 0, 0, 0))
-		}
-		if d.Major >= 0 {
-			block = append(block, mkInsn(jne, rMajor, 0, 0, int32(d.Major)))
-		}
-		if d.Minor >= 0 {
-			block = append(block, mkInsn(jne, rMinor, 0, 0, int32(d.Minor)))
-		}
-		if len(block) == 0 {
-			// The rule matches every device and access: the rules before it, and the
-			// default, are never reached (and the verifier refuses dead code).
-			return append(prog, verdict(d.Allow)...)
-		}
-		block = append(block, verdict(d.Allow)...)
-		// Every jump of the block goes past its end, to the next rule's block.
+		block = append(block, verdict(!p.Allow)...)
+		// Every jump of the block goes past its end, to the next exception's block.
 		for j := range block {
-			if block[j].code == jne {
+			if block[j].code == jne || block[j].code == jeq {
 				block[j].off = int16(len(block) - j - 1)
 			}
 		}
 		prog = append(prog, block...)
 	}
-	return append(prog, verdict(true)...)
+	return append(prog, verdict(p.Allow)...)
 }
 
 // progLoadAttr is union bpf_attr as BPF_PROG_LOAD reads it, up to
@@ -174,25 +242,18 @@ type progAttachAttr struct {
 // for a GPL one.
 var license = []byte("MIT\x00")
 
-// loadProgram loads prog, with the verifier's log in log if it is not empty.
-func loadProgram(prog []insn, log []byte) (int, unix.Errno) {
+// loadProgram loads prog.
+func loadProgram(prog []insn) (int, unix.Errno) {
 	attr := progLoadAttr{progType: unix.BPF_PROG_TYPE_CGROUP_DEVICE, insnCnt: uint32(len(prog)),
 		expectedAttachType: unix.BPF_CGROUP_DEVICE}
 	copy(attr.progName[:], "launch_devices")
-	if len(log) > 0 {
-		attr.logLevel, attr.logSize = 1, uint32(len(log))
-	}
 	// The addresses are taken with no call before the system call, so no stack
 	// growth can move what they point to; KeepAlive keeps it for the call.
 	attr.insns = uint64(uintptr(unsafe.Pointer(&prog[0])))
 	attr.license = uint64(uintptr(unsafe.Pointer(&license[0])))
-	if len(log) > 0 {
-		attr.logBuf = uint64(uintptr(unsafe.Pointer(&log[0])))
-	}
 	// SAFETY: attr and what it points to are alive until the call returns.
 	fd, _, e := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
 	runtime.KeepAlive(prog)
-	runtime.KeepAlive(log)
 	return int(fd), e
 }
 
@@ -201,17 +262,9 @@ func loadProgram(prog []insn, log []byte) (int, unix.Errno) {
 // as well as this one, and cannot widen what it denies.
 func attachDevices(dir string, rules []DeviceRule) error {
 	prog := deviceProgram(rules)
-	fd, e := loadProgram(prog, nil)
+	fd, e := loadProgram(prog)
 	if e != 0 {
-		// Again, for the verifier's reasons.
-		why := e.Error()
-		log := make([]byte, 1<<14)
-		if _, e := loadProgram(prog, log); e != 0 {
-			if n := strings.IndexByte(string(log), 0); n > 0 {
-				why += ": " + strings.Join(strings.Fields(string(log[:n])), " ")
-			}
-		}
-		return errors.New("load the device filter (bpf BPF_PROG_LOAD): " + why)
+		return errors.New("load the device filter (bpf BPF_PROG_LOAD): " + e.Error())
 	}
 	defer unix.Close(fd)
 	cg, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

@@ -19,13 +19,14 @@ var empty = [1]byte{0}
 // close-on-exec, so that a #! script can be run through /proc/self/fd. With a
 // timeout (ms, 0 for none) the program is killed when it runs longer, and Run
 // returns ETIMEDOUT; the wait then needs pidfd_open(2) (Linux 5.3), without which it
-// has no limit. Runs in the child: a bundle's createContainer hooks, in the
+// has no limit. nested runs the program with no_new_privs, in a Landlock domain of its
+// own below the caller's. Runs in the child: a bundle's createContainer hooks, in the
 // container's namespaces before pivot_root, and its startContainer hooks, in the
 // container, after launch start.
 //
 //go:nosplit
 //go:norace
-func Run(fd, stdin int, argv, envv []*byte, timeout int) (unix.WaitStatus, unix.Errno) {
+func Run(fd, stdin int, argv, envv []*byte, timeout int, nested bool) (unix.WaitStatus, unix.Errno) {
 	pid, e := fork.RawClone(0)
 	if e != 0 {
 		unix.RawSyscall(unix.SYS_CLOSE, uintptr(stdin), 0, 0)
@@ -33,6 +34,19 @@ func Run(fd, stdin int, argv, envv []*byte, timeout int) (unix.WaitStatus, unix.
 	}
 	if pid == 0 {
 		fork.AfterForkInChild()
+		if nested {
+			// no_new_privs, and a Landlock domain nested in the caller's with the
+			// same rule (ExecBeneathRoot): Landlock lets a process inspect or trace
+			// only processes of its own domain or of domains nested in it, so the
+			// program cannot reach its parent through /proc/PPID (its exe, the
+			// launcher's binary on the host while a bundle's process has not exec'd
+			// yet) or ptrace, whatever its capabilities. A kernel without Landlock is
+			// no error (see ExecBeneathRoot): launch refuses what would need it there.
+			_, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)
+			if e != 0 || ExecBeneathRoot() != 0 {
+				fork.Exit(126)
+			}
+		}
 		unix.RawSyscall(unix.SYS_DUP3, uintptr(stdin), 0, 0)
 		unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_SETFD, 0)
 		// SAFETY: empty, argv and envv are NUL-terminated and nil-terminated, the

@@ -18,6 +18,7 @@ import (
 	"launch/internal/caps"
 	"launch/internal/cgroup"
 	"launch/internal/errs"
+	"launch/internal/execve"
 	"launch/internal/fork"
 	"launch/internal/mount"
 	"launch/internal/profile"
@@ -49,10 +50,11 @@ type Bundle struct {
 	// process waits meanwhile, its namespaces and mounts made, before pivot_root. It
 	// returns the state the createContainer hooks get on their stdin, which the
 	// process then runs in its namespaces.
-	Hooks func(pid int) ([]byte, error)
+	Hooks func(pid int, rootfs string) ([]byte, error)
 	// StartState returns the state the startContainer hooks get on their stdin, given
-	// the process's pid; called once the process is ready, if there are such hooks.
-	StartState func(pid int) []byte
+	// the process's pid and the root; called once the process is ready, if there are
+	// such hooks.
+	StartState func(pid int, rootfs string) []byte
 }
 
 // A containerHook is a createContainer hook: its program, open in launch's namespaces
@@ -1043,8 +1045,19 @@ func (s *bundleSetup) processSteps(st []step, wait bool) ([]step, error) {
 	add(step{op: opUser, what: "set user and groups", path: who, uid: int(p.User.UID), gid: int(p.User.GID), groups: p.User.AdditionalGids})
 	add(step{op: opSetCaps, what: "capset", path: "process.capabilities", caps: s.plan})
 	add(step{op: opAmbient, what: "raise ambient capabilities", path: "process.capabilities.ambient", caps: s.plan})
+	nnp := func() {
+		if s.nnp {
+			add(step{op: opNoNewPrivs, what: "set no_new_privs"})
+			if s.profile != nil {
+				filter()
+			}
+		}
+	}
 	if wait {
 		add(step{op: opReady, what: "report ready", path: "launch create", fd: s.errW})
+		// The startContainer hooks are the process's: no_new_privs and the filter
+		// hold for them too (a set-user-ID program of the image gains nothing).
+		nnp()
 		add(step{op: opWaitStart, what: "wait for launch start", path: "the start FIFO", fd: s.b.Fifo})
 		for _, h := range s.starts {
 			h.state = s.stateFd
@@ -1054,12 +1067,7 @@ func (s *bundleSetup) processSteps(st []step, wait bool) ([]step, error) {
 		// launch exec --detach ends as soon as the process has exec'd: the process
 		// outlives it, as a process runc exec starts does.
 		add(step{op: opOrphan, what: "clear parent-death signal", path: "launch exec"})
-	}
-	if s.nnp {
-		add(step{op: opNoNewPrivs, what: "set no_new_privs"})
-		if s.profile != nil {
-			filter()
-		}
+		nnp()
 	}
 	add(step{op: opUmask, what: "umask", path: "0" + strconv.FormatInt(int64(s.umask), 8), n: s.umask})
 	add(step{op: opExec, what: "exec", path: p.Args[0], cmd: s.cmd})
@@ -1181,7 +1189,7 @@ func (s *bundleSetup) start() (int, error) {
 	n := readFull(pipe[0], buf)
 	var hookTimedOut *containerHook
 	if n == sizeofReport && rep.Step == hooksPoint && s.b.Hooks != nil {
-		state, err := s.b.Hooks(pid)
+		state, err := s.b.Hooks(pid, s.rootfs)
 		if err == nil {
 			err = s.feedHooks(state)
 		}
@@ -1285,7 +1293,15 @@ func (s *bundleSetup) openHooks() error {
 // processSteps), each with the state (status created) on its stdin and killed past
 // its timeout. Their paths are resolved in the container, so nothing is opened now.
 func (s *bundleSetup) startHooks() error {
-	for i, h := range s.b.Spec.Hooks.StartContainer {
+	hooks := s.b.Spec.Hooks.StartContainer
+	// Without Landlock, nothing keeps a hook with CAP_SYS_PTRACE (which no set of the
+	// process has outside the bounding set) from the launcher's binary on the host,
+	// /proc/1/exe until the process execs.
+	if len(hooks) > 0 && s.b.Spec.Process != nil && capsOf(s.b.Spec.Process.Capabilities, "bounding").Has(unix.CAP_SYS_PTRACE) &&
+		execve.LandlockABI() == 0 {
+		return bundleError("hooks.startContainer", "with CAP_SYS_PTRACE, the hooks need Landlock (Linux 5.13), which this kernel lacks")
+	}
+	for i, h := range hooks {
 		at := "hooks.startContainer[" + strconv.Itoa(i) + "]"
 		if !filepath.IsAbs(h.Path) {
 			return bundleError(at+".path", strconv.Quote(h.Path)+" is not an absolute path")
@@ -1322,7 +1338,7 @@ func (s *bundleSetup) writeStartState(pid int) error {
 	}
 	var state []byte
 	if s.b.StartState != nil {
-		state = s.b.StartState(pid)
+		state = s.b.StartState(pid, s.rootfs)
 	}
 	if n, err := unix.Pwrite(s.stateFd, state, 0); err != nil || n != len(state) {
 		return fail(ExitFailure, "startContainer hooks: the state ("+strconv.Itoa(len(state))+" bytes) cannot be written")

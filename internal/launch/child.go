@@ -77,13 +77,14 @@ func (l *lateExec) say(e unix.Errno) int {
 // process's stderr and its exit status, ExitFailure.
 type startHook struct {
 	path     *byte // absolute, resolved in the container
-	state    int   // a sealed memfd holding the state, the hook's stdin from its start
+	state    int   // a sealed memfd holding the state
 	cmd      *command
 	timeout  int // ms, or 0
 	late     *lateExec
 	status   []byte // the prefix of the line for a failure, with room for its number
 	prefix   int    // how long the prefix is
 	timedOut []byte
+	tooLarge []byte
 }
 
 func newStartHook(path string, cmd *command, timeout int) (*startHook, error) {
@@ -96,11 +97,18 @@ func newStartHook(path string, cmd *command, timeout int) (*startHook, error) {
 	h.status = make([]byte, len(prefix)+len("killed by signal ")+12)
 	h.prefix = copy(h.status, prefix)
 	h.timedOut = []byte(prefix + "timed out after " + strconv.Itoa(timeout/1000) + " s\n")
+	h.tooLarge = []byte(prefix + "the state does not fit a pipe\n")
 	return h, nil
 }
 
+// hookStat is the state memfd's stat: the child's own copy of the variable.
+var hookStat unix.Stat_t
+
 // run runs the hook and returns, or exits the process if the hook failed. Runs in the
-// child.
+// child. The hook's stdin is a pipe of its own holding the state, spliced from the
+// memfd at offset 0: nothing a hook or what it leaves running does to its stdin
+// reaches the next hook's. It runs in a Landlock domain nested in the process's,
+// with no_new_privs (execve.Run).
 //
 //go:nosplit
 //go:norace
@@ -111,14 +119,16 @@ func (h *startHook) run() {
 		h.late.say(e)
 		fork.Exit(ExitFailure)
 	}
-	// Each hook reads the state from its start, through a descriptor of its own.
-	unix.RawSyscall(unix.SYS_LSEEK, uintptr(h.state), 0, 0)
-	in, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(h.state), unix.F_DUPFD_CLOEXEC, 0)
+	in, e := h.stdin()
 	if e != 0 {
-		h.late.say(e)
+		if e == unix.EFBIG {
+			ns.Write(2, &h.tooLarge[0], len(h.tooLarge))
+		} else {
+			h.late.say(e)
+		}
 		fork.Exit(ExitFailure)
 	}
-	ws, e := execve.Run(int(fd), int(in), h.cmd.argv, h.cmd.envv, h.timeout)
+	ws, e := execve.Run(int(fd), in, h.cmd.argv, h.cmd.envv, h.timeout, true)
 	unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
 	switch {
 	case e == unix.ETIMEDOUT:
@@ -133,6 +143,50 @@ func (h *startHook) run() {
 		h.fail("killed by signal ", uint32(ws)&0x7f)
 	}
 	fork.Exit(ExitFailure)
+}
+
+// stdin returns the read end of a new pipe that holds the whole state; EFBIG if the
+// pipe cannot be made large enough.
+//
+//go:nosplit
+//go:norace
+func (h *startHook) stdin() (int, unix.Errno) {
+	// SAFETY: hookStat is the child's own memory.
+	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(h.state), uintptr(unsafe.Pointer(&hookStat)), 0); e != 0 {
+		return -1, e
+	}
+	size := int(hookStat.Size)
+	var p [2]int32
+	// SAFETY: p is on this stack.
+	if _, _, e := unix.RawSyscall(unix.SYS_PIPE2, uintptr(unsafe.Pointer(&p[0])), unix.O_CLOEXEC, 0); e != 0 {
+		return -1, e
+	}
+	r, w := uintptr(p[0]), uintptr(p[1])
+	e := unix.Errno(0)
+	if size > 65536 {
+		if n, _, err := unix.RawSyscall(unix.SYS_FCNTL, w, unix.F_SETPIPE_SZ, uintptr(size)); err != 0 || int(n) < size {
+			e = unix.EFBIG
+		}
+	}
+	var off int64
+	for done := 0; e == 0 && done < size; {
+		// SAFETY: off is on this stack.
+		n, _, err := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(h.state), uintptr(unsafe.Pointer(&off)), w, 0,
+			uintptr(size-done), unix.SPLICE_F_NONBLOCK)
+		switch {
+		case err == unix.EINTR:
+		case err != 0 || n == 0:
+			e = unix.EIO
+		default:
+			done += int(n)
+		}
+	}
+	unix.RawSyscall(unix.SYS_CLOSE, w, 0, 0)
+	if e != 0 {
+		unix.RawSyscall(unix.SYS_CLOSE, r, 0, 0)
+		return -1, e
+	}
+	return int(r), 0
 }
 
 // fail writes the line for a hook that ended with how and n.
@@ -258,7 +312,7 @@ func (p *plan) start() (pid int, errno unix.Errno) {
 			e = seccomp.LoadNotifier(s.prog, uintptr(s.n), s.send)
 		case opRunHook:
 			var ws unix.WaitStatus
-			if ws, e = execve.Run(s.fd, s.fd2, s.cmd.argv, s.cmd.envv, 0); e == 0 && ws != 0 {
+			if ws, e = execve.Run(s.fd, s.fd2, s.cmd.argv, s.cmd.envv, 0, false); e == 0 && ws != 0 {
 				// The hook failed: its wait status goes with the report.
 				rep.Which, e = int32(ws), unix.ECHILD
 			}

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"launch/internal/cgroup"
 	"launch/internal/spec"
 )
@@ -22,39 +24,16 @@ import (
 type deviceRules []spec.DeviceRule
 
 // allows reports whether the rules let a process open the device typ (c or b)
-// major:minor for reading or writing.
+// major:minor for reading or for writing, as the devices cgroup and the device
+// filter read them (cgroup.Policy, the defaults after the rules).
 func (rs deviceRules) allows(typ string, major, minor int64) bool {
-	ok := true
-	for _, r := range rs {
-		if r.Type != "" && r.Type != "a" && r.Type != typ {
-			continue
-		}
-		if r.Major != nil && *r.Major >= 0 && *r.Major != major || r.Minor != nil && *r.Minor >= 0 && *r.Minor != minor {
-			continue
-		}
-		if !strings.ContainsAny(r.Access, "rw") && r.Access != "" {
-			continue
-		}
-		ok = r.Allow
-	}
-	return ok
+	p := cgroup.Policy(deviceCgroupRules(rs))
+	return p.Allows(typ[0], major, minor, unix.BPF_DEVCG_ACC_READ) || p.Allows(typ[0], major, minor, unix.BPF_DEVCG_ACC_WRITE)
 }
 
-// all reports whether the rules allow every device: no rule denies anything after
-// the last rule that allows all of them (or no rule denies anything at all).
-func (rs deviceRules) all() bool {
-	all := true
-	for _, r := range rs {
-		every := (r.Type == "" || r.Type == "a") && (r.Major == nil || *r.Major < 0) && (r.Minor == nil || *r.Minor < 0)
-		switch {
-		case !r.Allow:
-			all = false
-		case every && (r.Access == "" || strings.Contains(r.Access, "r") && strings.Contains(r.Access, "w") && strings.Contains(r.Access, "m")):
-			all = true
-		}
-	}
-	return all
-}
+// all reports whether the rules allow every device: with no rule, or a last rule of
+// type a that allows, after which nothing is denied.
+func (rs deviceRules) all() bool { return cgroup.Policy(deviceCgroupRules(rs)).AllowsAll() }
 
 // defaultDevices are the devices every container may use, allowed after the bundle's
 // rules: the nodes launch makes in /dev, the terminal, and the pseudo-terminals of

@@ -108,8 +108,8 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 			}
 			return os.WriteFile(filepath.Join(dir, cgroupsName), []byte(rec.String()), 0o600)
 		},
-		Hooks: func(pid int) ([]byte, error) {
-			ct.Pid = pid
+		Hooks: func(pid int, rootfs string) ([]byte, error) {
+			ct.Pid, ct.Rootfs = pid, rootfs
 			state := ct.stateJSON("creating")
 			for _, h := range append(append([]spec.Hook{}, sp.Hooks.Prestart...), sp.Hooks.CreateRuntime...) {
 				if err := runHook(h, state); err != nil {
@@ -118,8 +118,8 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 			}
 			return state, nil
 		},
-		StartState: func(pid int) []byte {
-			ct.Pid = pid
+		StartState: func(pid int, rootfs string) []byte {
+			ct.Pid, ct.Rootfs = pid, rootfs
 			return ct.stateJSON("created")
 		}})
 	if err != nil {
