@@ -533,6 +533,8 @@ func TestOCIBadBundles(t *testing.T) {
 		{"user namespace joined by path", strings.Replace(string(good), `{"type":"pid"}`, `{"type":"user","path":"/proc/1/ns/user"}`, 1), "joined by path: not supported yet"},
 		{"relative startContainer hook", strings.Replace(string(good), `"hostname"`, `"hooks":{"startContainer":[{"path":"bin/true"}]},"hostname"`, 1), "hooks.startContainer[0].path"},
 		{"startContainer hook's timeout", strings.Replace(string(good), `"hostname"`, `"hooks":{"startContainer":[{"path":"/bin/true","timeout":0}]},"hostname"`, 1), "hooks.startContainer[0].timeout"},
+		{"startContainer hook with CAP_SYS_ADMIN", strings.Replace(strings.Replace(string(good), `"hostname"`, `"hooks":{"startContainer":[{"path":"/bin/true"}]},"hostname"`, 1), `"CAP_KILL"`, `"CAP_KILL","CAP_SYS_ADMIN"`, 1), "not with CAP_SYS_ADMIN or CAP_PERFMON"},
+		{"startContainer hook with CAP_PERFMON", strings.Replace(strings.Replace(string(good), `"hostname"`, `"hooks":{"startContainer":[{"path":"/bin/true"}]},"hostname"`, 1), `"CAP_KILL"`, `"CAP_KILL","CAP_PERFMON"`, 1), "not with CAP_SYS_ADMIN or CAP_PERFMON"},
 		{"relative destination", strings.Replace(string(good), `"destination":"/proc"`, `"destination":"proc"`, 1), "not absolute"},
 		{"no mount namespace", strings.Replace(string(good), `{"type":"mount"}`, `{"type":"ipc"}`, 1), "given twice"},
 		{"bad capability", strings.Replace(string(good), `"CAP_KILL"`, `"CAP_NOPE"`, 1), "unknown capability"},

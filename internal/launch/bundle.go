@@ -1294,12 +1294,20 @@ func (s *bundleSetup) openHooks() error {
 // its timeout. Their paths are resolved in the container, so nothing is opened now.
 func (s *bundleSetup) startHooks() error {
 	hooks := s.b.Spec.Hooks.StartContainer
-	// Without Landlock, nothing keeps a hook with CAP_SYS_PTRACE (which no set of the
-	// process has outside the bounding set) from the launcher's binary on the host,
-	// /proc/1/exe until the process execs.
-	if len(hooks) > 0 && s.b.Spec.Process != nil && capsOf(s.b.Spec.Process.Capabilities, "bounding").Has(unix.CAP_SYS_PTRACE) &&
-		execve.LandlockABI() == 0 {
-		return bundleError("hooks.startContainer", "with CAP_SYS_PTRACE, the hooks need Landlock (Linux 5.13), which this kernel lacks")
+	// Until the process execs, it is the launcher: its memory holds launch create's
+	// (the engine's environment, the bundle's config). CAP_SYS_ADMIN and CAP_PERFMON
+	// read another process's /proc memory files and sample it with perf without the
+	// ptrace check that Landlock answers; and without Landlock, nothing keeps a hook
+	// with CAP_SYS_PTRACE from the launcher's binary on the host, /proc/1/exe. No set
+	// of the process has a capability outside the bounding set.
+	if len(hooks) > 0 && s.b.Spec.Process != nil {
+		bounding := capsOf(s.b.Spec.Process.Capabilities, "bounding")
+		if bounding.Has(unix.CAP_SYS_ADMIN) || bounding.Has(unix.CAP_PERFMON) {
+			return bundleError("hooks.startContainer", "not with CAP_SYS_ADMIN or CAP_PERFMON, with which a hook reads the memory of the process before it execs (the launcher's)")
+		}
+		if bounding.Has(unix.CAP_SYS_PTRACE) && execve.LandlockABI() == 0 {
+			return bundleError("hooks.startContainer", "with CAP_SYS_PTRACE, the hooks need Landlock (Linux 5.13), which this kernel lacks")
+		}
 	}
 	for i, h := range hooks {
 		at := "hooks.startContainer[" + strconv.Itoa(i) + "]"

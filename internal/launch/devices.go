@@ -92,8 +92,10 @@ func (rs deviceRules) check() error {
 	var exceptions []pattern
 	for i, r := range rs {
 		at := "linux.resources.devices[" + strconv.Itoa(i) + "]"
-		if strings.Trim(r.Access, "rwm") != "" {
-			return bundleError(at+".access", strconv.Quote(r.Access)+" is not made of r, w and m")
+		// The kernel reads three letters at most ("rrrw" is r): each once.
+		if strings.Trim(r.Access, "rwm") != "" || strings.Count(r.Access, "r") > 1 || strings.Count(r.Access, "w") > 1 ||
+			strings.Count(r.Access, "m") > 1 {
+			return bundleError(at+".access", strconv.Quote(r.Access)+" is not made of r, w and m, each once")
 		}
 		if r.Type == "" || r.Type == "a" {
 			if num(r.Major) != -1 || num(r.Minor) != -1 {

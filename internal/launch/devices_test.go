@@ -22,6 +22,9 @@ func TestDeviceRulesCheck(t *testing.T) {
 		{deviceRules{deny, {Allow: true, Access: "m"}}, "every access"},
 		{deviceRules{deny, {Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwx"}}, "not made of"},
 		{deviceRules{deny, {Allow: true, Type: "p", Access: "rwm"}}, "not a, c or b"},
+		// The kernel reads "mmmw" as m, launch would read it as mw.
+		{deviceRules{deny, {Allow: true, Type: "c", Major: i64(1), Minor: i64(11), Access: "mmmw"}}, "each once"},
+		{deviceRules{deny, {Allow: true, Type: "c", Major: i64(1), Minor: i64(11), Access: "rr"}}, "each once"},
 		{deviceRules{{Allow: false, Type: "c", Major: i64(1), Access: "rwm"}, {Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"}}, "cannot narrow"},
 	} {
 		err := c.rules.check()
@@ -35,6 +38,7 @@ func TestDeviceRulesCheck(t *testing.T) {
 		{deny, {Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"}, {Allow: true, Type: "c", Major: i64(136), Access: "rwm"}},
 		{deny, {Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"}, {Allow: false, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"}},
 		{{Allow: true, Access: "rwm"}, {Allow: false, Type: "c", Major: i64(1), Minor: i64(11), Access: "rwm"}},
+		{deny, {Allow: true, Type: "c", Major: i64(1), Minor: i64(11), Access: "wr"}},
 	} {
 		if err := ok.check(); err != nil {
 			t.Errorf("%+v: %v", ok, err)
