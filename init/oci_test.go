@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"launch/internal/execve"
 	"launch/internal/probe/report"
 	"launch/internal/testutil"
 )
@@ -815,14 +816,16 @@ func TestOCIStartContainerHooks(t *testing.T) {
 // /proc/1/exe (the launcher's binary on the host, which it could write once the
 // process has exec'd), it runs with no_new_privs and under the filter when the bundle
 // asks for them (a set-user-ID program of the image gains nothing), and its stdin is
-// a pipe of its own, not a descriptor the next hook shares.
+// a pipe of its own, not a descriptor the next hook shares; where Landlock scopes
+// signals, it cannot signal the process either.
 func TestOCIAttackStartContainerHooks(t *testing.T) {
 	b := newBundle(t)
 	out := t.TempDir()
 	hookPath := "/launch-test-attack-hook.sh"
 	if err := os.WriteFile(filepath.Join(b.dir, "rootfs", hookPath), []byte("#!/bin/sh\n"+
 		"if cat /proc/1/exe > /dev/null 2>&1; then echo read; else echo refused; fi > /out/$1.exe\n"+
-		"cat /proc/self/status > /out/$1.status\nreadlink /proc/self/fd/0 > /out/$1.stdin\n"), 0o755); err != nil {
+		"cat /proc/self/status > /out/$1.status\nreadlink /proc/self/fd/0 > /out/$1.stdin\n"+
+		"if kill -0 1 2>/dev/null; then echo sent; else echo refused; fi > /out/$1.signal\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	b.config["mounts"] = append(b.config["mounts"].([]any), map[string]any{"destination": "/out", "type": "bind", "source": out, "options": []any{"rbind", "rw"}})
@@ -855,6 +858,11 @@ func TestOCIAttackStartContainerHooks(t *testing.T) {
 			t.Errorf("%s hook's stdin %q: want a pipe of its own (others: %q)", name, stdin, pipes)
 		}
 		pipes = append(pipes, string(stdin))
+		// Landlock's signal scope (ABI 6): the hook cannot stop the process that
+		// times it.
+		if sig, _ := os.ReadFile(filepath.Join(out, name+".signal")); execve.LandlockABI() >= 6 && strings.TrimSpace(string(sig)) != "refused" {
+			t.Errorf("%s hook's kill -0 of the process: %q, want refused", name, sig)
+		}
 	}
 }
 

@@ -25,13 +25,37 @@ import (
 //
 //go:nosplit
 //go:norace
-func ExecBeneathRoot() unix.Errno {
-	attr := unix.LandlockRulesetAttr{Handled_access_fs: unix.LANDLOCK_ACCESS_FS_EXECUTE}
-	// Only the first field: older kernels know no other and refuse a larger size
-	// whose extra bytes are not zero; a smaller one is always accepted.
-	// SAFETY: attr is on this stack.
-	rs, _, e := unix.RawSyscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)),
-		unsafe.Sizeof(attr.Handled_access_fs), 0)
+func ExecBeneathRoot() unix.Errno { return execBeneathRoot(false) }
+
+// landlockAttr is the rule set's attributes, in the child's own copy of the
+// variable: on the stack it would not fit the nosplit budget of a hook's chain.
+var landlockAttr unix.LandlockRulesetAttr
+
+// execBeneathRoot is ExecBeneathRoot; scoped also keeps the domain from signalling
+// any process outside it (LANDLOCK_SCOPE_SIGNAL, Landlock ABI 6, Linux 6.12), where
+// the kernel has that: a startContainer hook cannot stop the process that times it.
+//
+//go:nosplit
+//go:norace
+func execBeneathRoot(scoped bool) unix.Errno {
+	landlockAttr = unix.LandlockRulesetAttr{Handled_access_fs: unix.LANDLOCK_ACCESS_FS_EXECUTE}
+	var rs uintptr
+	e := unix.ENOSYS
+	if scoped {
+		landlockAttr.Scoped = unix.LANDLOCK_SCOPE_SIGNAL
+		// The fields up to Scoped; a kernel that knows none of Scoped refuses them
+		// (E2BIG, or EINVAL for a scope it lacks) and gets the first field alone.
+		// SAFETY: landlockAttr is the child's own memory.
+		rs, _, e = unix.RawSyscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&landlockAttr)),
+			unsafe.Offsetof(landlockAttr.Scoped)+unsafe.Sizeof(landlockAttr.Scoped), 0)
+	}
+	if e != 0 && e != unix.EOPNOTSUPP {
+		// Only the first field: older kernels know no other and refuse a larger size
+		// whose extra bytes are not zero; a smaller one is always accepted.
+		// SAFETY: landlockAttr is the child's own memory.
+		rs, _, e = unix.RawSyscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&landlockAttr)),
+			unsafe.Sizeof(landlockAttr.Handled_access_fs), 0)
+	}
 	if e == unix.ENOSYS || e == unix.EOPNOTSUPP {
 		return 0
 	}

@@ -40,10 +40,11 @@ func Run(fd, stdin int, argv, envv []*byte, timeout int, nested bool) (unix.Wait
 			// only processes of its own domain or of domains nested in it, so the
 			// program cannot reach its parent through /proc/PPID (its exe, the
 			// launcher's binary on the host while a bundle's process has not exec'd
-			// yet) or ptrace, whatever its capabilities. A kernel without Landlock is
-			// no error (see ExecBeneathRoot): launch refuses what would need it there.
+			// yet) or ptrace, nor signal it (Linux 6.12), whatever its capabilities.
+			// A kernel without Landlock is no error (see ExecBeneathRoot): launch
+			// refuses what would need it there.
 			_, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)
-			if e != 0 || ExecBeneathRoot() != 0 {
+			if e != 0 || execBeneathRoot(true) != 0 {
 				fork.Exit(126)
 			}
 		}
