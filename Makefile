@@ -22,7 +22,7 @@ export GOFLAGS     := -mod=readonly
 # hooks poisoned, and TestChildRule, which compiles without these flags, cannot see it.
 NOINLINE   := launch/internal/oci launch/internal/spec launch/internal/jsondec launch/internal/policy \
 	launch/internal/cgroup launch/internal/errs github.com/valyala/fastjson fmt \
-	launch/internal/userns launch/internal/kernel launch/internal/mountinfo strconv strings time
+	launch/internal/userns launch/internal/kernel launch/internal/mountinfo strconv strings time unicode/utf8
 BUILDFLAGS := -trimpath -buildvcs=false $(foreach p,$(NOINLINE),-gcflags=$(p)=-l) \
 	-ldflags '-s -w -buildid= -X main.version=$(VERSION)'
 # The release runs on every CPU of its arch: ARMv5, MIPS without an FPU, 386 without SSE2.

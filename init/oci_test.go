@@ -694,6 +694,10 @@ func TestOCICreateContainerHooks(t *testing.T) {
 		t.Fatalf("delete: exit %d: %s", r.code, r.stderr)
 	}
 
+	notProgram := filepath.Join(out, "not-a-program")
+	if err := os.WriteFile(notProgram, []byte("data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	before := snapshot(t)
 	for _, c := range []struct {
 		hook map[string]any
@@ -702,6 +706,7 @@ func TestOCICreateContainerHooks(t *testing.T) {
 		{map[string]any{"path": "/bin/sh", "args": []any{"sh", "-c", "exit 3"}}, "createContainer hook /bin/sh: failed: exit status 3"},
 		{map[string]any{"path": "/bin/sleep", "args": []any{"sleep", "30"}, "timeout": 1}, "createContainer hook /bin/sleep: timed out after 1 s"},
 		{map[string]any{"path": "/nonexistent/hook"}, "no such file or directory"},
+		{map[string]any{"path": notProgram}, "createContainer hook: " + notProgram + ": permission denied"},
 	} {
 		b.config["hooks"] = map[string]any{"createContainer": []any{c.hook}}
 		b.write()
@@ -747,6 +752,10 @@ func TestOCIStartContainerHooks(t *testing.T) {
 	}
 	b.config["hooks"] = map[string]any{"startContainer": []any{hook("first"), hook("second")}}
 	b.write()
+	// A file that is no program: its exec's errno, not the child's status 127.
+	if err := os.WriteFile(filepath.Join(b.dir, "rootfs", "launch-test-not-a-program"), []byte("data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if r := b.oci("create", "--bundle", b.dir, "sc1"); r.code != 0 {
 		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
 	}
@@ -793,6 +802,7 @@ func TestOCIStartContainerHooks(t *testing.T) {
 		{map[string]any{"path": "/bin/sh", "args": []any{"sh", "-c", "kill -9 $$"}}, "startContainer hook /bin/sh: killed by signal 9"},
 		{map[string]any{"path": "/bin/sleep", "args": []any{"sleep", "30"}, "timeout": 1}, "startContainer hook /bin/sleep: timed out after 1 s"},
 		{map[string]any{"path": "/nonexistent/hook"}, "startContainer hook /nonexistent/hook: no such file or directory"},
+		{map[string]any{"path": "/launch-test-not-a-program"}, "startContainer hook /launch-test-not-a-program: permission denied"},
 	} {
 		b.config["hooks"] = map[string]any{"startContainer": []any{c.hook}}
 		os.Remove(filepath.Join(out, "process.seen"))
