@@ -591,20 +591,25 @@ func (c *Cgroups) Close() {
 func (c *Cgroups) SetDevices(rules []DeviceRule) (bool, error) {
 	switch {
 	case c.devicesDir != "":
-		for _, r := range rules {
-			file := "devices.deny"
-			if r.Allow {
-				file = "devices.allow"
-			}
-			if err := writeFile(c.devicesDir, file, r.String()); err != nil {
-				return true, errs.Wrap("device rule "+r.String(), err)
-			}
-		}
-		return true, nil
+		return true, writeDeviceRules(c.devicesDir, rules)
 	case c.v2Leaf != "" && rules != nil:
 		return true, attachDevices(c.v2Leaf, rules)
 	}
 	return false, nil
+}
+
+// writeDeviceRules writes rules, in order, to the v1 devices cgroup dir.
+func writeDeviceRules(dir string, rules []DeviceRule) error {
+	for _, r := range rules {
+		file := "devices.deny"
+		if r.Allow {
+			file = "devices.allow"
+		}
+		if err := writeFile(dir, file, r.String()); err != nil {
+			return errs.Wrap("device rule "+r.String(), err)
+		}
+	}
+	return nil
 }
 
 // OOMKills returns how many processes the memory limit has killed in the container.

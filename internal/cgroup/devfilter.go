@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"launch/internal/errs"
+	"launch/internal/raw"
 )
 
 // cgroup v2 has no devices controller: a device policy is an eBPF program of type
@@ -48,16 +49,9 @@ const (
 	rMinor
 )
 
-// bigEndian reports whether the machine stores the high byte first.
-func bigEndian() bool {
-	x := uint16(1)
-	// SAFETY: reads the first byte of x, which is on this stack.
-	return *(*byte)(unsafe.Pointer(&x)) == 0
-}
-
 func mkInsn(code uint8, dst, src uint8, off int16, imm int32) insn {
 	regs := dst | src<<4
-	if bigEndian() {
+	if raw.BigEndian {
 		regs = dst<<4 | src
 	}
 	return insn{code: code, regs: regs, off: off, imm: imm}

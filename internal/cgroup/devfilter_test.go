@@ -145,14 +145,8 @@ func TestDeviceFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer unix.Rmdir(d1)
-		for _, r := range c.rules {
-			file := "devices.deny"
-			if r.Allow {
-				file = "devices.allow"
-			}
-			if err := writeFile(d1, file, r.String()); err != nil {
-				t.Fatal(err)
-			}
+		if err := writeDeviceRules(d1, c.rules); err != nil {
+			t.Fatal(err)
 		}
 		if got := run(nil, "LAUNCH_TEST_V1="+d1); got != c.want {
 			t.Errorf("rules %v, a v1 devices cgroup: %s, want %s", c.rules, got, c.want)

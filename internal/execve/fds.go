@@ -1,7 +1,6 @@
 package execve
 
 import (
-	"encoding/binary"
 	"unsafe"
 
 	"launch/internal/raw"
@@ -18,9 +17,9 @@ var direntBuf [256]byte
 
 // CloseAll closes every descriptor from from (3, or above a bundle's --preserve-fds)
 // up but keep1 to keep4 (the child's pipes to the launcher, a bundle's start FIFO,
-// console socket and startContainer hooks' state, or -1). Marking them close-on-exec is not enough: until execve is
-// done with COMMAND's #! interpreter and its dynamic loader, every descriptor is still
-// open, and /proc/self/fd/N/.. climbs from a directory of the host to the host's /
+// console socket and startContainer hooks' state, or -1). Marking them close-on-exec
+// is not enough: until execve is done with COMMAND's #! interpreter and its dynamic
+// loader, every descriptor is still open, and /proc/self/fd/N/.. climbs from a directory of the host to the host's /
 // (runc CVE-2024-21626; found in this project by attacking it). A pipe leads nowhere.
 // close_range(2) is Linux 5.11; before that, /proc/self/fd is listed. Runs in the
 // child, after pivot_root: /proc is then the container's, which lists the child's own
@@ -99,7 +98,7 @@ func closeRange(lo, hi int) unix.Errno {
 //go:nosplit
 //go:norace
 func direntReclen(buf *[256]byte, off uintptr) uintptr {
-	if isBigEndian {
+	if raw.BigEndian {
 		return uintptr(buf[off+16])<<8 | uintptr(buf[off+17])
 	}
 	return uintptr(buf[off+16]) | uintptr(buf[off+17])<<8
@@ -119,6 +118,3 @@ func direntFD(buf *[256]byte, off, reclen uintptr) (int, bool) {
 	}
 	return fd, ok
 }
-
-// isBigEndian is the byte order of the running machine.
-var isBigEndian = binary.NativeEndian.Uint16([]byte{0, 1}) == 1

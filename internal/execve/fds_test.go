@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"launch/internal/raw"
 )
 
 // TestDirent parses what getdents64(2) returns for a directory whose names are
@@ -92,12 +94,12 @@ func TestDirent(t *testing.T) {
 // name is read up to its NUL or the end of its record, whichever comes first.
 func TestDirentByteOrder(t *testing.T) {
 	// SAFETY: the two bytes are read as the machine's uint16.
-	if native := *(*uint16)(unsafe.Pointer(&[]byte{0, 1}[0])) == 1; isBigEndian != native {
-		t.Errorf("isBigEndian = %v on this machine", isBigEndian)
+	if native := *(*uint16)(unsafe.Pointer(&[]byte{0, 1}[0])) == 1; raw.BigEndian != native {
+		t.Errorf("raw.BigEndian = %v on this machine", raw.BigEndian)
 	}
-	defer func(b bool) { isBigEndian = b }(isBigEndian)
+	defer func(b bool) { raw.BigEndian = b }(raw.BigEndian)
 	for _, big := range []bool{false, true} {
-		isBigEndian = big
+		raw.BigEndian = big
 		var buf [256]byte
 		order := binary.ByteOrder(binary.LittleEndian)
 		if big {

@@ -11,8 +11,8 @@ import (
 )
 
 // deviceRules are a bundle's linux.resources.devices, read as the devices cgroup
-// reads them: in order, the last rule that matches a device deciding; with no rule,
-// every device is allowed.
+// reads them (cgroup.Policy): a default and its exceptions; with no rule, every
+// device is allowed.
 //
 // The rules are the container's cgroup's: written to its v1 devices cgroup, and made
 // its cgroup v2 device filter (cgroup.SetDevices). launch also keeps a container from

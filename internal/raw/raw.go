@@ -5,10 +5,14 @@
 package raw
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// BigEndian is the byte order of the running machine.
+var BigEndian = binary.NativeEndian.Uint16([]byte{0, 1}) == 1
 
 // AtFDCWD is AT_FDCWD as a variable: the constant is negative and cannot be converted
 // to uintptr directly.
