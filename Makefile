@@ -11,8 +11,8 @@ HOSTARCH := $(shell $(GO) env GOARCH)
 export CGO_ENABLED := 0
 export GOFLAGS     := -mod=readonly
 # No inlining (-l) in packages the launcher runs once per start, before the fork or
-# on error paths: the OCI commands (oci), the config.json reader (spec, jsondec) and
-# its JSON parser (fastjson), the seccomp compiler (policy), cgroup setup, errs.Wrap,
+# on error paths: the OCI commands (oci), the config.json reader and JSON parser (spec,
+# jsondec), the seccomp compiler (policy), cgroup setup, errs.Wrap,
 # fmt, which only the compiler's and the parser's messages use, and the launcher's
 # reading of the host (kernel, mountinfo) and user-namespace maps (userns). That keeps about
 # 55 KiB of amd64 code out of the 3 MiB budget (check-static); compiling podman's
@@ -21,7 +21,7 @@ export GOFLAGS     := -mod=readonly
 # golang.org/x/sys/unix): a call left uninlined there meets the stack guard the fork
 # hooks poisoned, and TestChildRule, which compiles without these flags, cannot see it.
 NOINLINE   := launch/internal/oci launch/internal/spec launch/internal/jsondec launch/internal/policy \
-	launch/internal/cgroup launch/internal/errs github.com/valyala/fastjson fmt \
+	launch/internal/cgroup launch/internal/errs fmt \
 	launch/internal/userns launch/internal/kernel launch/internal/mountinfo strconv strings time unicode/utf8
 BUILDFLAGS := -trimpath -buildvcs=false $(foreach p,$(NOINLINE),-gcflags=$(p)=-l) \
 	-ldflags '-s -w -buildid= -X main.version=$(VERSION)'
@@ -105,6 +105,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNewTarget$$' -fuzztime $(FUZZTIME) ./internal/mount
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/profile
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/spec
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/jsondec
 
 # What CI checks besides the tests. The cross builds use the release's settings, so
 # that the standard library they compile for each arch serves make release too.

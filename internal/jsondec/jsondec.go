@@ -1,33 +1,52 @@
-// Package jsondec reads typed fields out of JSON parsed by fastjson, as encoding/json
-// would fill a struct, keeping the first error, which names the field by its path
-// (syscalls[3].args[0].op). It serves the seccomp profiles and the bundles' config.json.
+// Package jsondec parses JSON (ParseString) and reads typed fields out of it, as
+// encoding/json would fill a struct, keeping the first error, which names the field by
+// its path (syscalls[3].args[0].op); and writes the little JSON launch writes (Object).
+// It serves the seccomp profiles, the bundles' config.json and the OCI runtime's state.
 //
-// fastjson rather than encoding/json: the latter adds about 350 KB to the launcher
-// (see the README).
+// Not encoding/json: it adds about 350 KB to the launcher (see the README).
 package jsondec
 
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/valyala/fastjson"
+	"unsafe"
 )
 
 // Parse reads at most max bytes of JSON from r and parses them. A syntax error is cut
 // to about 300 bytes: deep nesting repeats itself.
-func Parse(r io.Reader, max int) (*fastjson.Value, error) {
-	data, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
-	if err != nil {
-		return nil, err
+func Parse(r io.Reader, max int) (*Value, error) {
+	// A file is read in one go, into a buffer of its size.
+	size := 512
+	if st, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < int64(max) {
+			size = int(fi.Size()) + 1 // the read that sees the end
+		}
+	}
+	data := make([]byte, 0, size)
+	lr := io.LimitReader(r, int64(max)+1)
+	for {
+		n, err := lr.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(data) == cap(data) {
+			data = slices.Grow(data, len(data))
+		}
 	}
 	if len(data) > max {
 		return nil, errors.New("larger than " + strconv.Itoa(max) + " bytes")
 	}
-	v, err := fastjson.ParseBytes(data)
+	// SAFETY: data is this function's own, and never written again.
+	v, err := ParseString(unsafe.String(unsafe.SliceData(data), len(data)))
 	if err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", " ")
 		if len(msg) > 300 {
@@ -49,7 +68,7 @@ type Decoder struct {
 }
 
 // Fail records that the value at at is not what was wanted.
-func (d *Decoder) Fail(at, want string, v *fastjson.Value) {
+func (d *Decoder) Fail(at, want string, v *Value) {
 	d.Failf(at + ": want " + want + ", got " + v.Type().String())
 }
 
@@ -64,17 +83,15 @@ func (d *Decoder) Failf(msg string) {
 // as fields spells it; null is no fields. A key names a field as encoding/json, and so
 // runc, takes it: spelled the same, or else the same but for case (strings.EqualFold).
 // what names v in a message when at is "" (the top).
-func (d *Decoder) Object(v *fastjson.Value, at, what string, fields []string, f func(key string, v *fastjson.Value, at string)) {
-	if v.Type() == fastjson.TypeNull {
+func (d *Decoder) Object(v *Value, at, what string, fields []string, f func(key string, v *Value, at string)) {
+	if v.Type() == TypeNull {
 		return
 	}
-	o, err := v.Object()
-	if err != nil {
+	if v.Type() != TypeObject {
 		d.Fail(or(at, what), "an object", v)
 		return
 	}
-	o.Visit(func(k []byte, v *fastjson.Value) {
-		key := string(k)
+	v.Members(func(key string, v *Value) {
 		here := key
 		if at != "" {
 			here = at + "." + key
@@ -112,30 +129,29 @@ func generic(at string) string {
 }
 
 // Empty reports whether v is null, false, 0, "", [] or {}.
-func Empty(v *fastjson.Value) bool {
+func Empty(v *Value) bool {
 	switch v.Type() {
-	case fastjson.TypeNull, fastjson.TypeFalse:
+	case TypeNull, TypeFalse:
 		return true
-	case fastjson.TypeString:
-		return len(v.GetStringBytes()) == 0
-	case fastjson.TypeNumber:
-		return v.GetFloat64() == 0
-	case fastjson.TypeArray:
-		return len(v.GetArray()) == 0
-	case fastjson.TypeObject:
-		return v.GetObject().Len() == 0
+	case TypeString:
+		return v.str == ""
+	case TypeNumber:
+		f, _ := v.Float64()
+		return f == 0
+	case TypeArray, TypeObject:
+		return v.Len() == 0
 	}
 	return false
 }
 
 // List returns the elements of v, an array, as f reads each: nil for null, and an
 // empty list for an empty array, as encoding/json does.
-func List[T any](d *Decoder, v *fastjson.Value, at string, f func(v *fastjson.Value, at string) T) []T {
-	if v.Type() == fastjson.TypeNull {
+func List[T any](d *Decoder, v *Value, at string, f func(v *Value, at string) T) []T {
+	if v.Type() == TypeNull {
 		return nil
 	}
-	a, err := v.Array()
-	if err != nil {
+	a, ok := v.Elems()
+	if !ok {
 		d.Fail(at, "an array", v)
 		return nil
 	}
@@ -147,52 +163,71 @@ func List[T any](d *Decoder, v *fastjson.Value, at string, f func(v *fastjson.Va
 }
 
 // Map returns the fields of v, an object of strings.
-func (d *Decoder) Map(v *fastjson.Value, at string) map[string]string {
-	if v.Type() == fastjson.TypeNull {
+func (d *Decoder) Map(v *Value, at string) map[string]string {
+	if v.Type() == TypeNull {
 		return nil
 	}
-	o, err := v.Object()
-	if err != nil {
+	if v.Type() != TypeObject {
 		d.Fail(at, "an object", v)
 		return nil
 	}
-	m := make(map[string]string, o.Len())
-	o.Visit(func(k []byte, v *fastjson.Value) { m[string(k)] = d.Str(v, at+"."+string(k)) })
+	m := make(map[string]string, v.Len())
+	v.Members(func(k string, v *Value) { m[k] = d.Str(v, at+"."+k) })
 	return m
 }
 
-func (d *Decoder) Str(v *fastjson.Value, at string) string {
-	if v.Type() == fastjson.TypeNull {
+func (d *Decoder) Str(v *Value, at string) string {
+	if v.Type() == TypeNull {
 		return ""
 	}
-	b, err := v.StringBytes()
-	if err != nil {
+	str, ok := v.Str()
+	if !ok {
 		d.Fail(at, "a string", v)
 	}
-	return string(b)
+	return str
 }
 
-func (d *Decoder) Strs(v *fastjson.Value, at string) []string { return List(d, v, at, d.Str) }
+// Strs reads an array of strings. The path of an element is only made for its error:
+// profiles list hundreds of names.
+func (d *Decoder) Strs(v *Value, at string) []string {
+	if v.Type() == TypeNull {
+		return nil
+	}
+	a, ok := v.Elems()
+	if !ok {
+		d.Fail(at, "an array", v)
+		return nil
+	}
+	out := make([]string, len(a))
+	for i, e := range a {
+		if s, ok := e.Str(); ok {
+			out[i] = s
+			continue
+		}
+		out[i] = d.Str(e, at+"["+strconv.Itoa(i)+"]")
+	}
+	return out
+}
 
-func (d *Decoder) Bool(v *fastjson.Value, at string) bool {
+func (d *Decoder) Bool(v *Value, at string) bool {
 	switch v.Type() {
-	case fastjson.TypeNull, fastjson.TypeFalse:
+	case TypeNull, TypeFalse:
 		return false
-	case fastjson.TypeTrue:
+	case TypeTrue:
 		return true
 	}
 	d.Fail(at, "true or false", v)
 	return false
 }
 
-func (d *Decoder) Uint64(v *fastjson.Value, at string) uint64 {
-	if v.Type() == fastjson.TypeNull {
+func (d *Decoder) Uint64(v *Value, at string) uint64 {
+	if v.Type() == TypeNull {
 		return 0
 	}
 	n, err := v.Uint64()
 	switch {
 	case err == nil:
-	case v.Type() != fastjson.TypeNumber:
+	case v.Type() != TypeNumber:
 		d.Fail(at, "a number", v)
 	default:
 		d.Failf(at + ": want an integer from 0 to 18446744073709551615, got " + v.String())
@@ -200,14 +235,14 @@ func (d *Decoder) Uint64(v *fastjson.Value, at string) uint64 {
 	return n
 }
 
-func (d *Decoder) Int64(v *fastjson.Value, at string) int64 {
-	if v.Type() == fastjson.TypeNull {
+func (d *Decoder) Int64(v *Value, at string) int64 {
+	if v.Type() == TypeNull {
 		return 0
 	}
 	n, err := v.Int64()
 	switch {
 	case err == nil:
-	case v.Type() != fastjson.TypeNumber:
+	case v.Type() != TypeNumber:
 		d.Fail(at, "a number", v)
 	default:
 		d.Failf(at + ": want an integer from -9223372036854775808 to 9223372036854775807, got " + v.String())
@@ -216,7 +251,7 @@ func (d *Decoder) Int64(v *fastjson.Value, at string) int64 {
 }
 
 // Uint32 reads an integer from 0 to 4294967295.
-func (d *Decoder) Uint32(v *fastjson.Value, at string) uint32 {
+func (d *Decoder) Uint32(v *Value, at string) uint32 {
 	n := d.Uint64(v, at)
 	if n > math.MaxUint32 {
 		d.Failf(at + ": want an integer from 0 to 4294967295, got " + v.String())
@@ -224,8 +259,8 @@ func (d *Decoder) Uint32(v *fastjson.Value, at string) uint32 {
 	return uint32(n)
 }
 
-func (d *Decoder) Uintp(v *fastjson.Value, at string) *uint {
-	if v.Type() == fastjson.TypeNull {
+func (d *Decoder) Uintp(v *Value, at string) *uint {
+	if v.Type() == TypeNull {
 		return nil
 	}
 	n := d.Uint64(v, at)

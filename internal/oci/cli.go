@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fastjson"
+	"launch/internal/jsondec"
 )
 
 // Commands are the first arguments that make launch speak runc's command line.
@@ -94,12 +94,11 @@ func (c *cli) report(err error) {
 		io.WriteString(f, "time=\""+now+"\" level=error msg="+strconv.Quote(msg)+"\n")
 		return
 	}
-	var a fastjson.Arena
-	o := a.NewObject()
-	o.Set("level", a.NewString("error"))
-	o.Set("msg", a.NewString(msg))
-	o.Set("time", a.NewString(now))
-	f.Write(append(o.MarshalTo(nil), '\n'))
+	var o jsondec.Object
+	o.String("level", "error")
+	o.String("msg", msg)
+	o.String("time", now)
+	f.Write(append(o.Bytes(), '\n'))
 }
 
 // globals reads the global options up to the command.

@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/valyala/fastjson"
 	"golang.org/x/sys/unix"
 
 	"launch/internal/cgroup"
@@ -149,7 +148,7 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 }
 
 // readConfig reads and parses a config.json of at most spec.MaxSize bytes.
-func readConfig(p string) (*fastjson.Value, error) {
+func readConfig(p string) (*jsondec.Value, error) {
 	// O_NONBLOCK: a FIFO or a device is refused below rather than waited on.
 	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -426,8 +425,7 @@ func (c *cli) list() error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	var a fastjson.Arena
-	arr := a.NewArray()
+	arr := []byte{'['}
 	out := "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n"
 	if f.bools["quiet"] {
 		out = ""
@@ -438,8 +436,10 @@ func (c *cli) list() error {
 		if err != nil {
 			continue
 		}
-		v, _ := fastjson.ParseBytes(ct.stateJSON(""))
-		arr.SetArrayItem(n, v)
+		if n > 0 {
+			arr = append(arr, ',')
+		}
+		arr = append(arr, ct.stateJSON("")...)
 		n++
 		if f.bools["quiet"] {
 			out += ct.ID + "\n"
@@ -453,7 +453,7 @@ func (c *cli) list() error {
 		out += ct.ID + "\t" + strconv.Itoa(pid) + "\t" + st + "\t" + ct.Bundle + "\t" + ct.Created + "\troot\n"
 	}
 	if f.vals["format"] == "json" {
-		out = string(arr.MarshalTo(nil)) + "\n"
+		out = string(arr) + "]\n"
 	}
 	_, err = io.WriteString(c.stdout, out)
 	return err

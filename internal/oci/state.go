@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
-	"github.com/valyala/fastjson"
 	"golang.org/x/sys/unix"
 
 	"launch/internal/cgroup"
@@ -51,7 +50,7 @@ type container struct {
 	Cgroups     []string
 	CgroupIDs   []uint64   // their inode numbers: delete removes a cgroup only while its path leads to it
 	Config      *spec.Spec // the bundle's config.json as it was at create
-	config      *fastjson.Value
+	config      *jsondec.Value
 }
 
 // Files of a container's directory: the start FIFO, and the cgroups launch create
@@ -64,35 +63,19 @@ const (
 // save writes c's state.json atomically, with the config launch exec and delete
 // read (a bundle may change after create).
 func (c *container) save() error {
-	var a fastjson.Arena
-	o := a.NewObject()
-	o.Set("id", a.NewString(c.ID))
-	o.Set("pid", a.NewNumberInt(c.Pid))
-	o.Set("start", a.NewNumberString(strconv.FormatUint(c.Start, 10)))
-	o.Set("bundle", a.NewString(c.Bundle))
-	o.Set("rootfs", a.NewString(c.Rootfs))
-	o.Set("created", a.NewString(c.Created))
-	o.Set("annotations", stringMap(&a, c.Annotations))
-	cg := a.NewArray()
-	for i, d := range c.Cgroups {
-		cg.SetArrayItem(i, a.NewString(d))
-	}
-	o.Set("cgroups", cg)
-	ids := a.NewArray()
-	for i, id := range c.CgroupIDs {
-		ids.SetArrayItem(i, a.NewNumberString(strconv.FormatUint(id, 10)))
-	}
-	o.Set("cgroupIDs", ids)
-	o.Set("config", c.config)
-	return writeAtomic(filepath.Join(c.dir, "state.json"), o.MarshalTo(nil), 0o600)
-}
-
-func stringMap(a *fastjson.Arena, m map[string]string) *fastjson.Value {
-	o := a.NewObject()
-	for k, v := range m {
-		o.Set(k, a.NewString(v))
-	}
-	return o
+	var o jsondec.Object
+	o.String("id", c.ID)
+	o.Int("pid", int64(c.Pid))
+	o.Uint("start", c.Start)
+	o.String("bundle", c.Bundle)
+	o.String("rootfs", c.Rootfs)
+	o.String("created", c.Created)
+	o.Map("annotations", c.Annotations)
+	o.Strings("cgroups", c.Cgroups)
+	o.Uints("cgroupIDs", c.CgroupIDs)
+	// The config as it was read, byte for byte: it parsed, so it is JSON.
+	o.Raw("config", c.config.Raw())
+	return writeAtomic(filepath.Join(c.dir, "state.json"), o.Bytes(), 0o600)
 }
 
 // notExist is the error for an unknown container ID: engines match "does not exist".
@@ -121,7 +104,7 @@ func (cl *cli) load(id string) (*container, error) {
 	c := &container{dir: dir, ID: id}
 	d := &jsondec.Decoder{}
 	d.Object(v, "", "state.json", []string{"pid", "start", "bundle", "rootfs", "created", "annotations", "cgroups", "cgroupIDs", "config"},
-		func(key string, v *fastjson.Value, at string) {
+		func(key string, v *jsondec.Value, at string) {
 			switch key {
 			case "pid":
 				c.Pid = int(d.Int64(v, at))
@@ -224,7 +207,6 @@ func lockDir(dir string) (int, error) {
 // stateJSON is the runtime spec's state of c, with the status st, or as it is if st
 // is "".
 func (c *container) stateJSON(st string) []byte {
-	var a fastjson.Arena
 	if st == "" {
 		st = c.status()
 	}
@@ -232,17 +214,17 @@ func (c *container) stateJSON(st string) []byte {
 	if st == stopped {
 		pid = 0
 	}
-	o := a.NewObject()
-	o.Set("ociVersion", a.NewString(ociVersion))
-	o.Set("id", a.NewString(c.ID))
-	o.Set("status", a.NewString(st))
-	o.Set("pid", a.NewNumberInt(pid))
-	o.Set("bundle", a.NewString(c.Bundle))
-	o.Set("rootfs", a.NewString(c.Rootfs))
-	o.Set("created", a.NewString(c.Created))
-	o.Set("owner", a.NewString(""))
-	o.Set("annotations", stringMap(&a, c.Annotations))
-	return o.MarshalTo(nil)
+	var o jsondec.Object
+	o.String("ociVersion", ociVersion)
+	o.String("id", c.ID)
+	o.String("status", st)
+	o.Int("pid", int64(pid))
+	o.String("bundle", c.Bundle)
+	o.String("rootfs", c.Rootfs)
+	o.String("created", c.Created)
+	o.String("owner", "")
+	o.Map("annotations", c.Annotations)
+	return o.Bytes()
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }

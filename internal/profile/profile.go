@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/valyala/fastjson"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
@@ -85,10 +84,10 @@ func Parse(r io.Reader) (*Profile, error) {
 }
 
 // FromJSON reads a profile from parsed JSON (a bundle's linux.seccomp).
-func FromJSON(v *fastjson.Value) (*Profile, error) {
+func FromJSON(v *jsondec.Value) (*Profile, error) {
 	var p Profile
 	d := &decoder{}
-	d.Object(v, "", "the profile", profileFields, func(key string, v *fastjson.Value, at string) {
+	d.Object(v, "", "the profile", profileFields, func(key string, v *jsondec.Value, at string) {
 		switch key {
 		case "defaultAction":
 			p.DefaultAction = d.Str(v, at)
@@ -97,8 +96,8 @@ func FromJSON(v *fastjson.Value) (*Profile, error) {
 		case "architectures":
 			p.Architectures = d.Strs(v, at)
 		case "archMap":
-			p.ArchMap = jsondec.List(&d.Decoder, v, at, func(v *fastjson.Value, at string) (m ArchMap) {
-				d.Object(v, at, "", archMapFields, func(key string, v *fastjson.Value, at string) {
+			p.ArchMap = jsondec.List(&d.Decoder, v, at, func(v *jsondec.Value, at string) (m ArchMap) {
+				d.Object(v, at, "", archMapFields, func(key string, v *jsondec.Value, at string) {
 					switch key {
 					case "architecture":
 						m.Architecture = d.Str(v, at)
@@ -137,9 +136,9 @@ var (
 	filterFields  = []string{"caps", "arches", "minKernel"}
 )
 
-func (d *decoder) syscall(v *fastjson.Value, at string) Syscall {
+func (d *decoder) syscall(v *jsondec.Value, at string) Syscall {
 	var s Syscall
-	d.Object(v, at, "", syscallFields, func(key string, v *fastjson.Value, at string) {
+	d.Object(v, at, "", syscallFields, func(key string, v *jsondec.Value, at string) {
 		switch key {
 		case "names":
 			s.Names = d.Strs(v, at)
@@ -148,8 +147,8 @@ func (d *decoder) syscall(v *fastjson.Value, at string) Syscall {
 		case "errnoRet":
 			s.ErrnoRet = d.Uintp(v, at)
 		case "args":
-			s.Args = jsondec.List(&d.Decoder, v, at, func(v *fastjson.Value, at string) (a Arg) {
-				d.Object(v, at, "", argFields, func(key string, v *fastjson.Value, at string) {
+			s.Args = jsondec.List(&d.Decoder, v, at, func(v *jsondec.Value, at string) (a Arg) {
+				d.Object(v, at, "", argFields, func(key string, v *jsondec.Value, at string) {
 					switch key {
 					case "index":
 						a.Index = uint(min(d.Uint64(v, at), 1<<16)) // past 5 either way
@@ -172,12 +171,12 @@ func (d *decoder) syscall(v *fastjson.Value, at string) Syscall {
 	return s
 }
 
-func (d *decoder) filter(v *fastjson.Value, at string) *Filter {
-	if v.Type() == fastjson.TypeNull {
+func (d *decoder) filter(v *jsondec.Value, at string) *Filter {
+	if v.Type() == jsondec.TypeNull {
 		return nil
 	}
 	f := &Filter{}
-	d.Object(v, at, "", filterFields, func(key string, v *fastjson.Value, at string) {
+	d.Object(v, at, "", filterFields, func(key string, v *jsondec.Value, at string) {
 		switch key {
 		case "caps":
 			f.Caps = d.Strs(v, at)

@@ -250,7 +250,7 @@ func TestBadProfiles(t *testing.T) {
 		{`{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1.5}`, "defaultErrnoRet: want an integer"},
 		{`{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 4294967296, "op": "SCMP_CMP_EQ"}]}]}`, "index 65536, want 0 to 5"},
 		{"{\"defaultAction\": \"SCMP_ACT_ERRNO\"\n,\n}", "unparsed tail"},
-		{strings.Repeat("[", 1000), "too big depth"},
+		{strings.Repeat("[", 1000), "nested deeper than 300"},
 		{`{"defaultAction": "SCMP_ACT_ERRNO"} {}`, `unexpected tail: "{}"`},
 		{`{"defaultAction": "SCMP_ACT_DENY"}`, `defaultAction: unknown action "SCMP_ACT_DENY"`},
 		{`{"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1}`, "errnoRet with SCMP_ACT_ALLOW"},

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"io"
 
-	"github.com/valyala/fastjson"
-
 	"launch/internal/jsondec"
 )
 
@@ -99,7 +97,7 @@ type Linux struct {
 	CgroupsPath       string
 	Resources         *Resources
 	RootfsPropagation string
-	Seccomp           *fastjson.Value // the profile, read by package profile; nil if none
+	Seccomp           *jsondec.Value // the profile, read by package profile; nil if none
 	Sysctl            map[string]string
 	MaskedPaths       []string
 	ReadonlyPaths     []string
@@ -162,7 +160,7 @@ func Read(r io.Reader) (*Spec, error) {
 }
 
 // FromJSON reads a config from parsed JSON.
-func FromJSON(v *fastjson.Value) (*Spec, error) {
+func FromJSON(v *jsondec.Value) (*Spec, error) {
 	d := &decoder{jsondec.Decoder{Refused: refused}}
 	s := d.spec(v)
 	if d.Err != nil {
@@ -227,15 +225,15 @@ func ReadProcess(r io.Reader) (*Process, error) {
 	return p, nil
 }
 
-func (d *decoder) spec(v *fastjson.Value) *Spec {
+func (d *decoder) spec(v *jsondec.Value) *Spec {
 	var s Spec
 	d.Object(v, "", "config.json", []string{"ociVersion", "root", "process", "hostname", "domainname", "mounts", "hooks", "annotations", "linux"},
-		func(key string, v *fastjson.Value, at string) {
+		func(key string, v *jsondec.Value, at string) {
 			switch key {
 			case "ociVersion":
 				s.OCIVersion = d.Str(v, at)
 			case "root":
-				d.Object(v, at, "", []string{"path", "readonly"}, func(key string, v *fastjson.Value, at string) {
+				d.Object(v, at, "", []string{"path", "readonly"}, func(key string, v *jsondec.Value, at string) {
 					if key == "path" {
 						s.Root.Path = d.Str(v, at)
 					} else {
@@ -243,7 +241,7 @@ func (d *decoder) spec(v *fastjson.Value) *Spec {
 					}
 				})
 			case "process":
-				if v.Type() != fastjson.TypeNull {
+				if v.Type() != jsondec.TypeNull {
 					s.Process = d.process(v, at)
 				}
 			case "hostname":
@@ -263,19 +261,19 @@ func (d *decoder) spec(v *fastjson.Value) *Spec {
 	return &s
 }
 
-func (d *decoder) process(v *fastjson.Value, at string) *Process {
+func (d *decoder) process(v *jsondec.Value, at string) *Process {
 	p := &Process{}
 	// apparmorProfile and selinuxLabel are refused when set: this kernel's LSMs are
 	// not driven by launch (see the README).
 	d.Object(v, at, "", []string{"terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits",
-		"noNewPrivileges", "oomScoreAdj"}, func(key string, v *fastjson.Value, at string) {
+		"noNewPrivileges", "oomScoreAdj"}, func(key string, v *jsondec.Value, at string) {
 		switch key {
 		case "terminal":
 			p.Terminal = d.Bool(v, at)
 		case "consoleSize":
-			if v.Type() != fastjson.TypeNull {
+			if v.Type() != jsondec.TypeNull {
 				p.ConsoleSize = &ConsoleSize{}
-				d.Object(v, at, "", []string{"height", "width"}, func(key string, v *fastjson.Value, at string) {
+				d.Object(v, at, "", []string{"height", "width"}, func(key string, v *jsondec.Value, at string) {
 					if key == "height" {
 						p.ConsoleSize.Height = d.Uint32(v, at)
 					} else {
@@ -284,14 +282,14 @@ func (d *decoder) process(v *fastjson.Value, at string) *Process {
 				})
 			}
 		case "user":
-			d.Object(v, at, "", []string{"uid", "gid", "umask", "additionalGids"}, func(key string, v *fastjson.Value, at string) {
+			d.Object(v, at, "", []string{"uid", "gid", "umask", "additionalGids"}, func(key string, v *jsondec.Value, at string) {
 				switch key {
 				case "uid":
 					p.User.UID = d.Uint32(v, at)
 				case "gid":
 					p.User.GID = d.Uint32(v, at)
 				case "umask":
-					if v.Type() != fastjson.TypeNull {
+					if v.Type() != jsondec.TypeNull {
 						m := d.Uint32(v, at)
 						p.User.Umask = &m
 					}
@@ -306,9 +304,9 @@ func (d *decoder) process(v *fastjson.Value, at string) *Process {
 		case "cwd":
 			p.Cwd = d.Str(v, at)
 		case "capabilities":
-			if v.Type() != fastjson.TypeNull {
+			if v.Type() != jsondec.TypeNull {
 				c := &Capabilities{}
-				d.Object(v, at, "", []string{"bounding", "effective", "inheritable", "permitted", "ambient"}, func(key string, v *fastjson.Value, at string) {
+				d.Object(v, at, "", []string{"bounding", "effective", "inheritable", "permitted", "ambient"}, func(key string, v *jsondec.Value, at string) {
 					l := d.Strs(v, at)
 					switch key {
 					case "bounding":
@@ -326,8 +324,8 @@ func (d *decoder) process(v *fastjson.Value, at string) *Process {
 				p.Capabilities = c
 			}
 		case "rlimits":
-			p.Rlimits = jsondec.List(&d.Decoder, v, at, func(v *fastjson.Value, at string) (r Rlimit) {
-				d.Object(v, at, "", []string{"type", "hard", "soft"}, func(key string, v *fastjson.Value, at string) {
+			p.Rlimits = jsondec.List(&d.Decoder, v, at, func(v *jsondec.Value, at string) (r Rlimit) {
+				d.Object(v, at, "", []string{"type", "hard", "soft"}, func(key string, v *jsondec.Value, at string) {
 					switch key {
 					case "type":
 						r.Type = d.Str(v, at)
@@ -342,7 +340,7 @@ func (d *decoder) process(v *fastjson.Value, at string) *Process {
 		case "noNewPrivileges":
 			p.NoNewPrivileges = d.Bool(v, at)
 		case "oomScoreAdj":
-			if v.Type() != fastjson.TypeNull {
+			if v.Type() != jsondec.TypeNull {
 				n := d.Int64(v, at)
 				p.OOMScoreAdj = &n
 			}
@@ -351,8 +349,8 @@ func (d *decoder) process(v *fastjson.Value, at string) *Process {
 	return p
 }
 
-func (d *decoder) mount(v *fastjson.Value, at string) (m Mount) {
-	d.Object(v, at, "", []string{"destination", "type", "source", "options"}, func(key string, v *fastjson.Value, at string) {
+func (d *decoder) mount(v *jsondec.Value, at string) (m Mount) {
+	d.Object(v, at, "", []string{"destination", "type", "source", "options"}, func(key string, v *jsondec.Value, at string) {
 		switch key {
 		case "destination":
 			m.Destination = d.Str(v, at)
@@ -370,11 +368,11 @@ func (d *decoder) mount(v *fastjson.Value, at string) (m Mount) {
 	return m
 }
 
-func (d *decoder) hooks(v *fastjson.Value, at string) (h Hooks) {
+func (d *decoder) hooks(v *jsondec.Value, at string) (h Hooks) {
 	d.Object(v, at, "", []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
-		func(key string, v *fastjson.Value, at string) {
-			l := jsondec.List(&d.Decoder, v, at, func(v *fastjson.Value, at string) (k Hook) {
-				d.Object(v, at, "", []string{"path", "args", "env", "timeout"}, func(key string, v *fastjson.Value, at string) {
+		func(key string, v *jsondec.Value, at string) {
+			l := jsondec.List(&d.Decoder, v, at, func(v *jsondec.Value, at string) (k Hook) {
+				d.Object(v, at, "", []string{"path", "args", "env", "timeout"}, func(key string, v *jsondec.Value, at string) {
 					switch key {
 					case "path":
 						k.Path = d.Str(v, at)
@@ -383,7 +381,7 @@ func (d *decoder) hooks(v *fastjson.Value, at string) (h Hooks) {
 					case "env":
 						k.Env = d.Strs(v, at)
 					case "timeout":
-						if v.Type() != fastjson.TypeNull {
+						if v.Type() != jsondec.TypeNull {
 							n := d.Int64(v, at)
 							if n <= 0 {
 								d.Failf(at + ": want a positive number of seconds")
@@ -415,14 +413,14 @@ func (d *decoder) hooks(v *fastjson.Value, at string) (h Hooks) {
 	return h
 }
 
-func (d *decoder) linux(v *fastjson.Value, at string) (l Linux) {
+func (d *decoder) linux(v *jsondec.Value, at string) (l Linux) {
 	d.Object(v, at, "", []string{"namespaces", "uidMappings", "gidMappings", "devices", "cgroupsPath", "resources",
 		"rootfsPropagation", "seccomp", "sysctl", "maskedPaths", "readonlyPaths", "mountLabel"},
-		func(key string, v *fastjson.Value, at string) {
+		func(key string, v *jsondec.Value, at string) {
 			switch key {
 			case "namespaces":
-				l.Namespaces = jsondec.List(&d.Decoder, v, at, func(v *fastjson.Value, at string) (n Namespace) {
-					d.Object(v, at, "", []string{"type", "path"}, func(key string, v *fastjson.Value, at string) {
+				l.Namespaces = jsondec.List(&d.Decoder, v, at, func(v *jsondec.Value, at string) (n Namespace) {
+					d.Object(v, at, "", []string{"type", "path"}, func(key string, v *jsondec.Value, at string) {
 						if key == "type" {
 							n.Type = d.Str(v, at)
 						} else {
@@ -432,8 +430,8 @@ func (d *decoder) linux(v *fastjson.Value, at string) (l Linux) {
 					return n
 				})
 			case "uidMappings", "gidMappings":
-				m := jsondec.List(&d.Decoder, v, at, func(v *fastjson.Value, at string) (m IDMapping) {
-					d.Object(v, at, "", []string{"containerID", "hostID", "size"}, func(key string, v *fastjson.Value, at string) {
+				m := jsondec.List(&d.Decoder, v, at, func(v *jsondec.Value, at string) (m IDMapping) {
+					d.Object(v, at, "", []string{"containerID", "hostID", "size"}, func(key string, v *jsondec.Value, at string) {
 						switch key {
 						case "containerID":
 							m.ContainerID = d.Uint32(v, at)
@@ -455,13 +453,13 @@ func (d *decoder) linux(v *fastjson.Value, at string) (l Linux) {
 			case "cgroupsPath":
 				l.CgroupsPath = d.Str(v, at)
 			case "resources":
-				if v.Type() != fastjson.TypeNull {
+				if v.Type() != jsondec.TypeNull {
 					l.Resources = d.resources(v, at)
 				}
 			case "rootfsPropagation":
 				l.RootfsPropagation = d.Str(v, at)
 			case "seccomp":
-				if v.Type() != fastjson.TypeNull {
+				if v.Type() != jsondec.TypeNull {
 					l.Seccomp = v
 				}
 			case "sysctl":
@@ -477,8 +475,8 @@ func (d *decoder) linux(v *fastjson.Value, at string) (l Linux) {
 	return l
 }
 
-func (d *decoder) device(v *fastjson.Value, at string) (dev Device) {
-	d.Object(v, at, "", []string{"type", "path", "major", "minor", "fileMode", "uid", "gid"}, func(key string, v *fastjson.Value, at string) {
+func (d *decoder) device(v *jsondec.Value, at string) (dev Device) {
+	d.Object(v, at, "", []string{"type", "path", "major", "minor", "fileMode", "uid", "gid"}, func(key string, v *jsondec.Value, at string) {
 		switch key {
 		case "type":
 			dev.Type = d.Str(v, at)
@@ -499,40 +497,40 @@ func (d *decoder) device(v *fastjson.Value, at string) (dev Device) {
 	return dev
 }
 
-func (d *decoder) u32p(v *fastjson.Value, at string) *uint32 {
-	if v.Type() == fastjson.TypeNull {
+func (d *decoder) u32p(v *jsondec.Value, at string) *uint32 {
+	if v.Type() == jsondec.TypeNull {
 		return nil
 	}
 	n := d.Uint32(v, at)
 	return &n
 }
 
-func (d *decoder) i64p(v *fastjson.Value, at string) *int64 {
-	if v.Type() == fastjson.TypeNull {
+func (d *decoder) i64p(v *jsondec.Value, at string) *int64 {
+	if v.Type() == jsondec.TypeNull {
 		return nil
 	}
 	n := d.Int64(v, at)
 	return &n
 }
 
-func (d *decoder) u64p(v *fastjson.Value, at string) *uint64 {
-	if v.Type() == fastjson.TypeNull {
+func (d *decoder) u64p(v *jsondec.Value, at string) *uint64 {
+	if v.Type() == jsondec.TypeNull {
 		return nil
 	}
 	n := d.Uint64(v, at)
 	return &n
 }
 
-func (d *decoder) resources(v *fastjson.Value, at string) *Resources {
+func (d *decoder) resources(v *jsondec.Value, at string) *Resources {
 	r := &Resources{}
-	d.Object(v, at, "", []string{"devices", "memory", "cpu", "pids", "blockIO"}, func(key string, v *fastjson.Value, at string) {
-		if v.Type() == fastjson.TypeNull {
+	d.Object(v, at, "", []string{"devices", "memory", "cpu", "pids", "blockIO"}, func(key string, v *jsondec.Value, at string) {
+		if v.Type() == jsondec.TypeNull {
 			return
 		}
 		switch key {
 		case "devices":
-			r.Devices = jsondec.List(&d.Decoder, v, at, func(v *fastjson.Value, at string) (rule DeviceRule) {
-				d.Object(v, at, "", []string{"allow", "type", "major", "minor", "access"}, func(key string, v *fastjson.Value, at string) {
+			r.Devices = jsondec.List(&d.Decoder, v, at, func(v *jsondec.Value, at string) (rule DeviceRule) {
+				d.Object(v, at, "", []string{"allow", "type", "major", "minor", "access"}, func(key string, v *jsondec.Value, at string) {
 					switch key {
 					case "allow":
 						rule.Allow = d.Bool(v, at)
@@ -550,7 +548,7 @@ func (d *decoder) resources(v *fastjson.Value, at string) *Resources {
 			})
 		case "memory":
 			m := &Memory{}
-			d.Object(v, at, "", []string{"limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller"}, func(key string, v *fastjson.Value, at string) {
+			d.Object(v, at, "", []string{"limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller"}, func(key string, v *jsondec.Value, at string) {
 				switch key {
 				case "kernel":
 					m.Kernel = d.i64p(v, at)
@@ -571,7 +569,7 @@ func (d *decoder) resources(v *fastjson.Value, at string) *Resources {
 			r.Memory = m
 		case "cpu":
 			c := &CPU{}
-			d.Object(v, at, "", []string{"shares", "quota", "period", "cpus", "mems"}, func(key string, v *fastjson.Value, at string) {
+			d.Object(v, at, "", []string{"shares", "quota", "period", "cpus", "mems"}, func(key string, v *jsondec.Value, at string) {
 				switch key {
 				case "shares":
 					c.Shares = d.u64p(v, at)
@@ -588,11 +586,11 @@ func (d *decoder) resources(v *fastjson.Value, at string) *Resources {
 			r.CPU = c
 		case "pids":
 			p := &Pids{}
-			d.Object(v, at, "", []string{"limit"}, func(key string, v *fastjson.Value, at string) { p.Limit = d.Int64(v, at) })
+			d.Object(v, at, "", []string{"limit"}, func(key string, v *jsondec.Value, at string) { p.Limit = d.Int64(v, at) })
 			r.Pids = p
 		case "blockIO":
 			b := &BlockIO{}
-			d.Object(v, at, "", []string{"weight"}, func(key string, v *fastjson.Value, at string) { b.Weight = d.u64p(v, at) })
+			d.Object(v, at, "", []string{"weight"}, func(key string, v *jsondec.Value, at string) { b.Weight = d.u64p(v, at) })
 			r.BlockIO = b
 		}
 	})
