@@ -1,11 +1,12 @@
 package policy
 
 import (
+	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 
 	"golang.org/x/net/bpf"
@@ -177,7 +178,7 @@ func CompileWith(newLeaf func() LeafAssembler, tables []Table, foreign Action) (
 		}
 	}
 	for _, pcs := range p.Lifts {
-		sort.Ints(pcs)
+		slices.Sort(pcs)
 	}
 	raw, err := bpf.Assemble(insns)
 	if err != nil {
@@ -259,7 +260,10 @@ func (t *Table) segments() ([]segment, error) {
 			return nil, err
 		}
 	}
-	explicit := make(map[uint32]segment, len(t.Calls))
+	// The numbers with an outcome of their own, sorted: the table's calls, then the
+	// calls past MaxNr that the ABI names (ARM's private ones) and the table does not,
+	// which get Default.
+	explicit := make([]segment, 0, len(t.Calls)+8)
 	for i := range t.Calls {
 		c := &t.Calls[i]
 		if err := c.check(); err != nil {
@@ -269,19 +273,29 @@ func (t *Table) segments() ([]segment, error) {
 		if !ok {
 			return nil, fmt.Errorf("unknown system call %q", c.Name)
 		}
-		if _, dup := explicit[nr]; dup {
-			return nil, fmt.Errorf("system call %q (number %d) named twice", c.Name, nr)
-		}
 		if len(c.Checks) > 0 {
-			explicit[nr] = segment{lo: nr, call: c}
+			explicit = append(explicit, segment{lo: nr, call: c})
 		} else {
-			explicit[nr] = segment{lo: nr, ret: c.Action}
+			explicit = append(explicit, segment{lo: nr, ret: c.Action})
 		}
 	}
-	for _, nr := range a.Nr {
-		if _, listed := explicit[nr]; !listed && nr > a.MaxNr {
-			explicit[nr] = segment{lo: nr, ret: t.Default}
+	bySegment := func(x, y segment) int { return cmp.Compare(x.lo, y.lo) }
+	slices.SortFunc(explicit, bySegment)
+	for i := 1; i < len(explicit); i++ {
+		if explicit[i].lo == explicit[i-1].lo {
+			return nil, t.namedTwice()
 		}
+	}
+	listed := len(explicit)
+	for _, nr := range a.Nr {
+		if nr > a.MaxNr {
+			if _, found := slices.BinarySearchFunc(explicit[:listed], segment{lo: nr}, bySegment); !found {
+				explicit = append(explicit, segment{lo: nr, ret: t.Default})
+			}
+		}
+	}
+	if len(explicit) > listed {
+		slices.SortFunc(explicit, bySegment)
 	}
 	base := func(n uint32) Action {
 		switch {
@@ -299,20 +313,25 @@ func (t *Table) segments() ([]segment, error) {
 		}
 		points = append(points, a.ForeignFrom)
 	}
-	for nr := range explicit {
-		points = append(points, nr)
-		if nr != 0xffffffff {
-			points = append(points, nr+1)
+	// Every point where the outcome may change, sorted; at each, the explicit segment
+	// that starts there, if any (both lists are sorted: one walk).
+	points = slices.Grow(points, 2*len(explicit))
+	for _, e := range explicit {
+		points = append(points, e.lo)
+		if e.lo != 0xffffffff {
+			points = append(points, e.lo+1)
 		}
 	}
-	sort.Slice(points, func(i, j int) bool { return points[i] < points[j] })
+	slices.Sort(points)
 	points = slices.Compact(points)
 
-	var out []segment
+	out := make([]segment, 0, len(points))
+	next := 0 // into explicit
 	for _, p := range points {
-		s, ok := explicit[p]
-		if !ok {
-			s = segment{lo: p, ret: base(p)}
+		s := segment{lo: p, ret: base(p)}
+		if next < len(explicit) && explicit[next].lo == p {
+			s = explicit[next]
+			next++
 		}
 		if n := len(out); n > 0 && s.call == nil && out[n-1].call == nil && out[n-1].ret == s.ret {
 			continue // same outcome as the run before: extend it
@@ -320,6 +339,19 @@ func (t *Table) segments() ([]segment, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// namedTwice reports the first call of t whose number an earlier call has.
+func (t *Table) namedTwice() error {
+	seen := make(map[uint32]bool, len(t.Calls))
+	for _, c := range t.Calls {
+		nr := t.ABI.Nr[c.Name]
+		if seen[nr] {
+			return fmt.Errorf("system call %q (number %d) named twice", c.Name, nr)
+		}
+		seen[nr] = true
+	}
+	return errors.New("a system call named twice")
 }
 
 // check reports a call that Compile cannot lay out.
@@ -462,43 +494,63 @@ func (a *assembler) load(n uint8, high bool) {
 // A leaf that would need it is refused instead.
 func tree(newLeaf func() LeafAssembler, segs []segment, big bool) ([]bpf.Instruction, map[string][]int, error) {
 	ph := &placeholders{}
-	var build func(segs []segment) ([]bpf.Instruction, error)
-	build = func(segs []segment) ([]bpf.Instruction, error) {
-		if len(segs) == 1 {
-			a := &assembler{p: newLeaf(), big: big, ph: ph}
-			a.leaf(segs[0])
-			insns, err := a.p.Assemble()
-			if err != nil {
-				return nil, err
-			}
-			if len(insns) != a.n {
-				return nil, fmt.Errorf("the checks of system call number %d are too long for the jumps of classic BPF", segs[0].lo)
-			}
-			return insns, nil
+	// The leaves first, then the tree laid out top down into one slice: the length of
+	// each subtree is known before its jump is written.
+	leaves := make([][]bpf.Instruction, len(segs))
+	for i, s := range segs {
+		if s.call == nil {
+			continue // a run of numbers with one action: a lone ret, written by emit
 		}
-		mid := len(segs) / 2
-		left, err := build(segs[:mid])
+		a := &assembler{p: newLeaf(), big: big, ph: ph}
+		a.leaf(s)
+		insns, err := a.p.Assemble()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		right, err := build(segs[mid:])
-		if err != nil {
-			return nil, err
+		if len(insns) != a.n {
+			return nil, nil, fmt.Errorf("the checks of system call number %d are too long for the jumps of classic BPF", s.lo)
 		}
-		ph.tested(segs[mid].lo)
-		out := make([]bpf.Instruction, 0, 2+len(left)+len(right))
-		if len(left) <= math.MaxUint8 {
-			out = append(out, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: segs[mid].lo, SkipTrue: uint8(len(left))})
+		leaves[i] = insns
+	}
+	// jumpLen is how many instructions the jump over a left subtree of n takes.
+	jumpLen := func(n int) int {
+		if n <= math.MaxUint8 {
+			return 1
+		}
+		return 2
+	}
+	var size func(lo, hi int) int
+	size = func(lo, hi int) int {
+		if hi-lo == 1 {
+			return max(len(leaves[lo]), 1)
+		}
+		mid := lo + (hi-lo)/2
+		left := size(lo, mid)
+		return jumpLen(left) + left + size(mid, hi)
+	}
+	insns := make([]bpf.Instruction, 0, size(0, len(segs)))
+	var emit func(lo, hi int)
+	emit = func(lo, hi int) {
+		if hi-lo == 1 {
+			if segs[lo].call == nil {
+				insns = append(insns, bpf.RetConstant{Val: uint32(segs[lo].ret)})
+			} else {
+				insns = append(insns, leaves[lo]...)
+			}
+			return
+		}
+		mid := lo + (hi-lo)/2
+		v := segs[mid].lo
+		ph.tested(v)
+		if left := size(lo, mid); jumpLen(left) == 1 {
+			insns = append(insns, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: v, SkipTrue: uint8(left)})
 		} else {
-			out = append(out, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: segs[mid].lo, SkipFalse: 1},
-				bpf.Jump{Skip: uint32(len(left))})
+			insns = append(insns, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: v, SkipFalse: 1}, bpf.Jump{Skip: uint32(left)})
 		}
-		return append(append(out, left...), right...), nil
+		emit(lo, mid)
+		emit(mid, hi)
 	}
-	insns, err := build(segs)
-	if err != nil {
-		return nil, nil, err
-	}
+	emit(0, len(segs))
 	for v := range ph.real {
 		if _, ok := ph.vals[v]; ok {
 			return nil, nil, fmt.Errorf("value %#x is tested, and also a placeholder", v)

@@ -456,23 +456,41 @@ func table(a *abi, rs []rule, def, newer policy.Action, known map[string]bool) p
 	// x32's calls, where the ABI has them (see policyABI), answer ENOSYS: no profile
 	// admits x32 here, and runc answers them so when a profile does not name it.
 	t := policy.Table{ABI: pa, Default: def, Newer: newer, Other: policy.Errno(unix.ENOSYS), Calls: make([]policy.Call, 0, n)}
-	index := make(map[string]int, n) // of a call in t.Calls
-	set := make([]bool, 0, n)        // by index: a rule without arguments has given the call its action
-	call := func(name string) int {
-		i, ok := index[name]
-		if !ok {
-			i = len(t.Calls)
-			index[name] = i
+	// The index of each call in t.Calls, plus one, by its number: a slice up to the
+	// table's end, a map past it (ARM's private calls).
+	index := make([]int32, a.maxNr+1)
+	var past map[uint32]int32
+	set := make([]bool, 0, n) // by index: a rule without arguments has given the call its action
+	call := func(name string, nr uint32) int {
+		var i int32
+		if nr <= a.maxNr {
+			i = index[nr]
+		} else {
+			i = past[nr]
+		}
+		if i == 0 {
 			t.Calls = append(t.Calls, policy.Call{Name: name, Action: def})
 			set = append(set, false)
+			i = int32(len(t.Calls))
+			if nr <= a.maxNr {
+				index[nr] = i
+			} else {
+				if past == nil {
+					past = make(map[uint32]int32)
+				}
+				past[nr] = i
+			}
 		}
-		return i
+		return int(i) - 1
 	}
+	// Only some ABIs multiplex calls (see multiplexedBy).
+	_, socketcall := pa.Nr["socketcall"]
+	_, ipc := pa.Nr["ipc"]
 	for _, r := range rs {
 		for _, name := range r.names {
-			if _, ok := pa.Nr[name]; ok {
+			if nr, ok := pa.Nr[name]; ok {
 				known[name] = true
-				i := call(name)
+				i := call(name, nr)
 				switch {
 				case r.checks != nil:
 					t.Calls[i].Checks = append(t.Calls[i].Checks, r.checks...)
@@ -488,10 +506,13 @@ func table(a *abi, rs []rule, def, newer policy.Action, known map[string]bool) p
 			// arguments cannot: they are in memory there (see the README). It holds
 			// also for a call the ABI has no number of its own for (i386's accept,
 			// send and recv are socketcall's only).
-			if m, ok := multiplexedBy(name); ok && r.checks == nil {
-				if _, ok := pa.Nr[m.via]; ok {
+			if !socketcall && !ipc || r.checks != nil {
+				continue
+			}
+			if m, ok := multiplexedBy(name); ok {
+				if nr, ok := pa.Nr[m.via]; ok {
 					known[name] = true
-					j := call(m.via)
+					j := call(m.via, nr)
 					cd := policy.Cond{Arg: 0, Op: policy.In, Values: []uint64{m.call}}
 					if m.via == "ipc" {
 						// ipc(2) reads the call from the low 16 bits, a version from the high.
