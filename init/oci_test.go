@@ -1339,3 +1339,94 @@ func TestOCIPreserveFDs(t *testing.T) {
 		t.Errorf("a directory preserved: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestOCIRunSignals: launch run forwards the signals it gets to the process (runc's
+// run does), and a signal at any moment of its start leaves nothing behind: before
+// run catches signals it has made nothing and the signal ends it; after, the signal
+// waits for the process, which gets it. The process is its PID namespace's init, so
+// the kernel drops a signal it has no handler for yet (as with runc): the test then
+// signals again once the probe's handler is in place.
+func TestOCIRunSignals(t *testing.T) {
+	b := newBundle(t)
+	b.process()["args"] = []any{"/probe", "signals"}
+	b.write()
+	cgroups := "/sys/fs/cgroup/*" + b.linux()["cgroupsPath"].(string)
+	left := func(id string) {
+		t.Helper()
+		if d, _ := filepath.Glob(cgroups); len(d) > 0 {
+			t.Errorf("%s: cgroups left: %v", id, d)
+		}
+		if _, err := os.Stat(filepath.Join(b.root, id)); err == nil {
+			t.Errorf("%s: state left", id)
+		}
+	}
+	// run starts launch run with the probe's output to a file, and returns the
+	// launcher's pid, a channel for its result, and what the probe printed so far.
+	run := func(id string) (int, <-chan result, func() string) {
+		out, err := os.Create(filepath.Join(t.TempDir(), id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { out.Close() })
+		pids, done := make(chan int, 1), make(chan result, 1)
+		go func() {
+			r, err := execLaunch(t, launchIO{stdout: out}, func(pid int) { recordStart(pid); pids <- pid },
+				"--root", b.root, "run", "--bundle", b.dir, id)
+			if err != nil {
+				r = result{code: -2, stderr: err.Error()}
+			}
+			done <- r
+		}()
+		return <-pids, done, func() string { got, _ := os.ReadFile(out.Name()); return string(got) }
+	}
+
+	pid, done, printed := run("s0")
+	waitFor(t, "the probe's signal handler", func() bool { return printed() == "ready\n" })
+	unix.Kill(pid, unix.SIGUSR1)
+	waitFor(t, "SIGUSR1 forwarded", func() bool { return strings.Contains(printed(), "SIGUSR1") })
+	unix.Kill(pid, unix.SIGTERM)
+	if r := <-done; r.code != 0 || printed() != "ready\nSIGUSR1\nSIGTERM\n" {
+		t.Errorf("run: exit %d, stderr %q, probe printed %q; want 0 and ready, SIGUSR1, SIGTERM", r.code, r.stderr, printed())
+	}
+	left("s0")
+
+	n := testutil.Count(t, "runs signalled while they start", 12, 60)
+	outcomes := map[string]int{}
+	for i := 0; i < n; i++ {
+		id := "s" + strconv.Itoa(i+1)
+		pid, done, printed := run(id)
+		time.Sleep(time.Duration(i%12) * 500 * time.Microsecond)
+		unix.Kill(pid, unix.SIGTERM)
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(300 * time.Millisecond):
+			// Still running: the signal waits to be forwarded, or the process
+			// dropped it before its handler was there.
+			waitFor(t, id+": the probe's signal handler", func() bool { return strings.HasPrefix(printed(), "ready\n") })
+			if printed() == "ready\n" {
+				unix.Kill(pid, unix.SIGTERM)
+				outcomes["dropped by the process before its handler"]++
+			}
+			r = <-done
+		}
+		// The launcher is ended by the signal before it catches it (killed, or exit
+		// status 2, the Go runtime's way out when the signal it raises again does
+		// not end it at once), with nothing made; or the process gets it: its
+		// handler prints it, or the probe's runtime, which has a handler of its own
+		// from its start, ends with status 2 for one that comes before the probe
+		// asked for it.
+		switch {
+		case (r.code == -1 || r.code == 2) && printed() == "":
+			outcomes["ended the launcher"]++
+		case r.code == 0 && printed() == "ready\nSIGTERM\n":
+			outcomes["forwarded (the first, or the second where the first was dropped)"]++
+		case r.code == 2:
+			outcomes["forwarded before the probe asked for it"]++
+		default:
+			t.Errorf("%s: exit %d, stderr %q, probe printed %q", id, r.code, r.stderr, printed())
+		}
+		left(id)
+	}
+	t.Logf("SIGTERM during %d starts: %v", n, outcomes)
+}

