@@ -539,6 +539,9 @@ func TestOCIBadBundles(t *testing.T) {
 		{"relative destination", strings.Replace(string(good), `"destination":"/proc"`, `"destination":"proc"`, 1), "not absolute"},
 		{"no mount namespace", strings.Replace(string(good), `{"type":"mount"}`, `{"type":"ipc"}`, 1), "given twice"},
 		{"bad capability", strings.Replace(string(good), `"CAP_KILL"`, `"CAP_NOPE"`, 1), "unknown capability"},
+		// The profile is compiled while the cgroups are made: its errors come after.
+		{"bad seccomp action", strings.Replace(string(good), `"linux":{`, `"linux":{"seccomp":{"defaultAction":"SCMP_ACT_DENY"},`, 1), `linux.seccomp: defaultAction: unknown action "SCMP_ACT_DENY"`},
+		{"seccomp profile refusing the exec", strings.Replace(string(good), `"linux":{`, `"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["execve"],"action":"SCMP_ACT_ERRNO"}]},`, 1), "refuses what launch needs to start the process: execve"},
 	} {
 		if err := os.WriteFile(filepath.Join(b.dir, "config.json"), []byte(c.config), 0o644); err != nil {
 			t.Fatal(err)

@@ -41,12 +41,13 @@ func StartExec(e *Exec) (int, error) {
 	if err := checkPreserved(e.Preserve); err != nil {
 		return 0, err
 	}
+	compiled := compileSeccomp(e.Spec)
 	h, err := readHost()
 	if err != nil {
 		return 0, err
 	}
 	s := &bundleSetup{b: &Bundle{Spec: e.Spec, Fifo: -1, Console: e.Console, Preserve: e.Preserve}, h: h, pidJoin: -1, umask: 0o022,
-		rootfs: e.Rootfs, exec: true}
+		rootfs: e.Rootfs, exec: true, compiled: compiled}
 	defer s.closeJoins()
 	defer func() {
 		for _, fd := range s.procs {
