@@ -523,11 +523,14 @@ func TestOCIBadBundles(t *testing.T) {
 	good, _ := json.Marshal(b.config)
 	huge := append([]byte(`{"annotations":{"x":"`), bytes.Repeat([]byte("a"), 5<<20)...)
 	huge = append(huge, `"}}`...)
+	// Within the size limit, as many values as fit: fastjson took 1 GB for it.
+	values := `{"annotations":{"x":[` + strings.Repeat("0,", 2<<20-20) + `0]}}`
 	for _, c := range []struct {
 		name, config, want string
 	}{
 		{"malformed", `{"ociVersion": "1.0.2",`, "config.json"},
 		{"huge", string(huge), "larger than"},
+		{"4 MiB of values", values, "more than 131072 values"},
 		{"a field launch does not honour", strings.Replace(string(good), `"linux":{`, `"linux":{"intelRdt":{"closID":"x"},`, 1), "linux.intelRdt: not supported"},
 		{"missing command", strings.Replace(string(good), `"/probe"`, `"/nonexistent"`, 1), "not found"},
 		{"user namespace without maps", strings.Replace(string(good), `{"type":"pid"}`, `{"type":"user"}`, 1), "linux.uidMappings: a user namespace of the container's needs one"},

@@ -108,6 +108,21 @@ func TestParseLikeEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestParseMaxValues: a document of more values than MaxValues is refused, at a
+// bounded cost, whatever its size; one of MaxValues is read.
+func TestParseMaxValues(t *testing.T) {
+	many := func(n int) string { return "[" + strings.Repeat("0,", n-2) + "0]" }
+	if v, err := ParseString(many(MaxValues)); err != nil || v.Len() != MaxValues-1 {
+		t.Errorf("%d values: %v", MaxValues, err)
+	}
+	if _, err := ParseString(many(MaxValues + 1)); err == nil || !strings.Contains(err.Error(), "more than 131072 values") {
+		t.Errorf("%d values: %v, want an error", MaxValues+1, err)
+	}
+	if _, err := ParseString(`{"a":` + many(4<<20/2) + `}`); err == nil || !strings.Contains(err.Error(), "more than 131072 values") {
+		t.Errorf("4 MiB of values: %v, want an error", err)
+	}
+}
+
 // TestParseProfile: podman's seccomp profile (containers-common, which CI installs
 // with podman) reads as encoding/json reads it.
 func TestParseProfile(t *testing.T) {

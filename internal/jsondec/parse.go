@@ -104,6 +104,12 @@ func (v *Value) Float64() (float64, error) {
 // MaxDepth is how deeply arrays and objects may nest.
 const MaxDepth = 300
 
+// MaxValues is how many values a document may hold: each costs a Value (88 bytes on
+// a 64-bit machine) and a pointer, and the launcher runs with the collector off, so
+// a config.json of 4 MiB of "[0,0,..." would otherwise cost it some 190 MB. An
+// engine's config.json, seccomp profile included, holds a few thousand.
+const MaxValues = 1 << 17
+
 // ParseString parses s, a JSON document (RFC 8259) with nothing but white space after
 // its value. Strings are read as encoding/json reads them: a byte that is not UTF-8,
 // or an escaped surrogate without its pair, becomes U+FFFD.
@@ -141,13 +147,15 @@ func cut(s string) string {
 }
 
 type parser struct {
-	s     string
-	i     int
-	depth int
-	err   string // the first error; the parse unwinds once it is set
-	block []Value
-	kids  []*Value // the values of the open arrays and objects, innermost last
-	keys  []string // the keys of the open objects' members
+	s      string
+	i      int
+	depth  int
+	err    string // the first error; the parse unwinds once it is set
+	values int    // allocated so far
+	spare  Value  // what alloc returns once the parse has failed
+	block  []Value
+	kids   []*Value // the values of the open arrays and objects, innermost last
+	keys   []string // the keys of the open objects' members
 }
 
 func (p *parser) fail(msg string) {
@@ -158,6 +166,12 @@ func (p *parser) fail(msg string) {
 
 // alloc returns a new value from the current block, or from a new one.
 func (p *parser) alloc() *Value {
+	if p.values++; p.values > MaxValues {
+		p.fail("more than " + strconv.Itoa(MaxValues) + " values")
+	}
+	if p.err != "" {
+		return &p.spare // the parse unwinds: nothing it reads from now on is kept
+	}
 	if len(p.block) == cap(p.block) {
 		p.block = make([]Value, 0, 256)
 	}
