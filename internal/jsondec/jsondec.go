@@ -147,12 +147,8 @@ func Empty(v *Value) bool {
 // List returns the elements of v, an array, as f reads each: nil for null, and an
 // empty list for an empty array, as encoding/json does.
 func List[T any](d *Decoder, v *Value, at string, f func(v *Value, at string) T) []T {
-	if v.Type() == TypeNull {
-		return nil
-	}
-	a, ok := v.Elems()
+	a, ok := d.elems(v, at)
 	if !ok {
-		d.Fail(at, "an array", v)
 		return nil
 	}
 	out := make([]T, len(a))
@@ -160,6 +156,19 @@ func List[T any](d *Decoder, v *Value, at string, f func(v *Value, at string) T)
 		out[i] = f(e, at+"["+strconv.Itoa(i)+"]")
 	}
 	return out
+}
+
+// elems returns the elements of v, an array; false for null, and, with an error, for
+// anything else.
+func (d *Decoder) elems(v *Value, at string) ([]*Value, bool) {
+	if v.Type() == TypeNull {
+		return nil, false
+	}
+	a, ok := v.Elems()
+	if !ok {
+		d.Fail(at, "an array", v)
+	}
+	return a, ok
 }
 
 // Map returns the fields of v, an object of strings.
@@ -190,12 +199,8 @@ func (d *Decoder) Str(v *Value, at string) string {
 // Strs reads an array of strings. The path of an element is only made for its error:
 // profiles list hundreds of names.
 func (d *Decoder) Strs(v *Value, at string) []string {
-	if v.Type() == TypeNull {
-		return nil
-	}
-	a, ok := v.Elems()
+	a, ok := d.elems(v, at)
 	if !ok {
-		d.Fail(at, "an array", v)
 		return nil
 	}
 	out := make([]string, len(a))

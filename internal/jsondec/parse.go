@@ -416,29 +416,12 @@ func (p *parser) array(v *Value) {
 	} else {
 		for p.err == "" {
 			p.kids = append(p.kids, p.value())
-			p.ws()
-			if p.i >= len(p.s) {
-				p.fail("unexpected end of JSON in an array")
+			if p.end(']', "an array") {
 				break
-			}
-			c := p.s[p.i]
-			p.i++
-			if c == ']' {
-				break
-			}
-			if c != ',' {
-				p.i--
-				p.fail("want ',' or ']' in an array")
 			}
 		}
 	}
-	if n := len(p.kids) - base; n > 0 {
-		v.kids = make([]*Value, n)
-		copy(v.kids, p.kids[base:])
-	}
-	clear(p.kids[base:])
-	p.kids = p.kids[:base]
-	p.depth--
+	p.collect(v, base, len(p.keys))
 }
 
 func (p *parser) object(v *Value) {
@@ -469,25 +452,42 @@ func (p *parser) object(v *Value) {
 			p.i++
 			p.keys = append(p.keys, key)
 			p.kids = append(p.kids, p.value())
-			p.ws()
-			if p.i >= len(p.s) {
-				p.fail("unexpected end of JSON in an object")
+			if p.end('}', "an object") {
 				break
-			}
-			c := p.s[p.i]
-			p.i++
-			if c == '}' {
-				break
-			}
-			if c != ',' {
-				p.i--
-				p.fail("want ',' or '}' in an object")
 			}
 		}
 	}
+	p.collect(v, base, kbase)
+}
+
+// end reads what follows a member of an array or object (in names which): a comma,
+// and false, or its closing bracket (or an error), and true.
+func (p *parser) end(closing byte, in string) bool {
+	p.ws()
+	if p.i >= len(p.s) {
+		p.fail("unexpected end of JSON in " + in)
+		return true
+	}
+	switch p.s[p.i] {
+	case closing:
+		p.i++
+		return true
+	case ',':
+		p.i++
+		return false
+	}
+	p.fail("want ',' or '" + string(closing) + "' in " + in)
+	return true
+}
+
+// collect gives v the members read since the open lists held base values and kbase
+// keys, each list allocated once at its length, and leaves the bracket.
+func (p *parser) collect(v *Value, base, kbase int) {
 	if n := len(p.kids) - base; n > 0 {
 		v.kids = make([]*Value, n)
 		copy(v.kids, p.kids[base:])
+	}
+	if n := len(p.keys) - kbase; n > 0 {
 		v.keys = make([]string, n)
 		copy(v.keys, p.keys[kbase:])
 	}

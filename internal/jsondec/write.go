@@ -40,27 +40,25 @@ func (o *Object) Uint(k string, n uint64) {
 // Uints adds an array of numbers.
 func (o *Object) Uints(k string, ns []uint64) {
 	o.key(k)
-	o.b = append(o.b, '[')
-	for i, n := range ns {
-		if i > 0 {
-			o.b = append(o.b, ',')
-		}
-		o.b = strconv.AppendUint(o.b, n, 10)
-	}
-	o.b = append(o.b, ']')
+	o.b = appendList(o.b, ns, func(b []byte, n uint64) []byte { return strconv.AppendUint(b, n, 10) })
 }
 
 // Strings adds an array of strings.
 func (o *Object) Strings(k string, ss []string) {
 	o.key(k)
-	o.b = append(o.b, '[')
-	for i, s := range ss {
+	o.b = appendList(o.b, ss, AppendString)
+}
+
+// appendList appends the array of items, each as add writes it.
+func appendList[T any](b []byte, items []T, add func([]byte, T) []byte) []byte {
+	b = append(b, '[')
+	for i, x := range items {
 		if i > 0 {
-			o.b = append(o.b, ',')
+			b = append(b, ',')
 		}
-		o.b = AppendString(o.b, s)
+		b = add(b, x)
 	}
-	o.b = append(o.b, ']')
+	return append(b, ']')
 }
 
 // Map adds an object of strings, its keys sorted.
