@@ -1436,3 +1436,49 @@ func TestOCIRunSignals(t *testing.T) {
 	}
 	t.Logf("SIGTERM during %d starts: %v", n, outcomes)
 }
+
+// TestOCIStateLimits: whatever config create takes, the commands after it read the
+// state it writes (which holds the config one level deeper, and more): a config
+// nested to the parser's limit, one of many annotations, and one of 3 MiB. Before,
+// each made a container that start, state and delete could not read, and delete
+// --force left its process and cgroups.
+func TestOCIStateLimits(t *testing.T) {
+	before := snapshot(t)
+	b := newBundle(t)
+	b.process()["args"] = []any{"/probe", "sleep", "10"}
+	good, _ := json.Marshal(b.config)
+	many := map[string]string{}
+	for i := range 70000 {
+		many["a"+strconv.Itoa(i)] = ""
+	}
+	manyJSON, _ := json.Marshal(many)
+	for _, c := range []struct{ name, config string }{
+		{"nested 300 deep", strings.Replace(string(good), `{`, `{"x":`+strings.Repeat("[", 299)+strings.Repeat("]", 299)+`,`, 1)},
+		{"70000 annotations", strings.Replace(string(good), `{`, `{"annotations":`+string(manyJSON)+`,`, 1)},
+		{"an annotation of 3 MiB", strings.Replace(string(good), `{`, `{"annotations":{"a":"`+strings.Repeat("x", 3<<20)+`"},`, 1)},
+	} {
+		if err := os.WriteFile(filepath.Join(b.dir, "config.json"), []byte(c.config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := b.oci("create", "--bundle", b.dir, "big"); r.code != 0 {
+			t.Fatalf("%s: create: exit %d: %s", c.name, r.code, r.stderr)
+		}
+		dirs := b.cgroupDirs("big")
+		for _, args := range [][]string{{"state", "big"}, {"start", "big"}, {"kill", "big", "KILL"}} {
+			if r := b.oci(args...); r.code != 0 {
+				t.Errorf("%s: %s: exit %d: %s", c.name, args[0], r.code, r.stderr)
+			}
+		}
+		if c.name == "70000 annotations" {
+			var st map[string]any
+			if r := b.oci("state", "big"); json.Unmarshal([]byte(r.stdout), &st) != nil || len(st["annotations"].(map[string]any)) != 70000 {
+				t.Errorf("%s: state's annotations: %.200s", c.name, r.stdout)
+			}
+		}
+		if r := b.oci("delete", "--force", "big"); r.code != 0 {
+			t.Errorf("%s: delete --force: exit %d: %s", c.name, r.code, r.stderr)
+		}
+		b.gone("big", dirs)
+	}
+	before.unchanged(t)
+}

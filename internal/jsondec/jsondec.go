@@ -17,9 +17,19 @@ import (
 	"unsafe"
 )
 
-// Parse reads at most max bytes of JSON from r and parses them. A syntax error is cut
-// to about 300 bytes: deep nesting repeats itself.
+// Parse reads at most max bytes of JSON from r and parses them, within MaxDepth and
+// MaxValues. A syntax error is cut to about 300 bytes: deep nesting repeats itself.
 func Parse(r io.Reader, max int) (*Value, error) {
+	return ParseWithin(r, Limits{Size: max, Depth: MaxDepth, Values: MaxValues})
+}
+
+// Limits bound a document: its bytes, the nesting of its arrays and objects, and its
+// values.
+type Limits struct{ Size, Depth, Values int }
+
+// ParseWithin is Parse within l.
+func ParseWithin(r io.Reader, l Limits) (*Value, error) {
+	max := l.Size
 	// A file is read in one go, into a buffer of its size.
 	size := 512
 	if st, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
@@ -46,7 +56,7 @@ func Parse(r io.Reader, max int) (*Value, error) {
 		return nil, errors.New("larger than " + strconv.Itoa(max) + " bytes")
 	}
 	// SAFETY: data is this function's own, and never written again.
-	v, err := ParseString(unsafe.String(unsafe.SliceData(data), len(data)))
+	v, err := parseString(unsafe.String(unsafe.SliceData(data), len(data)), l.Depth, l.Values)
 	if err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", " ")
 		if len(msg) > 300 {

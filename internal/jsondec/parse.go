@@ -118,7 +118,10 @@ const MaxValues = 1 << 17
 // object's list once, at its length: a config.json of 23 KB costs about its own size
 // again, where a parser that grows one slice of values by append copies it over and
 // over (about 16 times its size with fastjson, measured before this parser replaced it).
-func ParseString(s string) (*Value, error) {
+func ParseString(s string) (*Value, error) { return parseString(s, MaxDepth, MaxValues) }
+
+// parseString is ParseString with other bounds on nesting and values.
+func parseString(s string, maxDepth, maxValues int) (*Value, error) {
 	if strings.TrimLeft(s, " \t\r\n") == "" {
 		return nil, errors.New("cannot parse empty string")
 	}
@@ -126,7 +129,7 @@ func ParseString(s string) (*Value, error) {
 	// count bounds the first block, which is capped so that a document of commas
 	// inside strings does not reserve more than it may use.
 	n := strings.Count(s, ",") + strings.Count(s, "[") + strings.Count(s, "{") + 1
-	p := &parser{s: s, block: make([]Value, 0, min(n, 4096))}
+	p := &parser{s: s, maxDepth: maxDepth, maxValues: maxValues, block: make([]Value, 0, min(n, 4096))}
 	v := p.value()
 	p.ws()
 	if p.err == "" && p.i < len(s) {
@@ -147,15 +150,16 @@ func cut(s string) string {
 }
 
 type parser struct {
-	s      string
-	i      int
-	depth  int
-	err    string // the first error; the parse unwinds once it is set
-	values int    // allocated so far
-	spare  Value  // what alloc returns once the parse has failed
-	block  []Value
-	kids   []*Value // the values of the open arrays and objects, innermost last
-	keys   []string // the keys of the open objects' members
+	s                   string
+	i                   int
+	depth               int
+	err                 string // the first error; the parse unwinds once it is set
+	values              int    // allocated so far
+	maxDepth, maxValues int
+	spare               Value // what alloc returns once the parse has failed
+	block               []Value
+	kids                []*Value // the values of the open arrays and objects, innermost last
+	keys                []string // the keys of the open objects' members
 }
 
 func (p *parser) fail(msg string) {
@@ -166,8 +170,8 @@ func (p *parser) fail(msg string) {
 
 // alloc returns a new value from the current block, or from a new one.
 func (p *parser) alloc() *Value {
-	if p.values++; p.values > MaxValues {
-		p.fail("more than " + strconv.Itoa(MaxValues) + " values")
+	if p.values++; p.values > p.maxValues {
+		p.fail("more than " + strconv.Itoa(p.maxValues) + " values")
 	}
 	if p.err != "" {
 		return &p.spare // the parse unwinds: nothing it reads from now on is kept
@@ -396,8 +400,8 @@ func (p *parser) hex4() (rune, bool) {
 
 func (p *parser) enter() bool {
 	p.depth++
-	if p.depth > MaxDepth {
-		p.fail("nested deeper than " + strconv.Itoa(MaxDepth))
+	if p.depth > p.maxDepth {
+		p.fail("nested deeper than " + strconv.Itoa(p.maxDepth))
 		return false
 	}
 	return true

@@ -60,8 +60,14 @@ const (
 	cgroupsName = "cgroups"
 )
 
+// stateLimits bound a state.json: its config's, one level deeper and with the few
+// values and bytes of the state around it (the ID, paths and cgroups). A config that
+// create took always gives a state that the commands after it read.
+var stateLimits = jsondec.Limits{Size: spec.MaxSize + 1<<20, Depth: jsondec.MaxDepth + 1, Values: jsondec.MaxValues + 1<<10}
+
 // save writes c's state.json atomically, with the config launch exec and delete
-// read (a bundle may change after create).
+// read (a bundle may change after create), whose annotations are the container's.
+// Anything a config.json may hold, its state holds within stateLimits.
 func (c *container) save() error {
 	var o jsondec.Object
 	o.String("id", c.ID)
@@ -70,7 +76,6 @@ func (c *container) save() error {
 	o.String("bundle", c.Bundle)
 	o.String("rootfs", c.Rootfs)
 	o.String("created", c.Created)
-	o.Map("annotations", c.Annotations)
 	o.Strings("cgroups", c.Cgroups)
 	o.Uints("cgroupIDs", c.CgroupIDs)
 	// The config as it was read, byte for byte: it parsed, so it is JSON.
@@ -97,13 +102,13 @@ func (cl *cli) load(id string) (*container, error) {
 		return nil, err
 	}
 	defer f.Close()
-	v, err := jsondec.Parse(f, spec.MaxSize)
+	v, err := jsondec.ParseWithin(f, stateLimits)
 	if err != nil {
 		return nil, errors.New("state of " + id + ": " + err.Error())
 	}
 	c := &container{dir: dir, ID: id}
 	d := &jsondec.Decoder{}
-	d.Object(v, "", "state.json", []string{"pid", "start", "bundle", "rootfs", "created", "annotations", "cgroups", "cgroupIDs", "config"},
+	d.Object(v, "", "state.json", []string{"pid", "start", "bundle", "rootfs", "created", "cgroups", "cgroupIDs", "config"},
 		func(key string, v *jsondec.Value, at string) {
 			switch key {
 			case "pid":
@@ -116,8 +121,6 @@ func (cl *cli) load(id string) (*container, error) {
 				c.Rootfs = d.Str(v, at)
 			case "created":
 				c.Created = d.Str(v, at)
-			case "annotations":
-				c.Annotations = d.Map(v, at)
 			case "cgroups":
 				c.Cgroups = d.Strs(v, at)
 			case "cgroupIDs":
@@ -132,6 +135,9 @@ func (cl *cli) load(id string) (*container, error) {
 		})
 	if d.Err == nil && c.Config == nil {
 		d.Failf("no config")
+	}
+	if c.Config != nil {
+		c.Annotations = c.Config.Annotations
 	}
 	if d.Err == nil && len(c.CgroupIDs) != len(c.Cgroups) {
 		d.Failf("cgroupIDs: not one for each cgroup")
