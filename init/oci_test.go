@@ -542,6 +542,13 @@ func TestOCIBadBundles(t *testing.T) {
 		{"relative destination", strings.Replace(string(good), `"destination":"/proc"`, `"destination":"proc"`, 1), "not absolute"},
 		{"no mount namespace", strings.Replace(string(good), `{"type":"mount"}`, `{"type":"ipc"}`, 1), "given twice"},
 		{"bad capability", strings.Replace(string(good), `"CAP_KILL"`, `"CAP_NOPE"`, 1), "unknown capability"},
+		// What runc (encoding/json) reads into one value, merging the second copy
+		// into the first: a checker reading it so would not see what launch would
+		// have run (the second copy alone: uid 0, no no_new_privs). Refused.
+		{"process given twice", strings.Replace(string(good), `"process":{`, `"process":{"user":{"uid":1000},"noNewPrivileges":true},"process":{`, 1), "process: given twice"},
+		{"a device number that is not -1 (any) nor a number", strings.Replace(string(good), `"devices":[`, `"devices":[{"allow":true,"type":"c","major":-1,"minor":-5},`, 1), "-5 is not a device number"},
+		{"130 000 masked paths", strings.Replace(string(good), `"maskedPaths":[`, `"maskedPaths":[`+strings.Repeat(`"/m",`, 130000), 1), "at most 4096"},
+		{"a NUL in a mount destination", strings.Replace(string(good), `"destination":"/proc"`, `"destination":"/tmp\u0000/../../proc"`, 1), "holds a NUL"},
 		// The profile is compiled while the cgroups are made: its errors come after.
 		{"bad seccomp action", strings.Replace(string(good), `"linux":{`, `"linux":{"seccomp":{"defaultAction":"SCMP_ACT_DENY"},`, 1), `linux.seccomp: defaultAction: unknown action "SCMP_ACT_DENY"`},
 		{"seccomp profile refusing the exec", strings.Replace(string(good), `"linux":{`, `"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["execve"],"action":"SCMP_ACT_ERRNO"}]},`, 1), "refuses what launch needs to start the process: execve"},
@@ -1348,10 +1355,11 @@ func TestOCIPreserveFDs(t *testing.T) {
 
 // TestOCIRunSignals: launch run forwards the signals it gets to the process (runc's
 // run does), and a signal at any moment of its start leaves nothing behind: before
-// run catches signals it has made nothing and the signal ends it; after, the signal
-// waits for the process, which gets it. The process is its PID namespace's init, so
-// the kernel drops a signal it has no handler for yet (as with runc): the test then
-// signals again once the probe's handler is in place.
+// run catches signals it has made nothing and the signal ends it; after, until the
+// process runs, SIGTERM ends run, which removes what it made and exits 143; after
+// that, the process gets it. The process is its PID namespace's init, so the kernel
+// drops a signal it has no handler for yet (as with runc): the test then signals
+// again once the probe's handler is in place.
 func TestOCIRunSignals(t *testing.T) {
 	b := newBundle(t)
 	b.process()["args"] = []any{"/probe", "signals"}
@@ -1425,6 +1433,8 @@ func TestOCIRunSignals(t *testing.T) {
 		switch {
 		case (r.code == -1 || r.code == 2) && printed() == "":
 			outcomes["ended the launcher"]++
+		case r.code == 128+int(unix.SIGTERM) && printed() == "":
+			outcomes["stopped run before the process ran"]++
 		case r.code == 0 && printed() == "ready\nSIGTERM\n":
 			outcomes["forwarded (the first, or the second where the first was dropped)"]++
 		case r.code == 2:

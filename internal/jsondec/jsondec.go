@@ -75,6 +75,10 @@ type Decoder struct {
 	// format defines that the reader cannot honour. Other fields it does not know are
 	// ignored, as the OCI runtime spec requires of unknown properties.
 	Refused map[string]bool
+	// NoNUL refuses a string that holds a NUL: no path, option or argument can hold
+	// one, and a path cleaned before it reaches the system call that would refuse it
+	// may lose what followed it ("/tmp\u0000/../../etc" is /etc).
+	NoNUL bool
 }
 
 // Fail records that the value at at is not what was wanted.
@@ -101,23 +105,55 @@ func (d *Decoder) Object(v *Value, at, what string, fields []string, f func(key 
 		d.Fail(or(at, what), "an object", v)
 		return
 	}
+	var seen []bool // by index in fields: read already
 	v.Members(func(key string, v *Value) {
-		here := key
-		if at != "" {
-			here = at + "." + key
+		i := slices.Index(fields, key)
+		if i < 0 {
+			i = slices.IndexFunc(fields, func(f string) bool { return strings.EqualFold(f, key) })
 		}
-		if !slices.Contains(fields, key) {
-			i := slices.IndexFunc(fields, func(f string) bool { return strings.EqualFold(f, key) })
-			if i < 0 {
-				if d.Refused[generic(here)] && !Empty(v) {
-					d.Failf(here + ": not supported")
-				}
-				return
+		if i < 0 {
+			if here := join(at, key); d.refused(generic(here)) && !Empty(v) {
+				d.Failf(here + ": not supported")
 			}
-			key = fields[i]
+			return
 		}
-		f(key, v, here)
+		here := join(at, fields[i])
+		// encoding/json reads a field given twice (or in two spellings) into one
+		// value, merging objects and taking null as nothing: a reader that would
+		// take it otherwise could run what a check of the same file with runc's
+		// reading did not see. Refused instead.
+		if seen == nil {
+			seen = make([]bool, len(fields))
+		}
+		if seen[i] {
+			d.Failf(here + ": given twice")
+			return
+		}
+		seen[i] = true
+		f(fields[i], v, here)
 	})
+}
+
+// join is the path of the field key of the object at at.
+func join(at, key string) string {
+	if at == "" {
+		return key
+	}
+	return at + "." + key
+}
+
+// refused reports whether the field at path (indexes left out) is one of Refused, in
+// any spelling of its case, as encoding/json would match it.
+func (d *Decoder) refused(path string) bool {
+	if d.Refused[path] {
+		return true
+	}
+	for r := range d.Refused {
+		if strings.EqualFold(r, path) {
+			return true
+		}
+	}
+	return false
 }
 
 // generic is the path at without its indexes: mounts[2].uidMappings is
@@ -203,6 +239,9 @@ func (d *Decoder) Str(v *Value, at string) string {
 	if !ok {
 		d.Fail(at, "a string", v)
 	}
+	if d.NoNUL && strings.IndexByte(str, 0) >= 0 {
+		d.Failf(at + ": holds a NUL")
+	}
 	return str
 }
 
@@ -215,7 +254,7 @@ func (d *Decoder) Strs(v *Value, at string) []string {
 	}
 	out := make([]string, len(a))
 	for i, e := range a {
-		if s, ok := e.Str(); ok {
+		if s, ok := e.Str(); ok && strings.IndexByte(s, 0) < 0 {
 			out[i] = s
 			continue
 		}

@@ -92,6 +92,12 @@ func (rs deviceRules) check() error {
 	var exceptions []pattern
 	for i, r := range rs {
 		at := "linux.resources.devices[" + strconv.Itoa(i) + "]"
+		// -1 is any number, as runc reads it; another negative one is no number.
+		for _, n := range []*int64{r.Major, r.Minor} {
+			if n != nil && *n < -1 {
+				return bundleError(at, strconv.FormatInt(*n, 10)+" is not a device number (-1 is any)")
+			}
+		}
 		// The kernel reads three letters at most ("rrrw" is r): each once.
 		if strings.Trim(r.Access, "rwm") != "" || strings.Count(r.Access, "r") > 1 || strings.Count(r.Access, "w") > 1 ||
 			strings.Count(r.Access, "m") > 1 {

@@ -36,9 +36,9 @@ func (c *cli) create() error {
 }
 
 // createContainer creates container id from the bundle f names, and writes its state
-// and pid file. If caught is not nil, it waits for it to be closed before it makes
-// anything (see catchSignals).
-func (c *cli) createContainer(id string, f *flagSet, caught <-chan struct{}) (*container, error) {
+// and pid file. If stop is not nil, it calls it before it makes anything, and returns
+// its error (see catchSignals).
+func (c *cli) createContainer(id string, f *flagSet, stop func() error) (*container, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
@@ -61,8 +61,10 @@ func (c *cli) createContainer(id string, f *flagSet, caught <-chan struct{}) (*c
 	if err != nil {
 		return nil, errors.New(filepath.Join(bundle, "config.json") + ": " + err.Error())
 	}
-	if caught != nil {
-		<-caught
+	if stop != nil {
+		if err := stop(); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(c.root, 0o700); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,7 +39,7 @@ func (c *cli) exec() error {
 	if f.vals["process-label"] != "" || f.vals["apparmor"] != "" {
 		return errors.New("--process-label, --apparmor: not supported (launch drives no LSM)")
 	}
-	sigs, caught := catchSignals()
+	sigs := catchSignals()
 	ct, err := c.load(id)
 	if err != nil {
 		return err
@@ -57,7 +58,9 @@ func (c *cli) exec() error {
 		}
 		defer unix.Close(console)
 	}
-	<-caught
+	if err := sigs.stop(); err != nil {
+		return err
+	}
 	pid, err := launch.StartExec(&launch.Exec{Spec: &sp, Pid: ct.Pid, Start: ct.Start, Rootfs: ct.Rootfs,
 		Cgroups: ct.Cgroups, Console: console, Preserve: preserve})
 	if err != nil {
@@ -147,24 +150,60 @@ func (c *cli) execProcess(f *flagSet, base *spec.Process) (*spec.Process, error)
 // forwarded are the signals run and exec forward to the process.
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
-// catchSignals starts catching the forwarded signals on a goroutine of its own, and
-// returns the channel they come on and one that is closed once they are caught. The
-// runtime enables each signal with a round trip to a thread of its own (0.4 ms for
-// the seven on the development VM): the goroutine overlaps them with the reading of
-// the bundle or the state. The caller waits for caught before it makes anything on
-// the host, so that a signal before then ends a command that has made nothing. No
-// signal.Stop follows: it makes the round trips again and waits for the runtime's
-// signal loop to go idle, and the command exits when it is done.
-func catchSignals() (chan os.Signal, <-chan struct{}) {
-	sigs, caught := make(chan os.Signal, 16), make(chan struct{})
-	go func() {
-		signal.Notify(sigs, forwarded...)
-		close(caught)
-	}()
-	return sigs, caught
+// stopping are the forwarded signals that end run or exec, with nothing made or
+// started, when they come before the process runs.
+var stopping = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP}
+
+// caught are the forwarded signals a command catches, from its start to its end.
+type caught struct {
+	c       chan os.Signal
+	ready   chan struct{} // closed once they are caught
+	pending []os.Signal   // caught before the process ran, in order
 }
 
-func waitForward(pid int, sigs chan os.Signal) error {
+// catchSignals starts catching the forwarded signals on a goroutine of its own. The
+// runtime enables each signal with a round trip to a thread of its own (0.4 ms for
+// the seven on the development VM): the goroutine overlaps them with the reading of
+// the bundle or the state. Before it makes anything on the host, and again before the
+// process runs, the command calls stop. No signal.Stop follows: it makes the round
+// trips again and waits for the runtime's signal loop to go idle, and the command
+// exits when it is done.
+func catchSignals() *caught {
+	s := &caught{c: make(chan os.Signal, 16), ready: make(chan struct{})}
+	go func() {
+		signal.Notify(s.c, forwarded...)
+		close(s.ready)
+	}()
+	return s
+}
+
+// stop waits until the signals are caught, and keeps those that came so far for the
+// process. If one of stopping is among them, it returns the status a command ended
+// by that signal exits with: the caller then leaves nothing behind and exits with it.
+// Until the signals are caught, one ends the command by its default action, before
+// it has made anything. The process, its PID namespace's init, would drop a
+// forwarded signal it has no handler for yet.
+func (s *caught) stop() error {
+	<-s.ready
+	for len(s.c) > 0 {
+		s.pending = append(s.pending, <-s.c)
+	}
+	for _, sig := range s.pending {
+		if slices.Contains(stopping, sig) {
+			return exitStatus(128 + int(sig.(unix.Signal)))
+		}
+	}
+	return nil
+}
+
+// waitForward waits for the process pid, forwarding it the signals s kept and those
+// that come, and returns its status as an exitStatus.
+func waitForward(pid int, s *caught) error {
+	for _, sig := range s.pending {
+		unix.Kill(pid, sig.(unix.Signal))
+	}
+	s.pending = nil
+	sigs := s.c
 	done := make(chan unix.WaitStatus, 1)
 	go func() {
 		var ws unix.WaitStatus

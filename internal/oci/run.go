@@ -22,14 +22,17 @@ func (c *cli) runCmd() error {
 		return err
 	}
 	// Signals that come while the container starts are kept for its process.
-	sigs, caught := catchSignals()
-	ct, err := c.createContainer(id, f, caught)
+	sigs := catchSignals()
+	ct, err := c.createContainer(id, f, sigs.stop)
 	if err != nil {
 		return err
 	}
 	lk, err := lockDir(ct.dir)
 	if err == nil {
-		err = c.startContainer(ct)
+		// One of stopping during create: the process is not started.
+		if err = sigs.stop(); err == nil {
+			err = c.startContainer(ct)
+		}
 		unix.Close(lk)
 	}
 	if err != nil {

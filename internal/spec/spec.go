@@ -161,7 +161,7 @@ func Read(r io.Reader) (*Spec, error) {
 
 // FromJSON reads a config from parsed JSON.
 func FromJSON(v *jsondec.Value) (*Spec, error) {
-	d := &decoder{jsondec.Decoder{Refused: refused}}
+	d := &decoder{jsondec.Decoder{Refused: refused, NoNUL: true}}
 	s := d.spec(v)
 	if d.Err != nil {
 		return nil, d.Err
@@ -214,7 +214,7 @@ func ReadProcess(r io.Reader) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{jsondec.Decoder{Refused: refusedProcess}}
+	d := &decoder{jsondec.Decoder{Refused: refusedProcess, NoNUL: true}}
 	p := d.process(v, "")
 	if d.Err != nil {
 		return nil, d.Err
@@ -383,8 +383,8 @@ func (d *decoder) hooks(v *jsondec.Value, at string) (h Hooks) {
 					case "timeout":
 						if v.Type() != jsondec.TypeNull {
 							n := d.Int64(v, at)
-							if n <= 0 {
-								d.Failf(at + ": want a positive number of seconds")
+							if n <= 0 || n > 1<<20 {
+								d.Failf(at + ": want a number of seconds from 1 to 1048576")
 							}
 							k.Timeout = &n
 						}

@@ -57,7 +57,20 @@ func TestReadRefuses(t *testing.T) {
 		{`[]`, "config.json: want an object"},
 		{`{"root":`, "cannot parse"},
 		{strings.Replace(minimal, `"ociVersion"`, `"mounts":[{"type":"tmpfs"}],"ociVersion"`, 1), "mounts[0].destination: missing"},
-		{strings.Replace(minimal, `"ociVersion"`, `"hooks":{"poststart":[{"path":"/x","timeout":0}]},"ociVersion"`, 1), "positive number"},
+		{strings.Replace(minimal, `"ociVersion"`, `"hooks":{"poststart":[{"path":"/x","timeout":0}]},"ociVersion"`, 1), "seconds from 1 to 1048576"},
+		{strings.Replace(minimal, `"ociVersion"`, `"hooks":{"poststart":[{"path":"/x","timeout":9223372036854775807}]},"ociVersion"`, 1), "seconds from 1 to 1048576"},
+		// What encoding/json (runc) reads otherwise than a field read once: refused.
+		{strings.Replace(minimal, `"uid":0`, `"uid":1000,"uid":null`, 1), "process.user.uid: given twice"},
+		{strings.Replace(minimal, `"ociVersion"`, `"process":{"user":{"uid":1000}},"ociVersion"`, 1), "process: given twice"},
+		{strings.Replace(minimal, `"cwd":"/"`, `"cwd":"/","CWD":"/tmp"`, 1), "process.cwd: given twice"},
+		// A refused field in another spelling, as encoding/json would match it.
+		{strings.Replace(minimal, `"cwd":"/"`, `"cwd":"/","SelinuxLabel":"x"`, 1), "process.SelinuxLabel: not supported"},
+		{strings.Replace(strings.Replace(minimal, `"process"`, `"Process"`, 1), `"cwd":"/"`, `"cwd":"/","selinuxLabel":"x"`, 1), "process.selinuxLabel: not supported"},
+		{strings.Replace(minimal, `"ociVersion"`, `"linux":{"Personality":{"domain":"LINUX"}},"ociVersion"`, 1), "linux.Personality: not supported"},
+		{strings.Replace(minimal, `"ociVersion"`, `"mounts":[{"destination":"/x","UidMappings":[{"size":1}]}],"ociVersion"`, 1), "mounts[0].UidMappings: not supported"},
+		// No path or argument holds a NUL.
+		{strings.Replace(minimal, `"ociVersion"`, `"mounts":[{"destination":"/tmp\u0000/../../etc","type":"tmpfs"}],"ociVersion"`, 1), "mounts[0].destination: holds a NUL"},
+		{strings.Replace(minimal, `["sh"]`, `["sh","a\u0000b"]`, 1), "process.args[1]: holds a NUL"},
 	} {
 		_, err := Read(strings.NewReader(c.json))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
