@@ -1492,3 +1492,36 @@ func TestOCIStateLimits(t *testing.T) {
 	}
 	before.unchanged(t)
 }
+
+// TestOCIDeleteBadState: delete --force removes a created container whose state.json
+// does not read (cut short, or not JSON), as it removes what a killed create left: its
+// process, cgroups and directory.
+func TestOCIDeleteBadState(t *testing.T) {
+	before := snapshot(t)
+	b := newBundle(t)
+	b.process()["args"] = []any{"/probe", "sleep", "10"}
+	b.write()
+	for i, bad := range []string{`{"pid": 1, "cgr`, "not json", `{"pid":1}`} {
+		id := "bs" + strconv.Itoa(i)
+		if r := b.oci("create", "--bundle", b.dir, id); r.code != 0 {
+			t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+		}
+		dirs := b.cgroupDirs(id)
+		pid := int(b.state(id)["pid"].(float64))
+		if err := os.WriteFile(filepath.Join(b.root, id, "state.json"), []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r := b.oci("state", id); r.code != 1 || !strings.Contains(r.stderr, "state of "+id) {
+			t.Errorf("state of a bad state.json %q: exit %d, %q", bad, r.code, r.stderr)
+		}
+		if r := b.oci("delete", "--force", id); r.code != 0 {
+			t.Errorf("delete --force with state.json %q: exit %d: %s", bad, r.code, r.stderr)
+		}
+		b.gone(id, dirs)
+		if !zombie(pid) {
+			t.Errorf("%s: process %d left running", id, pid)
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+	before.unchanged(t)
+}

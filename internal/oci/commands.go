@@ -348,7 +348,7 @@ func (c *cli) delete() error {
 	}
 	ct, unlock, err := c.open(id)
 	if err != nil {
-		if f.bools["force"] && errors.As(err, new(notExist)) {
+		if f.bools["force"] && (errors.As(err, new(notExist)) || errors.As(err, new(badState))) {
 			return c.deleteLeft(id)
 		}
 		return err
@@ -357,8 +357,9 @@ func (c *cli) delete() error {
 	return c.deleteContainer(ct, f.bools["force"])
 }
 
-// deleteLeft removes what a launch create killed before it wrote the state left: the
-// cgroups it recorded (and what runs in them), and the directory.
+// deleteLeft removes what a launch create killed before it wrote the state left, or
+// a container whose state does not read: the cgroups create recorded (and what runs
+// in them), and the directory.
 func (c *cli) deleteLeft(id string) error {
 	dir := filepath.Join(c.root, id)
 	if data, err := os.ReadFile(filepath.Join(dir, cgroupsName)); err == nil {

@@ -83,6 +83,12 @@ func (c *container) save() error {
 	return writeAtomic(filepath.Join(c.dir, "state.json"), o.Bytes(), 0o600)
 }
 
+// badState is the error for a state.json that does not read: delete --force removes
+// the container as it removes one a killed create left (deleteLeft).
+type badState struct{ msg string }
+
+func (e badState) Error() string { return e.msg }
+
 // notExist is the error for an unknown container ID: engines match "does not exist".
 type notExist struct{ id string }
 
@@ -104,7 +110,7 @@ func (cl *cli) load(id string) (*container, error) {
 	defer f.Close()
 	v, err := jsondec.ParseWithin(f, stateLimits)
 	if err != nil {
-		return nil, errors.New("state of " + id + ": " + err.Error())
+		return nil, badState{"state of " + id + ": " + err.Error()}
 	}
 	c := &container{dir: dir, ID: id}
 	d := &jsondec.Decoder{}
@@ -143,7 +149,7 @@ func (cl *cli) load(id string) (*container, error) {
 		d.Failf("cgroupIDs: not one for each cgroup")
 	}
 	if d.Err != nil {
-		return nil, errors.New("state of " + id + ": " + d.Err.Error())
+		return nil, badState{"state of " + id + ": " + d.Err.Error()}
 	}
 	return c, nil
 }
