@@ -1525,3 +1525,57 @@ func TestOCIDeleteBadState(t *testing.T) {
 	}
 	before.unchanged(t)
 }
+
+// TestOCICreateSignals: SIGTERM at any moment of create leaves nothing, or, once
+// create is done, a created container: before create catches it, its default action
+// ends create, which has made nothing; after, create removes what it made and exits
+// 143.
+func TestOCICreateSignals(t *testing.T) {
+	before := snapshot(t)
+	b := newBundle(t)
+	b.write()
+	bin := launcher(t)
+	n := testutil.Count(t, "creates signalled while they run", 12, 100)
+	outcomes := map[string]int{}
+	for i := 0; i < n; i++ {
+		id := "t" + strconv.Itoa(i)
+		cmd := exec.Command(bin, "--root", b.root, "create", "--bundle", b.dir, id)
+		// A file, not a pipe: the process create leaves holds it.
+		stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i%12) * 500 * time.Microsecond)
+		cmd.Process.Signal(unix.SIGTERM)
+		err = cmd.Wait()
+		stderr.Close()
+		code := cmd.ProcessState.ExitCode()
+		_, statErr := os.Stat(filepath.Join(b.root, id))
+		switch {
+		case err == nil:
+			outcomes["created before the signal"]++
+			if r := b.oci("delete", "--force", id); r.code != 0 {
+				t.Errorf("%s: delete --force: exit %d: %s", id, r.code, r.stderr)
+			}
+		case code == -1 || code == 2:
+			outcomes["ended by it"]++
+		case code == 128+int(unix.SIGTERM):
+			outcomes["removed what it made"]++
+		default:
+			msg, _ := os.ReadFile(stderr.Name())
+			t.Errorf("%s: exit %d: %s", id, code, msg)
+		}
+		if err != nil && statErr == nil {
+			t.Errorf("%s: exit %d, and its state is left", id, code)
+		}
+		if d, _ := filepath.Glob("/sys/fs/cgroup/*" + b.linux()["cgroupsPath"].(string)); len(d) > 0 {
+			t.Errorf("%s: cgroups left: %v", id, d)
+		}
+	}
+	t.Logf("SIGTERM during %d creates: %v", n, outcomes)
+	before.unchanged(t)
+}

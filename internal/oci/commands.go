@@ -31,8 +31,18 @@ func (c *cli) create() error {
 	if err != nil {
 		return err
 	}
-	_, err = c.createContainer(id, f, nil)
-	return err
+	// SIGINT, SIGTERM or SIGHUP during create ends it with nothing left, as a failure
+	// would; after it, the container stays, created.
+	sigs := catchSignals(stopping...)
+	ct, err := c.createContainer(id, f, sigs.stop)
+	if err != nil {
+		return err
+	}
+	if err := sigs.stop(); err != nil {
+		c.deleteContainer(ct, true)
+		return err
+	}
+	return nil
 }
 
 // createContainer creates container id from the bundle f names, and writes its state

@@ -39,7 +39,7 @@ func (c *cli) exec() error {
 	if f.vals["process-label"] != "" || f.vals["apparmor"] != "" {
 		return errors.New("--process-label, --apparmor: not supported (launch drives no LSM)")
 	}
-	sigs := catchSignals()
+	sigs := catchSignals(forwarded...)
 	ct, err := c.load(id)
 	if err != nil {
 		return err
@@ -150,8 +150,8 @@ func (c *cli) execProcess(f *flagSet, base *spec.Process) (*spec.Process, error)
 // forwarded are the signals run and exec forward to the process.
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
-// stopping are the forwarded signals that end run or exec, with nothing made or
-// started, when they come before the process runs.
+// stopping are the signals that end run or exec, with nothing made or started, when
+// they come before the process runs, and create, with nothing left, before it is done.
 var stopping = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP}
 
 // caught are the forwarded signals a command catches, from its start to its end.
@@ -161,17 +161,17 @@ type caught struct {
 	pending []os.Signal   // caught before the process ran, in order
 }
 
-// catchSignals starts catching the forwarded signals on a goroutine of its own. The
+// catchSignals starts catching sigs on a goroutine of its own. The
 // runtime enables each signal with a round trip to a thread of its own (0.4 ms for
 // the seven on the development VM): the goroutine overlaps them with the reading of
 // the bundle or the state. Before it makes anything on the host, and again before the
 // process runs, the command calls stop. No signal.Stop follows: it makes the round
 // trips again and waits for the runtime's signal loop to go idle, and the command
 // exits when it is done.
-func catchSignals() *caught {
+func catchSignals(sigs ...os.Signal) *caught {
 	s := &caught{c: make(chan os.Signal, 16), ready: make(chan struct{})}
 	go func() {
-		signal.Notify(s.c, forwarded...)
+		signal.Notify(s.c, sigs...)
 		close(s.ready)
 	}()
 	return s

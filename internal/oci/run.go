@@ -22,7 +22,7 @@ func (c *cli) runCmd() error {
 		return err
 	}
 	// Signals that come while the container starts are kept for its process.
-	sigs := catchSignals()
+	sigs := catchSignals(forwarded...)
 	ct, err := c.createContainer(id, f, sigs.stop)
 	if err != nil {
 		return err
