@@ -113,7 +113,7 @@ func (c *cli) createContainer(id string, f *flagSet, stop func() error) (*contai
 		}
 		defer unix.Close(console)
 	}
-	ct := &container{dir: dir, ID: id, Bundle: bundle, Created: now(), Annotations: sp.Annotations, Config: sp, config: config}
+	ct := &container{dir: dir, ID: id, Bundle: bundle, Created: now(), Config: sp, config: config}
 	made, err := launch.Create(&launch.Bundle{ID: id, Dir: bundle, Spec: sp, Fifo: ffd, Console: console, Preserve: preserve,
 		Stdio: launch.Stdio{In: c.stdin, Out: os.Stdout, Err: os.Stderr},
 		Made: func(cgroups []string, ids []uint64) error {

@@ -145,8 +145,6 @@ func (c *cli) execProcess(f *flagSet, base *spec.Process) (*spec.Process, error)
 	return &p, nil
 }
 
-// waitForward waits for the child pid, passing on the signals that come meanwhile, and
-// returns its status as an exitStatus.
 // forwarded are the signals run and exec forward to the process.
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
@@ -154,7 +152,7 @@ var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT
 // they come before the process runs, and create, with nothing left, before it is done.
 var stopping = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP}
 
-// caught are the forwarded signals a command catches, from its start to its end.
+// caught are the signals a command catches, from its start to its end.
 type caught struct {
 	c       chan os.Signal
 	ready   chan struct{} // closed once they are caught

@@ -39,18 +39,17 @@ func checkID(id string) error {
 
 // A container is one container's saved state.
 type container struct {
-	dir         string // its directory under --root
-	ID          string
-	Pid         int
-	Start       uint64 // the process's start time (/proc/PID/stat), which tells it from a later process of the same pid
-	Bundle      string
-	Rootfs      string
-	Created     string
-	Annotations map[string]string
-	Cgroups     []string
-	CgroupIDs   []uint64   // their inode numbers: delete removes a cgroup only while its path leads to it
-	Config      *spec.Spec // the bundle's config.json as it was at create
-	config      *jsondec.Value
+	dir       string // its directory under --root
+	ID        string
+	Pid       int
+	Start     uint64 // the process's start time (/proc/PID/stat), which tells it from a later process of the same pid
+	Bundle    string
+	Rootfs    string
+	Created   string
+	Cgroups   []string
+	CgroupIDs []uint64   // their inode numbers: delete removes a cgroup only while its path leads to it
+	Config    *spec.Spec // the bundle's config.json as it was at create
+	config    *jsondec.Value
 }
 
 // Files of a container's directory: the start FIFO, and the cgroups launch create
@@ -142,9 +141,6 @@ func (cl *cli) load(id string) (*container, error) {
 	if d.Err == nil && c.Config == nil {
 		d.Failf("no config")
 	}
-	if c.Config != nil {
-		c.Annotations = c.Config.Annotations
-	}
 	if d.Err == nil && len(c.CgroupIDs) != len(c.Cgroups) {
 		d.Failf("cgroupIDs: not one for each cgroup")
 	}
@@ -235,7 +231,7 @@ func (c *container) stateJSON(st string) []byte {
 	o.String("rootfs", c.Rootfs)
 	o.String("created", c.Created)
 	o.String("owner", "")
-	o.Map("annotations", c.Annotations)
+	o.Map("annotations", c.Config.Annotations)
 	return o.Bytes()
 }
 
